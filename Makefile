@@ -1,0 +1,38 @@
+# The two commands of the README: `make run` (the tutorial) and `make test` (everything checked).
+# Both run the idempotent set-up first, so a fresh clone needs nothing else.
+SHELL := /bin/bash
+ENV := source scripts/env.sh &&
+
+.PHONY: setup run test lint lab train bench notebook-outputs
+
+setup:
+	@scripts/setup
+
+# The whole tutorial: the notebook executed headless on the evcxr kernel (full mode).
+run: setup
+	@$(ENV) python scripts/run_notebook.py --out out
+
+test: setup
+	@$(ENV) cargo build --release --quiet
+	@$(ENV) cargo test --release
+	@$(ENV) scripts/setup-browser
+	@$(ENV) python tests/notebook/test_notebook.py
+	@$(ENV) node tests/browser/jupyterlab.mjs
+
+lint:
+	@$(ENV) cargo fmt --check && cargo clippy --release --all-targets --quiet -- -D warnings
+
+lab: setup
+	@$(ENV) jupyter lab notebooks/cola.ipynb
+
+# The same tutorial from the command line (see `bert-finetune train --help`).
+train: setup
+	@$(ENV) cargo run --release --quiet --bin bert-finetune -- train --out model_save
+
+# Training speed, Rust and PyTorch in one run on this machine, at the tutorial's fixed 64.
+bench: setup
+	@$(ENV) scripts/bench
+
+# Refresh the outputs committed in notebooks/cola.ipynb from a full run.
+notebook-outputs: run
+	cp out/cola.ipynb notebooks/cola.ipynb

@@ -1,0 +1,84 @@
+"""Execute notebooks/cola.ipynb headless on the project kernel, printing progress per cell.
+
+    python scripts/run_notebook.py [--quick] [--out out]
+
+Writes <out>/cola.ipynb (executed) and <out>/cola.html. Stops with a non-zero exit at the
+first failing cell, after saving what ran so far.
+"""
+import argparse
+import os
+import sys
+import time
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbconvert import HTMLExporter
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOTEBOOK = os.path.join(ROOT, "notebooks", "cola.ipynb")
+
+
+def first_line(cell):
+    for line in cell.source.splitlines():
+        if line.strip():
+            return line.strip()[:70]
+    return ""
+
+
+def execute(quick, out_dir, timeout=None):
+    if quick:
+        os.environ["BERT_FINETUNE_QUICK"] = "1"
+    else:
+        os.environ.pop("BERT_FINETUNE_QUICK", None)
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    started = time.time()
+    state = {"n": 0, "t": time.time()}
+
+    def on_start(cell, cell_index):
+        state["t"] = time.time()
+
+    def on_done(cell, cell_index, execute_reply):
+        state["n"] += 1
+        took = time.time() - state["t"]
+        print(f"[notebook] cell {state['n']:>2}/{len(code_cells)} done in {took:6.1f}s: {first_line(cell)}",
+              flush=True)
+
+    client = NotebookClient(
+        nb, kernel_name="bert-finetune", timeout=timeout, startup_timeout=120,
+        resources={"metadata": {"path": os.path.join(ROOT, "notebooks")}},
+        on_cell_start=on_start, on_cell_executed=on_done,
+    )
+    os.makedirs(out_dir, exist_ok=True)
+    error = None
+    try:
+        client.execute()
+    except CellExecutionError as e:
+        error = e
+    finally:
+        nbformat.write(nb, os.path.join(out_dir, "cola.ipynb"))
+        html, _ = HTMLExporter().from_notebook_node(nb)
+        with open(os.path.join(out_dir, "cola.html"), "w", encoding="utf-8") as f:
+            f.write(html)
+    print(f"[notebook] {'failed' if error else 'finished'} after {time.time() - started:.0f}s; "
+          f"wrote {out_dir}/cola.ipynb and cola.html", flush=True)
+    if error:
+        raise error
+    return nb
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=os.path.join(ROOT, "out"))
+    args = ap.parse_args()
+    try:
+        execute(args.quick, args.out)
+    except CellExecutionError as e:
+        print(e, file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+//! Files that are either complete or absent.
+//!
+//! Checkpoints are written next to their final name and renamed into place, so a crash, a full
+//! disk or Ctrl-C in a notebook never leaves a half-written `model.safetensors` that a later
+//! `from_pretrained` would trip over.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// Temporary sibling name used while `path` is being written.
+pub fn partial_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.partial"))
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    let tmp = partial_name(path);
+    let result = (|| -> Result<()> {
+        let mut file = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        file.write_all(bytes)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        file.sync_all()
+            .with_context(|| format!("cannot flush {}", tmp.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot move {} into place", path.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map(|()| path.to_path_buf())
+}

@@ -1,0 +1,293 @@
+//! The Corpus of Linguistic Acceptability (CoLA 1.1), loaded into polars.
+//!
+//! The raw files are tab-separated with no header and no quoting (sentences hold `"`), so we
+//! parse lines ourselves: that way a bad row is reported by file and line number, which a CSV
+//! reader's error would not give, and the frame gets a strict schema from the start.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use polars::prelude::*;
+use rand::rngs::StdRng;
+use rand::seq::index::sample as sample_indices;
+use rand::SeedableRng;
+
+use crate::display::{escape, Html, Rich};
+
+/// Column names of the raw TSV files, in file order.
+pub const COLUMNS: [&str; 4] = ["sentence_source", "label", "label_notes", "sentence"];
+
+/// The three raw files of CoLA 1.1 and the number of sentences each must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// `raw/in_domain_train.tsv`: the training set (8,551 sentences).
+    Train,
+    /// `raw/in_domain_dev.tsv`: in-domain development set (527).
+    InDomainDev,
+    /// `raw/out_of_domain_dev.tsv`: the tutorial's test set (516).
+    OutOfDomainDev,
+}
+
+impl Split {
+    pub const ALL: [Split; 3] = [Split::Train, Split::InDomainDev, Split::OutOfDomainDev];
+
+    /// Path of this split's file relative to the `cola_public` folder.
+    pub fn relative_path(self) -> &'static str {
+        match self {
+            Split::Train => "raw/in_domain_train.tsv",
+            Split::InDomainDev => "raw/in_domain_dev.tsv",
+            Split::OutOfDomainDev => "raw/out_of_domain_dev.tsv",
+        }
+    }
+
+    /// Row count of the published release, used to recognise a damaged or foreign download.
+    pub fn expected_rows(self) -> usize {
+        match self {
+            Split::Train => 8551,
+            Split::InDomainDev => 527,
+            Split::OutOfDomainDev => 516,
+        }
+    }
+}
+
+/// Where the project keeps CoLA: `$COLA_DIR` when set, else `data/cola_public` in the project.
+///
+/// Anchored at the crate's own folder so that the CLI, the tests and a notebook running in
+/// `notebooks/` all find the same files.
+pub fn default_dir() -> PathBuf {
+    match std::env::var_os("COLA_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("data/cola_public"),
+    }
+}
+
+/// One CoLA file as a polars frame with columns [`COLUMNS`] (`label` is `i64`, an empty
+/// `label_notes` is null).
+#[derive(Debug, Clone)]
+pub struct Cola {
+    pub path: PathBuf,
+    pub frame: DataFrame,
+}
+
+impl Cola {
+    /// Loads one split from a `cola_public` folder.
+    pub fn load_split(dir: impl AsRef<Path>, split: Split) -> Result<Cola> {
+        Cola::load(dir.as_ref().join(split.relative_path()))
+    }
+
+    /// Loads a raw CoLA TSV file, rejecting anything that does not fit the schema.
+    pub fn load(path: impl AsRef<Path>) -> Result<Cola> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read CoLA file {}", path.display()))?;
+        let text = String::from_utf8(bytes)
+            .with_context(|| format!("{}: not valid UTF-8", path.display()))?;
+        let frame = parse_tsv(&text).with_context(|| format!("in {}", path.display()))?;
+        Ok(Cola {
+            path: path.to_path_buf(),
+            frame,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.frame.height()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn sentences(&self) -> Vec<String> {
+        self.string_column("sentence")
+    }
+
+    pub fn labels(&self) -> Vec<i64> {
+        self.frame
+            .column("label")
+            .and_then(|c| c.i64().cloned())
+            .map(|ca| ca.into_no_null_iter().collect())
+            .unwrap_or_default()
+    }
+
+    fn string_column(&self, name: &str) -> Vec<String> {
+        self.frame
+            .column(name)
+            .and_then(|c| c.str().cloned())
+            .map(|ca| {
+                ca.iter()
+                    .map(|s| s.unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// `n` rows drawn without replacement, reproducibly for a given seed, in drawn order.
+    pub fn sample(&self, n: usize, seed: u64) -> Frame {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let picked = sample_indices(&mut rng, self.len(), n.min(self.len())).into_vec();
+        self.rows(&picked)
+    }
+
+    /// The first `n` rows whose label is `label` (the tutorial shows five unacceptable ones).
+    pub fn with_label(&self, label: i64, n: usize) -> Frame {
+        let picked: Vec<usize> = self
+            .labels()
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| **l == label)
+            .map(|(i, _)| i)
+            .take(n)
+            .collect();
+        self.rows(&picked)
+    }
+
+    /// The given rows, with their position in the file as a leading `index` column.
+    pub fn rows(&self, indices: &[usize]) -> Frame {
+        let idx: Vec<IdxSize> = indices.iter().map(|&i| i as IdxSize).collect();
+        let taken = self
+            .frame
+            .take(&IdxCa::from_vec("index".into(), idx.clone()))
+            .expect("indices come from this frame");
+        let mut columns = vec![Column::new("index".into(), idx)];
+        columns.extend(taken.columns().iter().cloned());
+        Frame(DataFrame::new(indices.len(), columns).expect("columns share the taken height"))
+    }
+
+    pub fn label_counts(&self) -> LabelCounts {
+        let labels = self.labels();
+        let ones = labels.iter().filter(|&&l| l == 1).count();
+        LabelCounts {
+            ones,
+            zeros: labels.len() - ones,
+        }
+    }
+}
+
+fn parse_tsv(text: &str) -> Result<DataFrame> {
+    if text.trim().is_empty() {
+        bail!("the file is empty (expected tab-separated rows: {})", COLUMNS.join(", "));
+    }
+    let mut sources = Vec::new();
+    let mut labels = Vec::new();
+    let mut notes: Vec<Option<String>> = Vec::new();
+    let mut sentences = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let fields: Vec<&str> = line.split('\t').collect();
+        if fields.len() != COLUMNS.len() {
+            bail!(
+                "line {line_no}: expected {} tab-separated columns ({}), found {}",
+                COLUMNS.len(),
+                COLUMNS.join(", "),
+                fields.len()
+            );
+        }
+        let label = match fields[1] {
+            "0" => 0i64,
+            "1" => 1i64,
+            other => bail!("line {line_no}: label must be 0 or 1, found {other:?}"),
+        };
+        sources.push(fields[0].to_string());
+        labels.push(label);
+        notes.push((!fields[2].is_empty()).then(|| fields[2].to_string()));
+        sentences.push(fields[3].to_string());
+    }
+    let height = labels.len();
+    let frame = DataFrame::new(
+        height,
+        vec![
+            Column::new(COLUMNS[0].into(), sources),
+            Column::new(COLUMNS[1].into(), labels),
+            Column::new(COLUMNS[2].into(), notes),
+            Column::new(COLUMNS[3].into(), sentences),
+        ],
+    )?;
+    Ok(frame)
+}
+
+/// Counts of acceptable (1) and unacceptable (0) sentences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabelCounts {
+    pub ones: usize,
+    pub zeros: usize,
+}
+
+impl LabelCounts {
+    pub fn total(&self) -> usize {
+        self.ones + self.zeros
+    }
+
+    /// Share of acceptable sentences: the accuracy of always answering "acceptable".
+    pub fn majority_share(&self) -> f64 {
+        self.ones.max(self.zeros) as f64 / self.total().max(1) as f64
+    }
+}
+
+impl fmt::Display for LabelCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pct = 100.0 * self.ones as f64 / self.total().max(1) as f64;
+        write!(
+            f,
+            "Positive samples: {} of {} ({pct:.2}%); negative: {}",
+            thousands(self.ones),
+            thousands(self.total()),
+            thousands(self.zeros)
+        )
+    }
+}
+
+/// A polars frame that renders as an HTML table in evcxr and as polars' own table in text.
+#[derive(Debug, Clone)]
+pub struct Frame(pub DataFrame);
+
+impl fmt::Display for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Rich for Frame {
+    fn html(&self) -> Option<Html> {
+        let df = &self.0;
+        let mut html = String::from("<table class=\"bert-finetune\"><thead><tr>");
+        for name in df.get_column_names() {
+            html.push_str(&format!("<th>{}</th>", escape(name)));
+        }
+        html.push_str("</tr></thead><tbody>");
+        for row in 0..df.height() {
+            html.push_str("<tr>");
+            for column in df.columns() {
+                let value = column.get(row).ok();
+                let text = match &value {
+                    Some(AnyValue::Null) | None => "null".to_string(),
+                    Some(v) => v.get_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
+                };
+                html.push_str(&format!("<td style=\"text-align:left\">{}</td>", escape(&text)));
+            }
+            html.push_str("</tr>");
+        }
+        html.push_str(&format!(
+            "</tbody></table><p>{} rows × {} columns</p>",
+            df.height(),
+            df.width()
+        ));
+        Some(Html(html))
+    }
+}
+
+crate::impl_evcxr_display!(Frame);
+
+/// `8551` → `8,551`, as the tutorial prints counts.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,140 @@
+//! Which device to train on, reported the way the tutorial's first cell does.
+//!
+//! tch can count GPUs but cannot name them, so names come from `nvidia-smi` when it exists; a
+//! missing tool only loses the names, never the report.
+
+use std::fmt;
+use std::process::Command;
+use std::sync::Once;
+
+use tch::{Cuda, Device};
+
+use crate::display::{Html, Rich};
+
+/// Folder holding `libtorch_cuda.so`, recorded by `build.rs` from torch-sys.
+const TORCH_LIB_DIR: &str = env!("BERT_FINETUNE_TORCH_LIB");
+
+/// Makes sure libtorch's CUDA backend is loaded before anyone asks for a GPU.
+///
+/// Binaries keep `libtorch_cuda` linked (`build.rs` passes `--no-as-needed`), but evcxr links
+/// cells with its own flags and the as-needed default drops the library, which would make a
+/// GPU machine look CPU-only. Opening the library by hand registers its CUDA hooks either way;
+/// a libtorch without CUDA simply has no such file and nothing happens.
+pub fn ensure_cuda_backend() {
+    static LOAD: Once = Once::new();
+    LOAD.call_once(|| {
+        let candidates = [
+            "libtorch_cuda.so".to_string(),
+            format!("{TORCH_LIB_DIR}/libtorch_cuda.so"),
+        ];
+        for name in candidates {
+            let Ok(c_name) = std::ffi::CString::new(name) else {
+                continue;
+            };
+            // SAFETY: dlopen with a valid C string; the handle is deliberately never closed.
+            let handle = unsafe { libc::dlopen(c_name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+            if !handle.is_null() {
+                break;
+            }
+        }
+    });
+}
+
+/// What the machine offers and what we chose, printable in a terminal and in a notebook.
+#[derive(Debug, Clone)]
+pub struct DeviceReport {
+    /// Number of CUDA devices libtorch can use.
+    pub gpu_count: usize,
+    /// Marketing names from `nvidia-smi`, one per GPU when available.
+    pub gpu_names: Vec<String>,
+    /// The device training will run on: the first GPU, else the CPU.
+    pub device: Device,
+}
+
+/// Inspects the machine and picks the first GPU when there is one.
+pub fn detect() -> DeviceReport {
+    ensure_cuda_backend();
+    let gpu_count = if Cuda::is_available() {
+        Cuda::device_count().max(0) as usize
+    } else {
+        0
+    };
+    let gpu_names = if gpu_count > 0 {
+        gpu_names()
+    } else {
+        Vec::new()
+    };
+    let device = if gpu_count > 0 {
+        Device::Cuda(0)
+    } else {
+        Device::Cpu
+    };
+    DeviceReport {
+        gpu_count,
+        gpu_names,
+        device,
+    }
+}
+
+/// The device to use, honouring `BERT_FINETUNE_DEVICE=cpu` for runs that must stay on the CPU.
+pub fn choose() -> Device {
+    match std::env::var("BERT_FINETUNE_DEVICE").as_deref() {
+        Ok("cpu") => Device::Cpu,
+        _ => detect().device,
+    }
+}
+
+fn gpu_names() -> Vec<String> {
+    let output = Command::new("nvidia-smi")
+        .args(["--query-gpu=name", "--format=csv,noheader"])
+        .output();
+    match output {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl DeviceReport {
+    /// True when training will run on a GPU.
+    pub fn is_gpu(&self) -> bool {
+        self.device != Device::Cpu
+    }
+
+    fn gpu_name(&self, index: usize) -> &str {
+        self.gpu_names
+            .get(index)
+            .map(String::as_str)
+            .unwrap_or("(name unavailable: nvidia-smi not found)")
+    }
+}
+
+impl fmt::Display for DeviceReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_gpu() {
+            writeln!(f, "There are {} GPU(s) available.", self.gpu_count)?;
+            write!(f, "We will use the GPU: {}", self.gpu_name(0))
+        } else {
+            write!(f, "No GPU available, using the CPU instead.")
+        }
+    }
+}
+
+impl Rich for DeviceReport {
+    fn html(&self) -> Option<Html> {
+        let mut html = String::from("<div><b>Device</b>: ");
+        html.push_str(&crate::display::escape(&format!("{:?}", self.device)));
+        html.push_str("<br>");
+        for line in self.to_string().lines() {
+            html.push_str(&crate::display::escape(line));
+            html.push_str("<br>");
+        }
+        html.push_str("</div>");
+        Some(Html(html))
+    }
+}
+
+crate::impl_evcxr_display!(DeviceReport);

@@ -1,0 +1,180 @@
+//! Scoring a classifier: accuracy, Matthews correlation (CoLA's official metric) and the
+//! confusion matrix, over a whole set and batch by batch as the tutorial prints them.
+
+use std::fmt;
+
+use rand::SeedableRng;
+use tch::{Device, Kind, Tensor};
+
+use crate::data::{EncodedSet, Sampler};
+use crate::display::{Html, Rich, Table};
+use crate::model::BertForSequenceClassification;
+
+/// Matthews correlation coefficient for any number of classes (sklearn's
+/// `matthews_corrcoef`): 0.0 when either the predictions or the labels hold a single class,
+/// where the coefficient is undefined.
+pub fn matthews(preds: &[i64], labels: &[i64]) -> f64 {
+    let classes = preds.iter().chain(labels).copied().max().map_or(0, |m| m as usize + 1);
+    let cm = ConfusionMatrix::new(preds, labels, classes.max(2));
+    cm.matthews()
+}
+
+/// Share of predictions equal to their label.
+pub fn accuracy(preds: &[i64], labels: &[i64]) -> f64 {
+    if labels.is_empty() {
+        return 0.0;
+    }
+    let right = preds.iter().zip(labels).filter(|(p, l)| p == l).count();
+    right as f64 / labels.len() as f64
+}
+
+/// Counts by (true label, predicted label).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfusionMatrix {
+    /// `counts[true][pred]`.
+    pub counts: Vec<Vec<usize>>,
+}
+
+impl ConfusionMatrix {
+    pub fn new(preds: &[i64], labels: &[i64], classes: usize) -> Self {
+        let mut counts = vec![vec![0; classes]; classes];
+        for (&p, &l) in preds.iter().zip(labels) {
+            counts[l as usize][p as usize] += 1;
+        }
+        ConfusionMatrix { counts }
+    }
+
+    pub fn matthews(&self) -> f64 {
+        let k = self.counts.len();
+        let t: Vec<f64> = (0..k).map(|i| self.counts[i].iter().sum::<usize>() as f64).collect();
+        let p: Vec<f64> = (0..k)
+            .map(|j| (0..k).map(|i| self.counts[i][j]).sum::<usize>() as f64)
+            .collect();
+        let s: f64 = t.iter().sum();
+        let c: f64 = (0..k).map(|i| self.counts[i][i] as f64).sum();
+        let pt: f64 = p.iter().zip(&t).map(|(a, b)| a * b).sum();
+        let pp: f64 = p.iter().map(|a| a * a).sum();
+        let tt: f64 = t.iter().map(|a| a * a).sum();
+        let denominator = ((s * s - pp) * (s * s - tt)).sqrt();
+        if denominator == 0.0 {
+            0.0
+        } else {
+            (c * s - pt) / denominator
+        }
+    }
+}
+
+impl fmt::Display for ConfusionMatrix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.table())
+    }
+}
+
+impl ConfusionMatrix {
+    fn table(&self) -> Table {
+        let k = self.counts.len();
+        let headers: Vec<String> = std::iter::once("true \\ predicted".to_string())
+            .chain((0..k).map(|j| j.to_string()))
+            .collect();
+        let refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+        let mut table = Table::new("Confusion matrix", &refs);
+        for (i, row) in self.counts.iter().enumerate() {
+            table.push_row(std::iter::once(i.to_string()).chain(row.iter().map(|c| c.to_string())));
+        }
+        table
+    }
+}
+
+impl Rich for ConfusionMatrix {
+    fn html(&self) -> Option<Html> {
+        self.table().html()
+    }
+}
+
+crate::impl_evcxr_display!(ConfusionMatrix);
+
+/// A model's outputs over a set, in set order, with the batch boundaries used.
+#[derive(Debug, Clone)]
+pub struct Predictions {
+    /// `[n][num_labels]` logits.
+    pub logits: Vec<Vec<f32>>,
+    pub preds: Vec<i64>,
+    pub labels: Vec<i64>,
+    pub batch_size: usize,
+    /// Mean cross-entropy over the batches (as the tutorial averages it).
+    pub loss: f64,
+}
+
+/// Runs the model over `set` in order, without dropout or gradients.
+pub fn predict(
+    model: &BertForSequenceClassification,
+    set: &EncodedSet,
+    batch_size: usize,
+) -> Predictions {
+    let device = model.vs.device();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let mut logits = Vec::new();
+    let mut batch_losses = Vec::new();
+    tch::no_grad(|| {
+        for batch in set.batches(batch_size, Sampler::Sequential, &mut rng, device) {
+            let out = model.logits(&batch.inputs, false);
+            batch_losses.push(out.cross_entropy_for_logits(&batch.labels));
+            logits.push(out.to_device(Device::Cpu).to_kind(Kind::Float));
+        }
+    });
+    let loss = if batch_losses.is_empty() {
+        0.0
+    } else {
+        Tensor::stack(&batch_losses, 0).mean(Kind::Double).double_value(&[])
+    };
+    let all = if logits.is_empty() {
+        Tensor::zeros([0, 2], (Kind::Float, Device::Cpu))
+    } else {
+        Tensor::cat(&logits, 0)
+    };
+    let preds: Vec<i64> = Vec::try_from(all.argmax(1, false)).unwrap_or_default();
+    let rows: Vec<Vec<f32>> = (0..all.size()[0])
+        .map(|i| Vec::try_from(all.get(i)).unwrap_or_default())
+        .collect();
+    Predictions {
+        logits: rows,
+        preds,
+        labels: set.labels.clone(),
+        batch_size,
+        loss,
+    }
+}
+
+impl Predictions {
+    pub fn accuracy(&self) -> f64 {
+        accuracy(&self.preds, &self.labels)
+    }
+
+    /// MCC over the whole set: the number CoLA results are quoted by.
+    pub fn mcc(&self) -> f64 {
+        matthews(&self.preds, &self.labels)
+    }
+
+    /// MCC of each evaluation batch (small batches often score 0.0: one class only).
+    pub fn per_batch_mcc(&self) -> Vec<f64> {
+        self.preds
+            .chunks(self.batch_size.max(1))
+            .zip(self.labels.chunks(self.batch_size.max(1)))
+            .map(|(p, l)| matthews(p, l))
+            .collect()
+    }
+
+    pub fn confusion(&self) -> ConfusionMatrix {
+        let k = self.logits.first().map_or(2, Vec::len).max(2);
+        ConfusionMatrix::new(&self.preds, &self.labels, k)
+    }
+}
+
+impl fmt::Display for Predictions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let per_batch: Vec<String> = self.per_batch_mcc().iter().map(|m| format!("{m:.3}")).collect();
+        writeln!(f, "MCC per batch: [{}]", per_batch.join(", "))?;
+        writeln!(f, "Accuracy: {:.3}", self.accuracy())?;
+        write!(f, "MCC: {:.3}", self.mcc())
+    }
+}

@@ -1,0 +1,29 @@
+//! Fine-tune BERT on CoLA from Rust: the classic Hugging Face tutorial, rebuilt on `tch`.
+//!
+//! The crate is organised the way the tutorial is read: [`device`] (which accelerator),
+//! [`cola`] (the dataset), [`tokenize`] (WordPiece ids and masks), [`model`] (BERT with
+//! Hugging Face parameter names), [`train`] and [`eval`] (the loop and its metrics), [`plot`]
+//! (figures that render inline in Jupyter) and [`display`] (how values show up in evcxr).
+//!
+//! `tch` and `polars` are re-exported so a notebook depends on this crate alone and never pulls
+//! a second, clashing version of either.
+
+pub use polars;
+pub use tch;
+
+pub mod archive;
+pub mod cola;
+pub mod data;
+pub mod device;
+pub mod display;
+pub mod eval;
+pub mod model;
+pub mod optim;
+pub mod plot;
+pub mod tokenize;
+pub mod train;
+pub mod tutorial;
+
+mod atomic;
+
+pub use atomic::write as atomic_write;

@@ -1,0 +1,345 @@
+//! `bert-finetune`: the tutorial, headless.
+//!
+//! `info` prints the device and the data; `train` fine-tunes, scores the out-of-domain set and
+//! saves everything; `predict` classifies new sentences with a saved model; `bench` times
+//! training steps for the Rust/Python speed comparison.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+
+use bert_finetune::cola::{self, thousands, Cola, Split};
+use bert_finetune::data::Sampler;
+use bert_finetune::optim::{AdamW, AdamWConfig};
+use bert_finetune::tokenize::Padding;
+use bert_finetune::train::{self, Progress, TrainConfig};
+use bert_finetune::tutorial::{self, RunFiles};
+use bert_finetune::{archive, device, eval, plot};
+
+#[derive(Parser)]
+#[command(version, about = "Fine-tune BERT on CoLA (the classic tutorial, in Rust)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PadArg {
+    /// Pad every batch to --max-len (the tutorial's choice).
+    Fixed,
+    /// Pad each batch to its longest sentence (same results, much faster on a CPU).
+    Longest,
+}
+
+impl From<PadArg> for Padding {
+    fn from(p: PadArg) -> Padding {
+        match p {
+            PadArg::Fixed => Padding::Fixed,
+            PadArg::Longest => Padding::Longest,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Checkpoint folder or Hugging Face id (default: the embedded all-MiniLM-L6-v2).
+    #[arg(long)]
+    model: Option<String>,
+    /// The `cola_public` folder (default: $COLA_DIR or data/cola_public).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 64)]
+    max_len: usize,
+    #[arg(long, value_enum, default_value_t = PadArg::Longest)]
+    padding: PadArg,
+    #[arg(long, default_value_t = 2e-5)]
+    lr: f64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Use the CPU even when a GPU is present.
+    #[arg(long)]
+    cpu: bool,
+}
+
+impl Common {
+    fn model(&self) -> String {
+        self.model
+            .clone()
+            .unwrap_or_else(|| bert_finetune::model::default_checkpoint().display().to_string())
+    }
+    fn data(&self) -> PathBuf {
+        self.data.clone().unwrap_or_else(cola::default_dir)
+    }
+    fn device(&self) -> tch::Device {
+        if self.cpu {
+            tch::Device::Cpu
+        } else {
+            device::choose()
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the device report and a summary of the CoLA data (the default).
+    Info {
+        /// The `cola_public` folder (default: $COLA_DIR or data/cola_public).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Unpack and check a `cola_public_1.1.zip` into a data folder.
+    PrepareData {
+        /// The downloaded archive.
+        #[arg(long)]
+        zip: PathBuf,
+        /// Folder that receives `cola_public/`.
+        #[arg(long, default_value = "data")]
+        dest: PathBuf,
+    },
+    /// Fine-tune on CoLA, test on the out-of-domain set, save model, history and plots.
+    Train {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 4)]
+        epochs: usize,
+        #[arg(long, default_value_t = 1e-8)]
+        eps: f64,
+        #[arg(long, default_value_t = 0.0)]
+        weight_decay: f64,
+        #[arg(long, default_value_t = 0)]
+        warmup_steps: usize,
+        /// Train on only this many sentences (a quick check).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Output folder: checkpoint, history.json, summary.json, plots.
+        #[arg(long, default_value = "model_save")]
+        out: PathBuf,
+    },
+    /// Classify sentences with a saved model.
+    Predict {
+        /// A folder written by `train` (or any BertForSequenceClassification checkpoint).
+        #[arg(long, default_value = "model_save")]
+        model: String,
+        #[arg(required = true)]
+        sentences: Vec<String>,
+    },
+    /// Time training steps (for the speed comparison with PyTorch); prints JSON.
+    Bench {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Info { data: None }) {
+        Command::Info { data } => info(data.unwrap_or_else(cola::default_dir)),
+        Command::PrepareData { zip, dest } => archive::extract(&zip, &dest).map(|dir| {
+            println!("CoLA 1.1 is ready in {}", dir.display());
+        }),
+        Command::Train {
+            common,
+            epochs,
+            eps,
+            weight_decay,
+            warmup_steps,
+            limit,
+            out,
+        } => {
+            let config = TrainConfig {
+                epochs,
+                batch_size: common.batch_size,
+                seed: common.seed,
+                log_every: 40,
+                optimizer: AdamWConfig {
+                    lr: common.lr,
+                    eps,
+                    weight_decay,
+                    warmup_steps,
+                    ..AdamWConfig::default()
+                },
+            };
+            run_training(&common, &config, limit, &out)
+        }
+        Command::Predict { model, sentences } => predict(&model, &sentences),
+        Command::Bench { common, steps } => bench(&common, steps),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn info(data: PathBuf) -> Result<()> {
+    println!("{}\n", device::detect());
+    println!("CoLA 1.1 in {}", data.display());
+    for split in Split::ALL {
+        let set = Cola::load_split(&data, split)?;
+        println!(
+            "  {:<28} {:>6} sentences. {}",
+            split.relative_path(),
+            thousands(set.len()),
+            set.label_counts()
+        );
+    }
+    let train = Cola::load_split(&data, Split::Train)?;
+    println!("\n5 random training rows (seed 42):\n{}", train.sample(5, 42));
+    Ok(())
+}
+
+/// Progress bar in a terminal, the tutorial's plain lines otherwise (logs, CI, pipes).
+struct CliProgress {
+    bar: Option<ProgressBar>,
+    terminal: bool,
+}
+
+impl Progress for CliProgress {
+    fn line(&mut self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => train::PrintProgress.line(text),
+        }
+    }
+
+    fn batch_done(&mut self, done: usize, of: usize) {
+        if !self.terminal {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = ProgressBar::new(of as u64);
+            if let Ok(style) = ProgressStyle::with_template(
+                "  {bar:40.cyan/blue} {pos}/{len} batches  {elapsed_precise}  ETA {eta}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        bar.set_position(done as u64);
+        if done == of {
+            bar.finish_and_clear();
+            self.bar = None;
+        }
+    }
+}
+
+fn run_training(common: &Common, config: &TrainConfig, limit: Option<usize>, out: &PathBuf) -> Result<()> {
+    let report = device::detect();
+    println!("{report}");
+    let device = common.device();
+    let model_name = common.model();
+    println!("Model: {model_name}");
+    tch::manual_seed(common.seed as i64);
+    let tokenizer = tutorial::load_tokenizer(&model_name)?;
+    let padding = Padding::from(common.padding);
+    let data = common.data();
+    let (train_set, val_set) =
+        tutorial::train_validation(&tokenizer, &data, common.max_len, padding, common.seed, limit)?;
+    println!(
+        "{} training samples, {} validation samples",
+        thousands(train_set.len()),
+        thousands(val_set.len())
+    );
+    let model = tutorial::load_model(&model_name, device)?;
+    let mut progress = CliProgress {
+        bar: None,
+        terminal: std::io::stdout().is_terminal(),
+    };
+    let history = train::train(&model, &train_set, &val_set, config, &mut progress)?;
+
+    let test_set = tutorial::encode_split(&tokenizer, &data, Split::OutOfDomainDev, common.max_len, padding, None)?;
+    println!("\nPredicting labels for {} test sentences...", thousands(test_set.len()));
+    let scored = eval::predict(&model, &test_set, common.batch_size);
+    println!("{}", Cola::load_split(&data, Split::OutOfDomainDev)?.label_counts());
+    println!("{scored}");
+
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let files = RunFiles::new(out);
+    model.save_pretrained(out, Some(&tokenizer))?;
+    bert_finetune::atomic_write(&files.history(), history.to_json()?.as_bytes())?;
+    let summary = serde_json::json!({
+        "model": model_name,
+        "device": format!("{device:?}"),
+        "train_size": train_set.len(),
+        "test_size": test_set.len(),
+        "test_mcc": scored.mcc(),
+        "test_accuracy": scored.accuracy(),
+        "test_mcc_per_batch": scored.per_batch_mcc(),
+        "validation_accuracy": history.epochs.iter().map(|e| e.val_accuracy).collect::<Vec<_>>(),
+        "training_seconds": history.total_seconds,
+        "sentences_per_second": history.epochs.iter().map(|e| e.sentences_per_second).collect::<Vec<_>>(),
+    });
+    bert_finetune::atomic_write(&files.summary(), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    plot::loss_curve(&history)?.save(out, "loss")?;
+    plot::batch_loss_curve(&history, 20)?.save(out, "batch_loss")?;
+    plot::accuracy_curve(&history)?.save(out, "accuracy")?;
+    plot::mcc_bars(&scored)?.save(out, "mcc")?;
+    println!("\n{history}\n");
+    println!("{}", tutorial::list_files(out)?);
+    Ok(())
+}
+
+fn predict(model_dir: &str, sentences: &[String]) -> Result<()> {
+    let device = device::choose();
+    let tokenizer = tutorial::load_tokenizer(model_dir)?;
+    let model = tutorial::load_model(model_dir, device)?;
+    println!("{}", tutorial::predict_sentences(&model, &tokenizer, sentences)?);
+    Ok(())
+}
+
+fn bench(common: &Common, steps: usize) -> Result<()> {
+    let device = common.device();
+    let model_name = common.model();
+    tch::manual_seed(common.seed as i64);
+    let tokenizer = tutorial::load_tokenizer(&model_name)?;
+    let (train_set, _) = tutorial::train_validation(
+        &tokenizer,
+        &common.data(),
+        common.max_len,
+        common.padding.into(),
+        common.seed,
+        Some((steps + 1) * common.batch_size),
+    )?;
+    let model = tutorial::load_model(&model_name, device)?;
+    let mut optimizer = AdamW::new(&model.vs, AdamWConfig { lr: common.lr, ..Default::default() }, steps + 1)?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(common.seed);
+    let batches = train_set.batches(common.batch_size, Sampler::Random, &mut rng, device);
+    let mut timed = 0;
+    let mut start = Instant::now();
+    for (i, batch) in batches.iter().enumerate() {
+        if i == 1 {
+            // The first step pays for allocations and lazy initialisation: not timed.
+            start = Instant::now();
+        }
+        let loss = model.logits(&batch.inputs, true).cross_entropy_for_logits(&batch.labels);
+        let _grad_norm = optimizer.backward_step(&loss);
+        if i >= 1 {
+            timed += batch.labels.size()[0] as usize;
+        }
+    }
+    let _ = model.vs.trainable_variables()[0].double_value(&[0, 0]);
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "side": "rust",
+            "sentences": timed,
+            "seconds": seconds,
+            "sentences_per_second": timed as f64 / seconds,
+            "threads": tch::get_num_threads(),
+        })
+    );
+    Ok(())
+}

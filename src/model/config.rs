@@ -1,0 +1,176 @@
+//! `config.json` as Hugging Face writes it for BERT.
+//!
+//! Fields we do not use are kept in `extra` (in their original order) and written back on save,
+//! so a checkpoint that passes through this crate loses nothing Python relies on.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+fn d_act() -> String {
+    "gelu".into()
+}
+fn d_dropout() -> f64 {
+    0.1
+}
+fn d_positions() -> i64 {
+    512
+}
+fn d_types() -> i64 {
+    2
+}
+fn d_eps() -> f64 {
+    1e-12
+}
+fn d_init() -> f64 {
+    0.02
+}
+fn d_position_type() -> String {
+    "absolute".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BertConfig {
+    pub vocab_size: i64,
+    pub hidden_size: i64,
+    pub num_hidden_layers: i64,
+    pub num_attention_heads: i64,
+    pub intermediate_size: i64,
+    #[serde(default = "d_act")]
+    pub hidden_act: String,
+    #[serde(default = "d_dropout")]
+    pub hidden_dropout_prob: f64,
+    #[serde(default = "d_dropout")]
+    pub attention_probs_dropout_prob: f64,
+    #[serde(default = "d_positions")]
+    pub max_position_embeddings: i64,
+    #[serde(default = "d_types")]
+    pub type_vocab_size: i64,
+    #[serde(default = "d_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default = "d_init")]
+    pub initializer_range: f64,
+    #[serde(default)]
+    pub pad_token_id: i64,
+    #[serde(default = "d_position_type")]
+    pub position_embedding_type: String,
+    /// Dropout before the classifier; `None` means "use `hidden_dropout_prob`", as in HF.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier_dropout: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id2label: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label2id: Option<BTreeMap<String, i64>>,
+    /// Every other field of the file, preserved for saving.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl BertConfig {
+    /// Reads and checks a `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read model config {}", path.display()))?;
+        let config: BertConfig = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a BERT config.json", path.display()))?;
+        config
+            .validate()
+            .with_context(|| format!("in {}", path.display()))?;
+        Ok(config)
+    }
+
+    /// A config of the given shape with Hugging Face's defaults elsewhere (for random models).
+    pub fn new(vocab: i64, hidden: i64, layers: i64, heads: i64, intermediate: i64) -> Self {
+        let mut config: BertConfig = serde_json::from_value(serde_json::json!({
+            "vocab_size": vocab, "hidden_size": hidden, "num_hidden_layers": layers,
+            "num_attention_heads": heads, "intermediate_size": intermediate,
+        }))
+        .expect("a complete literal config");
+        config
+            .extra
+            .insert("model_type".into(), serde_json::json!("bert"));
+        config
+    }
+
+    /// bert-base-uncased's shape: 12 layers of 768 with 12 heads.
+    pub fn bert_base() -> Self {
+        BertConfig::new(30522, 768, 12, 12, 3072)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.hidden_size % self.num_attention_heads != 0 {
+            bail!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size,
+                self.num_attention_heads
+            );
+        }
+        if self.position_embedding_type != "absolute" {
+            bail!(
+                "position_embedding_type {:?} is not supported (only \"absolute\")",
+                self.position_embedding_type
+            );
+        }
+        crate::model::bert::Activation::parse(&self.hidden_act)?;
+        Ok(())
+    }
+
+    /// Number of classes of the classification head (2 unless `id2label` says otherwise).
+    pub fn num_labels(&self) -> usize {
+        self.id2label.as_ref().map(|m| m.len()).unwrap_or(2)
+    }
+
+    /// Sets a head of `n` classes named `LABEL_0` … as transformers does, keeping existing
+    /// names when the count already matches.
+    pub fn set_num_labels(&mut self, n: usize) {
+        if self.id2label.is_some() && self.num_labels() == n {
+            return;
+        }
+        self.set_labels(&(0..n).map(|i| format!("LABEL_{i}")).collect::<Vec<_>>());
+    }
+
+    /// Names the classes (CoLA: `unacceptable`, `acceptable`), so a reloaded model keeps them.
+    pub fn set_labels(&mut self, names: &[String]) {
+        self.id2label = Some(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i.to_string(), n.clone()))
+                .collect(),
+        );
+        self.label2id = Some(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), i as i64))
+                .collect(),
+        );
+    }
+
+    /// Name of class `i` (`LABEL_i` when unnamed).
+    pub fn label_name(&self, i: usize) -> String {
+        self.id2label
+            .as_ref()
+            .and_then(|m| m.get(&i.to_string()).cloned())
+            .unwrap_or_else(|| format!("LABEL_{i}"))
+    }
+
+    pub fn classifier_dropout_prob(&self) -> f64 {
+        self.classifier_dropout.unwrap_or(self.hidden_dropout_prob)
+    }
+
+    /// The JSON written by `save_pretrained`.
+    pub fn to_json(&self, architecture: &str) -> Result<String> {
+        let mut config = self.clone();
+        config
+            .extra
+            .insert("architectures".into(), serde_json::json!([architecture]));
+        config
+            .extra
+            .entry("model_type")
+            .or_insert(serde_json::json!("bert"));
+        Ok(serde_json::to_string_pretty(&config)?)
+    }
+}

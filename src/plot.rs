@@ -1,0 +1,321 @@
+//! The tutorial's figures, drawn with plotters.
+//!
+//! Each figure is rendered twice, to SVG and to PNG, and shown in evcxr as an `image/png` +
+//! `image/svg+xml` bundle. plotters' own evcxr helper sends `text/html`, which JupyterLab
+//! strips in untrusted notebooks; images are always displayed. Text in the PNG uses a bundled
+//! DejaVu Sans, so plots look the same on machines without fonts.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use anyhow::{anyhow, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::display::Rich;
+use crate::eval::Predictions;
+use crate::train::History;
+
+const WIDTH: u32 = 960;
+const HEIGHT: u32 = 480;
+const FONT: &str = "sans-serif";
+/// seaborn's "darkgrid" background.
+const PANEL: RGBColor = RGBColor(234, 234, 242);
+const BLUE: RGBColor = RGBColor(76, 114, 176);
+const ORANGE: RGBColor = RGBColor(221, 132, 82);
+const GREEN: RGBColor = RGBColor(85, 168, 104);
+
+/// A rendered figure.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    pub title: String,
+    pub svg: String,
+    pub png: Vec<u8>,
+}
+
+impl Figure {
+    /// Writes `<stem>.png` and `<stem>.svg` into `dir`.
+    pub fn save(&self, dir: impl AsRef<Path>, stem: &str) -> Result<Vec<PathBuf>> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir)?;
+        Ok(vec![
+            crate::atomic::write(&dir.join(format!("{stem}.png")), &self.png)?,
+            crate::atomic::write(&dir.join(format!("{stem}.svg")), self.svg.as_bytes())?,
+        ])
+    }
+}
+
+impl fmt::Display for Figure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[figure: {} ({WIDTH}×{HEIGHT})]", self.title)
+    }
+}
+
+impl Rich for Figure {
+    fn png(&self) -> Option<Vec<u8>> {
+        Some(self.png.clone())
+    }
+    fn svg(&self) -> Option<String> {
+        Some(self.svg.clone())
+    }
+}
+
+crate::impl_evcxr_display!(Figure);
+
+struct Series {
+    name: String,
+    points: Vec<(f64, f64)>,
+    color: RGBColor,
+    width: u32,
+    markers: bool,
+}
+
+enum Chart {
+    Lines {
+        title: String,
+        x_label: String,
+        y_label: String,
+        series: Vec<Series>,
+    },
+    Bars {
+        title: String,
+        x_label: String,
+        y_label: String,
+        values: Vec<f64>,
+        reference: Option<(String, f64)>,
+    },
+}
+
+impl Chart {
+    fn title(&self) -> &str {
+        match self {
+            Chart::Lines { title, .. } | Chart::Bars { title, .. } => title,
+        }
+    }
+}
+
+fn register_font() {
+    static FONTS: Once = Once::new();
+    FONTS.call_once(|| {
+        let bytes: &'static [u8] = include_bytes!("../assets/DejaVuSans.ttf");
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            // The bundled font is valid; if registration ever failed, text would be missing
+            // from PNGs only, which is no reason to stop training.
+            let _ = plotters::style::register_font(FONT, style, bytes);
+        }
+    });
+}
+
+fn padded(lo: f64, hi: f64) -> (f64, f64) {
+    let span = (hi - lo).abs().max(1e-3);
+    (lo - 0.08 * span, hi + 0.08 * span)
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<()> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing failed: {e:?}");
+    root.fill(&WHITE).map_err(err)?;
+    match chart {
+        Chart::Lines {
+            title,
+            x_label,
+            y_label,
+            series,
+        } => {
+            let all = series.iter().flat_map(|s| s.points.iter());
+            let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+            for &(x, y) in all {
+                x0 = x0.min(x);
+                x1 = x1.max(x);
+                y0 = y0.min(y);
+                y1 = y1.max(y);
+            }
+            if x0 > x1 {
+                (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+            }
+            let (x0, x1) = if x1 - x0 < 1e-9 { (x0 - 0.5, x1 + 0.5) } else { (x0, x1) };
+            let (y0, y1) = padded(y0, y1);
+            let mut plot = ChartBuilder::on(root)
+                .caption(title, (FONT, 26))
+                .margin(18)
+                .x_label_area_size(52)
+                .y_label_area_size(72)
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(err)?;
+            plot.plotting_area().fill(&PANEL).map_err(err)?;
+            plot.configure_mesh()
+                .bold_line_style(WHITE.stroke_width(2))
+                .light_line_style(WHITE.mix(0.5))
+                .x_desc(x_label.as_str())
+                .y_desc(y_label.as_str())
+                .axis_desc_style((FONT, 18))
+                .label_style((FONT, 15))
+                .draw()
+                .map_err(err)?;
+            for s in series {
+                let style = s.color.stroke_width(s.width);
+                plot.draw_series(LineSeries::new(s.points.clone(), style))
+                    .map_err(err)?
+                    .label(s.name.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+                if s.markers {
+                    plot.draw_series(s.points.iter().map(|&p| Circle::new(p, 5, s.color.filled())))
+                        .map_err(err)?;
+                }
+            }
+            plot.configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.3))
+                .label_font((FONT, 15))
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()
+                .map_err(err)?;
+        }
+        Chart::Bars {
+            title,
+            x_label,
+            y_label,
+            values,
+            reference,
+        } => {
+            let lo = values.iter().copied().fold(0.0f64, f64::min);
+            let hi = values.iter().copied().fold(0.0f64, f64::max).max(0.1);
+            let (y0, y1) = padded(lo, hi);
+            let n = values.len().max(1) as f64;
+            let mut plot = ChartBuilder::on(root)
+                .caption(title, (FONT, 26))
+                .margin(18)
+                .x_label_area_size(52)
+                .y_label_area_size(72)
+                .build_cartesian_2d(-0.6..n - 0.4, y0..y1)
+                .map_err(err)?;
+            plot.plotting_area().fill(&PANEL).map_err(err)?;
+            plot.configure_mesh()
+                .bold_line_style(WHITE.stroke_width(2))
+                .light_line_style(WHITE.mix(0.5))
+                .x_desc(x_label.as_str())
+                .y_desc(y_label.as_str())
+                .x_label_formatter(&|x| format!("{}", x.round() as i64))
+                .axis_desc_style((FONT, 18))
+                .label_style((FONT, 15))
+                .draw()
+                .map_err(err)?;
+            plot.draw_series(values.iter().enumerate().map(|(i, &v)| {
+                let x = i as f64;
+                Rectangle::new([(x - 0.38, 0.0), (x + 0.38, v)], BLUE.filled())
+            }))
+            .map_err(err)?
+            .label("per batch")
+            .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], BLUE.filled()));
+            if let Some((name, value)) = reference {
+                let style = ORANGE.stroke_width(3);
+                plot.draw_series(LineSeries::new(vec![(-0.6, *value), (n - 0.4, *value)], style))
+                    .map_err(err)?
+                    .label(name.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+            }
+            plot.configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.3))
+                .label_font((FONT, 15))
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()
+                .map_err(err)?;
+        }
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+fn render(chart: Chart) -> Result<Figure> {
+    register_font();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, &chart)?;
+    }
+    let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, &chart)?;
+    }
+    let mut png = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut png, WIDTH, HEIGHT);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(&rgb)?;
+    }
+    Ok(Figure {
+        title: chart.title().to_string(),
+        svg,
+        png,
+    })
+}
+
+/// Training (and validation) loss per epoch: the tutorial's loss plot.
+pub fn loss_curve(history: &History) -> Result<Figure> {
+    let train = history.epochs.iter().map(|e| (e.epoch as f64, e.train_loss)).collect();
+    let val = history.epochs.iter().map(|e| (e.epoch as f64, e.val_loss)).collect();
+    render(Chart::Lines {
+        title: "Training & Validation Loss".into(),
+        x_label: "Epoch".into(),
+        y_label: "Loss".into(),
+        series: vec![
+            Series { name: "Training".into(), points: train, color: BLUE, width: 3, markers: true },
+            Series { name: "Validation".into(), points: val, color: GREEN, width: 3, markers: true },
+        ],
+    })
+}
+
+/// Loss of every batch, with a moving average over `window` batches on top.
+pub fn batch_loss_curve(history: &History, window: usize) -> Result<Figure> {
+    let raw: Vec<(f64, f64)> = history
+        .batch_losses
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| ((i + 1) as f64, l))
+        .collect();
+    let w = window.max(1);
+    let smooth = raw
+        .iter()
+        .enumerate()
+        .map(|(i, &(x, _))| {
+            let from = (i + 1).saturating_sub(w);
+            let slice = &raw[from..=i];
+            (x, slice.iter().map(|p| p.1).sum::<f64>() / slice.len() as f64)
+        })
+        .collect();
+    render(Chart::Lines {
+        title: "Training loss per batch".into(),
+        x_label: "Optimizer step".into(),
+        y_label: "Loss".into(),
+        series: vec![
+            Series { name: "batch".into(), points: raw, color: RGBColor(160, 177, 212), width: 1, markers: false },
+            Series { name: format!("mean of {w} batches"), points: smooth, color: BLUE, width: 3, markers: false },
+        ],
+    })
+}
+
+/// Validation accuracy per epoch.
+pub fn accuracy_curve(history: &History) -> Result<Figure> {
+    let acc = history.epochs.iter().map(|e| (e.epoch as f64, e.val_accuracy)).collect();
+    render(Chart::Lines {
+        title: "Validation accuracy".into(),
+        x_label: "Epoch".into(),
+        y_label: "Accuracy".into(),
+        series: vec![Series { name: "validation".into(), points: acc, color: BLUE, width: 3, markers: true }],
+    })
+}
+
+/// MCC of each test batch as bars, the whole-set MCC as a line.
+pub fn mcc_bars(predictions: &Predictions) -> Result<Figure> {
+    render(Chart::Bars {
+        title: "MCC score per batch".into(),
+        x_label: "Batch #".into(),
+        y_label: "MCC (-1 to +1)".into(),
+        values: predictions.per_batch_mcc(),
+        reference: Some((format!("whole set: {:.3}", predictions.mcc()), predictions.mcc())),
+    })
+}

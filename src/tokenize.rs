@@ -1,0 +1,302 @@
+//! WordPiece tokenization the way BERT expects it, on Hugging Face's `tokenizers` crate.
+//!
+//! The tokenizer settings stored in a checkpoint's `tokenizer.json` may include padding and
+//! truncation (all-MiniLM-L6-v2 pads everything to 128). Those are switched off on load so the
+//! caller's `max_len` and padding choice are the only ones that apply, exactly as with
+//! `tokenizer(..., padding=..., truncation=True, max_length=...)` in Python.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use tch::{Kind, Tensor};
+use tokenizers::models::wordpiece::WordPiece;
+use tokenizers::normalizers::BertNormalizer;
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::processors::bert::BertProcessing;
+use tokenizers::Tokenizer;
+
+use crate::display::Table;
+
+/// How a batch is padded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Padding {
+    /// Every row has exactly `max_len` positions (the tutorial pads to 64).
+    Fixed,
+    /// Rows are padded to the longest sentence of the batch (faster, same result).
+    Longest,
+}
+
+/// A BERT tokenizer plus the special-token ids the model's inputs need.
+pub struct BertTokenizer {
+    inner: Tokenizer,
+    /// Folder it was loaded from, so a saved checkpoint can carry the same files.
+    pub source: PathBuf,
+    pub cls_id: i64,
+    pub sep_id: i64,
+    pub pad_id: i64,
+}
+
+/// The three tensors BERT takes, each `[batch, seq_len]`.
+#[derive(Debug)]
+pub struct Encoded {
+    pub input_ids: Tensor,
+    pub attention_mask: Tensor,
+    pub token_type_ids: Tensor,
+}
+
+impl Encoded {
+    /// The same tensors on `device`.
+    pub fn to_device(&self, device: tch::Device) -> Encoded {
+        Encoded {
+            input_ids: self.input_ids.to_device(device),
+            attention_mask: self.attention_mask.to_device(device),
+            token_type_ids: self.token_type_ids.to_device(device),
+        }
+    }
+
+    pub fn seq_len(&self) -> i64 {
+        self.input_ids.size()[1]
+    }
+}
+
+impl BertTokenizer {
+    /// Loads `tokenizer.json`, or builds a BERT WordPiece tokenizer from `vocab.txt`
+    /// (lower-casing per `tokenizer_config.json`, default on as for the uncased models).
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let json = dir.join("tokenizer.json");
+        let vocab = dir.join("vocab.txt");
+        let mut inner = if json.exists() {
+            Tokenizer::from_file(&json).map_err(|e| {
+                anyhow!("cannot load tokenizer {}: {e}", json.display())
+            })?
+        } else if vocab.exists() {
+            from_vocab(&vocab, lowercase_setting(dir)?)?
+        } else {
+            bail!(
+                "{} has neither tokenizer.json nor vocab.txt; is it a BERT checkpoint folder?",
+                dir.display()
+            );
+        };
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|e| anyhow!("cannot reset truncation of {}: {e}", dir.display()))?;
+        let id = |token: &str| {
+            inner
+                .token_to_id(token)
+                .map(i64::from)
+                .ok_or_else(|| anyhow!("tokenizer in {} has no {token} token", dir.display()))
+        };
+        Ok(BertTokenizer {
+            cls_id: id("[CLS]")?,
+            sep_id: id("[SEP]")?,
+            pad_id: id("[PAD]")?,
+            source: dir.to_path_buf(),
+            inner,
+        })
+    }
+
+    /// The underlying `tokenizers` object, for anything not wrapped here.
+    pub fn inner(&self) -> &Tokenizer {
+        &self.inner
+    }
+
+    /// WordPiece tokens of a sentence, without special tokens (Python's `tokenize`).
+    pub fn tokenize(&self, sentence: &str) -> Result<Vec<String>> {
+        Ok(self.encode_raw(sentence, false)?.get_tokens().to_vec())
+    }
+
+    /// Vocabulary ids of tokens (Python's `convert_tokens_to_ids`); unknown tokens map to `[UNK]`.
+    pub fn convert_tokens_to_ids(&self, tokens: &[String]) -> Vec<i64> {
+        let unk = self.inner.token_to_id("[UNK]").unwrap_or(100);
+        tokens
+            .iter()
+            .map(|t| i64::from(self.inner.token_to_id(t).unwrap_or(unk)))
+            .collect()
+    }
+
+    /// Ids with `[CLS]` … `[SEP]` and no truncation (Python's `encode`).
+    pub fn encode(&self, sentence: &str) -> Result<Vec<i64>> {
+        Ok(self
+            .encode_raw(sentence, true)?
+            .get_ids()
+            .iter()
+            .map(|&i| i64::from(i))
+            .collect())
+    }
+
+    fn encode_raw(&self, sentence: &str, special: bool) -> Result<tokenizers::Encoding> {
+        self.inner
+            .encode(sentence, special)
+            .map_err(|e| anyhow!("cannot tokenize {sentence:?}: {e}"))
+    }
+
+    /// A sentence's tokens next to their ids, `[CLS]` and `[SEP]` included.
+    pub fn inspect(&self, sentence: &str) -> Result<Table> {
+        let encoding = self.encode_raw(sentence, true)?;
+        let mut table = Table::new(format!("Original: {sentence}"), &["position", "token", "id"]);
+        for (i, (token, id)) in encoding
+            .get_tokens()
+            .iter()
+            .zip(encoding.get_ids())
+            .enumerate()
+        {
+            table.push_row([i.to_string(), token.clone(), id.to_string()]);
+        }
+        Ok(table)
+    }
+
+    /// The special tokens BERT's input format relies on, with their ids.
+    pub fn special_tokens(&self) -> Table {
+        let mut table = Table::new("Special tokens", &["token", "id", "role"]);
+        let rows = [
+            ("[CLS]", "first token; its final state feeds the classifier"),
+            ("[SEP]", "ends each sentence"),
+            ("[PAD]", "fills short rows; masked out of attention"),
+            ("[UNK]", "stands for anything outside the vocabulary"),
+            ("[MASK]", "used in pre-training only"),
+        ];
+        for (token, role) in rows {
+            if let Some(id) = self.inner.token_to_id(token) {
+                table.push_row([token.to_string(), id.to_string(), role.to_string()]);
+            }
+        }
+        table
+    }
+
+    /// Length in tokens (special tokens included) of the longest sentence, and its index.
+    pub fn longest(&self, sentences: &[String]) -> Result<(usize, usize)> {
+        let mut best = (0, 0);
+        for (i, s) in sentences.iter().enumerate() {
+            let n = self.encode_raw(s, true)?.len();
+            if n > best.0 {
+                best = (n, i);
+            }
+        }
+        Ok(best)
+    }
+
+    /// Ids of each sentence with `[CLS]`/`[SEP]`, cut to `max_len` with `[SEP]` kept last.
+    pub fn encode_truncated(&self, sentences: &[String], max_len: usize) -> Result<Vec<Vec<i64>>> {
+        if max_len < 2 {
+            bail!("max_len must leave room for [CLS] and [SEP] (got {max_len})");
+        }
+        sentences
+            .iter()
+            .map(|s| {
+                let mut ids = self.encode(s)?;
+                if ids.len() > max_len {
+                    ids.truncate(max_len - 1);
+                    ids.push(self.sep_id);
+                }
+                Ok(ids)
+            })
+            .collect()
+    }
+
+    /// Tokenizes, truncates and pads a list of sentences into BERT's input tensors (on the CPU).
+    pub fn encode_batch(
+        &self,
+        sentences: &[String],
+        max_len: usize,
+        padding: Padding,
+    ) -> Result<Encoded> {
+        let ids = self.encode_truncated(sentences, max_len)?;
+        Ok(self.pad(&ids, max_len, padding))
+    }
+
+    /// Pads already-encoded rows (from [`encode_truncated`](Self::encode_truncated)).
+    pub fn pad(&self, rows: &[Vec<i64>], max_len: usize, padding: Padding) -> Encoded {
+        let rows: Vec<&[i64]> = rows.iter().map(Vec::as_slice).collect();
+        pad_rows(&rows, self.pad_id, max_len, padding)
+    }
+
+    /// Writes `tokenizer.json` (and copies `vocab.txt` and the configs when the source has
+    /// them) into `dir`, each through a temporary name.
+    pub fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut written = Vec::new();
+        let json = dir.join("tokenizer.json");
+        let tmp = dir.join(".tokenizer.json.partial");
+        self.inner
+            .save(&tmp, false)
+            .map_err(|e| anyhow!("cannot write {}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &json).with_context(|| format!("cannot write {}", json.display()))?;
+        written.push(json);
+        for name in ["vocab.txt", "tokenizer_config.json", "special_tokens_map.json"] {
+            let from = self.source.join(name);
+            if from.exists() && from.canonicalize().ok() != dir.join(name).canonicalize().ok() {
+                let bytes = std::fs::read(&from)
+                    .with_context(|| format!("cannot read {}", from.display()))?;
+                written.push(crate::atomic::write(&dir.join(name), &bytes)?);
+            }
+        }
+        Ok(written)
+    }
+}
+
+fn lowercase_setting(dir: &Path) -> Result<bool> {
+    let path = dir.join("tokenizer_config.json");
+    if !path.exists() {
+        return Ok(true);
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    Ok(value
+        .get("do_lower_case")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true))
+}
+
+fn from_vocab(vocab: &Path, lowercase: bool) -> Result<Tokenizer> {
+    let path = vocab
+        .to_str()
+        .ok_or_else(|| anyhow!("{} is not a UTF-8 path", vocab.display()))?;
+    let model = WordPiece::from_file(path)
+        .unk_token("[UNK]".into())
+        .build()
+        .map_err(|e| anyhow!("cannot read vocabulary {}: {e}", vocab.display()))?;
+    let mut tokenizer = Tokenizer::new(model);
+    let id = |t: &str| {
+        tokenizer
+            .token_to_id(t)
+            .ok_or_else(|| anyhow!("{} has no {t} token", vocab.display()))
+    };
+    let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
+    let err = |e| anyhow!("cannot build a tokenizer from {}: {e}", vocab.display());
+    tokenizer
+        .with_normalizer(Some(BertNormalizer::new(true, true, None, lowercase)))
+        .map_err(err)?;
+    tokenizer
+        .with_pre_tokenizer(Some(BertPreTokenizer))
+        .with_post_processor(Some(BertProcessing::new(
+            ("[SEP]".into(), sep),
+            ("[CLS]".into(), cls),
+        )));
+    Ok(tokenizer)
+}
+
+/// Pads id rows at the end with `pad_id` into `[rows, width]` tensors on the CPU, where the
+/// width is `max_len` ([`Padding::Fixed`]) or the longest row ([`Padding::Longest`]).
+pub fn pad_rows(rows: &[&[i64]], pad_id: i64, max_len: usize, padding: Padding) -> Encoded {
+    let width = match padding {
+        Padding::Fixed => max_len,
+        Padding::Longest => rows.iter().map(|r| r.len()).max().unwrap_or(0).max(2),
+    };
+    let mut ids = vec![pad_id; rows.len() * width];
+    let mut mask = vec![0i64; rows.len() * width];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, &id) in row.iter().take(width).enumerate() {
+            ids[r * width + c] = id;
+            mask[r * width + c] = 1;
+        }
+    }
+    let shape = [rows.len() as i64, width as i64];
+    Encoded {
+        input_ids: Tensor::from_slice(&ids).view(shape),
+        attention_mask: Tensor::from_slice(&mask).view(shape),
+        token_type_ids: Tensor::zeros(shape, (Kind::Int64, tch::Device::Cpu)),
+    }
+}

@@ -1,0 +1,254 @@
+//! The training loop, read top to bottom: per epoch, shuffle, forward with dropout, cross
+//! entropy, backward, clip, AdamW, schedule; then score the validation set.
+//!
+//! Losses stay on the device while training runs and are read back only when a progress line
+//! is printed or an epoch ends, so a GPU is never stalled once per step just to log. A
+//! non-finite loss stops training at the next read with an error naming the step.
+
+use std::fmt;
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+use crate::data::{EncodedSet, Sampler};
+use crate::display::{Html, Rich, Table};
+use crate::eval;
+use crate::model::BertForSequenceClassification;
+use crate::optim::{AdamW, AdamWConfig};
+
+/// Everything that decides a run; stored in [`History`] so a result can be traced to it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// A progress line every this many batches (the tutorial: 40).
+    pub log_every: usize,
+    pub optimizer: AdamWConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 4,
+            batch_size: 32,
+            seed: 42,
+            log_every: 40,
+            optimizer: AdamWConfig::default(),
+        }
+    }
+}
+
+/// Where progress goes: plain lines by default; the CLI draws a bar in a terminal.
+pub trait Progress {
+    /// A line of the tutorial's log.
+    fn line(&mut self, text: &str);
+    /// Called after every batch; cheap, no device sync behind it.
+    fn batch_done(&mut self, _done: usize, _of: usize) {}
+}
+
+/// Prints each line at once (evcxr streams stdout while a cell runs).
+pub struct PrintProgress;
+
+impl Progress for PrintProgress {
+    fn line(&mut self, text: &str) {
+        println!("{text}");
+        let _ = std::io::stdout().flush();
+    }
+}
+
+/// Figures of one epoch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_seconds: f64,
+    pub sentences_per_second: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub val_mcc: f64,
+    pub val_seconds: f64,
+}
+
+/// What a run did: settings, the loss of every batch and per-epoch figures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct History {
+    pub config: TrainConfig,
+    pub device: String,
+    pub max_len: usize,
+    pub padding: String,
+    pub train_size: usize,
+    pub val_size: usize,
+    pub batch_losses: Vec<f64>,
+    pub epochs: Vec<EpochStats>,
+    pub total_seconds: f64,
+}
+
+impl History {
+    pub fn to_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+
+    pub fn from_json(text: &str) -> Result<Self> {
+        Ok(serde_json::from_str(text)?)
+    }
+
+    fn table(&self) -> Table {
+        let mut table = Table::new(
+            "Training statistics",
+            &[
+                "epoch",
+                "training loss",
+                "valid. loss",
+                "valid. accuracy",
+                "valid. MCC",
+                "training time",
+                "validation time",
+                "sentences/s",
+            ],
+        );
+        for e in &self.epochs {
+            table.push_row([
+                e.epoch.to_string(),
+                format!("{:.4}", e.train_loss),
+                format!("{:.4}", e.val_loss),
+                format!("{:.4}", e.val_accuracy),
+                format!("{:.4}", e.val_mcc),
+                clock(e.train_seconds),
+                clock(e.val_seconds),
+                format!("{:.1}", e.sentences_per_second),
+            ]);
+        }
+        table
+    }
+}
+
+impl fmt::Display for History {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.table())
+    }
+}
+
+impl Rich for History {
+    fn html(&self) -> Option<Html> {
+        self.table().html()
+    }
+}
+
+crate::impl_evcxr_display!(History);
+
+/// Seconds as `h:mm:ss`, the way the tutorial prints elapsed time.
+pub fn clock(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Reads losses back from the device and fails on the first non-finite one.
+fn read_losses(losses: &[Tensor], first_step: usize) -> Result<Vec<f64>> {
+    if losses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values: Vec<f64> = Vec::try_from(Tensor::stack(losses, 0).to_kind(tch::Kind::Double))?;
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "training diverged: the loss at step {} (1-based, counting all epochs) is {}; try a \
+             lower learning rate",
+            first_step + i + 1,
+            values[i]
+        );
+    }
+    Ok(values)
+}
+
+/// Fine-tunes `model` on `train` and scores `val` after every epoch.
+pub fn train(
+    model: &BertForSequenceClassification,
+    train: &EncodedSet,
+    val: &EncodedSet,
+    config: &TrainConfig,
+    progress: &mut dyn Progress,
+) -> Result<History> {
+    if train.is_empty() {
+        bail!("the training set is empty");
+    }
+    let device = model.vs.device();
+    let per_epoch = train.num_batches(config.batch_size);
+    let mut optimizer = AdamW::new(&model.vs, config.optimizer, per_epoch * config.epochs)?;
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    tch::manual_seed(config.seed as i64);
+    let mut history = History {
+        config: config.clone(),
+        device: format!("{device:?}"),
+        max_len: train.max_len,
+        padding: format!("{:?}", train.padding),
+        train_size: train.len(),
+        val_size: val.len(),
+        batch_losses: Vec::new(),
+        epochs: Vec::new(),
+        total_seconds: 0.0,
+    };
+    let start = Instant::now();
+    for epoch in 1..=config.epochs {
+        progress.line("");
+        progress.line(&format!("======== Epoch {epoch} / {} ========", config.epochs));
+        progress.line("Training...");
+        let t0 = Instant::now();
+        let first_step = history.batch_losses.len();
+        let mut pending: Vec<Tensor> = Vec::with_capacity(per_epoch);
+        let batches = train.batches(config.batch_size, Sampler::Random, &mut rng, device);
+        for (i, batch) in batches.iter().enumerate() {
+            if i > 0 && i % config.log_every.max(1) == 0 {
+                // The one sync per log line: also where a diverged loss is caught.
+                read_losses(&pending, first_step)?;
+                progress.line(&format!(
+                    "  Batch {i:>5}  of  {per_epoch:>5}.    Elapsed: {}.",
+                    clock(t0.elapsed().as_secs_f64())
+                ));
+            }
+            let logits = model.logits(&batch.inputs, true);
+            let loss = logits.cross_entropy_for_logits(&batch.labels);
+            let _grad_norm = optimizer.backward_step(&loss);
+            pending.push(loss.detach());
+            progress.batch_done(i + 1, per_epoch);
+        }
+        let losses = read_losses(&pending, first_step)?;
+        let train_seconds = t0.elapsed().as_secs_f64();
+        let train_loss = losses.iter().sum::<f64>() / losses.len().max(1) as f64;
+        history.batch_losses.extend(&losses);
+        progress.line("");
+        progress.line(&format!("  Average training loss: {train_loss:.2}"));
+        progress.line(&format!("  Training epoch took: {}", clock(train_seconds)));
+
+        progress.line("");
+        progress.line("Running Validation...");
+        let t1 = Instant::now();
+        let scored = eval::predict(model, val, config.batch_size);
+        let val_seconds = t1.elapsed().as_secs_f64();
+        progress.line(&format!("  Accuracy: {:.2}", scored.accuracy()));
+        progress.line(&format!("  Validation Loss: {:.2}", scored.loss));
+        progress.line(&format!("  Validation took: {}", clock(val_seconds)));
+        history.epochs.push(EpochStats {
+            epoch,
+            train_loss,
+            train_seconds,
+            sentences_per_second: train.len() as f64 / train_seconds.max(1e-9),
+            val_loss: scored.loss,
+            val_accuracy: scored.accuracy(),
+            val_mcc: scored.mcc(),
+            val_seconds,
+        });
+    }
+    history.total_seconds = start.elapsed().as_secs_f64();
+    progress.line("");
+    progress.line("Training complete!");
+    progress.line(&format!(
+        "Total training took {} (h:mm:ss)",
+        clock(history.total_seconds)
+    ));
+    Ok(history)
+}

@@ -1,0 +1,57 @@
+//! Shared helpers for the integration tests: paths, the Python reference, tensor checks.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tch::Tensor;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn minilm() -> PathBuf {
+    bert_finetune::model::default_checkpoint()
+}
+
+pub fn cola_file(split: bert_finetune::cola::Split) -> PathBuf {
+    bert_finetune::cola::default_dir().join(split.relative_path())
+}
+
+/// Runs `tests/python/<script>` with the project venv's Python and returns its stdout.
+pub fn python(script: &str, args: &[&str]) -> String {
+    let venv = std::env::var_os("VIRTUAL_ENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv"));
+    let out = Command::new(venv.join("bin/python"))
+        .arg(root().join("tests/python").join(script))
+        .args(args)
+        .env("PYTHONHASHSEED", "0")
+        .output()
+        .expect("the venv's python runs (make test sets it up)");
+    assert!(
+        out.status.success(),
+        "python {script} {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Reads a safetensors file written by Python into a name → tensor map.
+pub fn read_tensors(path: &Path) -> std::collections::HashMap<String, Tensor> {
+    Tensor::read_safetensors(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+        .into_iter()
+        .collect()
+}
+
+/// Largest absolute difference between two tensors of the same shape.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.size(), b.size(), "shapes differ");
+    let d = (a.to_kind(tch::Kind::Double) - b.to_kind(tch::Kind::Double)).abs();
+    d.max().double_value(&[])
+}
+
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}

@@ -1,0 +1,118 @@
+//! Loading checkpoints: what a user gets for good and for broken folders.
+
+mod common;
+
+use bert_finetune::model::BertForSequenceClassification;
+use bert_finetune::tokenize::{BertTokenizer, Padding};
+use common::*;
+use tch::Device;
+
+fn load_err(dir: &std::path::Path) -> String {
+    match BertForSequenceClassification::from_pretrained(dir.to_str().unwrap(), 2, Device::Cpu) {
+        Ok(_) => panic!("{} loaded although it is broken", dir.display()),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+/// A copy of all-MiniLM-L6-v2 that a test may damage.
+fn copy_minilm() -> tempfile::TempDir {
+    let dir = tmp();
+    for f in ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt"] {
+        std::fs::copy(minilm().join(f), dir.path().join(f)).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn minilm_loads_with_a_new_head_reported_missing() {
+    let model =
+        BertForSequenceClassification::from_pretrained(minilm().to_str().unwrap(), 2, Device::Cpu)
+            .unwrap();
+    let report = model.load_report.as_ref().unwrap();
+    assert_eq!(report.missing, vec!["classifier.bias", "classifier.weight"]);
+    assert!(report.unexpected.is_empty(), "{report}");
+    assert!(report.to_string().contains("newly initialized"));
+    assert_eq!(model.config.hidden_size, 384);
+    assert_eq!(model.parameter_listing().len(), 5 + 6 * 16 + 4);
+}
+
+#[test]
+fn a_folder_without_weights_is_an_error() {
+    let dir = copy_minilm();
+    std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    let err = load_err(dir.path());
+    assert!(err.contains("no model weights") && err.contains("model.safetensors"), "{err}");
+}
+
+#[test]
+fn a_config_that_disagrees_with_the_weights_names_the_tensor() {
+    let dir = copy_minilm();
+    let path = dir.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["intermediate_size"] = 1024.into();
+    std::fs::write(&path, config.to_string()).unwrap();
+    let err = load_err(dir.path());
+    assert!(err.contains("intermediate.dense.weight"), "{err}");
+    assert!(err.contains("[1536, 384]") && err.contains("[1024, 384]"), "{err}");
+}
+
+#[test]
+fn a_truncated_safetensors_file_is_an_error() {
+    let dir = copy_minilm();
+    let path = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load_err(dir.path());
+    assert!(err.contains("model.safetensors") && err.contains("truncated or corrupt"), "{err}");
+}
+
+#[test]
+fn an_unreadable_tokenizer_json_is_an_error() {
+    let dir = copy_minilm();
+    std::fs::write(dir.path().join("tokenizer.json"), "{ not json").unwrap();
+    let err = match BertTokenizer::from_dir(dir.path()) {
+        Ok(_) => panic!("garbage tokenizer.json loaded"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("tokenizer.json"), "{err}");
+}
+
+#[test]
+fn vocab_txt_alone_tokenizes_like_tokenizer_json() {
+    let dir = copy_minilm();
+    std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
+    let from_vocab = BertTokenizer::from_dir(dir.path()).unwrap();
+    let from_json = BertTokenizer::from_dir(minilm()).unwrap();
+    for s in ["Our friends won't buy this analysis.", "Café résumé, NAÏVE!"] {
+        assert_eq!(from_vocab.encode(s).unwrap(), from_json.encode(s).unwrap(), "{s}");
+    }
+}
+
+#[test]
+fn truncation_keeps_sep_last_and_empty_is_cls_sep() {
+    let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
+    let long = "the cat sat on the mat ".repeat(30);
+    let batch = tokenizer
+        .encode_batch(&[long, String::new()], 64, Padding::Fixed)
+        .unwrap();
+    assert_eq!(batch.input_ids.size(), vec![2, 64]);
+    assert_eq!(batch.input_ids.int64_value(&[0, 0]), 101);
+    assert_eq!(batch.input_ids.int64_value(&[0, 63]), 102);
+    assert_eq!(batch.attention_mask.int64_value(&[0, 63]), 1);
+    let empty: Vec<i64> = Vec::try_from(batch.input_ids.get(1)).unwrap();
+    assert_eq!(&empty[..3], &[101, 102, 0]);
+    let mask: Vec<i64> = Vec::try_from(batch.attention_mask.get(1)).unwrap();
+    assert_eq!(mask.iter().sum::<i64>(), 2);
+
+    let table = tokenizer
+        .inspect("Our friends won't buy this analysis, let alone the next one we propose.")
+        .unwrap();
+    assert_eq!(table.cell(1, "token"), Some("our"));
+    assert_eq!(table.cell(1, "id"), Some("2256"));
+    assert_eq!(table.cell(4, "id"), Some("1005"));
+    let longest = tokenizer
+        .encode_batch(&["a b c".into(), "a".into()], 64, Padding::Longest)
+        .unwrap();
+    assert_eq!(longest.seq_len(), 5);
+}

@@ -1,0 +1,79 @@
+"""Executes the notebook in quick mode on the real evcxr kernel and checks what it shows."""
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import run_notebook  # noqa: E402
+
+ROOT = run_notebook.ROOT
+
+
+def text_of(cell):
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        data = out.get("data", {})
+        if "text/plain" in data:
+            parts.append(data["text/plain"])
+    return "".join(parts)
+
+
+def mimes_of(cell):
+    return {m for out in cell.get("outputs", []) for m in out.get("data", {})}
+
+
+def find(cells, needle):
+    for c in cells:
+        if needle in c.source:
+            return c
+    raise AssertionError(f"no cell contains {needle!r}")
+
+
+def main():
+    out_dir = os.path.join(ROOT, "out", "quick")
+    nb = run_notebook.execute(quick=True, out_dir=out_dir, timeout=1800)
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    failures = []
+
+    def check(cond, what):
+        print(("ok   " if cond else "FAIL ") + what, flush=True)
+        if not cond:
+            failures.append(what)
+
+    errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    check(not errors, "no cell raised an error")
+    stderr = [o.get("text", "") for c in cells for o in c.get("outputs", [])
+              if o.get("output_type") == "stream" and o.get("name") == "stderr"
+              and "error" in o.get("text", "").lower()]
+    check(not stderr, f"no error text on stderr {stderr[:1]}")
+
+    device = text_of(find(cells, "device::detect()"))
+    has_gpu = os.path.exists("/dev/nvidia0")
+    check(("We will use the GPU" in device) if has_gpu else ("No GPU available, using the CPU instead." in device),
+          f"device cell reports {'the GPU' if has_gpu else 'the CPU'}: {device.strip()[:80]!r}")
+    sample = find(cells, "train_file.sample(10, SEED)")
+    html = "".join(o["data"].get("text/html", "") for o in sample.outputs if "data" in o)
+    check("<table" in html and html.count("<tr>") >= 11, "data sample cell has a text/html table of 10 rows")
+    check("text/html" in mimes_of(find(cells, "tokenizer.inspect(")), "tokens table is HTML")
+    params = text_of(find(cells, "model.parameter_listing()"))
+    for name in ("bert.embeddings.word_embeddings.weight", "bert.encoder.layer.0.attention.self.query.weight",
+                 "classifier.weight", "==== Embedding Layer ====", "==== Output Layer ===="):
+        check(name in params, f"parameter cell names {name}")
+    check("image/png" in mimes_of(find(cells, "plot::loss_curve(&history)?")), "loss plot carries image/png")
+    check("image/png" in mimes_of(find(cells, "plot::mcc_bars(&scored)?")), "MCC plot carries image/png")
+    training = text_of(find(cells, "train::train(&model"))
+    check("Average training loss" in training and "Accuracy:" in training, "training printed its progress")
+    test = text_of(find(cells, "eval::predict(&model"))
+    check(re.search(r"^MCC: -?\d\.\d{3}$", test, re.M) is not None, "a final MCC line is present")
+    check("Number of test sentences: 516" in test, "the test set has 516 sentences")
+    saved = text_of(find(cells, "save_pretrained(&out_dir"))
+    check("model.safetensors" in saved and "config.json" in saved, "saved files are listed")
+    if failures:
+        print(f"{len(failures)} notebook check(s) failed", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

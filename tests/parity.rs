@@ -1,0 +1,176 @@
+//! Parity with PyTorch + transformers: same checkpoint, same inputs, fp32 on the CPU.
+//! Tolerance: max |Δ| ≤ 1e-4 on hidden states, pooled output and logits.
+
+mod common;
+
+use bert_finetune::cola::{Cola, Split};
+use bert_finetune::model::{BertConfig, BertForSequenceClassification};
+use bert_finetune::tokenize::{BertTokenizer, Padding};
+use common::*;
+use tch::{Device, Kind, Tensor};
+
+const TOLERANCE: f64 = 1e-4;
+
+fn sentences() -> Vec<String> {
+    [
+        "Our friends won't buy this analysis, let alone the next one we propose.",
+        "They investigated.",
+        "The more we study verbs, the crazier they get.",
+        "Susan whispered \"Shut up\".",
+        "Any zebras can't fly, but this sentence is deliberately quite a bit longer than the rest.",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Runs the Rust model on Python's own ids and mask and compares every output.
+fn check_outputs(out_dir: &std::path::Path) {
+    let reference = read_tensors(&out_dir.join("reference.safetensors"));
+    let model_dir = out_dir.join("model");
+    let model = BertForSequenceClassification::from_pretrained(
+        model_dir.to_str().unwrap(),
+        reference["logits"].size()[1] as usize,
+        Device::Cpu,
+    )
+    .unwrap();
+    assert!(
+        model.load_report.as_ref().unwrap().is_clean(),
+        "{}",
+        model.load_report.as_ref().unwrap()
+    );
+    let ids = &reference["input_ids"];
+    let mask = &reference["attention_mask"];
+    let types = ids.zeros_like();
+    let out = tch::no_grad(|| model.bert.forward(ids, mask, &types, false));
+    let logits = tch::no_grad(|| model.forward(ids, mask, &types, false));
+
+    // Padding positions carry no meaning; compare real tokens only.
+    let keep = mask.unsqueeze(-1).to_kind(Kind::Float);
+    let hidden_diff = max_abs_diff(
+        &(&out.last_hidden_state * &keep),
+        &(&reference["last_hidden_state"] * &keep),
+    );
+    let pooled_diff = max_abs_diff(&out.pooler_output, &reference["pooler_output"]);
+    let logits_diff = max_abs_diff(&logits, &reference["logits"]);
+    println!("max |Δ|: hidden {hidden_diff:.2e}, pooled {pooled_diff:.2e}, logits {logits_diff:.2e}");
+    assert!(hidden_diff <= TOLERANCE, "last_hidden_state differs by {hidden_diff}");
+    assert!(pooled_diff <= TOLERANCE, "pooler_output differs by {pooled_diff}");
+    assert!(logits_diff <= TOLERANCE, "logits differ by {logits_diff}");
+
+    // Our own encoder must produce Python's ids and mask too.
+    let tokenizer = BertTokenizer::from_dir(&model_dir).unwrap();
+    let ours = tokenizer
+        .encode_batch(&sentences(), 512, Padding::Longest)
+        .unwrap();
+    assert!(ours.input_ids.equal(ids) && ours.attention_mask.equal(mask));
+}
+
+#[test]
+fn token_ids_match_python_for_all_of_cola_train() {
+    let dir = tmp();
+    let out = dir.path().join("ids.json");
+    let long = "word ".repeat(100);
+    let extra = ["", long.trim(), "Çà et là, naïve café résumé — 東京 ﬁ x²"];
+    let mut args = vec![
+        "tokenize",
+        "--model",
+        minilm().to_str().unwrap(),
+        "--data",
+        cola_file(Split::Train).to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--max-len",
+        "64",
+        "--extra",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    python("reference.py", &args);
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+
+    let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
+    let train = Cola::load_split(bert_finetune::cola::default_dir(), Split::Train).unwrap();
+    let python_ids = reference["ids"].as_array().unwrap();
+    assert_eq!(python_ids.len(), 8551);
+    for (i, (sentence, expected)) in train.sentences().iter().zip(python_ids).enumerate() {
+        let expected: Vec<i64> = serde_json::from_value(expected.clone()).unwrap();
+        assert_eq!(tokenizer.encode(sentence).unwrap(), expected, "sentence {i}: {sentence:?}");
+    }
+    for s in extra {
+        let expected: Vec<i64> = serde_json::from_value(reference["extra"][s].clone()).unwrap();
+        let ours = tokenizer.encode_truncated(&[s.to_string()], 64).unwrap();
+        assert_eq!(ours[0], expected, "{s:?}");
+    }
+}
+
+#[test]
+fn minilm_matches_transformers_to_1e_4() {
+    let dir = tmp();
+    let mut args = vec!["pretrained", "--model", minilm().to_str().unwrap().to_owned().leak()];
+    args.extend(["--out", dir.path().to_str().unwrap().to_owned().leak()]);
+    let s = sentences();
+    args.extend(s.iter().map(|x| x.as_str()));
+    python("reference.py", &args);
+    check_outputs(dir.path());
+}
+
+#[test]
+fn random_bert_of_another_shape_matches_transformers() {
+    let dir = tmp();
+    let config = r#"{"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "intermediate_size": 256, "num_labels": 3, "vocab_size": 30522}"#;
+    let mut args = vec![
+        "random",
+        "--config",
+        config,
+        "--tokenizer",
+        minilm().to_str().unwrap().to_owned().leak(),
+        "--out",
+        dir.path().to_str().unwrap().to_owned().leak(),
+    ];
+    let s = sentences();
+    args.extend(s.iter().map(|x| x.as_str()));
+    python("reference.py", &args);
+    check_outputs(dir.path());
+}
+
+#[test]
+fn bert_base_has_the_tutorials_201_parameters() {
+    let model = BertForSequenceClassification::new(&BertConfig::bert_base(), Device::Cpu).unwrap();
+    let listing = model.parameter_listing();
+    assert_eq!(listing.len(), 201);
+    let named = &listing.named;
+    let expect = [
+        (0, "bert.embeddings.word_embeddings.weight", vec![30522, 768]),
+        (1, "bert.embeddings.position_embeddings.weight", vec![512, 768]),
+        (2, "bert.embeddings.token_type_embeddings.weight", vec![2, 768]),
+        (3, "bert.embeddings.LayerNorm.weight", vec![768]),
+        (4, "bert.embeddings.LayerNorm.bias", vec![768]),
+        (5, "bert.encoder.layer.0.attention.self.query.weight", vec![768, 768]),
+        (6, "bert.encoder.layer.0.attention.self.query.bias", vec![768]),
+        (11, "bert.encoder.layer.0.attention.output.dense.weight", vec![768, 768]),
+        (13, "bert.encoder.layer.0.attention.output.LayerNorm.weight", vec![768]),
+        (15, "bert.encoder.layer.0.intermediate.dense.weight", vec![3072, 768]),
+        (16, "bert.encoder.layer.0.intermediate.dense.bias", vec![3072]),
+        (17, "bert.encoder.layer.0.output.dense.weight", vec![768, 3072]),
+        (20, "bert.encoder.layer.0.output.LayerNorm.bias", vec![768]),
+        (197, "bert.pooler.dense.weight", vec![768, 768]),
+        (198, "bert.pooler.dense.bias", vec![768]),
+        (199, "classifier.weight", vec![2, 768]),
+        (200, "classifier.bias", vec![2]),
+    ];
+    for (i, name, shape) in expect {
+        assert_eq!((named[i].0.as_str(), &named[i].1), (name, &shape), "parameter {i}");
+    }
+    let text = listing.to_string();
+    assert!(text.contains("201 different named parameters"), "{text}");
+    assert!(text.contains("==== Embedding Layer ====") && text.contains("==== Output Layer ===="));
+    // bert-base-uncased with a 2-label head: 109,483,778 values.
+    assert_eq!(listing.total(), 109_483_778);
+    let _ = Tensor::zeros([1], (Kind::Float, Device::Cpu));
+}

@@ -1,0 +1,166 @@
+"""Reference values from PyTorch + transformers for the Rust parity tests.
+
+Each sub-command writes its inputs and outputs to files the Rust test reads back, so the
+numbers compared are always computed fresh from the same checkpoint, never pasted in.
+"""
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch
+from safetensors.torch import save_file
+from transformers import (AutoTokenizer, BertConfig, BertForSequenceClassification,
+                          BertModel)
+
+torch.set_num_threads(2)
+
+
+def read_sentences(tsv):
+    with open(tsv, encoding="utf-8") as f:
+        return [line.rstrip("\n").split("\t")[3] for line in f if line.strip()]
+
+
+def cmd_tokenize(args):
+    tok = AutoTokenizer.from_pretrained(args.model)
+    sentences = read_sentences(args.data)
+    ids = tok(sentences, add_special_tokens=True)["input_ids"]
+    extra = {s: tok(s, truncation=True, max_length=args.max_len)["input_ids"] for s in args.extra}
+    with open(args.out, "w") as f:
+        json.dump({"ids": ids, "extra": extra}, f)
+
+
+def forward_outputs(model, tok, sentences, out_dir):
+    model.eval()
+    batch = tok(sentences, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        base = model.bert(**batch)
+        logits = model(**batch).logits
+    save_file({
+        "input_ids": batch["input_ids"].contiguous(),
+        "attention_mask": batch["attention_mask"].contiguous(),
+        "last_hidden_state": base.last_hidden_state.contiguous(),
+        "pooler_output": base.pooler_output.contiguous(),
+        "logits": logits.contiguous(),
+    }, os.path.join(out_dir, "reference.safetensors"))
+
+
+def cmd_pretrained(args):
+    """Load a checkpoint with a fresh head, save it (so Rust gets the same head), run it."""
+    torch.manual_seed(0)
+    model = BertForSequenceClassification.from_pretrained(args.model, num_labels=args.num_labels)
+    tok = AutoTokenizer.from_pretrained(args.model)
+    model_dir = os.path.join(args.out, "model")
+    model.save_pretrained(model_dir)
+    tok.save_pretrained(model_dir)
+    forward_outputs(model, tok, args.sentences, args.out)
+
+
+def cmd_random(args):
+    """A randomly initialised BERT of the given shape, saved by transformers."""
+    torch.manual_seed(1)
+    cfg = BertConfig(**json.loads(args.config))
+    model = BertForSequenceClassification(cfg)
+    tok = AutoTokenizer.from_pretrained(args.tokenizer)
+    model_dir = os.path.join(args.out, "model")
+    model.save_pretrained(model_dir)
+    tok.save_pretrained(model_dir)
+    forward_outputs(model, tok, args.sentences, args.out)
+
+
+def cmd_logits(args):
+    """Logits of a checkpoint (for example one saved by Rust) on the given sentences."""
+    model = BertForSequenceClassification.from_pretrained(args.model)
+    tok = AutoTokenizer.from_pretrained(args.model)
+    forward_outputs(model, tok, args.sentences, args.out)
+    print(json.dumps({"num_labels": model.config.num_labels,
+                      "id2label": {str(k): v for k, v in model.config.id2label.items()}}))
+
+
+
+
+def cmd_train_steps(args):
+    """Two AdamW steps (weight decay on, clipping, linear schedule) without dropout.
+
+    Saves the starting model, the batch, the loss and gradient norm of each step, and every
+    parameter after the last step, for the Rust optimizer test.
+    """
+    from torch.nn.utils import clip_grad_norm_
+    from transformers import get_linear_schedule_with_warmup
+    torch.manual_seed(3)
+    cfg = BertConfig(**json.loads(args.config))
+    model = BertForSequenceClassification(cfg)
+    tok = AutoTokenizer.from_pretrained(args.tokenizer)
+    model_dir = os.path.join(args.out, "model")
+    model.save_pretrained(model_dir)
+    tok.save_pretrained(model_dir)
+    batch = tok(args.sentences, padding=True, return_tensors="pt")
+    labels = torch.tensor([i % cfg.num_labels for i in range(len(args.sentences))])
+    no_decay = ["bias", "LayerNorm.weight"]
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)],
+         "weight_decay": args.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)],
+         "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(groups, lr=args.lr, eps=1e-8, betas=(0.9, 0.999))
+    sched = get_linear_schedule_with_warmup(opt, num_warmup_steps=0, num_training_steps=args.total)
+    model.eval()  # dropout off, as in the Rust side of the test
+    losses, norms = [], []
+    for _ in range(args.steps):
+        opt.zero_grad()
+        loss = model(**batch, labels=labels).loss
+        loss.backward()
+        norms.append(float(clip_grad_norm_(model.parameters(), 1.0)))
+        opt.step()
+        sched.step()
+        losses.append(float(loss))
+    tensors = {n: p.detach().contiguous() for n, p in model.named_parameters()}
+    tensors["input_ids"] = batch["input_ids"].contiguous()
+    tensors["attention_mask"] = batch["attention_mask"].contiguous()
+    tensors["labels"] = labels
+    save_file(tensors, os.path.join(args.out, "after.safetensors"))
+    with open(os.path.join(args.out, "steps.json"), "w") as f:
+        json.dump({"losses": losses, "grad_norms": norms}, f)
+
+
+def add_train_steps(sub):
+    s = sub.add_parser("train-steps")
+    s.add_argument("--config", required=True)
+    s.add_argument("--tokenizer", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--lr", type=float, default=1e-2)
+    s.add_argument("--weight-decay", type=float, default=0.01)
+    s.add_argument("--steps", type=int, default=2)
+    s.add_argument("--total", type=int, default=4)
+    s.add_argument("sentences", nargs="+")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("tokenize")
+    t.add_argument("--model", required=True)
+    t.add_argument("--data", required=True)
+    t.add_argument("--out", required=True)
+    t.add_argument("--max-len", type=int, default=64)
+    t.add_argument("--extra", nargs="*", default=[])
+    for name in ("pretrained", "random", "logits"):
+        s = sub.add_parser(name)
+        s.add_argument("--model")
+        s.add_argument("--tokenizer")
+        s.add_argument("--config")
+        s.add_argument("--num-labels", type=int, default=2)
+        s.add_argument("--out", required=True)
+        s.add_argument("sentences", nargs="+")
+    add_train_steps(sub)
+    args = p.parse_args()
+    {"tokenize": cmd_tokenize, "pretrained": cmd_pretrained, "random": cmd_random,
+     "logits": cmd_logits, "train-steps": cmd_train_steps}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

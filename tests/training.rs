@@ -1,0 +1,255 @@
+//! Training, evaluation, checkpoints and plots, on small models so the suite stays fast.
+
+mod common;
+
+use bert_finetune::cola::Split;
+use bert_finetune::display::Rich;
+use bert_finetune::eval::{self, matthews, ConfusionMatrix};
+use bert_finetune::model::{BertConfig, BertForSequenceClassification};
+use bert_finetune::optim::{linear_schedule, AdamW, AdamWConfig};
+use bert_finetune::tokenize::{BertTokenizer, Padding};
+use bert_finetune::train::{self, History, Progress, TrainConfig};
+use bert_finetune::{plot, tutorial};
+use common::*;
+use tch::{Device, Kind};
+
+const SENTENCES: [&str; 6] = [
+    "Our friends won't buy this analysis, let alone the next one we propose.",
+    "They investigated.",
+    "The more we study verbs, the crazier they get.",
+    "Day by day the facts are getting murkier.",
+    "Cities destroy easily.",
+    "Any zebras can't fly.",
+];
+
+fn tiny_config() -> BertConfig {
+    let mut c = BertConfig::new(30522, 32, 1, 2, 64);
+    c.set_num_labels(2);
+    c
+}
+
+struct Quiet(Vec<String>);
+impl Progress for Quiet {
+    fn line(&mut self, text: &str) {
+        self.0.push(text.to_string());
+    }
+}
+
+fn small_sets(n: usize) -> (bert_finetune::data::EncodedSet, bert_finetune::data::EncodedSet) {
+    let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
+    let (train, val) = tutorial::train_validation(
+        &tokenizer,
+        &bert_finetune::cola::default_dir(),
+        64,
+        Padding::Longest,
+        42,
+        Some(n),
+    )
+    .unwrap();
+    (train, val)
+}
+
+#[test]
+fn two_adamw_steps_match_pytorch() {
+    let dir = tmp();
+    let config = r#"{"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "intermediate_size": 128, "vocab_size": 30522}"#;
+    let mut args = vec![
+        "train-steps".to_string(),
+        "--config".into(),
+        config.into(),
+        "--tokenizer".into(),
+        minilm().display().to_string(),
+        "--out".into(),
+        dir.path().display().to_string(),
+    ];
+    args.extend(SENTENCES.iter().map(|s| s.to_string()));
+    python("reference.py", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let steps: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("steps.json")).unwrap())
+            .unwrap();
+    let after = read_tensors(&dir.path().join("after.safetensors"));
+
+    let model = BertForSequenceClassification::from_pretrained(
+        dir.path().join("model").to_str().unwrap(),
+        2,
+        Device::Cpu,
+    )
+    .unwrap();
+    let config = AdamWConfig {
+        lr: 1e-2,
+        weight_decay: 0.01,
+        ..AdamWConfig::default()
+    };
+    let mut opt = AdamW::new(&model.vs, config, 4).unwrap();
+    let (ids, mask, labels) = (&after["input_ids"], &after["attention_mask"], &after["labels"]);
+    for step in 0..2 {
+        let logits = model.forward(ids, mask, &ids.zeros_like(), false);
+        let loss = logits.cross_entropy_for_logits(labels);
+        let norm = opt.backward_step(&loss).double_value(&[]);
+        let (py_loss, py_norm) = (
+            steps["losses"][step].as_f64().unwrap(),
+            steps["grad_norms"][step].as_f64().unwrap(),
+        );
+        println!("step {step}: loss {} vs {py_loss}, norm {norm} vs {py_norm}", loss.double_value(&[]));
+        assert!((loss.double_value(&[]) - py_loss).abs() <= 1e-4, "loss at step {step}");
+        assert!((norm - py_norm).abs() <= 1e-4 * py_norm.max(1.0), "grad norm at step {step}");
+    }
+    assert!(steps["grad_norms"][0].as_f64().unwrap() > 1.0, "the test must exercise clipping");
+    let mut worst = 0.0f64;
+    for (name, value) in model.named_parameters() {
+        let reference = after.get(&name).unwrap_or_else(|| panic!("python lacks {name}"));
+        let d = max_abs_diff(&value, reference);
+        assert!(d <= 1e-4, "{name} differs by {d} after two steps");
+        worst = worst.max(d);
+    }
+    println!("worst parameter difference after two steps: {worst:.2e}");
+    assert!((opt.lr() - 1e-2 * 0.5).abs() < 1e-12, "schedule after 2 of 4 steps");
+}
+
+#[test]
+fn linear_schedule_matches_transformers() {
+    assert_eq!(linear_schedule(0, 0, 10), 1.0);
+    assert_eq!(linear_schedule(5, 0, 10), 0.5);
+    assert_eq!(linear_schedule(10, 0, 10), 0.0);
+    assert_eq!(linear_schedule(1, 2, 10), 0.5);
+    assert_eq!(linear_schedule(2, 2, 10), 1.0);
+    assert_eq!(linear_schedule(6, 2, 10), 0.5);
+}
+
+#[test]
+fn matthews_correlation_known_values() {
+    // sklearn's documented example: [+1, +1, +1, -1] vs [+1, -1, +1, +1] → -0.333…
+    assert!((matthews(&[1, 0, 1, 1], &[1, 1, 1, 0]) + 1.0 / 3.0).abs() < 1e-12);
+    assert_eq!(matthews(&[1, 0, 1, 0], &[1, 0, 1, 0]), 1.0);
+    assert_eq!(matthews(&[0, 1, 0, 1], &[1, 0, 1, 0]), -1.0);
+    // 0/0 cases: a single predicted class, or a single true class.
+    assert_eq!(matthews(&[1, 1, 1, 1], &[1, 0, 1, 0]), 0.0);
+    assert_eq!(matthews(&[1, 0, 1, 0], &[1, 1, 1, 1]), 0.0);
+    assert_eq!(matthews(&[], &[]), 0.0);
+    // A hand-computed binary case: tp=3, tn=2, fp=1, fn=2 → (6-2)/sqrt(4·5·3·4).
+    let preds = [1, 1, 1, 1, 0, 0, 0, 0];
+    let labels = [1, 1, 1, 0, 1, 1, 0, 0];
+    assert!((matthews(&preds, &labels) - 4.0 / (240f64).sqrt()).abs() < 1e-12);
+    let cm = ConfusionMatrix::new(&preds, &labels, 2);
+    assert_eq!(cm.counts, vec![vec![2, 1], vec![2, 3]]);
+    assert_eq!(eval::accuracy(&preds, &labels), 5.0 / 8.0);
+}
+
+#[test]
+fn training_is_seeded_and_a_nan_names_its_step() {
+    let (train_set, val_set) = small_sets(64);
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 16,
+        log_every: 2,
+        ..TrainConfig::default()
+    };
+    let run = || {
+        tch::manual_seed(7);
+        let model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
+        let mut log = Quiet(Vec::new());
+        let history = train::train(&model, &train_set, &val_set, &config, &mut log).unwrap();
+        (history, log.0)
+    };
+    let (a, log) = run();
+    let (b, _) = run();
+    assert_eq!(a.batch_losses.len(), 4);
+    assert_eq!(a.batch_losses, b.batch_losses, "same seed, same losses");
+    assert!(log.iter().any(|l| l.contains("Batch     2  of      4.    Elapsed: 0:00:")), "{log:?}");
+    assert!(log.iter().any(|l| l.starts_with("  Accuracy: ")), "{log:?}");
+
+    let json = a.to_json().unwrap();
+    let back = History::from_json(&json).unwrap();
+    assert_eq!(back.batch_losses, a.batch_losses);
+    assert_eq!(back.config.seed, 42);
+    assert!(a.to_string().contains("valid. accuracy"));
+
+    let model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
+    tch::no_grad(|| {
+        let _ = model.classifier.weight.shallow_clone().fill_(f64::NAN);
+    });
+    let err = train::train(&model, &train_set, &val_set, &config, &mut Quiet(Vec::new()))
+        .err()
+        .expect("a NaN loss stops training");
+    assert!(format!("{err:#}").contains("step 1"), "{err:#}");
+}
+
+#[test]
+fn saved_checkpoint_reloads_here_and_in_transformers() {
+    tch::manual_seed(11);
+    let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
+    let mut model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
+    model.config.set_labels(&tutorial::LABELS.map(String::from));
+    let dir = tmp();
+    let out = dir.path().join("model_save");
+    let written = model.save_pretrained(&out, Some(&tokenizer)).unwrap();
+    assert!(written.iter().any(|p| p.ends_with("model.safetensors")));
+    let listing = tutorial::list_files(&out).unwrap().to_string();
+    for f in ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt"] {
+        assert!(listing.contains(f), "{listing}");
+    }
+    assert!(!listing.contains(".partial"));
+
+    let batch = tokenizer
+        .encode_batch(&SENTENCES.map(String::from), 64, Padding::Longest)
+        .unwrap();
+    let before = tch::no_grad(|| model.logits(&batch, false));
+    let reloaded = BertForSequenceClassification::from_pretrained(out.to_str().unwrap(), 2, Device::Cpu).unwrap();
+    assert!(reloaded.load_report.as_ref().unwrap().is_clean());
+    assert_eq!(reloaded.config.label_name(0), "unacceptable");
+    let after = tch::no_grad(|| reloaded.logits(&batch, false));
+    assert!(before.equal(&after), "reloaded logits are identical");
+
+    let mut args = vec!["logits".to_string(), "--model".into(), out.display().to_string()];
+    args.extend(["--out".into(), dir.path().display().to_string()]);
+    args.extend(SENTENCES.iter().map(|s| s.to_string()));
+    let printed = python("reference.py", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(printed.contains("\"1\": \"acceptable\""), "{printed}");
+    let reference = read_tensors(&dir.path().join("reference.safetensors"));
+    let d = max_abs_diff(&before, &reference["logits"]);
+    assert!(d <= 1e-4, "transformers sees logits {d} away");
+}
+
+#[test]
+fn evaluation_and_plots_render() {
+    let (train_set, val_set) = small_sets(48);
+    tch::manual_seed(5);
+    let model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
+    let config = TrainConfig { epochs: 2, batch_size: 16, ..TrainConfig::default() };
+    let history = train::train(&model, &train_set, &val_set, &config, &mut Quiet(Vec::new())).unwrap();
+    let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
+    let test = tutorial::encode_split(
+        &tokenizer,
+        &bert_finetune::cola::default_dir(),
+        Split::OutOfDomainDev,
+        64,
+        Padding::Longest,
+        Some(70),
+    )
+    .unwrap();
+    let scored = eval::predict(&model, &test, 32);
+    assert_eq!(scored.preds.len(), 70);
+    assert_eq!(scored.per_batch_mcc().len(), 3);
+    let text = scored.to_string();
+    assert!(text.contains("MCC per batch: [") && text.contains("\nMCC: "), "{text}");
+    let total: usize = scored.confusion().counts.iter().flatten().sum();
+    assert_eq!(total, 70);
+
+    for figure in [
+        plot::loss_curve(&history).unwrap(),
+        plot::batch_loss_curve(&history, 3).unwrap(),
+        plot::accuracy_curve(&history).unwrap(),
+        plot::mcc_bars(&scored).unwrap(),
+    ] {
+        assert!(figure.png.starts_with(b"\x89PNG\r\n\x1a\n"), "{figure}");
+        assert!(figure.png.len() > 5_000, "{figure} PNG is suspiciously small");
+        assert!(figure.svg.contains("<svg") && figure.svg.contains(&figure.title));
+        let mimes: Vec<&str> = figure.mime_bundle().iter().map(|(m, _)| *m).collect();
+        assert_eq!(mimes, ["text/plain", "image/png", "image/svg+xml"]);
+    }
+    let dir = tmp();
+    let files = plot::loss_curve(&history).unwrap().save(dir.path(), "loss").unwrap();
+    assert_eq!(files.len(), 2);
+    let _ = Kind::Float;
+}
