@@ -47,8 +47,8 @@ fn sample_is_seeded_and_renders_as_html() {
     let b = train.sample(10, 42);
     let c = train.sample(10, 7);
     assert_eq!(a.0.height(), 10);
-    assert!(a.0.equals(&b.0));
-    assert!(!a.0.equals(&c.0));
+    assert!(a.0.equals_missing(&b.0));
+    assert!(!a.0.equals_missing(&c.0));
     let html = a.html().unwrap().0;
     assert!(html.starts_with("<table") && html.contains("<th>sentence</th>"));
     let unacceptable = train.with_label(0, 5);

@@ -51,15 +51,22 @@ fn small_sets(n: usize) -> (bert_finetune::data::EncodedSet, bert_finetune::data
 
 #[test]
 fn two_adamw_steps_match_pytorch() {
+    // all-MiniLM-L6-v2 with a fresh head, lr 1e-3 and weight decay 1.0 so that every part of
+    // the update (moments, bias correction, decay groups, schedule, clipping) moves weights by
+    // far more than the 1e-4 tolerance. eps is 1e-6 rather than 1e-8: some gradients are zero
+    // in exact arithmetic (attention key biases) and come out as ±1e-10 rounding noise, which
+    // Adam with eps 1e-8 blows up to full-size steps of random sign on either side.
     let dir = tmp();
-    let config = r#"{"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-        "intermediate_size": 128, "vocab_size": 30522}"#;
     let mut args = vec![
         "train-steps".to_string(),
-        "--config".into(),
-        config.into(),
-        "--tokenizer".into(),
+        "--model".into(),
         minilm().display().to_string(),
+        "--lr".into(),
+        "1e-3".into(),
+        "--weight-decay".into(),
+        "1.0".into(),
+        "--eps".into(),
+        "1e-6".into(),
         "--out".into(),
         dir.path().display().to_string(),
     ];
@@ -77,8 +84,9 @@ fn two_adamw_steps_match_pytorch() {
     )
     .unwrap();
     let config = AdamWConfig {
-        lr: 1e-2,
-        weight_decay: 0.01,
+        lr: 1e-3,
+        eps: 1e-6,
+        weight_decay: 1.0,
         ..AdamWConfig::default()
     };
     let mut opt = AdamW::new(&model.vs, config, 4).unwrap();
@@ -95,7 +103,8 @@ fn two_adamw_steps_match_pytorch() {
         assert!((loss.double_value(&[]) - py_loss).abs() <= 1e-4, "loss at step {step}");
         assert!((norm - py_norm).abs() <= 1e-4 * py_norm.max(1.0), "grad norm at step {step}");
     }
-    assert!(steps["grad_norms"][0].as_f64().unwrap() > 1.0, "the test must exercise clipping");
+    let norms = steps["grad_norms"].as_array().unwrap();
+    assert!(norms.iter().any(|n| n.as_f64().unwrap() > 1.0), "the test must exercise clipping");
     let mut worst = 0.0f64;
     for (name, value) in model.named_parameters() {
         let reference = after.get(&name).unwrap_or_else(|| panic!("python lacks {name}"));
@@ -104,7 +113,7 @@ fn two_adamw_steps_match_pytorch() {
         worst = worst.max(d);
     }
     println!("worst parameter difference after two steps: {worst:.2e}");
-    assert!((opt.lr() - 1e-2 * 0.5).abs() < 1e-12, "schedule after 2 of 4 steps");
+    assert!((opt.lr() - 1e-3 * 0.5).abs() < 1e-15, "schedule after 2 of 4 steps");
 }
 
 #[test]
@@ -244,7 +253,8 @@ fn evaluation_and_plots_render() {
     ] {
         assert!(figure.png.starts_with(b"\x89PNG\r\n\x1a\n"), "{figure}");
         assert!(figure.png.len() > 5_000, "{figure} PNG is suspiciously small");
-        assert!(figure.svg.contains("<svg") && figure.svg.contains(&figure.title));
+        assert!(figure.svg.contains("<svg"));
+        assert!(figure.svg.contains(&figure.title.replace('&', "&amp;")), "{figure} SVG lacks its title");
         let mimes: Vec<&str> = figure.mime_bundle().iter().map(|(m, _)| *m).collect();
         assert_eq!(mimes, ["text/plain", "image/png", "image/svg+xml"]);
     }

@@ -270,12 +270,14 @@ pub struct BertOutput {
 impl BertModel {
     pub fn new(p: Path, c: &BertConfig) -> Result<Self> {
         c.validate()?;
+        // Creation order is module order: it is the order `named_parameters` reports.
+        let embeddings = Embeddings::new(&p / "embeddings", c);
         let encoder = &p / "encoder" / "layer";
         let layers = (0..c.num_hidden_layers)
             .map(|i| Layer::new(&encoder / i, c))
             .collect::<Result<Vec<_>>>()?;
         Ok(BertModel {
-            embeddings: Embeddings::new(&p / "embeddings", c),
+            embeddings,
             layers,
             pooler: Linear::new(
                 &p / "pooler" / "dense",

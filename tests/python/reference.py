@@ -83,7 +83,7 @@ def cmd_logits(args):
 
 
 def cmd_train_steps(args):
-    """Two AdamW steps (weight decay on, clipping, linear schedule) without dropout.
+    """AdamW steps (weight decay on, clipping, linear schedule) without dropout.
 
     Saves the starting model, the batch, the loss and gradient norm of each step, and every
     parameter after the last step, for the Rust optimizer test.
@@ -91,9 +91,9 @@ def cmd_train_steps(args):
     from torch.nn.utils import clip_grad_norm_
     from transformers import get_linear_schedule_with_warmup
     torch.manual_seed(3)
-    cfg = BertConfig(**json.loads(args.config))
-    model = BertForSequenceClassification(cfg)
-    tok = AutoTokenizer.from_pretrained(args.tokenizer)
+    model = BertForSequenceClassification.from_pretrained(args.model, num_labels=2)
+    cfg = model.config
+    tok = AutoTokenizer.from_pretrained(args.model)
     model_dir = os.path.join(args.out, "model")
     model.save_pretrained(model_dir)
     tok.save_pretrained(model_dir)
@@ -106,7 +106,7 @@ def cmd_train_steps(args):
         {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)],
          "weight_decay": 0.0},
     ]
-    opt = torch.optim.AdamW(groups, lr=args.lr, eps=1e-8, betas=(0.9, 0.999))
+    opt = torch.optim.AdamW(groups, lr=args.lr, eps=args.eps, betas=(0.9, 0.999))
     sched = get_linear_schedule_with_warmup(opt, num_warmup_steps=0, num_training_steps=args.total)
     model.eval()  # dropout off, as in the Rust side of the test
     losses, norms = [], []
@@ -129,11 +129,11 @@ def cmd_train_steps(args):
 
 def add_train_steps(sub):
     s = sub.add_parser("train-steps")
-    s.add_argument("--config", required=True)
-    s.add_argument("--tokenizer", required=True)
+    s.add_argument("--model", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--lr", type=float, default=1e-2)
     s.add_argument("--weight-decay", type=float, default=0.01)
+    s.add_argument("--eps", type=float, default=1e-8)
     s.add_argument("--steps", type=int, default=2)
     s.add_argument("--total", type=int, default=4)
     s.add_argument("sentences", nargs="+")
