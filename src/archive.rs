@@ -89,7 +89,11 @@ fn unpack(zip: &mut zip::ZipArchive<fs::File>, zip_path: &Path, into: &Path) -> 
         let mut writer =
             fs::File::create(&out).with_context(|| format!("cannot write {}", out.display()))?;
         io::copy(&mut entry, &mut writer).with_context(|| {
-            format!("{}: entry {:?} is damaged", zip_path.display(), entry.name())
+            format!(
+                "{}: entry {:?} is damaged",
+                zip_path.display(),
+                entry.name()
+            )
         })?;
     }
     Ok(())

@@ -166,7 +166,10 @@ impl Cola {
 
 fn parse_tsv(text: &str) -> Result<DataFrame> {
     if text.trim().is_empty() {
-        bail!("the file is empty (expected tab-separated rows: {})", COLUMNS.join(", "));
+        bail!(
+            "the file is empty (expected tab-separated rows: {})",
+            COLUMNS.join(", ")
+        );
     }
     let mut sources = Vec::new();
     let mut labels = Vec::new();
@@ -262,9 +265,15 @@ impl Rich for Frame {
                 let value = column.get(row).ok();
                 let text = match &value {
                     Some(AnyValue::Null) | None => "null".to_string(),
-                    Some(v) => v.get_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
+                    Some(v) => v
+                        .get_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
                 };
-                html.push_str(&format!("<td style=\"text-align:left\">{}</td>", escape(&text)));
+                html.push_str(&format!(
+                    "<td style=\"text-align:left\">{}</td>",
+                    escape(&text)
+                ));
             }
             html.push_str("</tr>");
         }

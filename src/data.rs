@@ -85,7 +85,10 @@ impl EncodedSet {
         let mut order: Vec<usize> = (0..self.len()).collect();
         order.shuffle(&mut StdRng::seed_from_u64(seed));
         let n_train = ((1.0 - val_fraction) * self.len() as f64).floor() as usize;
-        (self.subset(&order[..n_train]), self.subset(&order[n_train..]))
+        (
+            self.subset(&order[..n_train]),
+            self.subset(&order[n_train..]),
+        )
     }
 
     pub fn num_batches(&self, batch_size: usize) -> usize {

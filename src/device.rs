@@ -32,7 +32,8 @@ pub fn ensure_cuda_backend() {
                 continue;
             };
             // SAFETY: dlopen with a valid C string; the handle is deliberately never closed.
-            let handle = unsafe { libc::dlopen(c_name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+            let handle =
+                unsafe { libc::dlopen(c_name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
             if !handle.is_null() {
                 break;
             }

@@ -111,7 +111,8 @@ impl Table {
         I: IntoIterator<Item = S>,
         S: ToString,
     {
-        self.rows.push(row.into_iter().map(|c| c.to_string()).collect());
+        self.rows
+            .push(row.into_iter().map(|c| c.to_string()).collect());
     }
 
     /// Cell text by row and column name; `None` when either is absent.

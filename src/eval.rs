@@ -14,7 +14,12 @@ use crate::model::BertForSequenceClassification;
 /// `matthews_corrcoef`): 0.0 when either the predictions or the labels hold a single class,
 /// where the coefficient is undefined.
 pub fn matthews(preds: &[i64], labels: &[i64]) -> f64 {
-    let classes = preds.iter().chain(labels).copied().max().map_or(0, |m| m as usize + 1);
+    let classes = preds
+        .iter()
+        .chain(labels)
+        .copied()
+        .max()
+        .map_or(0, |m| m as usize + 1);
     let cm = ConfusionMatrix::new(preds, labels, classes.max(2));
     cm.matthews()
 }
@@ -46,7 +51,9 @@ impl ConfusionMatrix {
 
     pub fn matthews(&self) -> f64 {
         let k = self.counts.len();
-        let t: Vec<f64> = (0..k).map(|i| self.counts[i].iter().sum::<usize>() as f64).collect();
+        let t: Vec<f64> = (0..k)
+            .map(|i| self.counts[i].iter().sum::<usize>() as f64)
+            .collect();
         let p: Vec<f64> = (0..k)
             .map(|j| (0..k).map(|i| self.counts[i][j]).sum::<usize>() as f64)
             .collect();
@@ -125,7 +132,9 @@ pub fn predict(
     let loss = if batch_losses.is_empty() {
         0.0
     } else {
-        Tensor::stack(&batch_losses, 0).mean(Kind::Double).double_value(&[])
+        Tensor::stack(&batch_losses, 0)
+            .mean(Kind::Double)
+            .double_value(&[])
     };
     let all = if logits.is_empty() {
         Tensor::zeros([0, 2], (Kind::Float, Device::Cpu))
@@ -172,7 +181,11 @@ impl Predictions {
 
 impl fmt::Display for Predictions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let per_batch: Vec<String> = self.per_batch_mcc().iter().map(|m| format!("{m:.3}")).collect();
+        let per_batch: Vec<String> = self
+            .per_batch_mcc()
+            .iter()
+            .map(|m| format!("{m:.3}"))
+            .collect();
         writeln!(f, "MCC per batch: [{}]", per_batch.join(", "))?;
         writeln!(f, "Accuracy: {:.3}", self.accuracy())?;
         write!(f, "MCC: {:.3}", self.mcc())

@@ -23,7 +23,10 @@ use bert_finetune::tutorial::{self, RunFiles};
 use bert_finetune::{archive, device, eval, plot};
 
 #[derive(Parser)]
-#[command(version, about = "Fine-tune BERT on CoLA (the classic tutorial, in Rust)")]
+#[command(
+    version,
+    about = "Fine-tune BERT on CoLA (the classic tutorial, in Rust)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -71,9 +74,11 @@ struct Common {
 
 impl Common {
     fn model(&self) -> String {
-        self.model
-            .clone()
-            .unwrap_or_else(|| bert_finetune::model::default_checkpoint().display().to_string())
+        self.model.clone().unwrap_or_else(|| {
+            bert_finetune::model::default_checkpoint()
+                .display()
+                .to_string()
+        })
     }
     fn data(&self) -> PathBuf {
         self.data.clone().unwrap_or_else(cola::default_dir)
@@ -196,7 +201,10 @@ fn info(data: PathBuf) -> Result<()> {
         );
     }
     let train = Cola::load_split(&data, Split::Train)?;
-    println!("\n5 random training rows (seed 42):\n{}", train.sample(5, 42));
+    println!(
+        "\n5 random training rows (seed 42):\n{}",
+        train.sample(5, 42)
+    );
     Ok(())
 }
 
@@ -235,7 +243,12 @@ impl Progress for CliProgress {
     }
 }
 
-fn run_training(common: &Common, config: &TrainConfig, limit: Option<usize>, out: &PathBuf) -> Result<()> {
+fn run_training(
+    common: &Common,
+    config: &TrainConfig,
+    limit: Option<usize>,
+    out: &PathBuf,
+) -> Result<()> {
     let report = device::detect();
     println!("{report}");
     let device = common.device();
@@ -245,8 +258,14 @@ fn run_training(common: &Common, config: &TrainConfig, limit: Option<usize>, out
     let tokenizer = tutorial::load_tokenizer(&model_name)?;
     let padding = Padding::from(common.padding);
     let data = common.data();
-    let (train_set, val_set) =
-        tutorial::train_validation(&tokenizer, &data, common.max_len, padding, common.seed, limit)?;
+    let (train_set, val_set) = tutorial::train_validation(
+        &tokenizer,
+        &data,
+        common.max_len,
+        padding,
+        common.seed,
+        limit,
+    )?;
     println!(
         "{} training samples, {} validation samples",
         thousands(train_set.len()),
@@ -259,10 +278,23 @@ fn run_training(common: &Common, config: &TrainConfig, limit: Option<usize>, out
     };
     let history = train::train(&model, &train_set, &val_set, config, &mut progress)?;
 
-    let test_set = tutorial::encode_split(&tokenizer, &data, Split::OutOfDomainDev, common.max_len, padding, None)?;
-    println!("\nPredicting labels for {} test sentences...", thousands(test_set.len()));
+    let test_set = tutorial::encode_split(
+        &tokenizer,
+        &data,
+        Split::OutOfDomainDev,
+        common.max_len,
+        padding,
+        None,
+    )?;
+    println!(
+        "\nPredicting labels for {} test sentences...",
+        thousands(test_set.len())
+    );
     let scored = eval::predict(&model, &test_set, common.batch_size);
-    println!("{}", Cola::load_split(&data, Split::OutOfDomainDev)?.label_counts());
+    println!(
+        "{}",
+        Cola::load_split(&data, Split::OutOfDomainDev)?.label_counts()
+    );
     println!("{scored}");
 
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -281,7 +313,10 @@ fn run_training(common: &Common, config: &TrainConfig, limit: Option<usize>, out
         "training_seconds": history.total_seconds,
         "sentences_per_second": history.epochs.iter().map(|e| e.sentences_per_second).collect::<Vec<_>>(),
     });
-    bert_finetune::atomic_write(&files.summary(), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    bert_finetune::atomic_write(
+        &files.summary(),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
     plot::loss_curve(&history)?.save(out, "loss")?;
     plot::batch_loss_curve(&history, 20)?.save(out, "batch_loss")?;
     plot::accuracy_curve(&history)?.save(out, "accuracy")?;
@@ -295,7 +330,10 @@ fn predict(model_dir: &str, sentences: &[String]) -> Result<()> {
     let device = device::choose();
     let tokenizer = tutorial::load_tokenizer(model_dir)?;
     let model = tutorial::load_model(model_dir, device)?;
-    println!("{}", tutorial::predict_sentences(&model, &tokenizer, sentences)?);
+    println!(
+        "{}",
+        tutorial::predict_sentences(&model, &tokenizer, sentences)?
+    );
     Ok(())
 }
 
@@ -313,7 +351,14 @@ fn bench(common: &Common, steps: usize) -> Result<()> {
         Some((steps + 1) * common.batch_size),
     )?;
     let model = tutorial::load_model(&model_name, device)?;
-    let mut optimizer = AdamW::new(&model.vs, AdamWConfig { lr: common.lr, ..Default::default() }, steps + 1)?;
+    let mut optimizer = AdamW::new(
+        &model.vs,
+        AdamWConfig {
+            lr: common.lr,
+            ..Default::default()
+        },
+        steps + 1,
+    )?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(common.seed);
     let batches = train_set.batches(common.batch_size, Sampler::Random, &mut rng, device);
     let mut timed = 0;
@@ -323,7 +368,9 @@ fn bench(common: &Common, steps: usize) -> Result<()> {
             // The first step pays for allocations and lazy initialisation: not timed.
             start = Instant::now();
         }
-        let loss = model.logits(&batch.inputs, true).cross_entropy_for_logits(&batch.labels);
+        let loss = model
+            .logits(&batch.inputs, true)
+            .cross_entropy_for_logits(&batch.labels);
         let _grad_norm = optimizer.backward_step(&loss);
         if i >= 1 {
             timed += batch.labels.size()[0] as usize;

@@ -85,7 +85,8 @@ impl AdamW {
 
     /// Learning rate the next step will use.
     pub fn lr(&self) -> f64 {
-        self.config.lr * linear_schedule(self.steps_done, self.config.warmup_steps, self.total_steps)
+        self.config.lr
+            * linear_schedule(self.steps_done, self.config.warmup_steps, self.total_steps)
     }
 
     fn apply_schedule(&mut self) {
@@ -116,7 +117,11 @@ impl AdamW {
 /// `max_norm`, without a host sync (the scale is clamped on the device).
 pub fn clip_grad_norm(params: &[Tensor], max_norm: f64) -> Tensor {
     tch::no_grad(|| {
-        let grads: Vec<Tensor> = params.iter().map(|p| p.grad()).filter(|g| g.defined()).collect();
+        let grads: Vec<Tensor> = params
+            .iter()
+            .map(|p| p.grad())
+            .filter(|g| g.defined())
+            .collect();
         if grads.is_empty() {
             return Tensor::from(0.0f32);
         }

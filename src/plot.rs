@@ -6,10 +6,12 @@
 //! DejaVu Sans, so plots look the same on machines without fonts.
 
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use anyhow::{anyhow, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -77,6 +79,8 @@ enum Chart {
         x_label: String,
         y_label: String,
         series: Vec<Series>,
+        /// Whole-number x ticks (epochs).
+        integer_x: bool,
     },
     Bars {
         title: String,
@@ -112,64 +116,104 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
     (lo - 0.08 * span, hi + 0.08 * span)
 }
 
+type Plot<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Axes, title and seaborn-style grid, shared by every chart.
+fn frame<'a, DB: DrawingBackend + 'a>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    (x_label, y_label): (&str, &str),
+    (x, y): (Range<f64>, Range<f64>),
+    integer_x: bool,
+) -> Result<Plot<'a, DB>> {
+    let mut plot = ChartBuilder::on(root)
+        .caption(title, (FONT, 26))
+        .margin(18)
+        .x_label_area_size(52)
+        .y_label_area_size(72)
+        .build_cartesian_2d(x, y)
+        .map_err(failed)?;
+    plot.plotting_area().fill(&PANEL).map_err(failed)?;
+    let whole = |v: &f64| format!("{}", v.round() as i64);
+    let ticks = ((plot.x_range().end - plot.x_range().start).round() as usize + 1).clamp(2, 20);
+    let mut mesh = plot.configure_mesh();
+    mesh.bold_line_style(WHITE.stroke_width(2))
+        .light_line_style(WHITE.mix(0.5))
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .axis_desc_style((FONT, 18))
+        .label_style((FONT, 15));
+    if integer_x {
+        mesh.x_labels(ticks).x_label_formatter(&whole);
+    }
+    mesh.draw().map_err(failed)?;
+    Ok(plot)
+}
+
+fn legend<'a, DB: DrawingBackend + 'a>(plot: &mut Plot<'a, DB>) -> Result<()> {
+    plot.configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .label_font((FONT, 15))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(failed)
+}
+
+fn failed<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {
+    anyhow!("drawing failed: {e:?}")
+}
+
+/// Smallest and largest x and y over all points (a unit box when there are none).
+fn bounds(series: &[Series]) -> (Range<f64>, Range<f64>) {
+    let points = series.iter().flat_map(|s| s.points.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in points {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if x0 > x1 {
+        return (0.0..1.0, 0.0..1.0);
+    }
+    let (x0, x1) = if x1 - x0 < 1e-9 {
+        (x0 - 0.5, x1 + 0.5)
+    } else {
+        (x0, x1)
+    };
+    let (y0, y1) = padded(y0, y1);
+    (x0..x1, y0..y1)
+}
+
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<()> {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing failed: {e:?}");
-    root.fill(&WHITE).map_err(err)?;
+    root.fill(&WHITE).map_err(failed)?;
     match chart {
         Chart::Lines {
             title,
             x_label,
             y_label,
             series,
+            integer_x,
         } => {
-            let all = series.iter().flat_map(|s| s.points.iter());
-            let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-            for &(x, y) in all {
-                x0 = x0.min(x);
-                x1 = x1.max(x);
-                y0 = y0.min(y);
-                y1 = y1.max(y);
+            let (mut x, y) = bounds(series);
+            if *integer_x {
+                // A little room so the first and last markers are not cut by the axes.
+                x = x.start - 0.1..x.end + 0.1;
             }
-            if x0 > x1 {
-                (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
-            }
-            let (x0, x1) = if x1 - x0 < 1e-9 { (x0 - 0.5, x1 + 0.5) } else { (x0, x1) };
-            let (y0, y1) = padded(y0, y1);
-            let mut plot = ChartBuilder::on(root)
-                .caption(title, (FONT, 26))
-                .margin(18)
-                .x_label_area_size(52)
-                .y_label_area_size(72)
-                .build_cartesian_2d(x0..x1, y0..y1)
-                .map_err(err)?;
-            plot.plotting_area().fill(&PANEL).map_err(err)?;
-            plot.configure_mesh()
-                .bold_line_style(WHITE.stroke_width(2))
-                .light_line_style(WHITE.mix(0.5))
-                .x_desc(x_label.as_str())
-                .y_desc(y_label.as_str())
-                .axis_desc_style((FONT, 18))
-                .label_style((FONT, 15))
-                .draw()
-                .map_err(err)?;
+            let mut plot = frame(root, title, (x_label, y_label), (x, y), *integer_x)?;
             for s in series {
                 let style = s.color.stroke_width(s.width);
                 plot.draw_series(LineSeries::new(s.points.clone(), style))
-                    .map_err(err)?
+                    .map_err(failed)?
                     .label(s.name.clone())
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
                 if s.markers {
-                    plot.draw_series(s.points.iter().map(|&p| Circle::new(p, 5, s.color.filled())))
-                        .map_err(err)?;
+                    let dots = s
+                        .points
+                        .iter()
+                        .map(|&p| Circle::new(p, 5, s.color.filled()));
+                    plot.draw_series(dots).map_err(failed)?;
                 }
             }
-            plot.configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .label_font((FONT, 15))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(err)?;
+            legend(&mut plot)?;
         }
         Chart::Bars {
             title,
@@ -182,48 +226,29 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
             let hi = values.iter().copied().fold(0.0f64, f64::max).max(0.1);
             let (y0, y1) = padded(lo, hi);
             let n = values.len().max(1) as f64;
-            let mut plot = ChartBuilder::on(root)
-                .caption(title, (FONT, 26))
-                .margin(18)
-                .x_label_area_size(52)
-                .y_label_area_size(72)
-                .build_cartesian_2d(-0.6..n - 0.4, y0..y1)
-                .map_err(err)?;
-            plot.plotting_area().fill(&PANEL).map_err(err)?;
-            plot.configure_mesh()
-                .bold_line_style(WHITE.stroke_width(2))
-                .light_line_style(WHITE.mix(0.5))
-                .x_desc(x_label.as_str())
-                .y_desc(y_label.as_str())
-                .x_label_formatter(&|x| format!("{}", x.round() as i64))
-                .axis_desc_style((FONT, 18))
-                .label_style((FONT, 15))
-                .draw()
-                .map_err(err)?;
+            let ranges = (-0.6..n - 0.4, y0..y1);
+            let mut plot = frame(root, title, (x_label, y_label), ranges, true)?;
             plot.draw_series(values.iter().enumerate().map(|(i, &v)| {
                 let x = i as f64;
                 Rectangle::new([(x - 0.38, 0.0), (x + 0.38, v)], BLUE.filled())
             }))
-            .map_err(err)?
+            .map_err(failed)?
             .label("per batch")
             .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], BLUE.filled()));
             if let Some((name, value)) = reference {
                 let style = ORANGE.stroke_width(3);
-                plot.draw_series(LineSeries::new(vec![(-0.6, *value), (n - 0.4, *value)], style))
-                    .map_err(err)?
-                    .label(name.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+                plot.draw_series(LineSeries::new(
+                    vec![(-0.6, *value), (n - 0.4, *value)],
+                    style,
+                ))
+                .map_err(failed)?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
             }
-            plot.configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .label_font((FONT, 15))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(err)?;
+            legend(&mut plot)?;
         }
     }
-    root.present().map_err(err)?;
+    root.present().map_err(failed)?;
     Ok(())
 }
 
@@ -256,15 +281,36 @@ fn render(chart: Chart) -> Result<Figure> {
 
 /// Training (and validation) loss per epoch: the tutorial's loss plot.
 pub fn loss_curve(history: &History) -> Result<Figure> {
-    let train = history.epochs.iter().map(|e| (e.epoch as f64, e.train_loss)).collect();
-    let val = history.epochs.iter().map(|e| (e.epoch as f64, e.val_loss)).collect();
+    let train = history
+        .epochs
+        .iter()
+        .map(|e| (e.epoch as f64, e.train_loss))
+        .collect();
+    let val = history
+        .epochs
+        .iter()
+        .map(|e| (e.epoch as f64, e.val_loss))
+        .collect();
     render(Chart::Lines {
         title: "Training & Validation Loss".into(),
+        integer_x: true,
         x_label: "Epoch".into(),
         y_label: "Loss".into(),
         series: vec![
-            Series { name: "Training".into(), points: train, color: BLUE, width: 3, markers: true },
-            Series { name: "Validation".into(), points: val, color: GREEN, width: 3, markers: true },
+            Series {
+                name: "Training".into(),
+                points: train,
+                color: BLUE,
+                width: 3,
+                markers: true,
+            },
+            Series {
+                name: "Validation".into(),
+                points: val,
+                color: GREEN,
+                width: 3,
+                markers: true,
+            },
         ],
     })
 }
@@ -284,28 +330,55 @@ pub fn batch_loss_curve(history: &History, window: usize) -> Result<Figure> {
         .map(|(i, &(x, _))| {
             let from = (i + 1).saturating_sub(w);
             let slice = &raw[from..=i];
-            (x, slice.iter().map(|p| p.1).sum::<f64>() / slice.len() as f64)
+            (
+                x,
+                slice.iter().map(|p| p.1).sum::<f64>() / slice.len() as f64,
+            )
         })
         .collect();
     render(Chart::Lines {
         title: "Training loss per batch".into(),
+        integer_x: false,
         x_label: "Optimizer step".into(),
         y_label: "Loss".into(),
         series: vec![
-            Series { name: "batch".into(), points: raw, color: RGBColor(160, 177, 212), width: 1, markers: false },
-            Series { name: format!("mean of {w} batches"), points: smooth, color: BLUE, width: 3, markers: false },
+            Series {
+                name: "batch".into(),
+                points: raw,
+                color: RGBColor(160, 177, 212),
+                width: 1,
+                markers: false,
+            },
+            Series {
+                name: format!("mean of {w} batches"),
+                points: smooth,
+                color: BLUE,
+                width: 3,
+                markers: false,
+            },
         ],
     })
 }
 
 /// Validation accuracy per epoch.
 pub fn accuracy_curve(history: &History) -> Result<Figure> {
-    let acc = history.epochs.iter().map(|e| (e.epoch as f64, e.val_accuracy)).collect();
+    let acc = history
+        .epochs
+        .iter()
+        .map(|e| (e.epoch as f64, e.val_accuracy))
+        .collect();
     render(Chart::Lines {
         title: "Validation accuracy".into(),
+        integer_x: true,
         x_label: "Epoch".into(),
         y_label: "Accuracy".into(),
-        series: vec![Series { name: "validation".into(), points: acc, color: BLUE, width: 3, markers: true }],
+        series: vec![Series {
+            name: "validation".into(),
+            points: acc,
+            color: BLUE,
+            width: 3,
+            markers: true,
+        }],
     })
 }
 
@@ -316,6 +389,9 @@ pub fn mcc_bars(predictions: &Predictions) -> Result<Figure> {
         x_label: "Batch #".into(),
         y_label: "MCC (-1 to +1)".into(),
         values: predictions.per_batch_mcc(),
-        reference: Some((format!("whole set: {:.3}", predictions.mcc()), predictions.mcc())),
+        reference: Some((
+            format!("whole set: {:.3}", predictions.mcc()),
+            predictions.mcc(),
+        )),
     })
 }

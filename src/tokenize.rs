@@ -67,9 +67,8 @@ impl BertTokenizer {
         let json = dir.join("tokenizer.json");
         let vocab = dir.join("vocab.txt");
         let mut inner = if json.exists() {
-            Tokenizer::from_file(&json).map_err(|e| {
-                anyhow!("cannot load tokenizer {}: {e}", json.display())
-            })?
+            Tokenizer::from_file(&json)
+                .map_err(|e| anyhow!("cannot load tokenizer {}: {e}", json.display()))?
         } else if vocab.exists() {
             from_vocab(&vocab, lowercase_setting(dir)?)?
         } else {
@@ -135,7 +134,10 @@ impl BertTokenizer {
     /// A sentence's tokens next to their ids, `[CLS]` and `[SEP]` included.
     pub fn inspect(&self, sentence: &str) -> Result<Table> {
         let encoding = self.encode_raw(sentence, true)?;
-        let mut table = Table::new(format!("Original: {sentence}"), &["position", "token", "id"]);
+        let mut table = Table::new(
+            format!("Original: {sentence}"),
+            &["position", "token", "id"],
+        );
         for (i, (token, id)) in encoding
             .get_tokens()
             .iter()
@@ -223,7 +225,11 @@ impl BertTokenizer {
             .map_err(|e| anyhow!("cannot write {}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, &json).with_context(|| format!("cannot write {}", json.display()))?;
         written.push(json);
-        for name in ["vocab.txt", "tokenizer_config.json", "special_tokens_map.json"] {
+        for name in [
+            "vocab.txt",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+        ] {
             let from = self.source.join(name);
             if from.exists() && from.canonicalize().ok() != dir.join(name).canonicalize().ok() {
                 let bytes = std::fs::read(&from)

@@ -176,6 +176,13 @@ pub fn train(
     if train.is_empty() {
         bail!("the training set is empty");
     }
+    let positions = model.config.max_position_embeddings as usize;
+    if train.max_len > positions {
+        bail!(
+            "max_len {} is longer than the model's {positions} position embeddings",
+            train.max_len
+        );
+    }
     let device = model.vs.device();
     let per_epoch = train.num_batches(config.batch_size);
     let mut optimizer = AdamW::new(&model.vs, config.optimizer, per_epoch * config.epochs)?;
@@ -195,7 +202,10 @@ pub fn train(
     let start = Instant::now();
     for epoch in 1..=config.epochs {
         progress.line("");
-        progress.line(&format!("======== Epoch {epoch} / {} ========", config.epochs));
+        progress.line(&format!(
+            "======== Epoch {epoch} / {} ========",
+            config.epochs
+        ));
         progress.line("Training...");
         let t0 = Instant::now();
         let first_step = history.batch_losses.len();

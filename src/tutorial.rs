@@ -66,7 +66,8 @@ pub fn load_tokenizer(name_or_dir: &str) -> Result<BertTokenizer> {
 
 /// Loads a checkpoint with CoLA's two named classes.
 pub fn load_model(name_or_dir: &str, device: Device) -> Result<BertForSequenceClassification> {
-    let mut model = BertForSequenceClassification::from_pretrained(name_or_dir, LABELS.len(), device)?;
+    let mut model =
+        BertForSequenceClassification::from_pretrained(name_or_dir, LABELS.len(), device)?;
     if model.config.label_name(0).starts_with("LABEL_") {
         model.config.set_labels(&LABELS.map(String::from));
     }
@@ -83,7 +84,13 @@ pub fn encode_split(
     limit: Option<usize>,
 ) -> Result<EncodedSet> {
     let cola = Cola::load_split(data_dir, split)?;
-    let set = EncodedSet::new(tokenizer, &cola.sentences(), &cola.labels(), max_len, padding)?;
+    let set = EncodedSet::new(
+        tokenizer,
+        &cola.sentences(),
+        &cola.labels(),
+        max_len,
+        padding,
+    )?;
     Ok(match limit {
         Some(n) => set.take(n),
         None => set,
@@ -144,7 +151,11 @@ pub fn predict_sentences(
     tokenizer: &BertTokenizer,
     sentences: &[String],
 ) -> Result<Table> {
-    let batch = tokenizer.encode_batch(sentences, 512.min(model.config.max_position_embeddings as usize), Padding::Longest)?;
+    let batch = tokenizer.encode_batch(
+        sentences,
+        512.min(model.config.max_position_embeddings as usize),
+        Padding::Longest,
+    )?;
     let probs = tch::no_grad(|| model.logits(&batch, false).softmax(-1, Kind::Float))
         .to_device(Device::Cpu);
     let best = probs.argmax(-1, false);

@@ -17,7 +17,10 @@ fn binary_runs_without_ld_library_path_and_reports_the_device() {
     if has_gpu {
         assert!(stdout.contains("We will use the GPU:"), "{stdout}");
     } else {
-        assert!(stdout.contains("No GPU available, using the CPU instead."), "{stdout}");
+        assert!(
+            stdout.contains("No GPU available, using the CPU instead."),
+            "{stdout}"
+        );
     }
 }
 
@@ -31,5 +34,8 @@ fn bad_data_folder_is_a_clear_error_not_a_panic() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("in_domain_train.tsv") && !stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("in_domain_train.tsv") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
 }

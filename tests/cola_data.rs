@@ -22,7 +22,9 @@ fn split_sizes_match_the_release() {
 
 #[test]
 fn label_balance_matches_the_tutorial() {
-    let train = Cola::load_split(data(), Split::Train).unwrap().label_counts();
+    let train = Cola::load_split(data(), Split::Train)
+        .unwrap()
+        .label_counts();
     assert_eq!((train.ones, train.zeros), (6023, 2528));
     let ood = Cola::load_split(data(), Split::OutOfDomainDev)
         .unwrap()
@@ -35,8 +37,13 @@ fn label_balance_matches_the_tutorial() {
 fn quotes_inside_sentences_survive() {
     let train = Cola::load_split(data(), Split::Train).unwrap();
     let sentences = train.sentences();
-    assert!(sentences.iter().any(|s| s == "Susan whispered \"Shut up\"."));
-    assert_eq!(sentences[0], "Our friends won't buy this analysis, let alone the next one we propose.");
+    assert!(sentences
+        .iter()
+        .any(|s| s == "Susan whispered \"Shut up\"."));
+    assert_eq!(
+        sentences[0],
+        "Our friends won't buy this analysis, let alone the next one we propose."
+    );
     assert_eq!(train.labels().len(), 8551);
 }
 
@@ -52,7 +59,13 @@ fn sample_is_seeded_and_renders_as_html() {
     let html = a.html().unwrap().0;
     assert!(html.starts_with("<table") && html.contains("<th>sentence</th>"));
     let unacceptable = train.with_label(0, 5);
-    let sentences = unacceptable.0.column("sentence").unwrap().str().unwrap().clone();
+    let sentences = unacceptable
+        .0
+        .column("sentence")
+        .unwrap()
+        .str()
+        .unwrap()
+        .clone();
     assert!(sentences.iter().all(|s| !s.unwrap().is_empty()));
     assert!(unacceptable
         .0
@@ -77,7 +90,11 @@ fn error_of(path: &Path) -> String {
 #[test]
 fn wrong_column_count_names_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "bad.tsv", "gj04\t1\t\tFine.\ngj04\t1\tOnly three\n");
+    let path = write(
+        dir.path(),
+        "bad.tsv",
+        "gj04\t1\t\tFine.\ngj04\t1\tOnly three\n",
+    );
     let err = error_of(&path);
     assert!(err.contains("bad.tsv") && err.contains("line 2"), "{err}");
     assert!(err.contains("found 3"), "{err}");
@@ -86,9 +103,16 @@ fn wrong_column_count_names_file_and_line() {
 #[test]
 fn bad_label_names_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "labels.tsv", "a\t1\t\tOk.\nb\t0\t*\tNo.\nc\t2\t\tHuh.\n");
+    let path = write(
+        dir.path(),
+        "labels.tsv",
+        "a\t1\t\tOk.\nb\t0\t*\tNo.\nc\t2\t\tHuh.\n",
+    );
     let err = error_of(&path);
-    assert!(err.contains("labels.tsv") && err.contains("line 3"), "{err}");
+    assert!(
+        err.contains("labels.tsv") && err.contains("line 3"),
+        "{err}"
+    );
     assert!(err.contains("label must be 0 or 1"), "{err}");
 }
 
@@ -99,7 +123,10 @@ fn empty_and_missing_files_are_reported() {
     let err = error_of(&empty);
     assert!(err.contains("empty.tsv") && err.contains("empty"), "{err}");
     let err = error_of(&dir.path().join("missing.tsv"));
-    assert!(err.contains("missing.tsv") && err.contains("cannot read"), "{err}");
+    assert!(
+        err.contains("missing.tsv") && err.contains("cannot read"),
+        "{err}"
+    );
 }
 
 fn make_zip(path: &Path, entries: &[(&str, String)]) {
@@ -130,19 +157,32 @@ fn a_download_that_does_not_match_is_refused_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let real = data();
     let read = |s: Split| std::fs::read_to_string(real.join(s.relative_path())).unwrap();
-    let truncated: String = read(Split::Train).lines().take(100).map(|l| format!("{l}\n")).collect();
+    let truncated: String = read(Split::Train)
+        .lines()
+        .take(100)
+        .map(|l| format!("{l}\n"))
+        .collect();
     let zip_path = dir.path().join("cola_public_1.1.zip");
     make_zip(
         &zip_path,
         &[
             ("cola_public/raw/in_domain_train.tsv", truncated),
-            ("cola_public/raw/in_domain_dev.tsv", read(Split::InDomainDev)),
-            ("cola_public/raw/out_of_domain_dev.tsv", read(Split::OutOfDomainDev)),
+            (
+                "cola_public/raw/in_domain_dev.tsv",
+                read(Split::InDomainDev),
+            ),
+            (
+                "cola_public/raw/out_of_domain_dev.tsv",
+                read(Split::OutOfDomainDev),
+            ),
         ],
     );
     let dest = dir.path().join("data");
     let err = format!("{:#}", archive::extract(&zip_path, &dest).unwrap_err());
-    assert!(err.contains("in_domain_train.tsv") && err.contains("expected 8551"), "{err}");
+    assert!(
+        err.contains("in_domain_train.tsv") && err.contains("expected 8551"),
+        "{err}"
+    );
     assert!(!dest.join("cola_public").exists());
 
     let not_zip = write(dir.path(), "garbage.zip", "this is not a zip");

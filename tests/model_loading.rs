@@ -17,7 +17,12 @@ fn load_err(dir: &std::path::Path) -> String {
 /// A copy of all-MiniLM-L6-v2 that a test may damage.
 fn copy_minilm() -> tempfile::TempDir {
     let dir = tmp();
-    for f in ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt"] {
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "vocab.txt",
+    ] {
         std::fs::copy(minilm().join(f), dir.path().join(f)).unwrap();
     }
     dir
@@ -41,7 +46,10 @@ fn a_folder_without_weights_is_an_error() {
     let dir = copy_minilm();
     std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
     let err = load_err(dir.path());
-    assert!(err.contains("no model weights") && err.contains("model.safetensors"), "{err}");
+    assert!(
+        err.contains("no model weights") && err.contains("model.safetensors"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -54,7 +62,10 @@ fn a_config_that_disagrees_with_the_weights_names_the_tensor() {
     std::fs::write(&path, config.to_string()).unwrap();
     let err = load_err(dir.path());
     assert!(err.contains("intermediate.dense.weight"), "{err}");
-    assert!(err.contains("[1536, 384]") && err.contains("[1024, 384]"), "{err}");
+    assert!(
+        err.contains("[1536, 384]") && err.contains("[1024, 384]"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -64,7 +75,10 @@ fn a_truncated_safetensors_file_is_an_error() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let err = load_err(dir.path());
-    assert!(err.contains("model.safetensors") && err.contains("truncated or corrupt"), "{err}");
+    assert!(
+        err.contains("model.safetensors") && err.contains("truncated or corrupt"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -84,8 +98,15 @@ fn vocab_txt_alone_tokenizes_like_tokenizer_json() {
     std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
     let from_vocab = BertTokenizer::from_dir(dir.path()).unwrap();
     let from_json = BertTokenizer::from_dir(minilm()).unwrap();
-    for s in ["Our friends won't buy this analysis.", "Café résumé, NAÏVE!"] {
-        assert_eq!(from_vocab.encode(s).unwrap(), from_json.encode(s).unwrap(), "{s}");
+    for s in [
+        "Our friends won't buy this analysis.",
+        "Café résumé, NAÏVE!",
+    ] {
+        assert_eq!(
+            from_vocab.encode(s).unwrap(),
+            from_json.encode(s).unwrap(),
+            "{s}"
+        );
     }
 }
 

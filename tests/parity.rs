@@ -7,7 +7,7 @@ use bert_finetune::cola::{Cola, Split};
 use bert_finetune::model::{BertConfig, BertForSequenceClassification};
 use bert_finetune::tokenize::{BertTokenizer, Padding};
 use common::*;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind};
 
 const TOLERANCE: f64 = 1e-4;
 
@@ -53,9 +53,17 @@ fn check_outputs(out_dir: &std::path::Path) {
     );
     let pooled_diff = max_abs_diff(&out.pooler_output, &reference["pooler_output"]);
     let logits_diff = max_abs_diff(&logits, &reference["logits"]);
-    println!("max |Δ|: hidden {hidden_diff:.2e}, pooled {pooled_diff:.2e}, logits {logits_diff:.2e}");
-    assert!(hidden_diff <= TOLERANCE, "last_hidden_state differs by {hidden_diff}");
-    assert!(pooled_diff <= TOLERANCE, "pooler_output differs by {pooled_diff}");
+    println!(
+        "max |Δ|: hidden {hidden_diff:.2e}, pooled {pooled_diff:.2e}, logits {logits_diff:.2e}"
+    );
+    assert!(
+        hidden_diff <= TOLERANCE,
+        "last_hidden_state differs by {hidden_diff}"
+    );
+    assert!(
+        pooled_diff <= TOLERANCE,
+        "pooler_output differs by {pooled_diff}"
+    );
     assert!(logits_diff <= TOLERANCE, "logits differ by {logits_diff}");
 
     // Our own encoder must produce Python's ids and mask too.
@@ -72,23 +80,24 @@ fn token_ids_match_python_for_all_of_cola_train() {
     let out = dir.path().join("ids.json");
     let long = "word ".repeat(100);
     let extra = ["", long.trim(), "Çà et là, naïve café résumé — 東京 ﬁ x²"];
-    let mut args = vec![
+    let (model, data, out) = (
+        path_str(&minilm()),
+        path_str(&cola_file(Split::Train)),
+        path_str(&out),
+    );
+    let options = [
         "tokenize",
         "--model",
-        minilm().to_str().unwrap(),
+        &model,
         "--data",
-        cola_file(Split::Train).to_str().unwrap(),
+        &data,
         "--out",
-        out.to_str().unwrap(),
+        &out,
         "--max-len",
         "64",
         "--extra",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect::<Vec<_>>();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ];
+    let args = argv(&options, &extra.map(String::from));
     python("reference.py", &args);
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
@@ -99,7 +108,11 @@ fn token_ids_match_python_for_all_of_cola_train() {
     assert_eq!(python_ids.len(), 8551);
     for (i, (sentence, expected)) in train.sentences().iter().zip(python_ids).enumerate() {
         let expected: Vec<i64> = serde_json::from_value(expected.clone()).unwrap();
-        assert_eq!(tokenizer.encode(sentence).unwrap(), expected, "sentence {i}: {sentence:?}");
+        assert_eq!(
+            tokenizer.encode(sentence).unwrap(),
+            expected,
+            "sentence {i}: {sentence:?}"
+        );
     }
     for s in extra {
         let expected: Vec<i64> = serde_json::from_value(reference["extra"][s].clone()).unwrap();
@@ -111,10 +124,11 @@ fn token_ids_match_python_for_all_of_cola_train() {
 #[test]
 fn minilm_matches_transformers_to_1e_4() {
     let dir = tmp();
-    let mut args = vec!["pretrained", "--model", minilm().to_str().unwrap().to_owned().leak()];
-    args.extend(["--out", dir.path().to_str().unwrap().to_owned().leak()]);
-    let s = sentences();
-    args.extend(s.iter().map(|x| x.as_str()));
+    let (model, out) = (path_str(&minilm()), path_str(dir.path()));
+    let args = argv(
+        &["pretrained", "--model", &model, "--out", &out],
+        &sentences(),
+    );
     python("reference.py", &args);
     check_outputs(dir.path());
 }
@@ -124,18 +138,17 @@ fn random_bert_of_another_shape_matches_transformers() {
     let dir = tmp();
     let config = r#"{"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
         "intermediate_size": 256, "num_labels": 3, "vocab_size": 30522}"#;
-    let mut args = vec![
+    let (tokenizer, out) = (path_str(&minilm()), path_str(dir.path()));
+    let options = [
         "random",
         "--config",
         config,
         "--tokenizer",
-        minilm().to_str().unwrap().to_owned().leak(),
+        &tokenizer,
         "--out",
-        dir.path().to_str().unwrap().to_owned().leak(),
+        &out,
     ];
-    let s = sentences();
-    args.extend(s.iter().map(|x| x.as_str()));
-    python("reference.py", &args);
+    python("reference.py", &argv(&options, &sentences()));
     check_outputs(dir.path());
 }
 
@@ -146,18 +159,58 @@ fn bert_base_has_the_tutorials_201_parameters() {
     assert_eq!(listing.len(), 201);
     let named = &listing.named;
     let expect = [
-        (0, "bert.embeddings.word_embeddings.weight", vec![30522, 768]),
-        (1, "bert.embeddings.position_embeddings.weight", vec![512, 768]),
-        (2, "bert.embeddings.token_type_embeddings.weight", vec![2, 768]),
+        (
+            0,
+            "bert.embeddings.word_embeddings.weight",
+            vec![30522, 768],
+        ),
+        (
+            1,
+            "bert.embeddings.position_embeddings.weight",
+            vec![512, 768],
+        ),
+        (
+            2,
+            "bert.embeddings.token_type_embeddings.weight",
+            vec![2, 768],
+        ),
         (3, "bert.embeddings.LayerNorm.weight", vec![768]),
         (4, "bert.embeddings.LayerNorm.bias", vec![768]),
-        (5, "bert.encoder.layer.0.attention.self.query.weight", vec![768, 768]),
-        (6, "bert.encoder.layer.0.attention.self.query.bias", vec![768]),
-        (11, "bert.encoder.layer.0.attention.output.dense.weight", vec![768, 768]),
-        (13, "bert.encoder.layer.0.attention.output.LayerNorm.weight", vec![768]),
-        (15, "bert.encoder.layer.0.intermediate.dense.weight", vec![3072, 768]),
-        (16, "bert.encoder.layer.0.intermediate.dense.bias", vec![3072]),
-        (17, "bert.encoder.layer.0.output.dense.weight", vec![768, 3072]),
+        (
+            5,
+            "bert.encoder.layer.0.attention.self.query.weight",
+            vec![768, 768],
+        ),
+        (
+            6,
+            "bert.encoder.layer.0.attention.self.query.bias",
+            vec![768],
+        ),
+        (
+            11,
+            "bert.encoder.layer.0.attention.output.dense.weight",
+            vec![768, 768],
+        ),
+        (
+            13,
+            "bert.encoder.layer.0.attention.output.LayerNorm.weight",
+            vec![768],
+        ),
+        (
+            15,
+            "bert.encoder.layer.0.intermediate.dense.weight",
+            vec![3072, 768],
+        ),
+        (
+            16,
+            "bert.encoder.layer.0.intermediate.dense.bias",
+            vec![3072],
+        ),
+        (
+            17,
+            "bert.encoder.layer.0.output.dense.weight",
+            vec![768, 3072],
+        ),
         (20, "bert.encoder.layer.0.output.LayerNorm.bias", vec![768]),
         (197, "bert.pooler.dense.weight", vec![768, 768]),
         (198, "bert.pooler.dense.bias", vec![768]),
@@ -165,12 +218,15 @@ fn bert_base_has_the_tutorials_201_parameters() {
         (200, "classifier.bias", vec![2]),
     ];
     for (i, name, shape) in expect {
-        assert_eq!((named[i].0.as_str(), &named[i].1), (name, &shape), "parameter {i}");
+        assert_eq!(
+            (named[i].0.as_str(), &named[i].1),
+            (name, &shape),
+            "parameter {i}"
+        );
     }
     let text = listing.to_string();
     assert!(text.contains("201 different named parameters"), "{text}");
     assert!(text.contains("==== Embedding Layer ====") && text.contains("==== Output Layer ===="));
     // bert-base-uncased with a 2-label head: 109,483,778 values.
     assert_eq!(listing.total(), 109_483_778);
-    let _ = Tensor::zeros([1], (Kind::Float, Device::Cpu));
 }

@@ -11,7 +11,7 @@ use bert_finetune::tokenize::{BertTokenizer, Padding};
 use bert_finetune::train::{self, History, Progress, TrainConfig};
 use bert_finetune::{plot, tutorial};
 use common::*;
-use tch::{Device, Kind};
+use tch::Device;
 
 const SENTENCES: [&str; 6] = [
     "Our friends won't buy this analysis, let alone the next one we propose.",
@@ -35,7 +35,12 @@ impl Progress for Quiet {
     }
 }
 
-fn small_sets(n: usize) -> (bert_finetune::data::EncodedSet, bert_finetune::data::EncodedSet) {
+fn small_sets(
+    n: usize,
+) -> (
+    bert_finetune::data::EncodedSet,
+    bert_finetune::data::EncodedSet,
+) {
     let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
     let (train, val) = tutorial::train_validation(
         &tokenizer,
@@ -71,7 +76,10 @@ fn two_adamw_steps_match_pytorch() {
         dir.path().display().to_string(),
     ];
     args.extend(SENTENCES.iter().map(|s| s.to_string()));
-    python("reference.py", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    python(
+        "reference.py",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     let steps: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("steps.json")).unwrap())
             .unwrap();
@@ -90,7 +98,11 @@ fn two_adamw_steps_match_pytorch() {
         ..AdamWConfig::default()
     };
     let mut opt = AdamW::new(&model.vs, config, 4).unwrap();
-    let (ids, mask, labels) = (&after["input_ids"], &after["attention_mask"], &after["labels"]);
+    let (ids, mask, labels) = (
+        &after["input_ids"],
+        &after["attention_mask"],
+        &after["labels"],
+    );
     for step in 0..2 {
         let logits = model.forward(ids, mask, &ids.zeros_like(), false);
         let loss = logits.cross_entropy_for_logits(labels);
@@ -99,21 +111,38 @@ fn two_adamw_steps_match_pytorch() {
             steps["losses"][step].as_f64().unwrap(),
             steps["grad_norms"][step].as_f64().unwrap(),
         );
-        println!("step {step}: loss {} vs {py_loss}, norm {norm} vs {py_norm}", loss.double_value(&[]));
-        assert!((loss.double_value(&[]) - py_loss).abs() <= 1e-4, "loss at step {step}");
-        assert!((norm - py_norm).abs() <= 1e-4 * py_norm.max(1.0), "grad norm at step {step}");
+        println!(
+            "step {step}: loss {} vs {py_loss}, norm {norm} vs {py_norm}",
+            loss.double_value(&[])
+        );
+        assert!(
+            (loss.double_value(&[]) - py_loss).abs() <= 1e-4,
+            "loss at step {step}"
+        );
+        assert!(
+            (norm - py_norm).abs() <= 1e-4 * py_norm.max(1.0),
+            "grad norm at step {step}"
+        );
     }
     let norms = steps["grad_norms"].as_array().unwrap();
-    assert!(norms.iter().any(|n| n.as_f64().unwrap() > 1.0), "the test must exercise clipping");
+    assert!(
+        norms.iter().any(|n| n.as_f64().unwrap() > 1.0),
+        "the test must exercise clipping"
+    );
     let mut worst = 0.0f64;
     for (name, value) in model.named_parameters() {
-        let reference = after.get(&name).unwrap_or_else(|| panic!("python lacks {name}"));
+        let reference = after
+            .get(&name)
+            .unwrap_or_else(|| panic!("python lacks {name}"));
         let d = max_abs_diff(&value, reference);
         assert!(d <= 1e-4, "{name} differs by {d} after two steps");
         worst = worst.max(d);
     }
     println!("worst parameter difference after two steps: {worst:.2e}");
-    assert!((opt.lr() - 1e-3 * 0.5).abs() < 1e-15, "schedule after 2 of 4 steps");
+    assert!(
+        (opt.lr() - 1e-3 * 0.5).abs() < 1e-15,
+        "schedule after 2 of 4 steps"
+    );
 }
 
 #[test]
@@ -165,7 +194,11 @@ fn training_is_seeded_and_a_nan_names_its_step() {
     let (b, _) = run();
     assert_eq!(a.batch_losses.len(), 4);
     assert_eq!(a.batch_losses, b.batch_losses, "same seed, same losses");
-    assert!(log.iter().any(|l| l.contains("Batch     2  of      4.    Elapsed: 0:00:")), "{log:?}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("Batch     2  of      4.    Elapsed: 0:00:")),
+        "{log:?}"
+    );
     assert!(log.iter().any(|l| l.starts_with("  Accuracy: ")), "{log:?}");
 
     let json = a.to_json().unwrap();
@@ -178,9 +211,15 @@ fn training_is_seeded_and_a_nan_names_its_step() {
     tch::no_grad(|| {
         let _ = model.classifier.weight.shallow_clone().fill_(f64::NAN);
     });
-    let err = train::train(&model, &train_set, &val_set, &config, &mut Quiet(Vec::new()))
-        .err()
-        .expect("a NaN loss stops training");
+    let err = train::train(
+        &model,
+        &train_set,
+        &val_set,
+        &config,
+        &mut Quiet(Vec::new()),
+    )
+    .err()
+    .expect("a NaN loss stops training");
     assert!(format!("{err:#}").contains("step 1"), "{err:#}");
 }
 
@@ -195,7 +234,12 @@ fn saved_checkpoint_reloads_here_and_in_transformers() {
     let written = model.save_pretrained(&out, Some(&tokenizer)).unwrap();
     assert!(written.iter().any(|p| p.ends_with("model.safetensors")));
     let listing = tutorial::list_files(&out).unwrap().to_string();
-    for f in ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt"] {
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "vocab.txt",
+    ] {
         assert!(listing.contains(f), "{listing}");
     }
     assert!(!listing.contains(".partial"));
@@ -204,16 +248,25 @@ fn saved_checkpoint_reloads_here_and_in_transformers() {
         .encode_batch(&SENTENCES.map(String::from), 64, Padding::Longest)
         .unwrap();
     let before = tch::no_grad(|| model.logits(&batch, false));
-    let reloaded = BertForSequenceClassification::from_pretrained(out.to_str().unwrap(), 2, Device::Cpu).unwrap();
+    let reloaded =
+        BertForSequenceClassification::from_pretrained(out.to_str().unwrap(), 2, Device::Cpu)
+            .unwrap();
     assert!(reloaded.load_report.as_ref().unwrap().is_clean());
     assert_eq!(reloaded.config.label_name(0), "unacceptable");
     let after = tch::no_grad(|| reloaded.logits(&batch, false));
     assert!(before.equal(&after), "reloaded logits are identical");
 
-    let mut args = vec!["logits".to_string(), "--model".into(), out.display().to_string()];
+    let mut args = vec![
+        "logits".to_string(),
+        "--model".into(),
+        out.display().to_string(),
+    ];
     args.extend(["--out".into(), dir.path().display().to_string()]);
     args.extend(SENTENCES.iter().map(|s| s.to_string()));
-    let printed = python("reference.py", &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let printed = python(
+        "reference.py",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     assert!(printed.contains("\"1\": \"acceptable\""), "{printed}");
     let reference = read_tensors(&dir.path().join("reference.safetensors"));
     let d = max_abs_diff(&before, &reference["logits"]);
@@ -225,8 +278,19 @@ fn evaluation_and_plots_render() {
     let (train_set, val_set) = small_sets(48);
     tch::manual_seed(5);
     let model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
-    let config = TrainConfig { epochs: 2, batch_size: 16, ..TrainConfig::default() };
-    let history = train::train(&model, &train_set, &val_set, &config, &mut Quiet(Vec::new())).unwrap();
+    let config = TrainConfig {
+        epochs: 2,
+        batch_size: 16,
+        ..TrainConfig::default()
+    };
+    let history = train::train(
+        &model,
+        &train_set,
+        &val_set,
+        &config,
+        &mut Quiet(Vec::new()),
+    )
+    .unwrap();
     let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
     let test = tutorial::encode_split(
         &tokenizer,
@@ -241,7 +305,10 @@ fn evaluation_and_plots_render() {
     assert_eq!(scored.preds.len(), 70);
     assert_eq!(scored.per_batch_mcc().len(), 3);
     let text = scored.to_string();
-    assert!(text.contains("MCC per batch: [") && text.contains("\nMCC: "), "{text}");
+    assert!(
+        text.contains("MCC per batch: [") && text.contains("\nMCC: "),
+        "{text}"
+    );
     let total: usize = scored.confusion().counts.iter().flatten().sum();
     assert_eq!(total, 70);
 
@@ -252,14 +319,22 @@ fn evaluation_and_plots_render() {
         plot::mcc_bars(&scored).unwrap(),
     ] {
         assert!(figure.png.starts_with(b"\x89PNG\r\n\x1a\n"), "{figure}");
-        assert!(figure.png.len() > 5_000, "{figure} PNG is suspiciously small");
+        assert!(
+            figure.png.len() > 5_000,
+            "{figure} PNG is suspiciously small"
+        );
         assert!(figure.svg.contains("<svg"));
-        assert!(figure.svg.contains(&figure.title.replace('&', "&amp;")), "{figure} SVG lacks its title");
+        assert!(
+            figure.svg.contains(&figure.title.replace('&', "&amp;")),
+            "{figure} SVG lacks its title"
+        );
         let mimes: Vec<&str> = figure.mime_bundle().iter().map(|(m, _)| *m).collect();
         assert_eq!(mimes, ["text/plain", "image/png", "image/svg+xml"]);
     }
     let dir = tmp();
-    let files = plot::loss_curve(&history).unwrap().save(dir.path(), "loss").unwrap();
+    let files = plot::loss_curve(&history)
+        .unwrap()
+        .save(dir.path(), "loss")
+        .unwrap();
     assert_eq!(files.len(), 2);
-    let _ = Kind::Float;
 }

@@ -63,7 +63,9 @@ impl Linear {
                 stdev: std,
             },
         );
-        let bias = p.set_group(NO_DECAY).var("bias", &[out_dim], Init::Const(0.));
+        let bias = p
+            .set_group(NO_DECAY)
+            .var("bias", &[out_dim], Init::Const(0.));
         Linear { weight, bias }
     }
 
@@ -93,7 +95,13 @@ impl LayerNorm {
     }
 
     fn forward(&self, xs: &Tensor) -> Tensor {
-        xs.layer_norm([self.dim], Some(&self.weight), Some(&self.bias), self.eps, true)
+        xs.layer_norm(
+            [self.dim],
+            Some(&self.weight),
+            Some(&self.bias),
+            self.eps,
+            true,
+        )
     }
 }
 
@@ -121,7 +129,13 @@ struct Embeddings {
 impl Embeddings {
     fn new(p: Path, c: &BertConfig) -> Self {
         let std = c.initializer_range;
-        let word = embedding_table(&(&p / "word_embeddings"), "weight", c.vocab_size, c.hidden_size, std);
+        let word = embedding_table(
+            &(&p / "word_embeddings"),
+            "weight",
+            c.vocab_size,
+            c.hidden_size,
+            std,
+        );
         // HF zeroes the padding row at initialisation; a loaded checkpoint overwrites it anyway.
         tch::no_grad(|| {
             if (0..c.vocab_size).contains(&c.pad_token_id) {
@@ -244,9 +258,7 @@ impl Layer {
 
     fn forward(&self, xs: &Tensor, mask: &Tensor, train: bool) -> Tensor {
         let attended = self.attention.forward(xs, mask, train);
-        let inner = self
-            .activation
-            .apply(&self.intermediate.forward(&attended));
+        let inner = self.activation.apply(&self.intermediate.forward(&attended));
         let out = self.output.forward(&inner).dropout(self.dropout, train);
         self.layer_norm.forward(&(out + attended))
     }

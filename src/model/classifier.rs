@@ -127,7 +127,10 @@ impl BertForSequenceClassification {
             "Weight-decay groups",
             &["group", "weight decay", "tensors", "values", "examples"],
         );
-        for (group, label, decay) in [(DECAY, "weights", weight_decay), (NO_DECAY, "biases and LayerNorm", 0.0)] {
+        for (group, label, decay) in [
+            (DECAY, "weights", weight_decay),
+            (NO_DECAY, "biases and LayerNorm", 0.0),
+        ] {
             let members: Vec<&(String, Tensor, usize)> =
                 params.iter().filter(|(_, _, g)| *g == group).collect();
             let values: i64 = members.iter().map(|(_, t, _)| t.numel() as i64).sum();
@@ -167,7 +170,10 @@ impl BertForSequenceClassification {
             &dir.join("model.safetensors"),
         )?];
         let config = self.config.to_json(ARCHITECTURE)?;
-        written.push(crate::atomic::write(&dir.join("config.json"), config.as_bytes())?);
+        written.push(crate::atomic::write(
+            &dir.join("config.json"),
+            config.as_bytes(),
+        )?);
         if let Some(tokenizer) = tokenizer {
             written.extend(tokenizer.save(dir)?);
         }

@@ -33,7 +33,8 @@ pub fn resolve(name_or_dir: &str) -> Result<PathBuf> {
     if path.is_dir() {
         return Ok(path.to_path_buf());
     }
-    let looks_like_path = name_or_dir.starts_with(['.', '/', '~']) || name_or_dir.matches('/').count() > 1;
+    let looks_like_path =
+        name_or_dir.starts_with(['.', '/', '~']) || name_or_dir.matches('/').count() > 1;
     if looks_like_path {
         bail!("model folder {name_or_dir} does not exist");
     }
@@ -53,13 +54,21 @@ fn download(id: &str) -> Result<PathBuf> {
     use anyhow::Context;
     let api = hf_hub::api::sync::Api::new()?;
     let repo = api.model(id.to_string());
-    let config = repo
-        .get("config.json")
-        .with_context(|| format!("{id} is not in the local Hugging Face cache and could not be downloaded"))?;
-    for file in ["model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json"] {
+    let config = repo.get("config.json").with_context(|| {
+        format!("{id} is not in the local Hugging Face cache and could not be downloaded")
+    })?;
+    for file in [
+        "model.safetensors",
+        "tokenizer.json",
+        "vocab.txt",
+        "tokenizer_config.json",
+    ] {
         let _ = repo.get(file);
     }
-    Ok(config.parent().expect("a file in a snapshot folder").to_path_buf())
+    Ok(config
+        .parent()
+        .expect("a file in a snapshot folder")
+        .to_path_buf())
 }
 
 #[cfg(not(feature = "hub-download"))]

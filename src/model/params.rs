@@ -32,7 +32,10 @@ impl ParameterListing {
 
     /// Total number of scalar parameters.
     pub fn total(&self) -> i64 {
-        self.named.iter().map(|(_, s)| s.iter().product::<i64>()).sum()
+        self.named
+            .iter()
+            .map(|(_, s)| s.iter().product::<i64>())
+            .sum()
     }
 
     /// (section title, parameters) for the embeddings, the first layer and the output layer.
@@ -41,8 +44,14 @@ impl ParameterListing {
         let first_layer_end = (EMBEDDING + PER_LAYER).min(n);
         vec![
             ("Embedding Layer", &self.named[..EMBEDDING.min(n)]),
-            ("First Transformer", &self.named[EMBEDDING.min(n)..first_layer_end]),
-            ("Output Layer", &self.named[n.saturating_sub(OUTPUT).max(first_layer_end)..]),
+            (
+                "First Transformer",
+                &self.named[EMBEDDING.min(n)..first_layer_end],
+            ),
+            (
+                "Output Layer",
+                &self.named[n.saturating_sub(OUTPUT).max(first_layer_end)..],
+            ),
         ]
     }
 

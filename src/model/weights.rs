@@ -44,7 +44,11 @@ impl fmt::Display for LoadReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let at = self.checkpoint.display();
         if self.is_clean() {
-            return write!(f, "All weights of {} were loaded from {at}.", self.architecture);
+            return write!(
+                f,
+                "All weights of {} were loaded from {at}.",
+                self.architecture
+            );
         }
         if !self.unexpected.is_empty() {
             writeln!(
@@ -110,8 +114,8 @@ fn to_tensor(view: &TensorView, name: &str, file: &Path) -> Result<Tensor> {
 
 /// Copies the tensors of a `.safetensors` file into the var store, converting to fp32.
 pub fn load(vs: &mut VarStore, file: &Path, architecture: &str) -> Result<LoadReport> {
-    let bytes = std::fs::read(file)
-        .with_context(|| format!("cannot read weights {}", file.display()))?;
+    let bytes =
+        std::fs::read(file).with_context(|| format!("cannot read weights {}", file.display()))?;
     let tensors = SafeTensors::deserialize(&bytes).map_err(|e| {
         anyhow!(
             "{} is not a valid safetensors file (truncated or corrupt?): {e}",
@@ -145,7 +149,11 @@ pub fn load(vs: &mut VarStore, file: &Path, architecture: &str) -> Result<LoadRe
         });
         loaded.insert(name);
     }
-    let mut missing: Vec<String> = ours.keys().filter(|k| !loaded.contains(*k)).cloned().collect();
+    let mut missing: Vec<String> = ours
+        .keys()
+        .filter(|k| !loaded.contains(*k))
+        .cloned()
+        .collect();
     missing.sort();
     unexpected.sort();
     Ok(LoadReport {

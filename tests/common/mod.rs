@@ -19,7 +19,7 @@ pub fn cola_file(split: bert_finetune::cola::Split) -> PathBuf {
 }
 
 /// Runs `tests/python/<script>` with the project venv's Python and returns its stdout.
-pub fn python(script: &str, args: &[&str]) -> String {
+pub fn python<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(script: &str, args: &[S]) -> String {
     let venv = std::env::var_os("VIRTUAL_ENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join(".venv"));
@@ -54,4 +54,17 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
 
 pub fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
+}
+
+/// Command-line arguments: fixed options followed by free-standing values (sentences).
+pub fn argv(options: &[&str], values: &[String]) -> Vec<String> {
+    options
+        .iter()
+        .map(|s| s.to_string())
+        .chain(values.iter().cloned())
+        .collect()
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.display().to_string()
 }
