@@ -23,7 +23,7 @@ lint:
 	@$(ENV) cargo fmt --check && cargo clippy --release --all-targets --quiet -- -D warnings
 
 lab: setup
-	@$(ENV) jupyter lab notebooks/cola.ipynb
+	@$(ENV) jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) notebooks/cola.ipynb
 
 # The same tutorial from the command line (see `bert-finetune train --help`).
 train: setup

@@ -159,14 +159,11 @@ impl fmt::Display for Table {
 
 impl Rich for Table {
     fn html(&self) -> Option<Html> {
-        let mut html = String::from("<table class=\"bert-finetune\">");
+        let mut html = String::from("<div>");
         if !self.caption.is_empty() {
-            html.push_str(&format!(
-                "<caption style=\"text-align:left\">{}</caption>",
-                escape(&self.caption)
-            ));
+            html.push_str(&format!("<p><b>{}</b></p>", escape(&self.caption)));
         }
-        html.push_str("<thead><tr>");
+        html.push_str("<table class=\"bert-finetune\"><thead><tr>");
         for h in &self.headers {
             html.push_str(&format!("<th>{}</th>", escape(h)));
         }
@@ -178,7 +175,7 @@ impl Rich for Table {
             }
             html.push_str("</tr>");
         }
-        html.push_str("</tbody></table>");
+        html.push_str("</tbody></table></div>");
         Some(Html(html))
     }
 }

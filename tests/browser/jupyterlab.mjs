@@ -74,7 +74,7 @@ async function main() {
   const lab = spawn(
     "jupyter",
     ["lab", "--no-browser", "--ip=127.0.0.1", `--port=${port}`, `--IdentityProvider.token=${token}`,
-      `--ServerApp.root_dir=${root}`, "--ServerApp.open_browser=False"],
+      `--ServerApp.root_dir=${root}`, "--ServerApp.open_browser=False", "--allow-root"],
     { env, stdio: ["ignore", "pipe", "pipe"] },
   );
   const labLog = fs.createWriteStream(path.join(outDir, "jupyterlab-server.log"));
@@ -135,7 +135,8 @@ async function main() {
     check(await sample.count() === 1 && (await sample.locator("tbody tr").count()) === 10, "the 10-row CoLA sample table is rendered");
     const tokens = page.locator(".jp-OutputArea-output table:has(td:text-is('[CLS]'))").first();
     check(await tokens.count() === 1 && (await tokens.locator("td:text-is('2256')").count()) === 1, "the tokens table is rendered");
-    const plot = page.locator(".jp-OutputArea-output img[src^='data:image/png']").first();
+    // A trusted output shows the SVG, an untrusted one the PNG: either is an <img> data URL.
+    const plot = page.locator(".jp-OutputArea-output:has(img) img[src^='data:image/']").first();
     const plotOk = (await plot.count()) === 1 && (await plot.evaluate((img) => img.complete && img.naturalWidth > 500));
     check(plotOk, "the loss plot image is rendered");
 
