@@ -8,8 +8,10 @@ ENV := source scripts/env.sh &&
 setup:
 	@scripts/setup
 
-# The whole tutorial: the notebook executed headless on the evcxr kernel (full mode).
+# The whole tutorial: device and data summary, then the notebook executed headless on the
+# evcxr kernel in full mode (out/cola.ipynb, out/cola.html).
 run: setup
+	@$(ENV) cargo run --release --quiet --bin bert-finetune -- info
 	@$(ENV) python scripts/run_notebook.py --out out
 
 test: setup

@@ -105,7 +105,7 @@ def main():
             batch = next(batches)
             step(batch)
             seen += len(batch[2])
-        float(next(model.parameters()).view(-1)[0])
+        float(next(model.parameters()).detach().view(-1)[0])
         secs = time.time() - t0
         print(json.dumps({"side": "python", "sentences": seen, "seconds": secs,
                           "sentences_per_second": seen / secs, "threads": torch.get_num_threads()}))

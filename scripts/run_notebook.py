@@ -61,6 +61,11 @@ def execute(quick, out_dir, timeout=None):
         html, _ = HTMLExporter().from_notebook_node(nb)
         with open(os.path.join(out_dir, "cola.html"), "w", encoding="utf-8") as f:
             f.write(html)
+    for cell in code_cells:
+        for out in cell.get("outputs", []):
+            for line in out.get("text", "").splitlines():
+                if line.startswith("MCC: ") or line.startswith("Using "):
+                    print(f"[notebook] {line}", flush=True)
     print(f"[notebook] {'failed' if error else 'finished'} after {time.time() - started:.0f}s; "
           f"wrote {out_dir}/cola.ipynb and cola.html", flush=True)
     if error:

@@ -218,8 +218,7 @@ fn training_is_seeded_and_a_nan_names_its_step() {
         &config,
         &mut Quiet(Vec::new()),
     )
-    .err()
-    .expect("a NaN loss stops training");
+    .expect_err("a NaN loss stops training");
     assert!(format!("{err:#}").contains("step 1"), "{err:#}");
 }
 

@@ -4,10 +4,13 @@ use std::fmt;
 
 use crate::display::{Html, Rich, Table};
 
+/// A parameter's Hugging Face name and shape.
+pub type NamedShape = (String, Vec<i64>);
+
 /// Named parameter shapes in module order.
 #[derive(Debug, Clone)]
 pub struct ParameterListing {
-    pub named: Vec<(String, Vec<i64>)>,
+    pub named: Vec<NamedShape>,
 }
 
 /// Parameters of one `BertLayer` (attention q/k/v/out + LayerNorm, feed-forward + LayerNorm).
@@ -18,7 +21,7 @@ const EMBEDDING: usize = 5;
 const OUTPUT: usize = 4;
 
 impl ParameterListing {
-    pub fn new(named: Vec<(String, Vec<i64>)>) -> Self {
+    pub fn new(named: Vec<NamedShape>) -> Self {
         ParameterListing { named }
     }
 
@@ -39,7 +42,7 @@ impl ParameterListing {
     }
 
     /// (section title, parameters) for the embeddings, the first layer and the output layer.
-    pub fn sections(&self) -> Vec<(&'static str, &[(String, Vec<i64>)])> {
+    pub fn sections(&self) -> Vec<(&'static str, &[NamedShape])> {
         let n = self.named.len();
         let first_layer_end = (EMBEDDING + PER_LAYER).min(n);
         vec![
