@@ -135,7 +135,8 @@ fn frame<'a, DB: DrawingBackend + 'a>(
         .map_err(failed)?;
     plot.plotting_area().fill(&PANEL).map_err(failed)?;
     let whole = |v: &f64| format!("{}", v.round() as i64);
-    let ticks = ((plot.x_range().end - plot.x_range().start).round() as usize + 1).clamp(2, 20);
+    // Few whole numbers (epochs, batches): one tick each; many (steps): plotters' own spacing.
+    let span = (plot.x_range().end - plot.x_range().start).round() as usize + 1;
     let mut mesh = plot.configure_mesh();
     mesh.bold_line_style(WHITE.stroke_width(2))
         .light_line_style(WHITE.mix(0.5))
@@ -144,7 +145,10 @@ fn frame<'a, DB: DrawingBackend + 'a>(
         .axis_desc_style((FONT, 18))
         .label_style((FONT, 15));
     if integer_x {
-        mesh.x_labels(ticks).x_label_formatter(&whole);
+        mesh.x_label_formatter(&whole);
+        if span <= 20 {
+            mesh.x_labels(span.max(2));
+        }
     }
     mesh.draw().map_err(failed)?;
     Ok(plot)
@@ -338,7 +342,7 @@ pub fn batch_loss_curve(history: &History, window: usize) -> Result<Figure> {
         .collect();
     render(Chart::Lines {
         title: "Training loss per batch".into(),
-        integer_x: false,
+        integer_x: true,
         x_label: "Optimizer step".into(),
         y_label: "Loss".into(),
         series: vec![
