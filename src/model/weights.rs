@@ -125,7 +125,11 @@ pub fn load(vs: &mut VarStore, file: &Path, architecture: &str) -> Result<LoadRe
     let ours = vs.variables();
     let mut loaded = std::collections::HashSet::new();
     let mut unexpected = Vec::new();
-    for (raw, view) in tensors.iter() {
+    let mut mismatched = Vec::new();
+    // Sorted, so that reports and errors come out the same on every run.
+    let mut entries: Vec<(&str, TensorView)> = tensors.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    for (raw, view) in entries {
         let Some(name) = our_name(raw, &ours) else {
             continue;
         };
@@ -136,11 +140,10 @@ pub fn load(vs: &mut VarStore, file: &Path, architecture: &str) -> Result<LoadRe
         let expected = var.size();
         let found: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
         if expected != found {
-            bail!(
-                "{}: tensor {raw} has shape {found:?} but the model config expects {expected:?} \
-                 for {name}; does config.json belong to these weights?",
-                file.display()
-            );
+            mismatched.push(format!(
+                "{raw}: {found:?} in the file, {expected:?} in the config"
+            ));
+            continue;
         }
         let value = to_tensor(&view, raw, file)?.to_device(var.device());
         tch::no_grad(|| {
@@ -148,6 +151,21 @@ pub fn load(vs: &mut VarStore, file: &Path, architecture: &str) -> Result<LoadRe
             var.copy_(&value);
         });
         loaded.insert(name);
+    }
+    if !mismatched.is_empty() {
+        let shown = mismatched.len().min(6);
+        bail!(
+            "{}: {} tensors have shapes that disagree with config.json (does it belong to \
+             these weights?):\n  {}{}",
+            file.display(),
+            mismatched.len(),
+            mismatched[..shown].join("\n  "),
+            if mismatched.len() > shown {
+                "\n  …"
+            } else {
+                ""
+            }
+        );
     }
     let mut missing: Vec<String> = ours
         .keys()
