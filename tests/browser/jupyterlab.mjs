@@ -60,6 +60,44 @@ function labSettings() {
   return dir;
 }
 
+async function kernelStatus(page) {
+  return page.evaluate(() => {
+    const el = document.querySelector(".jp-Notebook-ExecutionIndicator");
+    return el ? el.getAttribute("data-status") : null;
+  });
+}
+
+async function waitForKernelIdle(page) {
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    if ((await kernelStatus(page)) === "idle") return;
+    await page.waitForTimeout(1000);
+  }
+  await page.screenshot({ path: path.join(outDir, "jupyterlab-no-kernel.png") });
+  throw new Error(`the kernel did not become idle (status ${await kernelStatus(page)})`);
+}
+
+// Clicks Run ▸ Run All Cells and checks that execution really started (a busy kernel or a
+// [*] prompt); tries again if the click landed before the notebook was ready for it.
+async function runAll(page) {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    await page.locator(".jp-Notebook").first().click({ position: { x: 5, y: 5 } }).catch(() => {});
+    await page.click("li.lm-MenuBar-item:has-text('Run')");
+    await page.click(".lm-Menu-item:has-text('Run All Cells')");
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      const started = await page.$$eval(".jp-CodeCell .jp-InputArea-prompt",
+        (els) => els.some((e) => /\[(\*|\d+)\]/.test(e.textContent)));
+      if (started || (await kernelStatus(page)) === "busy") return;
+      await page.waitForTimeout(500);
+    }
+    log(`Run All Cells did not start (attempt ${attempt}); trying again`);
+    await page.keyboard.press("Escape");
+  }
+  await page.screenshot({ path: path.join(outDir, "jupyterlab-not-started.png") });
+  throw new Error("Run All Cells did not start any cell");
+}
+
 async function main() {
   fs.mkdirSync(outDir, { recursive: true });
   const before = sha(notebookPath);
@@ -95,12 +133,12 @@ async function main() {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     await page.goto(`${base}/lab/tree/notebooks/cola.ipynb?token=${token}`);
     await page.waitForSelector(".jp-Notebook .jp-Cell", { timeout: 120_000 });
-    await page.waitForSelector(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus", { timeout: 120_000 }).catch(() => {});
     log("notebook open; running all cells (quick mode)");
 
-    // Run ▸ Run All Cells, through the menu a user would use.
-    await page.click("li.lm-MenuBar-item:has-text('Run')");
-    await page.click(".lm-Menu-item:has-text('Run All Cells')");
+    // Run ▸ Run All Cells, through the menu a user would use, once the kernel is ready.
+    await waitForKernelIdle(page);
+    await page.screenshot({ path: path.join(outDir, "jupyterlab-opened.png") });
+    await runAll(page);
 
     const codeCells = await page.locator(".jp-CodeCell").count();
     const started = Date.now();
