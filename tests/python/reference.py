@@ -48,27 +48,26 @@ def forward_outputs(model, tok, sentences, out_dir):
     }, os.path.join(out_dir, "reference.safetensors"))
 
 
-def cmd_pretrained(args):
-    """Load a checkpoint with a fresh head, save it (so Rust gets the same head), run it."""
-    torch.manual_seed(0)
-    model = BertForSequenceClassification.from_pretrained(args.model, num_labels=args.num_labels)
-    tok = AutoTokenizer.from_pretrained(args.model)
+def save_and_run(model, tok, args):
+    """Save model and tokenizer for the Rust side to load, then record the reference outputs."""
     model_dir = os.path.join(args.out, "model")
     model.save_pretrained(model_dir)
     tok.save_pretrained(model_dir)
     forward_outputs(model, tok, args.sentences, args.out)
+
+
+def cmd_pretrained(args):
+    """Load a checkpoint with a fresh head, save it (so Rust gets the same head), run it."""
+    torch.manual_seed(0)
+    model = BertForSequenceClassification.from_pretrained(args.model, num_labels=args.num_labels)
+    save_and_run(model, AutoTokenizer.from_pretrained(args.model), args)
 
 
 def cmd_random(args):
     """A randomly initialised BERT of the given shape, saved by transformers."""
     torch.manual_seed(1)
-    cfg = BertConfig(**json.loads(args.config))
-    model = BertForSequenceClassification(cfg)
-    tok = AutoTokenizer.from_pretrained(args.tokenizer)
-    model_dir = os.path.join(args.out, "model")
-    model.save_pretrained(model_dir)
-    tok.save_pretrained(model_dir)
-    forward_outputs(model, tok, args.sentences, args.out)
+    model = BertForSequenceClassification(BertConfig(**json.loads(args.config)))
+    save_and_run(model, AutoTokenizer.from_pretrained(args.tokenizer), args)
 
 
 def cmd_logits(args):
