@@ -317,9 +317,7 @@ fn run_training(
         &files.summary(),
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
-    plot::loss_curve(&history)?.save(out, "loss")?;
-    plot::batch_loss_curve(&history, 20)?.save(out, "batch_loss")?;
-    plot::accuracy_curve(&history)?.save(out, "accuracy")?;
+    plot::save_history_plots(&history, out)?;
     plot::mcc_bars(&scored)?.save(out, "mcc")?;
     println!("\n{history}\n");
     println!("{}", tutorial::list_files(out)?);

@@ -399,3 +399,13 @@ pub fn mcc_bars(predictions: &Predictions) -> Result<Figure> {
         )),
     })
 }
+
+/// Saves the training figures of a run (loss per epoch, loss per batch, validation accuracy)
+/// into `dir` as PNG and SVG.
+pub fn save_history_plots(history: &History, dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+    let dir = dir.as_ref();
+    let mut written = loss_curve(history)?.save(dir, "loss")?;
+    written.extend(batch_loss_curve(history, 20)?.save(dir, "batch_loss")?);
+    written.extend(accuracy_curve(history)?.save(dir, "accuracy")?);
+    Ok(written)
+}
