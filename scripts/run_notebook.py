@@ -2,10 +2,12 @@
 
     python scripts/run_notebook.py [--quick] [--out out]
 
-Writes <out>/cola.ipynb (executed) and <out>/cola.html. Stops with a non-zero exit at the
-first failing cell, after saving what ran so far.
+Writes <out>/cola.ipynb (executed), <out>/cola.html and the figures the notebook drew as
+<out>/figures/<name>.png and .svg. Stops with a non-zero exit at the first failing cell, after
+saving what ran so far.
 """
 import argparse
+import base64
 import os
 import sys
 import time
@@ -24,6 +26,31 @@ def first_line(cell):
         if line.strip():
             return line.strip()[:70]
     return ""
+
+
+# Which plotting call made a figure, and the file name it is saved under.
+FIGURES = {"plot::loss_curve(": "loss", "plot::batch_loss_curve(": "batch_loss",
+           "plot::mcc_bars(": "mcc", "plot::accuracy_curve(": "accuracy"}
+
+
+def save_figures(nb, out_dir):
+    """Writes each figure output of the executed notebook as PNG and SVG files."""
+    written = []
+    folder = os.path.join(out_dir, "figures")
+    for cell in nb.cells:
+        name = next((n for call, n in FIGURES.items() if call in cell.get("source", "")), None)
+        for out in cell.get("outputs", []) if name else []:
+            data = out.get("data", {})
+            if "image/png" in data:
+                os.makedirs(folder, exist_ok=True)
+                with open(os.path.join(folder, f"{name}.png"), "wb") as f:
+                    f.write(base64.b64decode(data["image/png"]))
+                written.append(f"{name}.png")
+            if "image/svg+xml" in data:
+                with open(os.path.join(folder, f"{name}.svg"), "w", encoding="utf-8") as f:
+                    f.write(data["image/svg+xml"])
+                written.append(f"{name}.svg")
+    return written
 
 
 def execute(quick, out_dir, timeout=None):
@@ -61,13 +88,14 @@ def execute(quick, out_dir, timeout=None):
         html, _ = HTMLExporter().from_notebook_node(nb)
         with open(os.path.join(out_dir, "cola.html"), "w", encoding="utf-8") as f:
             f.write(html)
+        figures = save_figures(nb, out_dir)
     for cell in code_cells:
         for out in cell.get("outputs", []):
             for line in out.get("text", "").splitlines():
                 if line.startswith("MCC: ") or line.startswith("Using "):
                     print(f"[notebook] {line}", flush=True)
     print(f"[notebook] {'failed' if error else 'finished'} after {time.time() - started:.0f}s; "
-          f"wrote {out_dir}/cola.ipynb and cola.html", flush=True)
+          f"wrote {out_dir}/cola.ipynb, cola.html and figures/ ({', '.join(figures)})", flush=True)
     if error:
         raise error
     return nb

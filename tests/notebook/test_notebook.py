@@ -70,6 +70,9 @@ def main():
     check("Number of test sentences: 516" in test, "the test set has 516 sentences")
     saved = text_of(find(cells, "save_pretrained(&out_dir"))
     check("model.safetensors" in saved and "config.json" in saved, "saved files are listed")
+    for name in ("loss.png", "loss.svg", "batch_loss.png", "mcc.png"):
+        path = os.path.join(out_dir, "figures", name)
+        check(os.path.getsize(path) > 1000 if os.path.exists(path) else False, f"figures/{name} was written")
     if failures:
         print(f"{len(failures)} notebook check(s) failed", file=sys.stderr)
         sys.exit(1)
