@@ -221,11 +221,6 @@ impl LabelCounts {
     pub fn total(&self) -> usize {
         self.ones + self.zeros
     }
-
-    /// Share of acceptable sentences: the accuracy of always answering "acceptable".
-    pub fn majority_share(&self) -> f64 {
-        self.ones.max(self.zeros) as f64 / self.total().max(1) as f64
-    }
 }
 
 impl fmt::Display for LabelCounts {
