@@ -31,6 +31,10 @@ fn d_position_type() -> String {
     "absolute".into()
 }
 
+fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(Option::<i64>::deserialize(d)?.unwrap_or(0))
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BertConfig {
     pub vocab_size: i64,
@@ -52,7 +56,8 @@ pub struct BertConfig {
     pub layer_norm_eps: f64,
     #[serde(default = "d_init")]
     pub initializer_range: f64,
-    #[serde(default)]
+    /// Some hub configs write `null` here; the embedding still pads with id 0 then.
+    #[serde(default, deserialize_with = "null_as_zero")]
     pub pad_token_id: i64,
     #[serde(default = "d_position_type")]
     pub position_embedding_type: String,
@@ -126,6 +131,47 @@ impl BertConfig {
         }
         if self.num_labels() == 0 {
             bail!("num_labels is 0: a classifier needs at least one class");
+        }
+        for (field, value) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+            ("type_vocab_size", self.type_vocab_size),
+        ] {
+            if value <= 0 {
+                bail!("{field} is {value}; it must be at least 1");
+            }
+        }
+        for (field, p) in [
+            ("hidden_dropout_prob", self.hidden_dropout_prob),
+            (
+                "attention_probs_dropout_prob",
+                self.attention_probs_dropout_prob,
+            ),
+            (
+                "classifier_dropout",
+                self.classifier_dropout.unwrap_or_default(),
+            ),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                bail!("{field} is {p}; a dropout probability lies in [0, 1)");
+            }
+        }
+        if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps.is_finite()) {
+            bail!(
+                "layer_norm_eps is {}; it must be positive",
+                self.layer_norm_eps
+            );
+        }
+        if !(0..self.vocab_size).contains(&self.pad_token_id) {
+            bail!(
+                "pad_token_id {} is outside the vocabulary (vocab_size {})",
+                self.pad_token_id,
+                self.vocab_size
+            );
         }
         if self.hidden_size % self.num_attention_heads != 0 {
             bail!(
