@@ -36,9 +36,11 @@ lab: setup
 train: setup
 	@$(ENV) cargo run --release --quiet --bin bert-finetune -- train --out model_save
 
-# Training speed, Rust and PyTorch in one run on this machine, at the tutorial's fixed 64.
+# Training speed, Rust and PyTorch side by side (paddings fixed-64, longest, bucket): a table,
+# out/bench.json and out/bench.png. Options pass through: make bench ARGS="--repeats 5".
+ARGS ?=
 bench: setup
-	@$(ENV) scripts/bench
+	@$(ENV) scripts/bench $(ARGS)
 
 # Refresh the outputs committed in notebooks/cola.ipynb from a full run.
 notebook-outputs: run

@@ -1,5 +1,9 @@
-//! Links binaries and tests against the libtorch that torch-sys found (the venv's PyPI wheel).
+//! Links binaries and tests against the libtorch that torch-sys found (the venv's PyPI wheel),
+//! and compiles the C++ shim against the same headers.
 //!
+//! * `csrc/shim.cpp` (fused AdamW, foreach clipping, autocast dtype, matmul precision, an
+//!   operator counter) with torch-sys's flags: C++17, the C++11 ABI, `torch/include` and
+//!   `torch/include/torch/csrc/api/include`;
 //! * an rpath to `torch/lib`, so binaries run without `LD_LIBRARY_PATH`;
 //! * `libtorch_cuda` linked with `--no-as-needed`, since nothing references its symbols
 //!   directly and the default as-needed linking would drop it, leaving a GPU machine on the CPU;
@@ -11,11 +15,33 @@ use std::path::Path;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=csrc/shim.cpp");
     let lib = env::var("DEP_TCH_LIBTORCH_LIB").unwrap_or_default();
     println!("cargo:rustc-env=BERT_FINETUNE_TORCH_LIB={lib}");
-    if lib.is_empty() {
-        return;
+    let Some(torch) = Path::new(&lib).parent().filter(|_| !lib.is_empty()) else {
+        panic!(
+            "torch-sys did not report its libtorch folder (DEP_TCH_LIBTORCH_LIB), so the C++ \
+             shim cannot find the ATen headers; build with scripts/env.sh sourced"
+        );
+    };
+    let include = torch.join("include");
+    if !include.join("ATen/ATen.h").exists() {
+        panic!(
+            "no ATen headers under {}: the C++ shim needs the libtorch headers (the PyPI torch \
+             wheel ships them)",
+            include.display()
+        );
     }
+    cc::Build::new()
+        .cpp(true)
+        .file("csrc/shim.cpp")
+        .std("c++17")
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .warnings(false)
+        .compile("bert_finetune_shim");
+
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     if Path::new(&lib).join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");

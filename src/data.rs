@@ -2,6 +2,8 @@
 //!
 //! Sentences are tokenized once and kept unpadded; each batch is padded when it is drawn, so
 //! the same set can be batched at the tutorial's fixed 64 or at the batch's longest sentence.
+//! [`Sampler::ByLength`] is Hugging Face's `group_by_length` sampler: batches of sentences of
+//! similar length, so little of each batch is padding.
 
 use anyhow::{bail, Result};
 use rand::rngs::StdRng;
@@ -9,7 +11,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use tch::{Device, Tensor};
 
-use crate::tokenize::{pad_rows, BertTokenizer, Encoded, Padding};
+use crate::tokenize::{pad_rows, upload, BertTokenizer, Encoded, Padding};
 
 /// Tokenized sentences with their labels.
 #[derive(Debug, Clone)]
@@ -26,6 +28,33 @@ pub struct EncodedSet {
 pub struct Batch {
     pub inputs: Encoded,
     pub labels: Tensor,
+    /// Real tokens in the batch (the rest of `rows × width` is padding).
+    pub tokens: usize,
+    /// `rows × width`: the positions the model computes over.
+    pub positions: usize,
+}
+
+impl Batch {
+    /// The same batch on `device` (non-blocking copies).
+    pub fn to_device(&self, device: Device) -> Batch {
+        Batch {
+            inputs: self.inputs.to_device(device),
+            labels: upload(&self.labels, device),
+            tokens: self.tokens,
+            positions: self.positions,
+        }
+    }
+}
+
+/// Share of `positions` that are padding, over a list of batches.
+pub fn padded_share(batches: &[Batch]) -> f64 {
+    let positions: usize = batches.iter().map(|b| b.positions).sum();
+    let tokens: usize = batches.iter().map(|b| b.tokens).sum();
+    if positions == 0 {
+        0.0
+    } else {
+        1.0 - tokens as f64 / positions as f64
+    }
 }
 
 /// Order in which a set is batched.
@@ -35,6 +64,41 @@ pub enum Sampler {
     Random,
     /// File order (evaluation).
     Sequential,
+    /// Hugging Face's `LengthGroupedSampler` (`group_by_length=True`): a random permutation
+    /// cut into megabatches of `min(n / (4 · batch), 50) · batch` rows, each sorted by length,
+    /// longest first, and the longest row of all moved to the very front, so the first batch
+    /// is the largest (an out-of-memory error shows at once).
+    ByLength,
+}
+
+/// The order [`Sampler::ByLength`] draws: `lengths[i]` is row `i`'s length.
+pub fn length_grouped_order(lengths: &[usize], batch_size: usize, rng: &mut StdRng) -> Vec<usize> {
+    let batch_size = batch_size.max(1);
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.shuffle(rng);
+    let multiple = (lengths.len() / (4 * batch_size)).clamp(1, 50);
+    let mut megabatches: Vec<Vec<usize>> = order
+        .chunks(multiple * batch_size)
+        .map(|chunk| {
+            let mut mb = chunk.to_vec();
+            // Stable, like Python's `sorted(..., reverse=True)`.
+            mb.sort_by(|&a, &b| lengths[b].cmp(&lengths[a]));
+            mb
+        })
+        .collect();
+    // The first megabatch whose head is the longest (torch.argmax returns the first maximum).
+    let mut longest = 0;
+    for (i, mb) in megabatches.iter().enumerate() {
+        if lengths[mb[0]] > lengths[megabatches[longest][0]] {
+            longest = i;
+        }
+    }
+    if longest != 0 {
+        let head = megabatches[longest][0];
+        megabatches[longest][0] = megabatches[0][0];
+        megabatches[0][0] = head;
+    }
+    megabatches.concat()
 }
 
 impl EncodedSet {
@@ -103,22 +167,57 @@ impl EncodedSet {
         rng: &mut StdRng,
         device: Device,
     ) -> Vec<Batch> {
-        let mut order: Vec<usize> = (0..self.len()).collect();
-        if let Sampler::Random = sampler {
-            order.shuffle(rng);
-        }
-        order
-            .chunks(batch_size.max(1))
-            .map(|chunk| self.batch(chunk, device))
+        self.batch_rows(batch_size, sampler, rng)
+            .iter()
+            .map(|rows| self.batch_of(rows, device))
             .collect()
     }
 
-    fn batch(&self, rows: &[usize], device: Device) -> Batch {
+    /// The row indices of each batch of one pass, in the sampler's order.
+    pub fn batch_rows(
+        &self,
+        batch_size: usize,
+        sampler: Sampler,
+        rng: &mut StdRng,
+    ) -> Vec<Vec<usize>> {
+        let order: Vec<usize> = match sampler {
+            Sampler::Sequential => (0..self.len()).collect(),
+            Sampler::Random => {
+                let mut order: Vec<usize> = (0..self.len()).collect();
+                order.shuffle(rng);
+                order
+            }
+            Sampler::ByLength => {
+                let lengths: Vec<usize> = self.ids.iter().map(Vec::len).collect();
+                length_grouped_order(&lengths, batch_size, rng)
+            }
+        };
+        order
+            .chunks(batch_size.max(1))
+            .map(<[usize]>::to_vec)
+            .collect()
+    }
+
+    /// The sampler training uses for this set: length-grouped for [`Padding::Bucket`], a
+    /// plain shuffle otherwise.
+    pub fn training_sampler(&self) -> Sampler {
+        match self.padding {
+            Padding::Bucket => Sampler::ByLength,
+            Padding::Fixed | Padding::Longest => Sampler::Random,
+        }
+    }
+
+    /// The batch of the given rows, padded per the set's [`Padding`], on `device`.
+    pub fn batch_of(&self, rows: &[usize], device: Device) -> Batch {
         let ids: Vec<&[i64]> = rows.iter().map(|&r| self.ids[r].as_slice()).collect();
         let labels: Vec<i64> = rows.iter().map(|&r| self.labels[r]).collect();
+        let inputs = pad_rows(&ids, self.pad_id, self.max_len, self.padding);
+        let width = inputs.seq_len().max(0) as usize;
         Batch {
-            inputs: pad_rows(&ids, self.pad_id, self.max_len, self.padding).to_device(device),
-            labels: Tensor::from_slice(&labels).to_device(device),
+            tokens: ids.iter().map(|r| r.len().min(width)).sum(),
+            positions: rows.len() * width,
+            inputs: inputs.to_device(device),
+            labels: upload(&Tensor::from_slice(&labels), device),
         }
     }
 }

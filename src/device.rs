@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::process::Command;
-use std::sync::Once;
+use std::sync::OnceLock;
 
 use tch::{Cuda, Device};
 
@@ -20,25 +20,59 @@ const TORCH_LIB_DIR: &str = env!("BERT_FINETUNE_TORCH_LIB");
 /// cells with its own flags and the as-needed default drops the library, which would make a
 /// GPU machine look CPU-only. Opening the library by hand registers its CUDA hooks either way;
 /// a libtorch without CUDA simply has no such file and nothing happens.
+///
+/// libtorch decides once per process whether CUDA exists (the first seed or device query
+/// does), so every entry point that may touch a device calls this first: model constructors,
+/// the optimizer, training, [`manual_seed`], [`detect`].
 pub fn ensure_cuda_backend() {
-    static LOAD: Once = Once::new();
-    LOAD.call_once(|| {
+    let _ = cuda_load_error();
+}
+
+/// Why `libtorch_cuda.so` would not load, when the file exists but `dlopen` failed (missing
+/// CUDA libraries, a driver mismatch); `None` when it loaded or libtorch has no CUDA build.
+pub fn cuda_load_error() -> Option<&'static str> {
+    static LOAD: OnceLock<Option<String>> = OnceLock::new();
+    LOAD.get_or_init(|| {
+        let mut error = None;
         let candidates = [
             "libtorch_cuda.so".to_string(),
             format!("{TORCH_LIB_DIR}/libtorch_cuda.so"),
         ];
         for name in candidates {
-            let Ok(c_name) = std::ffi::CString::new(name) else {
+            let exists = std::path::Path::new(&name).exists();
+            let Ok(c_name) = std::ffi::CString::new(name.clone()) else {
                 continue;
             };
             // SAFETY: dlopen with a valid C string; the handle is deliberately never closed.
             let handle =
                 unsafe { libc::dlopen(c_name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
             if !handle.is_null() {
-                break;
+                return None;
+            }
+            if exists {
+                // SAFETY: dlerror returns NULL or a NUL-terminated message valid until the
+                // next dl* call on this thread; it is copied out at once.
+                let message = unsafe {
+                    let e = libc::dlerror();
+                    (!e.is_null())
+                        .then(|| std::ffi::CStr::from_ptr(e).to_string_lossy().into_owned())
+                };
+                error = Some(format!(
+                    "{name} exists but does not load: {}",
+                    message.unwrap_or_else(|| "no reason given".into())
+                ));
             }
         }
-    });
+        error
+    })
+    .as_deref()
+}
+
+/// `tch::manual_seed` after loading the CUDA backend, so seeding first cannot leave a GPU
+/// machine on the CPU.
+pub fn manual_seed(seed: u64) {
+    ensure_cuda_backend();
+    tch::manual_seed(seed as i64);
 }
 
 /// What the machine offers and what we chose, printable in a terminal and in a notebook.
@@ -50,6 +84,8 @@ pub struct DeviceReport {
     pub gpu_names: Vec<String>,
     /// The device training will run on: the first GPU, else the CPU.
     pub device: Device,
+    /// Why the CUDA backend failed to load, when its library exists.
+    pub cuda_error: Option<String>,
 }
 
 /// Inspects the machine and picks the first GPU when there is one.
@@ -74,6 +110,7 @@ pub fn detect() -> DeviceReport {
         gpu_count,
         gpu_names,
         device,
+        cuda_error: cuda_load_error().map(String::from),
     }
 }
 
@@ -100,6 +137,12 @@ fn gpu_names() -> Vec<String> {
 }
 
 impl DeviceReport {
+    /// The same report for a device chosen elsewhere (`--cpu` on a GPU machine).
+    pub fn using(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+
     /// True when training will run on a GPU.
     pub fn is_gpu(&self) -> bool {
         self.device != Device::Cpu
@@ -115,9 +158,19 @@ impl DeviceReport {
 
 impl fmt::Display for DeviceReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(error) = &self.cuda_error {
+            writeln!(f, "Warning: the CUDA backend did not load: {error}")?;
+        }
         if self.is_gpu() {
+            let index = match self.device {
+                Device::Cuda(i) => i,
+                _ => 0,
+            };
             writeln!(f, "There are {} GPU(s) available.", self.gpu_count)?;
-            write!(f, "We will use the GPU: {}", self.gpu_name(0))
+            write!(f, "We will use the GPU: {}", self.gpu_name(index))
+        } else if self.gpu_count > 0 {
+            writeln!(f, "There are {} GPU(s) available.", self.gpu_count)?;
+            write!(f, "Using the CPU, as asked.")
         } else {
             write!(f, "No GPU available, using the CPU instead.")
         }

@@ -3,12 +3,14 @@
 
 use std::fmt;
 
+use anyhow::Result;
 use rand::SeedableRng;
 use tch::{Device, Kind, Tensor};
 
 use crate::data::{EncodedSet, Sampler};
 use crate::display::{Html, Rich, Table};
 use crate::model::BertForSequenceClassification;
+use crate::precision::Precision;
 
 /// Matthews correlation coefficient for any number of classes (sklearn's
 /// `matthews_corrcoef`): 0.0 when either the predictions or the labels hold a single class,
@@ -112,23 +114,42 @@ pub struct Predictions {
     pub loss: f64,
 }
 
-/// Runs the model over `set` in order, without dropout or gradients.
+/// Runs the model over `set` in order, without dropout or gradients, in fp32.
 pub fn predict(
     model: &BertForSequenceClassification,
     set: &EncodedSet,
     batch_size: usize,
 ) -> Predictions {
+    predict_with(model, set, batch_size, Precision::Fp32)
+        .expect("fp32 evaluation enters no autocast, its only fallible step")
+}
+
+/// [`predict`] at a given precision (bf16 autocast for the forward pass when asked).
+///
+/// No autograd state is recorded; logits and losses stay on the device until the set is done
+/// and then come back to the host in one copy each.
+pub fn predict_with(
+    model: &BertForSequenceClassification,
+    set: &EncodedSet,
+    batch_size: usize,
+    precision: Precision,
+) -> Result<Predictions> {
     let device = model.vs.device();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut logits = Vec::new();
     let mut batch_losses = Vec::new();
-    tch::no_grad(|| {
+    tch::no_grad(|| -> Result<()> {
         for batch in set.batches(batch_size, Sampler::Sequential, &mut rng, device) {
-            let out = model.logits(&batch.inputs, false);
+            let out = {
+                let _autocast = precision.autocast(device)?;
+                model.logits(&batch.inputs, false)
+            }
+            .to_kind(Kind::Float);
             batch_losses.push(out.cross_entropy_for_logits(&batch.labels));
-            logits.push(out.to_device(Device::Cpu).to_kind(Kind::Float));
+            logits.push(out);
         }
-    });
+        Ok(())
+    })?;
     let loss = if batch_losses.is_empty() {
         0.0
     } else {
@@ -139,19 +160,19 @@ pub fn predict(
     let all = if logits.is_empty() {
         Tensor::zeros([0, 2], (Kind::Float, Device::Cpu))
     } else {
-        Tensor::cat(&logits, 0)
+        Tensor::cat(&logits, 0).to_device(Device::Cpu)
     };
     let preds: Vec<i64> = Vec::try_from(all.argmax(1, false)).unwrap_or_default();
     let rows: Vec<Vec<f32>> = (0..all.size()[0])
         .map(|i| Vec::try_from(all.get(i)).unwrap_or_default())
         .collect();
-    Predictions {
+    Ok(Predictions {
         logits: rows,
         preds,
         labels: set.labels.clone(),
         batch_size,
         loss,
-    }
+    })
 }
 
 impl Predictions {

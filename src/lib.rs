@@ -12,14 +12,17 @@ pub use polars;
 pub use tch;
 
 pub mod archive;
+pub mod bench;
 pub mod cola;
 pub mod data;
 pub mod device;
 pub mod display;
 pub mod eval;
+pub mod ffi;
 pub mod model;
 pub mod optim;
 pub mod plot;
+pub mod precision;
 pub mod tokenize;
 pub mod train;
 pub mod tutorial;

@@ -7,20 +7,21 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::SeedableRng;
 
 use bert_finetune::cola::{self, thousands, Cola, Split};
-use bert_finetune::data::Sampler;
-use bert_finetune::optim::{AdamW, AdamWConfig};
+use bert_finetune::optim::AdamWConfig;
+use bert_finetune::precision::Precision;
 use bert_finetune::tokenize::Padding;
 use bert_finetune::train::{self, Progress, TrainConfig};
 use bert_finetune::tutorial::{self, RunFiles};
 use bert_finetune::{archive, device, eval, plot};
+
+#[path = "cli/bench.rs"]
+mod bench;
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +39,9 @@ enum PadArg {
     Fixed,
     /// Pad each batch to its longest sentence (same results, much faster on a CPU).
     Longest,
+    /// Pad to the longest, and group sentences of similar length into batches (Hugging Face's
+    /// group_by_length): the least padding, the fastest.
+    Bucket,
 }
 
 impl From<PadArg> for Padding {
@@ -45,6 +49,37 @@ impl From<PadArg> for Padding {
         match p {
             PadArg::Fixed => Padding::Fixed,
             PadArg::Longest => Padding::Longest,
+            PadArg::Bucket => Padding::Bucket,
+        }
+    }
+}
+
+impl PadArg {
+    fn name(self) -> &'static str {
+        match self {
+            PadArg::Fixed => "fixed",
+            PadArg::Longest => "longest",
+            PadArg::Bucket => "bucket",
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PrecisionArg {
+    /// float32 throughout (the CPU default).
+    Fp32,
+    /// float32 tensors, TF32 matmuls on CUDA (the CUDA default); fp32 on the CPU.
+    Tf32,
+    /// bf16 autocast for the forward pass; fp32 weights, gradients, optimizer state and loss.
+    Bf16,
+}
+
+impl From<PrecisionArg> for Precision {
+    fn from(p: PrecisionArg) -> Precision {
+        match p {
+            PrecisionArg::Fp32 => Precision::Fp32,
+            PrecisionArg::Tf32 => Precision::Tf32,
+            PrecisionArg::Bf16 => Precision::Bf16,
         }
     }
 }
@@ -66,8 +101,11 @@ struct Common {
     batch_size: usize,
     #[arg(long, default_value_t = 64)]
     max_len: usize,
-    #[arg(long, value_enum, default_value_t = PadArg::Longest)]
+    #[arg(long, value_enum, default_value_t = PadArg::Bucket)]
     padding: PadArg,
+    /// Numeric precision of training (default: fp32 on the CPU, tf32 on CUDA).
+    #[arg(long, value_enum)]
+    precision: Option<PrecisionArg>,
     #[arg(long, default_value_t = 2e-5)]
     lr: f64,
     #[arg(long, default_value_t = 42)]
@@ -95,6 +133,10 @@ impl Common {
         } else {
             device::choose()
         }
+    }
+    fn precision(&self, device: tch::Device) -> Precision {
+        self.precision
+            .map_or_else(|| Precision::default_for(device), Precision::from)
     }
 }
 
@@ -154,13 +196,9 @@ enum Command {
         #[arg(required = true)]
         sentences: Vec<String>,
     },
-    /// Time training steps (for the speed comparison with PyTorch); prints JSON.
-    Bench {
-        #[command(flatten)]
-        common: Common,
-        #[arg(long, default_value_t = 20)]
-        steps: usize,
-    },
+    /// Training throughput of Rust and PyTorch side by side (`make bench`): prints a table,
+    /// writes <out>/bench.json and <out>/bench.png.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -191,6 +229,8 @@ fn main() -> ExitCode {
                     warmup_steps,
                     ..AdamWConfig::default()
                 },
+                precision: common.precision(common.device()),
+                ..TrainConfig::default()
             };
             run_training(&common, &config, limit, &out)
         }
@@ -207,7 +247,7 @@ fn main() -> ExitCode {
             revision,
             sentences,
         } => fetch(&model, revision.as_deref()).and_then(|dir| predict(&dir, &sentences)),
-        Command::Bench { common, steps } => bench(&common, steps),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -285,12 +325,12 @@ fn run_training(
     limit: Option<usize>,
     out: &PathBuf,
 ) -> Result<()> {
-    let report = device::detect();
-    println!("{report}");
     let device = common.device();
+    println!("{}", device::detect().using(device));
     let model_name = common.model()?;
     println!("Model: {model_name}");
-    tch::manual_seed(common.seed as i64);
+    println!("Precision: {}", config.precision);
+    device::manual_seed(common.seed);
     let tokenizer = tutorial::load_tokenizer(&model_name)?;
     let padding = Padding::from(common.padding);
     let data = common.data();
@@ -326,7 +366,7 @@ fn run_training(
         "\nPredicting labels for {} test sentences...",
         thousands(test_set.len())
     );
-    let scored = eval::predict(&model, &test_set, common.batch_size);
+    let scored = eval::predict_with(&model, &test_set, common.batch_size, config.precision)?;
     println!(
         "{}",
         Cola::load_split(&data, Split::OutOfDomainDev)?.label_counts()
@@ -347,6 +387,8 @@ fn run_training(
         "test_mcc_per_batch": scored.per_batch_mcc(),
         "validation_accuracy": history.epochs.iter().map(|e| e.val_accuracy).collect::<Vec<_>>(),
         "training_seconds": history.total_seconds,
+        "precision": config.precision,
+        "padded_share": history.padded_share,
         "sentences_per_second": history.epochs.iter().map(|e| e.sentences_per_second).collect::<Vec<_>>(),
     });
     bert_finetune::atomic_write(
@@ -367,60 +409,6 @@ fn predict(model_dir: &str, sentences: &[String]) -> Result<()> {
     println!(
         "{}",
         tutorial::predict_sentences(&model, &tokenizer, sentences)?
-    );
-    Ok(())
-}
-
-fn bench(common: &Common, steps: usize) -> Result<()> {
-    let device = common.device();
-    let model_name = common.model()?;
-    tch::manual_seed(common.seed as i64);
-    let tokenizer = tutorial::load_tokenizer(&model_name)?;
-    let (train_set, _) = tutorial::train_validation(
-        &tokenizer,
-        &common.data(),
-        common.max_len,
-        common.padding.into(),
-        common.seed,
-        Some((steps + 1) * common.batch_size),
-    )?;
-    let model = tutorial::load_model(&model_name, device)?;
-    let mut optimizer = AdamW::new(
-        &model.vs,
-        AdamWConfig {
-            lr: common.lr,
-            ..Default::default()
-        },
-        steps + 1,
-    )?;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(common.seed);
-    let batches = train_set.batches(common.batch_size, Sampler::Random, &mut rng, device);
-    let mut timed = 0;
-    let mut start = Instant::now();
-    for (i, batch) in batches.iter().enumerate() {
-        if i == 1 {
-            // The first step pays for allocations and lazy initialisation: not timed.
-            start = Instant::now();
-        }
-        let loss = model
-            .logits(&batch.inputs, true)
-            .cross_entropy_for_logits(&batch.labels);
-        let _grad_norm = optimizer.backward_step(&loss);
-        if i >= 1 {
-            timed += batch.labels.size()[0] as usize;
-        }
-    }
-    let _ = model.vs.trainable_variables()[0].double_value(&[0, 0]);
-    let seconds = start.elapsed().as_secs_f64();
-    println!(
-        "{}",
-        serde_json::json!({
-            "side": "rust",
-            "sentences": timed,
-            "seconds": seconds,
-            "sentences_per_second": timed as f64 / seconds,
-            "threads": tch::get_num_threads(),
-        })
     );
     Ok(())
 }

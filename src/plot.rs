@@ -89,12 +89,22 @@ enum Chart {
         values: Vec<f64>,
         reference: Option<(String, f64)>,
     },
+    /// Bars in groups: `series[k].1[g]` is the bar of series `k` in group `g`.
+    Grouped {
+        title: String,
+        x_label: String,
+        y_label: String,
+        groups: Vec<String>,
+        series: Vec<(String, Vec<f64>)>,
+    },
 }
 
 impl Chart {
     fn title(&self) -> &str {
         match self {
-            Chart::Lines { title, .. } | Chart::Bars { title, .. } => title,
+            Chart::Lines { title, .. }
+            | Chart::Bars { title, .. }
+            | Chart::Grouped { title, .. } => title,
         }
     }
 }
@@ -125,6 +135,7 @@ fn frame<'a, DB: DrawingBackend + 'a>(
     (x_label, y_label): (&str, &str),
     (x, y): (Range<f64>, Range<f64>),
     integer_x: bool,
+    names: &[String],
 ) -> Result<Plot<'a, DB>> {
     let mut plot = ChartBuilder::on(root)
         .caption(title, (FONT, 26))
@@ -134,7 +145,14 @@ fn frame<'a, DB: DrawingBackend + 'a>(
         .build_cartesian_2d(x, y)
         .map_err(failed)?;
     plot.plotting_area().fill(&PANEL).map_err(failed)?;
-    let whole = |v: &f64| format!("{}", v.round() as i64);
+    let whole = |v: &f64| {
+        let i = v.round() as i64;
+        match names.get(i.max(0) as usize) {
+            Some(name) if i >= 0 => name.clone(),
+            _ if !names.is_empty() => String::new(),
+            _ => i.to_string(),
+        }
+    };
     // Few whole numbers (epochs, batches): one tick each; many (steps): plotters' own spacing.
     let span = (plot.x_range().end - plot.x_range().start).round() as usize + 1;
     let mut mesh = plot.configure_mesh();
@@ -202,7 +220,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
                 // A little room so the first and last markers are not cut by the axes.
                 x = x.start - 0.1..x.end + 0.1;
             }
-            let mut plot = frame(root, title, (x_label, y_label), (x, y), *integer_x)?;
+            let mut plot = frame(root, title, (x_label, y_label), (x, y), *integer_x, &[])?;
             for s in series {
                 let style = s.color.stroke_width(s.width);
                 plot.draw_series(LineSeries::new(s.points.clone(), style))
@@ -231,7 +249,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
             let (y0, y1) = padded(lo, hi);
             let n = values.len().max(1) as f64;
             let ranges = (-0.6..n - 0.4, y0..y1);
-            let mut plot = frame(root, title, (x_label, y_label), ranges, true)?;
+            let mut plot = frame(root, title, (x_label, y_label), ranges, true, &[])?;
             plot.draw_series(values.iter().enumerate().map(|(i, &v)| {
                 let x = i as f64;
                 Rectangle::new([(x - 0.38, 0.0), (x + 0.38, v)], BLUE.filled())
@@ -251,9 +269,59 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
             }
             legend(&mut plot)?;
         }
+        Chart::Grouped {
+            title,
+            x_label,
+            y_label,
+            groups,
+            series,
+        } => {
+            let hi = series
+                .iter()
+                .flat_map(|(_, v)| v.iter().copied())
+                .fold(0.0f64, f64::max)
+                .max(1e-3);
+            let n = groups.len().max(1) as f64;
+            let ranges = (-0.6..n - 0.4, 0.0..hi * 1.15);
+            let mut plot = frame(root, title, (x_label, y_label), ranges, true, groups)?;
+            let colors = [BLUE, ORANGE, GREEN];
+            let k = series.len().max(1) as f64;
+            let width = 0.8 / k;
+            for (s, (name, values)) in series.iter().enumerate() {
+                let color = colors[s % colors.len()];
+                let left = -0.4 + s as f64 * width;
+                plot.draw_series(values.iter().enumerate().map(|(g, &v)| {
+                    let x = g as f64 + left;
+                    Rectangle::new([(x + 0.02, 0.0), (x + width - 0.02, v)], color.filled())
+                }))
+                .map_err(failed)?
+                .label(name.clone())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.filled())
+                });
+            }
+            legend(&mut plot)?;
+        }
     }
     root.present().map_err(failed)?;
     Ok(())
+}
+
+/// Grouped bar chart: one group per entry of `groups`, one coloured bar per series.
+pub fn grouped_bars(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    groups: &[String],
+    series: &[(String, Vec<f64>)],
+) -> Result<Figure> {
+    render(Chart::Grouped {
+        title: title.into(),
+        x_label: x_label.into(),
+        y_label: y_label.into(),
+        groups: groups.to_vec(),
+        series: series.to_vec(),
+    })
 }
 
 fn render(chart: Chart) -> Result<Figure> {

@@ -24,6 +24,9 @@ pub enum Padding {
     Fixed,
     /// Rows are padded to the longest sentence of the batch (faster, same result).
     Longest,
+    /// As [`Padding::Longest`], and training draws its batches with the length-grouped sampler
+    /// (Hugging Face's `group_by_length`), so each batch holds sentences of similar length.
+    Bucket,
 }
 
 /// A BERT tokenizer plus the special-token ids the model's inputs need.
@@ -45,18 +48,26 @@ pub struct Encoded {
 }
 
 impl Encoded {
-    /// The same tensors on `device`.
+    /// The same tensors on `device`, copied without blocking the host (a no-op on the CPU).
     pub fn to_device(&self, device: tch::Device) -> Encoded {
         Encoded {
-            input_ids: self.input_ids.to_device(device),
-            attention_mask: self.attention_mask.to_device(device),
-            token_type_ids: self.token_type_ids.to_device(device),
+            input_ids: upload(&self.input_ids, device),
+            attention_mask: upload(&self.attention_mask, device),
+            token_type_ids: upload(&self.token_type_ids, device),
         }
     }
 
     pub fn seq_len(&self) -> i64 {
         self.input_ids.size()[1]
     }
+}
+
+/// `t.to(device, non_blocking=True)`: the same tensor when it is already there.
+pub fn upload(t: &Tensor, device: tch::Device) -> Tensor {
+    if t.device() == device {
+        return t.shallow_clone();
+    }
+    t.to_device_(device, t.kind(), true, false)
 }
 
 impl BertTokenizer {
@@ -289,7 +300,9 @@ fn from_vocab(vocab: &Path, lowercase: bool) -> Result<Tokenizer> {
 pub fn pad_rows(rows: &[&[i64]], pad_id: i64, max_len: usize, padding: Padding) -> Encoded {
     let width = match padding {
         Padding::Fixed => max_len,
-        Padding::Longest => rows.iter().map(|r| r.len()).max().unwrap_or(0).max(2),
+        Padding::Longest | Padding::Bucket => {
+            rows.iter().map(|r| r.len()).max().unwrap_or(0).max(2)
+        }
     };
     let mut ids = vec![pad_id; rows.len() * width];
     let mut mask = vec![0i64; rows.len() * width];

@@ -106,7 +106,7 @@ fn two_adamw_steps_match_pytorch() {
     for step in 0..2 {
         let logits = model.forward(ids, mask, &ids.zeros_like(), false);
         let loss = logits.cross_entropy_for_logits(labels);
-        let norm = opt.backward_step(&loss).double_value(&[]);
+        let norm = opt.backward_step(&loss).unwrap().double_value(&[]);
         let (py_loss, py_norm) = (
             steps["losses"][step].as_f64().unwrap(),
             steps["grad_norms"][step].as_f64().unwrap(),

@@ -27,7 +27,25 @@ pub struct BertForSequenceClassification {
 
 impl BertForSequenceClassification {
     /// A randomly initialised model (HF's init: normal(0, `initializer_range`)).
+    ///
+    /// Weights are always drawn from the CPU generator and then copied to `device`, so a GPU
+    /// run starts from the same weights (and the same fresh head) as a CPU or PyTorch run of
+    /// the same seed.
     pub fn new(config: &BertConfig, device: Device) -> Result<Self> {
+        crate::device::ensure_cuda_backend();
+        let on_cpu = Self::build(config, Device::Cpu)?;
+        if device == Device::Cpu {
+            return Ok(on_cpu);
+        }
+        let mut model = Self::build(config, device)?;
+        model
+            .vs
+            .copy(&on_cpu.vs)
+            .map_err(|e| anyhow::anyhow!("cannot move the new model to {device:?}: {e}"))?;
+        Ok(model)
+    }
+
+    fn build(config: &BertConfig, device: Device) -> Result<Self> {
         let vs = VarStore::new(device);
         let root = vs.root();
         let bert = BertModel::new(&root / "bert", config)?;

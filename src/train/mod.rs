@@ -5,6 +5,10 @@
 //! is printed or an epoch ends, so a GPU is never stalled once per step just to log. A
 //! non-finite loss stops training at the next read with an error naming the step.
 
+mod step;
+
+pub use step::training_step;
+
 use std::fmt;
 use std::io::Write;
 use std::time::Instant;
@@ -15,11 +19,12 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use crate::data::{EncodedSet, Sampler};
+use crate::data::{self, EncodedSet};
 use crate::display::{Html, Rich, Table};
 use crate::eval;
 use crate::model::BertForSequenceClassification;
 use crate::optim::{AdamW, AdamWConfig};
+use crate::precision::Precision;
 
 /// Everything that decides a run; stored in [`History`] so a result can be traced to it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,6 +35,16 @@ pub struct TrainConfig {
     /// A progress line every this many batches (the tutorial: 40).
     pub log_every: usize,
     pub optimizer: AdamWConfig,
+    /// fp32, tf32 or bf16 (see [`Precision`]); the CPU's default is fp32.
+    #[serde(default)]
+    pub precision: Precision,
+    /// Batch size for validation (no gradients are kept, so it can be larger).
+    #[serde(default = "default_eval_batch_size")]
+    pub eval_batch_size: usize,
+}
+
+fn default_eval_batch_size() -> usize {
+    128
 }
 
 impl Default for TrainConfig {
@@ -40,6 +55,8 @@ impl Default for TrainConfig {
             seed: 42,
             log_every: 40,
             optimizer: AdamWConfig::default(),
+            precision: Precision::Fp32,
+            eval_batch_size: default_eval_batch_size(),
         }
     }
 }
@@ -85,6 +102,9 @@ pub struct History {
     pub train_size: usize,
     pub val_size: usize,
     pub batch_losses: Vec<f64>,
+    /// Share of the positions of all training batches that were padding.
+    #[serde(default)]
+    pub padded_share: f64,
     pub epochs: Vec<EpochStats>,
     pub total_seconds: f64,
 }
@@ -173,8 +193,12 @@ pub fn train(
     config: &TrainConfig,
     progress: &mut dyn Progress,
 ) -> Result<History> {
+    crate::device::ensure_cuda_backend();
     if train.is_empty() {
         bail!("the training set is empty");
+    }
+    if config.batch_size == 0 || config.eval_batch_size == 0 {
+        bail!("batch sizes must be at least 1");
     }
     let positions = model.config.max_position_embeddings as usize;
     if train.max_len > positions {
@@ -186,8 +210,9 @@ pub fn train(
     let device = model.vs.device();
     let per_epoch = train.num_batches(config.batch_size);
     let mut optimizer = AdamW::new(&model.vs, config.optimizer, per_epoch * config.epochs)?;
+    config.precision.apply(device)?;
     let mut rng = StdRng::seed_from_u64(config.seed);
-    tch::manual_seed(config.seed as i64);
+    crate::device::manual_seed(config.seed);
     let mut history = History {
         config: config.clone(),
         device: format!("{device:?}"),
@@ -196,10 +221,12 @@ pub fn train(
         train_size: train.len(),
         val_size: val.len(),
         batch_losses: Vec::new(),
+        padded_share: 0.0,
         epochs: Vec::new(),
         total_seconds: 0.0,
     };
     let start = Instant::now();
+    let (mut padded, mut positions) = (0.0, 0usize);
     for epoch in 1..=config.epochs {
         progress.line("");
         progress.line(&format!(
@@ -210,7 +237,15 @@ pub fn train(
         let t0 = Instant::now();
         let first_step = history.batch_losses.len();
         let mut pending: Vec<Tensor> = Vec::with_capacity(per_epoch);
-        let batches = train.batches(config.batch_size, Sampler::Random, &mut rng, device);
+        let batches = train.batches(
+            config.batch_size,
+            train.training_sampler(),
+            &mut rng,
+            device,
+        );
+        let epoch_positions: usize = batches.iter().map(|b| b.positions).sum();
+        padded += data::padded_share(&batches) * epoch_positions as f64;
+        positions += epoch_positions;
         for (i, batch) in batches.iter().enumerate() {
             if i > 0 && i % config.log_every.max(1) == 0 {
                 // The one sync per log line: also where a diverged loss is caught.
@@ -220,10 +255,12 @@ pub fn train(
                     clock(t0.elapsed().as_secs_f64())
                 ));
             }
-            let logits = model.logits(&batch.inputs, true);
-            let loss = logits.cross_entropy_for_logits(&batch.labels);
-            let _grad_norm = optimizer.backward_step(&loss);
-            pending.push(loss.detach());
+            pending.push(training_step(
+                model,
+                batch,
+                &mut optimizer,
+                config.precision,
+            )?);
             progress.batch_done(i + 1, per_epoch);
         }
         let losses = read_losses(&pending, first_step)?;
@@ -237,7 +274,7 @@ pub fn train(
         progress.line("");
         progress.line("Running Validation...");
         let t1 = Instant::now();
-        let scored = eval::predict(model, val, config.batch_size);
+        let scored = eval::predict_with(model, val, config.eval_batch_size, config.precision)?;
         let val_seconds = t1.elapsed().as_secs_f64();
         progress.line(&format!("  Accuracy: {:.2}", scored.accuracy()));
         progress.line(&format!("  Validation Loss: {:.2}", scored.loss));
@@ -254,6 +291,11 @@ pub fn train(
         });
     }
     history.total_seconds = start.elapsed().as_secs_f64();
+    history.padded_share = if positions == 0 {
+        0.0
+    } else {
+        padded / positions as f64
+    };
     progress.line("");
     progress.line("Training complete!");
     progress.line(&format!(

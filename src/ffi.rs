@@ -1,0 +1,232 @@
+//! Safe wrappers over `csrc/shim.cpp`: the ATen calls tch 0.24 does not bind.
+//!
+//! This module holds the crate's only foreign calls into the shim. Each wrapper names the ATen
+//! call behind it; the shim catches every C++ exception and reports it through
+//! `bf_last_error`, so a failure here is an `Err`, never an abort.
+
+use std::ffi::{c_int, CStr, CString};
+
+use anyhow::{bail, Result};
+use tch::{Device, Kind, Tensor};
+use torch_sys::C_tensor;
+
+mod raw {
+    use std::ffi::{c_char, c_int};
+    use torch_sys::C_tensor;
+
+    extern "C" {
+        pub fn bf_last_error() -> *const c_char;
+        pub fn bf_zero_grad(params: *const *const C_tensor, n: usize) -> c_int;
+        pub fn bf_clip_grad_norm(
+            params: *const *const C_tensor,
+            n: usize,
+            max_norm: f64,
+            total: *mut *mut C_tensor,
+        ) -> c_int;
+        pub fn bf_fused_adamw(
+            params: *const *const C_tensor,
+            exp_avgs: *const *const C_tensor,
+            exp_avg_sqs: *const *const C_tensor,
+            n: usize,
+            step: *const C_tensor,
+            lr: f64,
+            beta1: f64,
+            beta2: f64,
+            weight_decay: f64,
+            eps: f64,
+        ) -> c_int;
+        pub fn bf_autocast_get(device_type: c_int, enabled: *mut bool, dtype: *mut c_int) -> c_int;
+        pub fn bf_autocast_set(
+            device_type: c_int,
+            enabled: bool,
+            dtype: c_int,
+            enter: bool,
+        ) -> c_int;
+        pub fn bf_set_matmul_precision(precision: *const c_char) -> c_int;
+        pub fn bf_op_counter_start() -> c_int;
+        pub fn bf_op_counter_stop(top: *mut i64, all: *mut i64) -> c_int;
+    }
+}
+
+/// Turns a shim status into a `Result`, fetching the C++ message on failure.
+fn check(status: c_int, what: &str) -> Result<()> {
+    if status == 0 {
+        return Ok(());
+    }
+    // SAFETY: `bf_last_error` returns a pointer to this thread's NUL-terminated message, which
+    // stays valid until the next shim call on this thread; it is copied out at once.
+    let message = unsafe { CStr::from_ptr(raw::bf_last_error()) }
+        .to_string_lossy()
+        .into_owned();
+    bail!("{what} failed: {message}")
+}
+
+fn pointers(tensors: &[Tensor]) -> Vec<*const C_tensor> {
+    tensors.iter().map(Tensor::as_ptr).collect()
+}
+
+/// `optimizer.zero_grad(set_to_none=True)`: drops the gradients of `params`.
+pub fn zero_grad(params: &[Tensor]) -> Result<()> {
+    let ps = pointers(params);
+    // SAFETY: `ps` holds `ps.len()` pointers to live tensors borrowed from `params` for the
+    // whole call; the shim only resets their gradient fields.
+    check(
+        unsafe { raw::bf_zero_grad(ps.as_ptr(), ps.len()) },
+        "zero_grad",
+    )
+}
+
+/// `clip_grad_norm_(params, max_norm)` through `_foreach_norm` and `_foreach_mul_`, without a
+/// host sync. Returns the total norm before clipping as a 0-dim tensor on the device.
+pub fn clip_grad_norm(params: &[Tensor], max_norm: f64) -> Result<Tensor> {
+    let ps = pointers(params);
+    let mut total: *mut C_tensor = std::ptr::null_mut();
+    // SAFETY: `ps` points to live tensors borrowed for the call; on success the shim stores in
+    // `total` a tensor allocated with `new`, which `Tensor::from_ptr` takes over (tch frees it
+    // with `delete`).
+    check(
+        unsafe { raw::bf_clip_grad_norm(ps.as_ptr(), ps.len(), max_norm, &mut total) },
+        "clip_grad_norm (_foreach_norm / _foreach_mul_)",
+    )?;
+    if total.is_null() {
+        bail!("clip_grad_norm returned no norm");
+    }
+    // SAFETY: non-null, freshly allocated by the shim and owned by nobody else.
+    Ok(unsafe { Tensor::from_ptr(total) })
+}
+
+/// AdamW hyper-parameters of one fused update.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamWStep {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub weight_decay: f64,
+    pub eps: f64,
+}
+
+/// `at::_fused_adamw_` over one parameter group (parameters without a gradient are skipped).
+/// `step` is the group's 0-dim float step counter, already incremented for this update.
+pub fn fused_adamw(
+    params: &[Tensor],
+    exp_avgs: &[Tensor],
+    exp_avg_sqs: &[Tensor],
+    step: &Tensor,
+    h: AdamWStep,
+) -> Result<()> {
+    if exp_avgs.len() != params.len() || exp_avg_sqs.len() != params.len() {
+        bail!(
+            "fused AdamW: {} parameters but {} / {} moment tensors",
+            params.len(),
+            exp_avgs.len(),
+            exp_avg_sqs.len()
+        );
+    }
+    let (ps, ms, vs) = (pointers(params), pointers(exp_avgs), pointers(exp_avg_sqs));
+    // SAFETY: three arrays of `ps.len()` pointers to live tensors and one live step tensor, all
+    // borrowed for the call; the shim updates their storage in place and keeps no pointer.
+    check(
+        unsafe {
+            raw::bf_fused_adamw(
+                ps.as_ptr(),
+                ms.as_ptr(),
+                vs.as_ptr(),
+                ps.len(),
+                step.as_ptr(),
+                h.lr,
+                h.beta1,
+                h.beta2,
+                h.weight_decay,
+                h.eps,
+            )
+        },
+        "fused AdamW (at::_fused_adamw_)",
+    )
+}
+
+fn device_type(device: Device) -> Result<c_int> {
+    match device {
+        Device::Cpu => Ok(0),
+        Device::Cuda(_) => Ok(1),
+        other => bail!("autocast is only wired up for the CPU and CUDA, not {other:?}"),
+    }
+}
+
+fn scalar_type(kind: Kind) -> Result<c_int> {
+    Ok(match kind {
+        Kind::Half => 5,
+        Kind::Float => 6,
+        Kind::BFloat16 => 15,
+        other => bail!("autocast dtype {other:?} is not one of Half, Float, BFloat16"),
+    })
+}
+
+fn kind_of(code: c_int) -> Kind {
+    match code {
+        5 => Kind::Half,
+        15 => Kind::BFloat16,
+        _ => Kind::Float,
+    }
+}
+
+/// This thread's autocast flag and dtype for `device` (`is_autocast_enabled`,
+/// `get_autocast_dtype`).
+pub fn autocast_state(device: Device) -> Result<(bool, Kind)> {
+    let dev = device_type(device)?;
+    let (mut enabled, mut dtype) = (false, 0);
+    // SAFETY: both out-pointers are valid locals for the duration of the call.
+    check(
+        unsafe { raw::bf_autocast_get(dev, &mut enabled, &mut dtype) },
+        "reading the autocast state",
+    )?;
+    Ok((enabled, kind_of(dtype)))
+}
+
+/// Enters (`enter`) or leaves an autocast region on this thread: `set_autocast_dtype`,
+/// `set_autocast_enabled`, the nesting count, and `clear_cache` when the outermost one ends.
+pub fn autocast_set(device: Device, enabled: bool, kind: Kind, enter: bool) -> Result<()> {
+    let (dev, dtype) = (device_type(device)?, scalar_type(kind)?);
+    // SAFETY: plain values only.
+    check(
+        unsafe { raw::bf_autocast_set(dev, enabled, dtype, enter) },
+        "setting autocast",
+    )
+}
+
+/// `torch.set_float32_matmul_precision`: "highest" (fp32), "high" (TF32 on CUDA).
+pub fn set_matmul_precision(precision: &str) -> Result<()> {
+    let c = CString::new(precision)?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    check(
+        unsafe { raw::bf_set_matmul_precision(c.as_ptr()) },
+        "setting the float32 matmul precision",
+    )
+}
+
+/// ATen operator calls counted by [`count_ops`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpCount {
+    /// Calls made directly by the code under count (what it dispatches).
+    pub top_level: i64,
+    /// Also the calls operators make inside themselves (on the CPU, `_foreach_*` falls back to
+    /// one operator per tensor, which CUDA runs as multi-tensor kernels).
+    pub all: i64,
+}
+
+/// Runs `f` and counts the ATen operators it dispatches on this thread, through libtorch's
+/// `RecordFunction` callbacks (what its profiler observes).
+pub fn count_ops<R>(f: impl FnOnce() -> R) -> Result<(R, OpCount)> {
+    // SAFETY: no arguments; the shim installs a thread-local callback.
+    check(
+        unsafe { raw::bf_op_counter_start() },
+        "starting the op counter",
+    )?;
+    let out = f();
+    let (mut top_level, mut all) = (0, 0);
+    // SAFETY: both out-pointers are valid locals for the duration of the call.
+    check(
+        unsafe { raw::bf_op_counter_stop(&mut top_level, &mut all) },
+        "stopping the op counter",
+    )?;
+    Ok((out, OpCount { top_level, all }))
+}

@@ -1,0 +1,47 @@
+//! AdamW with the tutorial's two weight-decay groups, a linear warm-up/decay schedule and
+//! gradient clipping: the three things `torch.optim.AdamW`, `get_linear_schedule_with_warmup`
+//! and `clip_grad_norm_` do in the Python loop.
+//!
+//! The update is `at::_fused_adamw_` and the clipping `_foreach_norm` + `_foreach_mul_`
+//! (through the C++ shim, [`crate::ffi`]): one optimizer step is a fixed handful of ATen calls,
+//! not a loop over parameter tensors, which matters on a GPU where each call is a kernel
+//! launch. Decay groups come from the var store: the model puts biases and LayerNorm
+//! parameters in group [`NO_DECAY`](crate::model::bert::NO_DECAY) when it creates them.
+
+mod adamw;
+mod clip;
+mod schedule;
+
+use serde::{Deserialize, Serialize};
+
+pub use adamw::AdamW;
+pub use clip::clip_grad_norm;
+pub use schedule::linear_schedule;
+
+/// Optimizer settings; the defaults are the tutorial's.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct AdamWConfig {
+    pub lr: f64,
+    pub eps: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    /// Decay for weights; biases and LayerNorm parameters never decay.
+    pub weight_decay: f64,
+    pub warmup_steps: usize,
+    /// Global L2 norm the gradients are clipped to.
+    pub max_grad_norm: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        AdamWConfig {
+            lr: 2e-5,
+            eps: 1e-8,
+            beta1: 0.9,
+            beta2: 0.999,
+            weight_decay: 0.0,
+            warmup_steps: 0,
+            max_grad_norm: 1.0,
+        }
+    }
+}
