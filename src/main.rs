@@ -5,18 +5,19 @@
 //! training steps for the Rust/Python speed comparison.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use bert_finetune::cola::{self, thousands, Cola, Split};
+use bert_finetune::model::BertConfig;
 use bert_finetune::optim::AdamWConfig;
 use bert_finetune::precision::Precision;
 use bert_finetune::tokenize::Padding;
-use bert_finetune::train::{self, Progress, TrainConfig};
+use bert_finetune::train::{self, checkpoint, Progress, TrainConfig};
 use bert_finetune::tutorial::{self, RunFiles};
 use bert_finetune::{archive, device, eval, plot};
 
@@ -172,9 +173,14 @@ enum Command {
         /// Train on only this many sentences (a quick check).
         #[arg(long)]
         limit: Option<usize>,
-        /// Output folder: checkpoint, history.json, summary.json, plots.
+        /// Output folder: checkpoint, history.json, summary.json, plots; per-epoch training
+        /// checkpoints go into <out>/checkpoints/.
         #[arg(long, default_value = "model_save")]
         out: PathBuf,
+        /// Continue the interrupted run whose output folder is DIR, from its newest
+        /// checkpoint (give the same arguments as the first time).
+        #[arg(long, value_name = "DIR")]
+        resume: Option<PathBuf>,
     },
     /// Download a model from the Hugging Face hub into its cache (what `--model ID` does on
     /// first use) and print its folder.
@@ -216,6 +222,7 @@ fn main() -> ExitCode {
             warmup_steps,
             limit,
             out,
+            resume,
         } => {
             let config = TrainConfig {
                 epochs,
@@ -232,7 +239,8 @@ fn main() -> ExitCode {
                 precision: common.precision(common.device()),
                 ..TrainConfig::default()
             };
-            run_training(&common, &config, limit, &out)
+            let out = resume.clone().unwrap_or(out);
+            run_training(&common, &config, limit, &out, resume.is_some())
         }
         Command::Fetch { model, revision } => {
             let name = model.unwrap_or_else(|| {
@@ -319,15 +327,89 @@ impl Progress for CliProgress {
     }
 }
 
+/// Everything that can be checked before the long work starts: arguments, the output
+/// folder, the data files, the model folder. Returns the model's folder.
+fn check_before_training(
+    common: &Common,
+    config: &TrainConfig,
+    limit: Option<usize>,
+    out: &Path,
+    resume: bool,
+) -> Result<String> {
+    config.validate()?;
+    if let Some(n) = limit {
+        if n < 10 {
+            bail!("--limit {n}: give at least 10 sentences, so the 90/10 split leaves one to validate on");
+        }
+    }
+    if common.max_len < 2 {
+        bail!(
+            "--max-len {}: a sequence needs at least 2 positions ([CLS] and [SEP])",
+            common.max_len
+        );
+    }
+    check_output_folder(out)?;
+    if resume && checkpoint::newest(&out.join("checkpoints"))?.is_none() {
+        bail!(
+            "--resume {}: no complete checkpoint in {}",
+            out.display(),
+            out.join("checkpoints").display()
+        );
+    }
+    let data = common.data();
+    for split in [Split::Train, Split::OutOfDomainDev] {
+        let file = data.join(split.relative_path());
+        if !file.is_file() {
+            bail!(
+                "--data {}: {} is missing (expected the cola_public folder of CoLA 1.1)",
+                data.display(),
+                file.display()
+            );
+        }
+    }
+    // The training set's size, as the split will make it, for the warm-up check.
+    let rows = Cola::load_split(&data, Split::Train)?.len();
+    let train_rows = ((1.0 - tutorial::VALIDATION_FRACTION) * rows as f64).floor() as usize;
+    let train_rows = limit.map_or(train_rows, |n| n.min(train_rows));
+    config.validate_steps(train_rows.div_ceil(config.batch_size))?;
+    let model_dir = common.model()?;
+    let config_file = Path::new(&model_dir).join("config.json");
+    let model_config = BertConfig::from_file(&config_file)?;
+    if common.max_len > model_config.max_position_embeddings as usize {
+        bail!(
+            "--max-len {}: the model has {} position embeddings ({})",
+            common.max_len,
+            model_config.max_position_embeddings,
+            config_file.display()
+        );
+    }
+    Ok(model_dir)
+}
+
+/// The output folder must be a folder we can write: created if missing, probed with a file.
+fn check_output_folder(out: &Path) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        bail!("--out {}: this is a file, not a folder", out.display());
+    }
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("--out {}: cannot create the folder", out.display()))?;
+    let probe = out.join(".write-test");
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("--out {}: the folder is not writable", out.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 fn run_training(
     common: &Common,
     config: &TrainConfig,
     limit: Option<usize>,
-    out: &PathBuf,
+    out: &Path,
+    resume: bool,
 ) -> Result<()> {
+    let model_name = check_before_training(common, config, limit, out, resume)?;
     let device = common.device();
     println!("{}", device::detect().using(device));
-    let model_name = common.model()?;
     println!("Model: {model_name}");
     println!("Precision: {}", config.precision);
     device::manual_seed(common.seed);
@@ -352,7 +434,18 @@ fn run_training(
         bar: None,
         terminal: std::io::stdout().is_terminal(),
     };
-    let history = train::train(&model, &train_set, &val_set, config, &mut progress)?;
+    let checkpoints = train::Checkpoints {
+        dir: out.join("checkpoints"),
+        resume,
+    };
+    let history = train::train_with_checkpoints(
+        &model,
+        &train_set,
+        &val_set,
+        config,
+        Some(&checkpoints),
+        &mut progress,
+    )?;
 
     let test_set = tutorial::encode_split(
         &tokenizer,
@@ -373,7 +466,6 @@ fn run_training(
     );
     println!("{scored}");
 
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let files = RunFiles::new(out);
     model.save_pretrained(out, Some(&tokenizer))?;
     bert_finetune::atomic_write(&files.history(), history.to_json()?.as_bytes())?;

@@ -83,7 +83,7 @@ impl BertForSequenceClassification {
         let weights_file = weights_path(&dir)?;
         let mut model = Self::new(&config, device)
             .with_context(|| format!("building the model described by {}", dir.display()))?;
-        let report = weights::load(&mut model.vs, &weights_file, ARCHITECTURE)?;
+        let report = weights::load(&model.vs, &weights_file, ARCHITECTURE)?;
         if !report.is_clean() {
             println!("{report}");
         }

@@ -125,7 +125,7 @@ fn to_tensor(view: &TensorView, name: &str, file: &Path) -> Result<Tensor> {
 }
 
 /// Copies the tensors of a `.safetensors` file into the var store, converting to fp32.
-pub fn load(vs: &mut VarStore, file: &Path, architecture: &str) -> Result<LoadReport> {
+pub fn load(vs: &VarStore, file: &Path, architecture: &str) -> Result<LoadReport> {
     let bytes =
         std::fs::read(file).with_context(|| format!("cannot read weights {}", file.display()))?;
     let tensors = SafeTensors::deserialize(&bytes).map_err(|e| {

@@ -173,3 +173,54 @@ impl AdamW {
         self.steps_done
     }
 }
+
+impl AdamW {
+    /// The optimizer's state as named tensors (moments per parameter, in the var store's
+    /// order, and the step counter), for a training checkpoint.
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        let mut named = vec![("step".to_string(), self.step.shallow_clone())];
+        for (g, group) in self.groups.iter().enumerate() {
+            for (i, (m, v)) in group.exp_avgs.iter().zip(&group.exp_avg_sqs).enumerate() {
+                named.push((format!("group{g}.{i}.exp_avg"), m.shallow_clone()));
+                named.push((format!("group{g}.{i}.exp_avg_sq"), v.shallow_clone()));
+            }
+        }
+        named
+    }
+
+    /// Restores [`AdamW::state`] and the schedule position; every tensor must be present with
+    /// its parameter's shape (a checkpoint of another model is refused, naming the tensor).
+    pub fn load_state(
+        &mut self,
+        state: &std::collections::HashMap<String, Tensor>,
+        steps_done: usize,
+    ) -> Result<()> {
+        let get = |name: &str, like: &Tensor| -> Result<Tensor> {
+            let t = state
+                .get(name)
+                .ok_or_else(|| anyhow::anyhow!("optimizer state has no tensor {name}"))?;
+            if t.size() != like.size() {
+                bail!(
+                    "optimizer state {name} has shape {:?}, the model needs {:?}",
+                    t.size(),
+                    like.size()
+                );
+            }
+            Ok(t.to_kind(Kind::Float))
+        };
+        tch::no_grad(|| -> Result<()> {
+            self.step.copy_(&get("step", &self.step)?);
+            for (g, group) in self.groups.iter().enumerate() {
+                for (i, (m, v)) in group.exp_avgs.iter().zip(&group.exp_avg_sqs).enumerate() {
+                    m.shallow_clone()
+                        .copy_(&get(&format!("group{g}.{i}.exp_avg"), m)?);
+                    v.shallow_clone()
+                        .copy_(&get(&format!("group{g}.{i}.exp_avg_sq"), v)?);
+                }
+            }
+            Ok(())
+        })?;
+        self.steps_done = steps_done;
+        Ok(())
+    }
+}

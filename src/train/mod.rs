@@ -5,15 +5,17 @@
 //! is printed or an epoch ends, so a GPU is never stalled once per step just to log. A
 //! non-finite loss stops training at the next read with an error naming the step.
 
+pub mod checkpoint;
 mod step;
 
+pub use checkpoint::epoch_seed;
 pub use step::training_step;
 
 use std::fmt;
 use std::io::Write;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -45,6 +47,56 @@ pub struct TrainConfig {
 
 fn default_eval_batch_size() -> usize {
     128
+}
+
+impl TrainConfig {
+    /// Refuses settings that cannot train, naming the argument and what is allowed; called
+    /// before any long work (the CLI does it before loading data).
+    pub fn validate(&self) -> Result<()> {
+        if self.epochs == 0 {
+            bail!("--epochs 0: train for at least 1 epoch");
+        }
+        if self.batch_size == 0 || self.eval_batch_size == 0 {
+            bail!("--batch-size 0: a batch holds at least 1 sentence");
+        }
+        let o = &self.optimizer;
+        if !(o.lr.is_finite() && o.lr > 0.0) {
+            bail!(
+                "--lr {}: the learning rate must be a finite number > 0",
+                o.lr
+            );
+        }
+        if !(o.eps.is_finite() && o.eps > 0.0) {
+            bail!("--eps {}: must be a finite number > 0", o.eps);
+        }
+        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
+            bail!(
+                "--weight-decay {}: must be a finite number ≥ 0",
+                o.weight_decay
+            );
+        }
+        if !(o.max_grad_norm.is_finite() && o.max_grad_norm > 0.0) {
+            bail!(
+                "max_grad_norm {}: must be a finite number > 0",
+                o.max_grad_norm
+            );
+        }
+        Ok(())
+    }
+
+    /// The checks that need the number of batches per epoch.
+    pub fn validate_steps(&self, batches_per_epoch: usize) -> Result<()> {
+        let total = batches_per_epoch * self.epochs;
+        if self.optimizer.warmup_steps > total {
+            bail!(
+                "--warmup-steps {}: the run has only {total} steps ({batches_per_epoch} batches \
+                 × {} epochs)",
+                self.optimizer.warmup_steps,
+                self.epochs
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Default for TrainConfig {
@@ -168,6 +220,29 @@ pub fn clock(seconds: f64) -> String {
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// A checkpoint continues only the run it came from: same settings, same data shape.
+fn same_run(saved: &History, now: &History) -> Result<()> {
+    let key = |h: &History| {
+        serde_json::json!([
+            h.config,
+            h.max_len,
+            h.padding,
+            h.train_size,
+            h.val_size,
+            h.device
+        ])
+    };
+    if key(saved) != key(now) {
+        bail!(
+            "it was made by a run with other settings (saved: {}; now: {}); start afresh \
+             without --resume, or resume with the same arguments",
+            key(saved),
+            key(now)
+        );
+    }
+    Ok(())
+}
+
 /// Reads losses back from the device and fails on the first non-finite one.
 fn read_losses(losses: &[Tensor], first_step: usize) -> Result<Vec<f64>> {
     if losses.is_empty() {
@@ -185,6 +260,15 @@ fn read_losses(losses: &[Tensor], first_step: usize) -> Result<Vec<f64>> {
     Ok(values)
 }
 
+/// Where a run keeps its per-epoch checkpoints, and whether it continues from the newest.
+#[derive(Debug, Clone)]
+pub struct Checkpoints {
+    pub dir: std::path::PathBuf,
+    /// Continue from the newest complete checkpoint in `dir` (a fresh run when there is none);
+    /// when false, old checkpoints there are removed first.
+    pub resume: bool,
+}
+
 /// Fine-tunes `model` on `train` and scores `val` after every epoch.
 pub fn train(
     model: &BertForSequenceClassification,
@@ -193,13 +277,26 @@ pub fn train(
     config: &TrainConfig,
     progress: &mut dyn Progress,
 ) -> Result<History> {
+    train_with_checkpoints(model, train, val, config, None, progress)
+}
+
+/// [`train`], writing a checkpoint after every epoch into `checkpoints.dir` and, with
+/// `resume`, continuing from the newest one there: the result is the same as a run that was
+/// never interrupted (same batches, same dropout, same losses).
+pub fn train_with_checkpoints(
+    model: &BertForSequenceClassification,
+    train: &EncodedSet,
+    val: &EncodedSet,
+    config: &TrainConfig,
+    checkpoints: Option<&Checkpoints>,
+    progress: &mut dyn Progress,
+) -> Result<History> {
     crate::device::ensure_cuda_backend();
     if train.is_empty() {
         bail!("the training set is empty");
     }
-    if config.batch_size == 0 || config.eval_batch_size == 0 {
-        bail!("batch sizes must be at least 1");
-    }
+    config.validate()?;
+    config.validate_steps(train.num_batches(config.batch_size))?;
     let positions = model.config.max_position_embeddings as usize;
     if train.max_len > positions {
         bail!(
@@ -211,8 +308,6 @@ pub fn train(
     let per_epoch = train.num_batches(config.batch_size);
     let mut optimizer = AdamW::new(&model.vs, config.optimizer, per_epoch * config.epochs)?;
     config.precision.apply(device)?;
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    crate::device::manual_seed(config.seed);
     let mut history = History {
         config: config.clone(),
         device: format!("{device:?}"),
@@ -225,9 +320,39 @@ pub fn train(
         epochs: Vec::new(),
         total_seconds: 0.0,
     };
-    let start = Instant::now();
     let (mut padded, mut positions) = (0.0, 0usize);
-    for epoch in 1..=config.epochs {
+    let mut first_epoch = 1;
+    let mut seconds_before = 0.0;
+    if let Some(ck) = checkpoints {
+        let newest = if ck.resume {
+            checkpoint::newest(&ck.dir)?
+        } else {
+            checkpoint::clear(&ck.dir)?;
+            None
+        };
+        if let Some(dir) = newest {
+            let state = checkpoint::load(&dir, model, &mut optimizer)?;
+            same_run(&state.history, &history)
+                .with_context(|| format!("cannot resume from {}", dir.display()))?;
+            progress.line(&format!(
+                "Resuming after epoch {} of {} from {}",
+                state.epochs_done,
+                config.epochs,
+                dir.display()
+            ));
+            first_epoch = state.epochs_done + 1;
+            seconds_before = state.history.total_seconds;
+            (padded, positions) = (state.padded_positions, state.positions);
+            history = state.history;
+        }
+    }
+    let start = Instant::now();
+    for epoch in first_epoch..=config.epochs {
+        // Each epoch draws from generators seeded by (seed, epoch), so a resumed run
+        // shuffles and drops out exactly as the uninterrupted one.
+        let seed = epoch_seed(config.seed, epoch);
+        let mut rng = StdRng::seed_from_u64(seed);
+        crate::device::manual_seed(seed);
         progress.line("");
         progress.line(&format!(
             "======== Epoch {epoch} / {} ========",
@@ -289,8 +414,20 @@ pub fn train(
             val_mcc: scored.mcc(),
             val_seconds,
         });
+        history.total_seconds = seconds_before + start.elapsed().as_secs_f64();
+        if let Some(ck) = checkpoints {
+            let state = checkpoint::TrainState {
+                epochs_done: epoch,
+                steps_done: optimizer.steps_done(),
+                padded_positions: padded,
+                positions,
+                history: history.clone(),
+            };
+            let dir = checkpoint::save(&ck.dir, model, &optimizer, &state)?;
+            progress.line(&format!("  Checkpoint: {}", dir.display()));
+        }
     }
-    history.total_seconds = start.elapsed().as_secs_f64();
+    history.total_seconds = seconds_before + start.elapsed().as_secs_f64();
     history.padded_share = if positions == 0 {
         0.0
     } else {

@@ -1,0 +1,168 @@
+//! Training checkpoints, so that a killed run loses at most one epoch.
+//!
+//! After every epoch the run writes `epoch-<k>/` into its checkpoint folder: the weights
+//! (`model.safetensors`, Hugging Face names), the AdamW moments and step
+//! (`optimizer.safetensors`) and `state.json` (epochs and steps done, the [`History`] so far).
+//! Nothing else is needed to continue exactly: each epoch reseeds the shuffling and dropout
+//! generators from the run's seed and its own number (see [`epoch_seed`]), and the schedule
+//! position is the step count.
+//!
+//! Writing is atomic: files go into `.epoch-<k>.partial/`, are flushed, and the folder is
+//! renamed to `epoch-<k>` in one step; only then is the previous checkpoint removed. A kill at
+//! any moment leaves the newest complete checkpoint readable.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+use super::History;
+use crate::model::{weights, BertForSequenceClassification};
+use crate::optim::AdamW;
+
+/// What `state.json` holds besides the tensors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainState {
+    pub epochs_done: usize,
+    pub steps_done: usize,
+    /// Padded and total positions of the batches trained so far (for `History::padded_share`).
+    pub padded_positions: f64,
+    pub positions: usize,
+    pub history: History,
+}
+
+/// The seed of epoch `epoch` (1-based): the run's own seed for the first, so a one-epoch run
+/// draws what it always drew, and a fixed mix of seed and epoch for the others.
+pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed.wrapping_add((epoch as u64 - 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+fn epoch_dir(dir: &Path, epoch: usize) -> PathBuf {
+    dir.join(format!("epoch-{epoch}"))
+}
+
+/// Complete checkpoints in `dir`, oldest first, as (epochs done, folder).
+pub fn list(dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
+    let mut found = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(anyhow!("cannot list checkpoints in {}: {e}", dir.display())),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(k) = name.strip_prefix("epoch-").and_then(|k| k.parse().ok()) {
+            if entry.path().join("state.json").is_file() {
+                found.push((k, entry.path()));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The newest complete checkpoint in `dir`, if any.
+pub fn newest(dir: &Path) -> Result<Option<PathBuf>> {
+    Ok(list(dir)?.pop().map(|(_, path)| path))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot flush folder {}", dir.display()))
+}
+
+/// Writes the checkpoint of `state.epochs_done` epochs; returns its folder.
+pub fn save(
+    dir: &Path,
+    model: &BertForSequenceClassification,
+    optimizer: &AdamW,
+    state: &TrainState,
+) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create checkpoint folder {}", dir.display()))?;
+    let done = state.epochs_done;
+    let partial = dir.join(format!(".epoch-{done}.partial"));
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial)
+            .with_context(|| format!("cannot clear {}", partial.display()))?;
+    }
+    std::fs::create_dir(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    weights::save(
+        &model.named_parameters(),
+        &partial.join("model.safetensors"),
+    )?;
+    // A test aid: a pause mid-write, so a test can kill the process inside it.
+    if let Some(ms) = std::env::var("BERT_FINETUNE_CHECKPOINT_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+    weights::save(&optimizer.state(), &partial.join("optimizer.safetensors"))?;
+    crate::atomic::write(
+        &partial.join("state.json"),
+        serde_json::to_string_pretty(state)?.as_bytes(),
+    )?;
+    sync_dir(&partial)?;
+    let target = epoch_dir(dir, done);
+    if target.exists() {
+        std::fs::remove_dir_all(&target)
+            .with_context(|| format!("cannot replace {}", target.display()))?;
+    }
+    std::fs::rename(&partial, &target)
+        .with_context(|| format!("cannot move {} into place", target.display()))?;
+    sync_dir(dir)?;
+    for (k, old) in list(dir)? {
+        if k != done {
+            std::fs::remove_dir_all(&old)
+                .with_context(|| format!("cannot remove old checkpoint {}", old.display()))?;
+        }
+    }
+    Ok(target)
+}
+
+/// Removes every checkpoint in `dir` (a fresh run must not resume an older one by mistake).
+pub fn clear(dir: &Path) -> Result<()> {
+    for (_, old) in list(dir)? {
+        std::fs::remove_dir_all(&old)
+            .with_context(|| format!("cannot remove old checkpoint {}", old.display()))?;
+    }
+    Ok(())
+}
+
+/// Loads a checkpoint into `model` and `optimizer`; returns its state.
+pub fn load(
+    checkpoint: &Path,
+    model: &BertForSequenceClassification,
+    optimizer: &mut AdamW,
+) -> Result<TrainState> {
+    let state_file = checkpoint.join("state.json");
+    let text = std::fs::read_to_string(&state_file)
+        .with_context(|| format!("cannot read {}", state_file.display()))?;
+    let state: TrainState = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a training state", state_file.display()))?;
+    let report = weights::load(
+        &model.vs,
+        &checkpoint.join("model.safetensors"),
+        "the model being trained",
+    )?;
+    if !report.is_clean() {
+        bail!(
+            "{} does not hold this model's weights: {report}",
+            checkpoint.display()
+        );
+    }
+    let file = checkpoint.join("optimizer.safetensors");
+    let tensors: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .into_iter()
+        .map(|(n, t)| (n, t.to_device(optimizer.device())))
+        .collect();
+    optimizer
+        .load_state(&tensors, state.steps_done)
+        .with_context(|| format!("in {}", file.display()))?;
+    Ok(state)
+}
