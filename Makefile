@@ -8,12 +8,17 @@ ENV := source scripts/env.sh &&
 setup:
 	@scripts/setup
 
-# The whole tutorial: device and data summary, then the notebook executed headless on the
-# evcxr kernel in full mode (out/cola.ipynb, out/cola.html).
+# The whole tutorial: device and data summary, the model (downloaded with a progress bar when
+# $BERT_FINETUNE_MODEL names a hub id not yet cached), then the notebook executed headless on
+# the evcxr kernel in full mode (out/cola.ipynb, out/cola.html).
 run: setup
 	@$(ENV) cargo run --release --quiet --bin bert-finetune -- info
+	@$(ENV) cargo run --release --quiet --bin bert-finetune -- fetch
 	@$(ENV) python scripts/run_notebook.py --out out
 
+# Tests never reach the network: the hub tests use a local server, everything else the cache.
+test: export HF_HUB_OFFLINE = 1
+test: export TRANSFORMERS_OFFLINE = 1
 test: setup
 	@$(ENV) cargo build --release --quiet
 	@$(ENV) cargo test --release

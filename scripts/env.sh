@@ -14,9 +14,8 @@ export IPYTHONDIR="$BF_ROOT/.jupyter/ipython"
 export MPLCONFIGDIR="$BF_ROOT/.jupyter/matplotlib"
 export COLA_DIR="${COLA_DIR:-$BF_ROOT/data/cola_public}"
 export BERT_FINETUNE_DEFAULT_MODEL="${BERT_FINETUNE_DEFAULT_MODEL:-$BF_ROOT/models/all-MiniLM-L6-v2}"
-# The Python reference must never reach for the network.
-export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
-export TRANSFORMERS_OFFLINE="${TRANSFORMERS_OFFLINE:-1}"
+# HF_HUB_OFFLINE is not set here: `make run`, the CLI and the notebook download a model the
+# user names, as Python does. The Makefile's test target sets it (tests never use the network).
 bf_torch_lib() {
     local d
     for d in "$VIRTUAL_ENV"/lib/python3*/site-packages/torch/lib; do

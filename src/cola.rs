@@ -15,6 +15,9 @@ use rand::SeedableRng;
 
 use crate::display::{escape, Html, Rich};
 
+/// Largest file `Cola::load` reads (the biggest CoLA file has 0.5 MB).
+pub const MAX_FILE_BYTES: u64 = 64_000_000;
+
 /// Column names of the raw TSV files, in file order.
 pub const COLUMNS: [&str; 4] = ["sentence_source", "label", "label_notes", "sentence"];
 
@@ -79,6 +82,17 @@ impl Cola {
     /// Loads a raw CoLA TSV file, rejecting anything that does not fit the schema.
     pub fn load(path: impl AsRef<Path>) -> Result<Cola> {
         let path = path.as_ref();
+        // CoLA's files are under 1 MB: refuse a wrong file before reading gigabytes of it.
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.len() > MAX_FILE_BYTES {
+                bail!(
+                    "{} is {:.0} MB; a CoLA file is under 1 MB (limit {} MB): is it the right file?",
+                    path.display(),
+                    meta.len() as f64 / 1e6,
+                    MAX_FILE_BYTES / 1_000_000
+                );
+            }
+        }
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read CoLA file {}", path.display()))?;
         let text = String::from_utf8(bytes)
@@ -175,13 +189,26 @@ fn parse_tsv(text: &str) -> Result<DataFrame> {
     let mut labels = Vec::new();
     let mut notes: Vec<Option<String>> = Vec::new();
     let mut sentences = Vec::new();
+    // A byte-order mark (editors on Windows add one) is not part of the first source name.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if line.trim().is_empty() {
+            continue; // blank lines (a trailing one, say) hold no row
+        }
         let fields: Vec<&str> = line.split('\t').collect();
+        if line_no == 1 && fields == COLUMNS {
+            continue; // a header row naming the columns, as a spreadsheet export writes
+        }
         if fields.len() != COLUMNS.len() {
+            let hint = if fields.len() > COLUMNS.len() {
+                " (a tab inside the sentence? CoLA's format has no quoting, so it cannot hold one)"
+            } else {
+                ""
+            };
             bail!(
-                "line {line_no}: expected {} tab-separated columns ({}), found {}",
+                "line {line_no}: expected {} tab-separated columns ({}), found {}{hint}",
                 COLUMNS.len(),
                 COLUMNS.join(", "),
                 fields.len()
@@ -198,6 +225,9 @@ fn parse_tsv(text: &str) -> Result<DataFrame> {
         sentences.push(fields[3].to_string());
     }
     let height = labels.len();
+    if height == 0 {
+        bail!("the file has no data rows, only blank lines or a header");
+    }
     let frame = DataFrame::new(
         height,
         vec![

@@ -86,9 +86,14 @@ impl From<PrecisionArg> for Precision {
 
 #[derive(clap::Args)]
 struct Common {
-    /// Checkpoint folder or Hugging Face id (default: the embedded all-MiniLM-L6-v2).
+    /// Checkpoint folder or Hugging Face id, downloaded into the Hugging Face cache when
+    /// missing (default: $BERT_FINETUNE_MODEL, else bert-base-uncased if cached, else the
+    /// embedded all-MiniLM-L6-v2).
     #[arg(long)]
     model: Option<String>,
+    /// Branch, tag or commit of a hub model (default: main).
+    #[arg(long)]
+    revision: Option<String>,
     /// The `cola_public` folder (default: $COLA_DIR or data/cola_public).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -111,12 +116,13 @@ struct Common {
 }
 
 impl Common {
-    fn model(&self) -> String {
-        self.model.clone().unwrap_or_else(|| {
-            bert_finetune::model::default_checkpoint()
-                .display()
-                .to_string()
-        })
+    /// The checkpoint to use, fetched first when a revision is asked for.
+    fn model(&self) -> Result<String> {
+        let name = self
+            .model
+            .clone()
+            .unwrap_or_else(|| tutorial::choose_model().name_or_dir);
+        fetch(&name, self.revision.as_deref())
     }
     fn data(&self) -> PathBuf {
         self.data.clone().unwrap_or_else(cola::default_dir)
@@ -170,11 +176,23 @@ enum Command {
         #[arg(long, default_value = "model_save")]
         out: PathBuf,
     },
+    /// Download a model from the Hugging Face hub into its cache (what `--model ID` does on
+    /// first use) and print its folder.
+    Fetch {
+        /// A hub id such as bert-base-uncased (default: the model `train` would use).
+        model: Option<String>,
+        /// Branch, tag or commit (default: main).
+        #[arg(long)]
+        revision: Option<String>,
+    },
     /// Classify sentences with a saved model.
     Predict {
-        /// A folder written by `train` (or any BertForSequenceClassification checkpoint).
+        /// A folder written by `train`, or any BertForSequenceClassification checkpoint or hub id.
         #[arg(long, default_value = "model_save")]
         model: String,
+        /// Branch, tag or commit of a hub model (default: main).
+        #[arg(long)]
+        revision: Option<String>,
         #[arg(required = true)]
         sentences: Vec<String>,
     },
@@ -216,7 +234,19 @@ fn main() -> ExitCode {
             };
             run_training(&common, &config, limit, &out)
         }
-        Command::Predict { model, sentences } => predict(&model, &sentences),
+        Command::Fetch { model, revision } => {
+            let name = model.unwrap_or_else(|| {
+                let choice = tutorial::choose_model();
+                println!("{choice}");
+                choice.name_or_dir
+            });
+            fetch(&name, revision.as_deref()).map(|dir| println!("{dir}"))
+        }
+        Command::Predict {
+            model,
+            revision,
+            sentences,
+        } => fetch(&model, revision.as_deref()).and_then(|dir| predict(&dir, &sentences)),
         Command::Bench(args) => bench::run(&args),
     };
     match result {
@@ -226,6 +256,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The folder of a checkpoint folder or hub id, downloading what the cache lacks.
+fn fetch(name_or_dir: &str, revision: Option<&str>) -> Result<String> {
+    let dir = bert_finetune::model::hub::resolve_revision(name_or_dir, revision)?;
+    Ok(dir.display().to_string())
 }
 
 fn info(data: PathBuf) -> Result<()> {
@@ -291,7 +327,7 @@ fn run_training(
 ) -> Result<()> {
     let device = common.device();
     println!("{}", device::detect().using(device));
-    let model_name = common.model();
+    let model_name = common.model()?;
     println!("Model: {model_name}");
     println!("Precision: {}", config.precision);
     device::manual_seed(common.seed);
@@ -369,7 +405,7 @@ fn run_training(
 fn predict(model_dir: &str, sentences: &[String]) -> Result<()> {
     let device = device::choose();
     let tokenizer = tutorial::load_tokenizer(model_dir)?;
-    let model = tutorial::load_model(model_dir, device)?;
+    let model = tutorial::load_classifier(model_dir, device)?;
     println!(
         "{}",
         tutorial::predict_sentences(&model, &tokenizer, sentences)?

@@ -32,8 +32,9 @@ impl std::fmt::Display for ModelChoice {
     }
 }
 
-/// `$BERT_FINETUNE_MODEL` if set; else bert-base-uncased when the Hugging Face cache has it;
-/// else the embedded all-MiniLM-L6-v2.
+/// `$BERT_FINETUNE_MODEL` if set (downloaded when first used, like any id the user names);
+/// else bert-base-uncased when the Hugging Face cache already holds all of it; else the
+/// embedded all-MiniLM-L6-v2. The choice itself never touches the network.
 pub fn choose_model() -> ModelChoice {
     if let Ok(name) = std::env::var("BERT_FINETUNE_MODEL") {
         if !name.is_empty() {
@@ -43,7 +44,7 @@ pub fn choose_model() -> ModelChoice {
             };
         }
     }
-    if crate::model::hub::resolve("bert-base-uncased").is_ok() {
+    if crate::model::hub::cached("bert-base-uncased").is_some() {
         return ModelChoice {
             name_or_dir: "bert-base-uncased".into(),
             reason: "the tutorial's model, found in the local Hugging Face cache".into(),
@@ -64,14 +65,29 @@ pub fn load_tokenizer(name_or_dir: &str) -> Result<BertTokenizer> {
     BertTokenizer::from_dir(crate::model::hub::resolve(name_or_dir)?)
 }
 
-/// Loads a checkpoint with CoLA's two named classes.
+/// Loads a checkpoint to fine-tune on CoLA: a head of two classes (a fresh one when the
+/// checkpoint's has another size), named as CoLA's unless the checkpoint names them.
 pub fn load_model(name_or_dir: &str, device: Device) -> Result<BertForSequenceClassification> {
     let mut model =
         BertForSequenceClassification::from_pretrained(name_or_dir, LABELS.len(), device)?;
-    if model.config.label_name(0).starts_with("LABEL_") {
+    name_unnamed_labels(&mut model);
+    Ok(model)
+}
+
+/// Loads a fine-tuned checkpoint as it is, for predictions: its own head and label names
+/// (CoLA's only for an unnamed two-class head).
+pub fn load_classifier(name_or_dir: &str, device: Device) -> Result<BertForSequenceClassification> {
+    let mut model = BertForSequenceClassification::from_pretrained(name_or_dir, None, device)?;
+    name_unnamed_labels(&mut model);
+    Ok(model)
+}
+
+fn name_unnamed_labels(model: &mut BertForSequenceClassification) {
+    let unnamed =
+        (0..model.config.num_labels()).all(|i| model.config.label_name(i) == format!("LABEL_{i}"));
+    if unnamed && model.config.num_labels() == LABELS.len() {
         model.config.set_labels(&LABELS.map(String::from));
     }
-    Ok(model)
 }
 
 /// Tokenizes one CoLA split, keeping at most `limit` sentences (quick runs).

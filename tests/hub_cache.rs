@@ -25,6 +25,8 @@ fn a_model_id_is_found_in_the_hub_cache_and_a_missing_one_is_a_clear_error() {
         std::os::unix::fs::symlink(minilm().join(f), snapshot.join(f)).unwrap();
     }
     std::env::set_var("HF_HUB_CACHE", cache.path());
+    // Offline: a missing model must be an error naming the cache, not a download attempt.
+    std::env::set_var("HF_HUB_OFFLINE", "1");
     std::env::remove_var("BERT_FINETUNE_MODEL");
 
     // The legacy id resolves to its google-bert/ home, as it does in Python.

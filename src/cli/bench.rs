@@ -150,7 +150,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     tch::set_num_threads(threads as i32);
     device::manual_seed(common.seed);
     precision.apply(device)?;
-    let model_name = common.model();
+    let model_name = common.model()?;
     let tokenizer = tutorial::load_tokenizer(&model_name)?;
 
     let mut plans = Vec::new();

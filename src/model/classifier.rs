@@ -64,14 +64,22 @@ impl BertForSequenceClassification {
         })
     }
 
-    /// Loads a checkpoint folder or a cached hub id, with a fresh head of `num_labels` classes
-    /// unless the checkpoint already has one of that size.
+    /// Loads a checkpoint folder or a hub id (downloaded into the Hugging Face cache when it
+    /// is not there, unless `HF_HUB_OFFLINE` is set).
     ///
+    /// `num_labels`: `None` keeps the checkpoint's own head and label names; `Some(n)` asks
+    /// for `n` classes, and a head of another size is replaced by a fresh one (reported).
     /// Like transformers, it prints the load report when something was missing or unused.
-    pub fn from_pretrained(name_or_dir: &str, num_labels: usize, device: Device) -> Result<Self> {
+    pub fn from_pretrained(
+        name_or_dir: &str,
+        num_labels: impl Into<Option<usize>>,
+        device: Device,
+    ) -> Result<Self> {
         let dir = super::hub::resolve(name_or_dir)?;
         let mut config = BertConfig::from_file(&dir.join("config.json"))?;
-        config.set_num_labels(num_labels);
+        if let Some(n) = num_labels.into() {
+            config.set_num_labels(n);
+        }
         let weights_file = weights_path(&dir)?;
         let mut model = Self::new(&config, device)
             .with_context(|| format!("building the model described by {}", dir.display()))?;

@@ -31,6 +31,10 @@ fn d_position_type() -> String {
     "absolute".into()
 }
 
+fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(Option::<i64>::deserialize(d)?.unwrap_or(0))
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BertConfig {
     pub vocab_size: i64,
@@ -52,7 +56,8 @@ pub struct BertConfig {
     pub layer_norm_eps: f64,
     #[serde(default = "d_init")]
     pub initializer_range: f64,
-    #[serde(default)]
+    /// Some hub configs write `null` here; the embedding still pads with id 0 then.
+    #[serde(default, deserialize_with = "null_as_zero")]
     pub pad_token_id: i64,
     #[serde(default = "d_position_type")]
     pub position_embedding_type: String,
@@ -99,7 +104,75 @@ impl BertConfig {
         BertConfig::new(30522, 768, 12, 12, 3072)
     }
 
+    /// Refuses what this BERT cannot run, naming the field: other architectures (their
+    /// layers and weight names differ) and BERT options we do not implement.
     pub fn validate(&self) -> Result<()> {
+        if let Some(kind) = self.extra.get("model_type").and_then(|v| v.as_str()) {
+            if kind != "bert" {
+                bail!(
+                    "model_type is {kind:?}: this crate runs BERT checkpoints (model_type \
+                     \"bert\") only; a {kind} model has other layers and weight names"
+                );
+            }
+        }
+        if let Some(archs) = self.extra.get("architectures").and_then(|v| v.as_array()) {
+            for arch in archs.iter().filter_map(|a| a.as_str()) {
+                if !arch.starts_with("Bert") {
+                    bail!("architectures lists {arch:?}: this crate runs BERT checkpoints only");
+                }
+            }
+        }
+        for flag in ["is_decoder", "add_cross_attention"] {
+            if self.extra.get(flag).and_then(|v| v.as_bool()) == Some(true) {
+                bail!(
+                    "{flag} is true: decoder BERTs (causal or cross-attention) are not supported"
+                );
+            }
+        }
+        if self.num_labels() == 0 {
+            bail!("num_labels is 0: a classifier needs at least one class");
+        }
+        for (field, value) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+            ("type_vocab_size", self.type_vocab_size),
+        ] {
+            if value <= 0 {
+                bail!("{field} is {value}; it must be at least 1");
+            }
+        }
+        for (field, p) in [
+            ("hidden_dropout_prob", self.hidden_dropout_prob),
+            (
+                "attention_probs_dropout_prob",
+                self.attention_probs_dropout_prob,
+            ),
+            (
+                "classifier_dropout",
+                self.classifier_dropout.unwrap_or_default(),
+            ),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                bail!("{field} is {p}; a dropout probability lies in [0, 1)");
+            }
+        }
+        if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps.is_finite()) {
+            bail!(
+                "layer_norm_eps is {}; it must be positive",
+                self.layer_norm_eps
+            );
+        }
+        if !(0..self.vocab_size).contains(&self.pad_token_id) {
+            bail!(
+                "pad_token_id {} is outside the vocabulary (vocab_size {})",
+                self.pad_token_id,
+                self.vocab_size
+            );
+        }
         if self.hidden_size % self.num_attention_heads != 0 {
             bail!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
@@ -117,9 +190,16 @@ impl BertConfig {
         Ok(())
     }
 
-    /// Number of classes of the classification head (2 unless `id2label` says otherwise).
+    /// Number of classes of the classification head, as transformers reads it: the size of
+    /// `id2label` (transformers 5 writes no `num_labels`), else `num_labels`, else 2.
     pub fn num_labels(&self) -> usize {
-        self.id2label.as_ref().map(|m| m.len()).unwrap_or(2)
+        if let Some(names) = &self.id2label {
+            return names.len();
+        }
+        ["num_labels", "_num_labels"]
+            .iter()
+            .find_map(|k| self.extra.get(*k).and_then(|v| v.as_u64()))
+            .map_or(2, |n| n as usize)
     }
 
     /// Sets a head of `n` classes named `LABEL_0` … as transformers does, keeping existing
@@ -133,6 +213,9 @@ impl BertConfig {
 
     /// Names the classes (CoLA: `unacceptable`, `acceptable`), so a reloaded model keeps them.
     pub fn set_labels(&mut self, names: &[String]) {
+        // id2label now says how many classes there are; a stale count must not contradict it.
+        self.extra.remove("num_labels");
+        self.extra.remove("_num_labels");
         self.id2label = Some(
             names
                 .iter()

@@ -32,11 +32,14 @@ pub struct LoadReport {
     pub missing: Vec<String>,
     /// File tensors the model has no place for (ignored).
     pub unexpected: Vec<String>,
+    /// Classifier tensors whose shape differs (a head for another number of classes):
+    /// newly initialised, as transformers does with `ignore_mismatched_sizes=True`.
+    pub mismatched: Vec<String>,
 }
 
 impl LoadReport {
     pub fn is_clean(&self) -> bool {
-        self.missing.is_empty() && self.unexpected.is_empty()
+        self.missing.is_empty() && self.unexpected.is_empty() && self.mismatched.is_empty()
     }
 }
 
@@ -55,6 +58,14 @@ impl fmt::Display for LoadReport {
                 f,
                 "Some weights of the checkpoint at {at} were not used by {}: {:?}",
                 self.architecture, self.unexpected
+            )?;
+        }
+        if !self.mismatched.is_empty() {
+            writeln!(
+                f,
+                "Some weights of {} were not initialized from the checkpoint at {at} and are \
+                 newly initialized because the shapes did not match: {:?}",
+                self.architecture, self.mismatched
             )?;
         }
         if !self.missing.is_empty() {
@@ -76,7 +87,8 @@ impl fmt::Display for LoadReport {
 
 /// Maps a checkpoint tensor name to our parameter name, `None` for buffers we skip.
 fn our_name(raw: &str, ours: &HashMap<String, Tensor>) -> Option<String> {
-    if raw.ends_with("position_ids") {
+    // Buffers some files carry; the model rebuilds them.
+    if raw.ends_with("position_ids") || raw.ends_with("embeddings.token_type_ids") {
         return None;
     }
     let name = raw
@@ -126,6 +138,7 @@ pub fn load(vs: &mut VarStore, file: &Path, architecture: &str) -> Result<LoadRe
     let mut loaded = std::collections::HashSet::new();
     let mut unexpected = Vec::new();
     let mut mismatched = Vec::new();
+    let mut head_mismatched = Vec::new();
     // Sorted, so that reports and errors come out the same on every run.
     let mut entries: Vec<(&str, TensorView)> = tensors.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
@@ -140,9 +153,12 @@ pub fn load(vs: &mut VarStore, file: &Path, architecture: &str) -> Result<LoadRe
         let expected = var.size();
         let found: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
         if expected != found {
-            mismatched.push(format!(
-                "{raw}: {found:?} in the file, {expected:?} in the config"
-            ));
+            let entry = format!("{raw}: {found:?} in the file, {expected:?} in the config");
+            if name.starts_with("classifier.") {
+                head_mismatched.push((name, entry));
+            } else {
+                mismatched.push(entry);
+            }
             continue;
         }
         let value = to_tensor(&view, raw, file)?.to_device(var.device());
@@ -169,7 +185,7 @@ pub fn load(vs: &mut VarStore, file: &Path, architecture: &str) -> Result<LoadRe
     }
     let mut missing: Vec<String> = ours
         .keys()
-        .filter(|k| !loaded.contains(*k))
+        .filter(|k| !loaded.contains(*k) && !head_mismatched.iter().any(|(n, _)| n == *k))
         .cloned()
         .collect();
     missing.sort();
@@ -179,6 +195,10 @@ pub fn load(vs: &mut VarStore, file: &Path, architecture: &str) -> Result<LoadRe
         architecture: architecture.to_string(),
         missing,
         unexpected,
+        mismatched: head_mismatched
+            .into_iter()
+            .map(|(_, entry)| entry)
+            .collect(),
     })
 }
 

@@ -81,6 +81,75 @@ def cmd_logits(args):
 
 
 
+def cmd_variants(args):
+    """Checkpoints as they are found on the hub, each with reference outputs in fp32.
+
+    pretraining: BertForPreTraining (masked-LM and next-sentence heads), as saved by
+    transformers; legacy: the same with TF-era LayerNorm names (gamma/beta) and the tied
+    decoder weight left out; fp16 and bf16: weights stored in half precision; three_labels: a
+    fine-tuned 3-class classifier with its own label names and no num_labels field.
+    Each folder gets reference.safetensors: outputs of BertForSequenceClassification loaded
+    from it in fp32 (seeded head, whose weights are saved too).
+    """
+    from safetensors.torch import load_file
+    from transformers import BertForPreTraining
+    tok = AutoTokenizer.from_pretrained(args.tokenizer)
+    config = BertConfig(vocab_size=tok.vocab_size, hidden_size=48, num_hidden_layers=2,
+                        num_attention_heads=4, intermediate_size=96)
+    torch.manual_seed(5)
+    base = BertForPreTraining(config)
+    with torch.no_grad():
+        for name, p in base.named_parameters():
+            if "LayerNorm" in name:
+                p.add_(0.1 * torch.randn_like(p))
+    def save(name, model, dtype=None):
+        d = os.path.join(args.out, name)
+        (model.to(dtype) if dtype else model).save_pretrained(d)
+        tok.save_pretrained(d)
+        return d
+    save("pretraining", base)
+    legacy = save("legacy", base)
+    weights = os.path.join(legacy, "model.safetensors")
+    tensors = {n.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): t
+               for n, t in load_file(weights).items() if n != "cls.predictions.decoder.weight"}
+    save_file(tensors, weights, metadata={"format": "pt"})
+    import copy
+    save("fp16", copy.deepcopy(base), torch.float16)
+    save("bf16", copy.deepcopy(base), torch.bfloat16)
+    torch.manual_seed(6)
+    three = BertForSequenceClassification(BertConfig(
+        **{k: v for k, v in config.to_dict().items() if k in ("vocab_size", "hidden_size",
+           "num_hidden_layers", "num_attention_heads", "intermediate_size")},
+        id2label={0: "negative", 1: "neutral", 2: "positive"},
+        label2id={"negative": 0, "neutral": 1, "positive": 2}))
+    save("three_labels", three)
+    for name in ("pretraining", "legacy", "fp16", "bf16", "three_labels"):
+        d = os.path.join(args.out, name)
+        torch.manual_seed(0)
+        model = BertForSequenceClassification.from_pretrained(d, dtype=torch.float32)
+        model.eval()
+        batch = tok(args.sentences, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            out = model.bert(**batch)
+            logits = model(**batch).logits
+        save_file({
+            "input_ids": batch["input_ids"].contiguous(),
+            "attention_mask": batch["attention_mask"].contiguous(),
+            "last_hidden_state": out.last_hidden_state.contiguous(),
+            "pooler_output": out.pooler_output.contiguous(),
+            "logits": logits.contiguous(),
+            "classifier.weight": model.classifier.weight.detach().contiguous(),
+            "classifier.bias": model.classifier.bias.detach().contiguous(),
+        }, os.path.join(d, "reference.safetensors"))
+
+
+def cmd_hub_outputs(args):
+    """Outputs of a hub id loaded by transformers from the cache alone (HF_HUB_OFFLINE=1)."""
+    torch.manual_seed(0)
+    model = BertForSequenceClassification.from_pretrained(args.model, num_labels=2)
+    forward_outputs(model, AutoTokenizer.from_pretrained(args.model), args.sentences, args.out)
+
+
 def cmd_train_steps(args):
     """AdamW steps (weight decay on, clipping, linear schedule) without dropout.
 
@@ -147,7 +216,7 @@ def main():
     t.add_argument("--out", required=True)
     t.add_argument("--max-len", type=int, default=64)
     t.add_argument("--extra", nargs="*", default=[])
-    for name in ("pretrained", "random", "logits"):
+    for name in ("pretrained", "random", "logits", "variants", "hub-outputs"):
         s = sub.add_parser(name)
         s.add_argument("--model")
         s.add_argument("--tokenizer")
@@ -158,7 +227,8 @@ def main():
     add_train_steps(sub)
     args = p.parse_args()
     {"tokenize": cmd_tokenize, "pretrained": cmd_pretrained, "random": cmd_random,
-     "logits": cmd_logits, "train-steps": cmd_train_steps}[args.cmd](args)
+     "logits": cmd_logits, "train-steps": cmd_train_steps, "variants": cmd_variants,
+     "hub-outputs": cmd_hub_outputs}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,121 @@
+//! Download progress: a bar in a terminal, plain lines elsewhere (a notebook streams stdout
+//! lines live but cannot redraw a bar, and a log file wants lines too).
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+/// Receives the progress of each file download.
+pub trait DownloadProgress {
+    /// A download begins; `done` bytes are already on disk when it resumes.
+    fn start(&mut self, file: &str, url: &str, total: u64, done: u64);
+    /// `done` of the file's bytes are now on disk.
+    fn advance(&mut self, done: u64);
+    fn finish(&mut self);
+}
+
+/// Sizes in MB, as the hub shows them (small files in kB, where 0.0 MB would say nothing).
+pub(super) fn megabytes(bytes: u64) -> String {
+    if bytes < 100_000 {
+        format!("{:.1} kB", bytes as f64 / 1e3)
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    }
+}
+
+/// Lines on stdout, about every tenth of the file and at most one every two seconds.
+#[derive(Default)]
+pub struct LineProgress {
+    file: String,
+    total: u64,
+    started: Option<Instant>,
+    last: Option<Instant>,
+    next_share: u64,
+}
+
+impl DownloadProgress for LineProgress {
+    fn start(&mut self, file: &str, url: &str, total: u64, done: u64) {
+        let resumed = if done > 0 {
+            format!(", resuming at {}", megabytes(done))
+        } else {
+            String::new()
+        };
+        println!(
+            "Downloading {file} ({}{resumed}) from {url}",
+            megabytes(total)
+        );
+        *self = LineProgress {
+            file: file.to_string(),
+            total,
+            started: Some(Instant::now()),
+            last: Some(Instant::now()),
+            next_share: (done * 10 / total.max(1)) + 1,
+        };
+    }
+
+    fn advance(&mut self, done: u64) {
+        let share = done * 10 / self.total.max(1);
+        let due = self
+            .last
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(2));
+        if share >= self.next_share && share < 10 && due {
+            println!(
+                "  {}: {} of {} ({}%)",
+                self.file,
+                megabytes(done),
+                megabytes(self.total),
+                share * 10
+            );
+            self.next_share = share + 1;
+            self.last = Some(Instant::now());
+        }
+    }
+
+    fn finish(&mut self) {
+        let seconds = self.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        println!(
+            "  {}: {} in {seconds:.1} s",
+            self.file,
+            megabytes(self.total)
+        );
+    }
+}
+
+/// An indicatif bar on stderr, for a terminal.
+struct BarProgress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl DownloadProgress for BarProgress {
+    fn start(&mut self, file: &str, _url: &str, total: u64, done: u64) {
+        let bar = indicatif::ProgressBar::new(total);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg:>24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(file.to_string());
+        bar.set_position(done);
+        self.bar = Some(bar);
+    }
+
+    fn advance(&mut self, done: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish();
+        }
+    }
+}
+
+/// The display that suits where this process writes.
+pub(super) fn for_this_process() -> Box<dyn DownloadProgress> {
+    if std::io::stderr().is_terminal() {
+        Box::new(BarProgress { bar: None })
+    } else {
+        Box::new(LineProgress::default())
+    }
+}

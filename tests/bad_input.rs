@@ -1,0 +1,282 @@
+//! The bad-input matrix: each row is a test that gives the program something a user could
+//! give it and expects either the right result or a clear error naming the file, line,
+//! tensor or field (never a panic or a silently wrong answer). The README lists the rows.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use bert_finetune::cola::{Cola, MAX_FILE_BYTES};
+use bert_finetune::model::BertForSequenceClassification;
+use bert_finetune::tutorial;
+use common::*;
+use tch::Device;
+
+// ---------------------------------------------------------------- data files
+
+const ROW_A: &str = "gj04\t1\t\tOur friends won't buy this analysis.";
+const ROW_B: &str = "gj04\t0\t*\tThey drank the pub.";
+
+fn tsv(dir: &Path, bytes: &[u8]) -> PathBuf {
+    let path = dir.join("in_domain_train.tsv");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn load_text(text: &str) -> Result<Cola, String> {
+    let dir = tmp();
+    Cola::load(tsv(dir.path(), text.as_bytes())).map_err(|e| format!("{e:#}"))
+}
+
+fn load_err(text: &str) -> String {
+    match load_text(text) {
+        Ok(c) => panic!("accepted: {:?}", c.sentences()),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn data_crlf_line_endings_load_without_carriage_returns() {
+    let cola = load_text(&format!("{ROW_A}\r\n{ROW_B}\r\n")).unwrap();
+    assert_eq!(cola.sentences()[1], "They drank the pub.");
+    assert_eq!(cola.labels(), [1, 0]);
+}
+
+#[test]
+fn data_a_utf8_byte_order_mark_is_not_part_of_the_first_row() {
+    let cola = load_text(&format!("\u{feff}{ROW_A}\n{ROW_B}\n")).unwrap();
+    let source = cola
+        .frame
+        .column("sentence_source")
+        .unwrap()
+        .str()
+        .unwrap()
+        .get(0);
+    assert_eq!(source, Some("gj04"));
+    assert_eq!(cola.len(), 2);
+}
+
+#[test]
+fn data_blank_lines_are_skipped() {
+    let cola = load_text(&format!("\n{ROW_A}\n\n   \n{ROW_B}\n\n\n")).unwrap();
+    assert_eq!(cola.len(), 2);
+}
+
+#[test]
+fn data_a_tab_inside_a_sentence_names_the_line() {
+    let err = load_err(&format!("{ROW_A}\ngj04\t1\t\tA tab\there.\n"));
+    assert!(
+        err.contains("line 2") && err.contains("found 5") && err.contains("tab inside"),
+        "{err}"
+    );
+}
+
+#[test]
+fn data_a_label_other_than_0_or_1_names_the_line() {
+    for label in ["2", "-1", "1.0", "yes", ""] {
+        let err = load_err(&format!(
+            "{ROW_A}\n{ROW_B}\ngj04\t{label}\t\tSome sentence.\n"
+        ));
+        assert!(
+            err.contains("line 3") && err.contains("label must be 0 or 1"),
+            "{label:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn data_a_header_row_is_skipped_and_a_header_only_file_is_an_error() {
+    let header = "sentence_source\tlabel\tlabel_notes\tsentence";
+    let cola = load_text(&format!("{header}\n{ROW_A}\n")).unwrap();
+    assert_eq!(cola.len(), 1);
+    let err = load_err(&format!("{header}\n"));
+    assert!(err.contains("no data rows"), "{err}");
+}
+
+#[test]
+fn data_a_huge_file_is_refused_before_it_is_read() {
+    let dir = tmp();
+    let path = dir.path().join("in_domain_train.tsv");
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(MAX_FILE_BYTES * 16).unwrap(); // sparse: 1 GB on paper, nothing on disk
+    let start = std::time::Instant::now();
+    let err = format!("{:#}", Cola::load(&path).unwrap_err());
+    assert!(start.elapsed().as_secs_f64() < 1.0);
+    assert!(
+        err.contains("in_domain_train.tsv") && err.contains("1024 MB"),
+        "{err}"
+    );
+}
+
+#[test]
+fn data_bytes_that_are_not_utf8_name_the_file() {
+    let dir = tmp();
+    let path = tsv(dir.path(), b"gj04\t1\t\tCaf\xe9 au lait.\n");
+    let err = format!("{:#}", Cola::load(&path).unwrap_err());
+    assert!(
+        err.contains("in_domain_train.tsv") && err.contains("UTF-8"),
+        "{err}"
+    );
+}
+
+#[test]
+fn data_too_few_columns_name_the_line() {
+    let err = load_err(&format!("{ROW_A}\ngj04\t1\tNo notes column.\n"));
+    assert!(err.contains("line 2") && err.contains("found 3"), "{err}");
+}
+
+// ---------------------------------------------------------------- checkpoints
+
+/// A copy of all-MiniLM-L6-v2 that a test may damage.
+fn checkpoint() -> tempfile::TempDir {
+    let dir = tmp();
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "vocab.txt",
+    ] {
+        std::fs::copy(minilm().join(f), dir.path().join(f)).unwrap();
+    }
+    dir
+}
+
+fn model_err(dir: &Path) -> String {
+    match BertForSequenceClassification::from_pretrained(&path_str(dir), 2, Device::Cpu) {
+        Ok(_) => panic!("{} loaded although it is broken", dir.display()),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+fn edit_config(dir: &Path, edit: impl Fn(&mut serde_json::Value)) {
+    let path = dir.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut config);
+    std::fs::write(&path, config.to_string()).unwrap();
+}
+
+#[test]
+fn checkpoint_broken_or_truncated_config_json_names_the_file_and_position() {
+    let dir = checkpoint();
+    let path = dir.path().join("config.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, &text[..text.len() / 2]).unwrap();
+    let err = model_err(dir.path());
+    assert!(err.contains("config.json") && err.contains("line"), "{err}");
+    std::fs::write(&path, "{\"hidden_size\": 384,, }").unwrap();
+    let err = model_err(dir.path());
+    assert!(
+        err.contains("config.json") && err.contains("column"),
+        "{err}"
+    );
+}
+
+#[test]
+fn checkpoint_a_missing_config_field_is_named() {
+    let dir = checkpoint();
+    edit_config(dir.path(), |c| {
+        c.as_object_mut().unwrap().remove("hidden_size");
+    });
+    let err = model_err(dir.path());
+    assert!(err.contains("missing field `hidden_size`"), "{err}");
+}
+
+#[test]
+fn checkpoint_a_config_field_of_the_wrong_type_is_named() {
+    let dir = checkpoint();
+    edit_config(dir.path(), |c| c["num_hidden_layers"] = "6".into());
+    let err = model_err(dir.path());
+    assert!(
+        err.contains("invalid type") && err.contains("config.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn checkpoint_impossible_sizes_are_refused_by_field_not_a_panic() {
+    for (field, value) in [
+        ("num_attention_heads", serde_json::json!(0)),
+        ("hidden_size", serde_json::json!(-384)),
+        ("hidden_dropout_prob", serde_json::json!(1.5)),
+        ("layer_norm_eps", serde_json::json!(0.0)),
+        ("pad_token_id", serde_json::json!(40000)),
+    ] {
+        let dir = checkpoint();
+        edit_config(dir.path(), |c| c[field] = value.clone());
+        let err = model_err(dir.path());
+        assert!(
+            err.contains(field) && err.contains("config.json"),
+            "{field}: {err}"
+        );
+    }
+    // A null pad_token_id, as some hub configs have, means 0.
+    let dir = checkpoint();
+    edit_config(dir.path(), |c| c["pad_token_id"] = serde_json::Value::Null);
+    BertForSequenceClassification::from_pretrained(&path_str(dir.path()), 2, Device::Cpu).unwrap();
+}
+
+#[test]
+fn checkpoint_a_non_float_tensor_is_named() {
+    let dir = checkpoint();
+    let values: Vec<u8> = (0..384i64).flat_map(|v| v.to_le_bytes()).collect();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::I64, vec![384], &values).unwrap();
+    let bytes = safetensors::serialize([("pooler.dense.bias", view)], None).unwrap();
+    std::fs::write(dir.path().join("model.safetensors"), bytes).unwrap();
+    let err = model_err(dir.path());
+    assert!(
+        err.contains("pooler.dense.bias") && err.contains("I64") && err.contains("floating-point"),
+        "{err}"
+    );
+}
+
+#[test]
+fn checkpoint_truncated_weights_name_the_file() {
+    let dir = checkpoint();
+    let path = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+    let err = model_err(dir.path());
+    assert!(
+        err.contains("model.safetensors") && err.contains("truncated or corrupt"),
+        "{err}"
+    );
+}
+
+fn tokenizer_err(dir: &Path) -> String {
+    match tutorial::load_tokenizer(&path_str(dir)) {
+        Ok(_) => panic!("{} has a tokenizer although it is broken", dir.display()),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[test]
+fn checkpoint_missing_or_broken_tokenizer_files_are_named() {
+    let dir = checkpoint();
+    std::fs::remove_file(dir.path().join("vocab.txt")).unwrap();
+    std::fs::write(dir.path().join("tokenizer.json"), "{\"model\": 3}").unwrap();
+    let err = tokenizer_err(dir.path());
+    assert!(err.contains("tokenizer.json"), "{err}");
+    std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
+    let err = tokenizer_err(dir.path());
+    assert!(
+        err.contains("neither tokenizer.json nor vocab.txt"),
+        "{err}"
+    );
+}
+
+#[test]
+fn checkpoint_only_a_pickle_is_refused_with_a_conversion_hint() {
+    let dir = checkpoint();
+    std::fs::rename(
+        dir.path().join("model.safetensors"),
+        dir.path().join("pytorch_model.bin"),
+    )
+    .unwrap();
+    let err = model_err(dir.path());
+    assert!(
+        err.contains("pytorch_model.bin") && err.contains("save_pretrained"),
+        "{err}"
+    );
+}

@@ -1,0 +1,188 @@
+//! Checkpoints as they are found on the hub, built by transformers and loaded here: the
+//! pre-training heads, TF-era LayerNorm names without the tied decoder, fp16 and bf16 weights,
+//! a fine-tuned head with its own labels; and what is refused, with the field named.
+//!
+//! Tolerance: max |Δ| ≤ 1e-4 on hidden states, pooled output and logits for every variant,
+//! fp16 and bf16 included: both sides widen the same stored half-precision values to fp32
+//! and then compute in fp32, so storage precision adds no difference between them.
+
+mod common;
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use bert_finetune::model::BertForSequenceClassification;
+use bert_finetune::tutorial;
+use common::*;
+use tch::{Device, Kind, Tensor};
+
+const TOLERANCE: f64 = 1e-4;
+
+/// The variants, built once by `tests/python/reference.py variants`.
+fn variants() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tmp();
+        python(
+            "reference.py",
+            &[
+                "variants",
+                "--tokenizer",
+                &path_str(&minilm()),
+                "--out",
+                &path_str(dir.path()),
+                "Our friends won't buy this analysis, let alone the next one we propose.",
+                "They investigated.",
+                "The more we study verbs, the crazier they get.",
+            ],
+        );
+        dir
+    })
+    .path()
+}
+
+/// Loads a variant, gives it Python's head where it has none, compares every output.
+fn check(name: &str, num_labels: Option<usize>) -> BertForSequenceClassification {
+    let dir = variants().join(name);
+    let reference = read_tensors(&dir.join("reference.safetensors"));
+    let model =
+        BertForSequenceClassification::from_pretrained(&path_str(&dir), num_labels, Device::Cpu)
+            .unwrap();
+    let report = model.load_report.clone().unwrap();
+    if report.missing.iter().any(|n| n.starts_with("classifier.")) {
+        let vars = model.vs.variables();
+        tch::no_grad(|| {
+            for n in ["classifier.weight", "classifier.bias"] {
+                vars[n].shallow_clone().copy_(&reference[n]);
+            }
+        });
+    }
+    let ids = &reference["input_ids"];
+    let mask = &reference["attention_mask"];
+    let types = ids.zeros_like();
+    let out = tch::no_grad(|| model.bert.forward(ids, mask, &types, false));
+    let logits = tch::no_grad(|| model.forward(ids, mask, &types, false));
+    let keep = mask.unsqueeze(-1).to_kind(Kind::Float);
+    let diffs = [
+        max_abs_diff(
+            &(&out.last_hidden_state * &keep),
+            &(&reference["last_hidden_state"] * &keep),
+        ),
+        max_abs_diff(&out.pooler_output, &reference["pooler_output"]),
+        max_abs_diff(&logits, &reference["logits"]),
+    ];
+    println!(
+        "{name}: max |Δ| hidden {:.2e}, pooled {:.2e}, logits {:.2e}",
+        diffs[0], diffs[1], diffs[2]
+    );
+    assert!(diffs.iter().all(|d| *d <= TOLERANCE), "{name}: {diffs:?}");
+    model
+}
+
+fn is_fp32(model: &BertForSequenceClassification) -> bool {
+    model
+        .named_parameters()
+        .iter()
+        .all(|(_, t): &(String, Tensor)| t.kind() == Kind::Float)
+}
+
+#[test]
+fn a_pretraining_checkpoint_loads_with_its_heads_reported_unused() {
+    let model = check("pretraining", Some(2));
+    let report = model.load_report.as_ref().unwrap();
+    assert_eq!(report.missing, ["classifier.bias", "classifier.weight"]);
+    assert!(report
+        .unexpected
+        .contains(&"cls.seq_relationship.weight".to_string()));
+    assert!(report
+        .unexpected
+        .contains(&"cls.predictions.transform.dense.weight".to_string()));
+    let text = report.to_string();
+    assert!(text.contains("were not used") && text.contains("newly initialized"));
+}
+
+#[test]
+fn legacy_layernorm_names_and_an_absent_tied_decoder_load() {
+    let model = check("legacy", Some(2));
+    let report = model.load_report.as_ref().unwrap();
+    // gamma/beta became weight/bias: nothing of the encoder is missing.
+    assert_eq!(report.missing, ["classifier.bias", "classifier.weight"]);
+    assert!(report.unexpected.iter().all(|n| n.starts_with("cls.")));
+}
+
+#[test]
+fn fp16_and_bf16_weights_are_widened_to_fp32() {
+    for name in ["fp16", "bf16"] {
+        let model = check(name, Some(2));
+        assert!(is_fp32(&model), "{name}");
+    }
+}
+
+#[test]
+fn a_head_of_three_named_classes_is_kept_for_prediction_and_replaced_for_cola() {
+    // As saved by transformers 5: id2label with three names, no num_labels field.
+    let model = check("three_labels", None);
+    assert_eq!(model.config.num_labels(), 3);
+    assert!(model.load_report.as_ref().unwrap().is_clean());
+    assert_eq!(model.config.label_name(2), "positive");
+    let dir = variants().join("three_labels");
+    let tokenizer = tutorial::load_tokenizer(&path_str(&dir)).unwrap();
+    let loaded = tutorial::load_classifier(&path_str(&dir), Device::Cpu).unwrap();
+    let table = tutorial::predict_sentences(&loaded, &tokenizer, &["They investigated.".into()])
+        .unwrap()
+        .to_string();
+    assert!(
+        ["negative", "neutral", "positive"]
+            .iter()
+            .any(|l| table.contains(l)),
+        "{table}"
+    );
+
+    // Fine-tuning on CoLA asks for two classes: a fresh head, reported as transformers does.
+    let cola = tutorial::load_model(&path_str(&dir), Device::Cpu).unwrap();
+    let report = cola.load_report.as_ref().unwrap();
+    assert_eq!(report.mismatched.len(), 2, "{report}");
+    assert!(
+        report.to_string().contains("shapes did not match")
+            && report.mismatched[1].contains("classifier.weight: [3, 48]"),
+        "{report}"
+    );
+    assert_eq!(cola.config.label_name(1), "acceptable");
+}
+
+fn refused(config_edit: impl Fn(&mut serde_json::Value)) -> String {
+    let dir = tmp();
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(variants().join("pretraining").join(f), dir.path().join(f)).unwrap();
+    }
+    let path = dir.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config_edit(&mut config);
+    std::fs::write(&path, config.to_string()).unwrap();
+    match BertForSequenceClassification::from_pretrained(&path_str(dir.path()), 2, Device::Cpu) {
+        Ok(_) => panic!("{config} was accepted"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[test]
+fn other_architectures_and_unsupported_options_are_refused_by_field() {
+    let err = refused(|c| c["model_type"] = "distilbert".into());
+    assert!(
+        err.contains("model_type") && err.contains("distilbert") && err.contains("config.json"),
+        "{err}"
+    );
+    let err = refused(|c| {
+        c["model_type"] = "bert".into();
+        c["architectures"] = serde_json::json!(["RobertaForMaskedLM"]);
+    });
+    assert!(
+        err.contains("architectures") && err.contains("RobertaForMaskedLM"),
+        "{err}"
+    );
+    let err = refused(|c| c["is_decoder"] = true.into());
+    assert!(err.contains("is_decoder"), "{err}");
+    let err = refused(|c| c["position_embedding_type"] = "relative_key".into());
+    assert!(err.contains("position_embedding_type"), "{err}");
+}
