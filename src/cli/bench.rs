@@ -6,6 +6,7 @@
 //! Each repeat runs every side once, so load from other processes hits all sides alike; the
 //! report keeps the median of the repeats.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
@@ -67,6 +68,25 @@ pub struct BenchArgs {
     /// Folder for bench.json, bench.png and the batches file.
     #[arg(long, default_value = "out")]
     out: PathBuf,
+    /// Only rebuild bench.json and bench.png from a runs file (`<out>/bench/runs.jsonl`, one
+    /// run per line, which every bench appends to as it goes).
+    #[arg(long)]
+    report_from: Option<PathBuf>,
+}
+
+/// Writes the table, `<out>/bench.json` and `<out>/bench.png` for the runs so far.
+fn write_report(out: &std::path::Path, runs: &[Run], setup: serde_json::Value) -> Result<()> {
+    let report = Report::new(runs, setup);
+    println!("\n{report}");
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let json = out.join("bench.json");
+    bert_finetune::atomic_write(&json, report.to_json()?.as_bytes())?;
+    let written = report.chart()?.save(out, "bench")?;
+    println!("\nwrote {}", json.display());
+    for f in written {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
 }
 
 fn random_config(name: &str) -> Result<BertConfig> {
@@ -95,6 +115,23 @@ fn sync(device: Device) {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(file) = &args.report_from {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let mut runs = Vec::new();
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            runs.push(
+                serde_json::from_str::<Run>(line)
+                    .with_context(|| format!("{} line {}", file.display(), i + 1))?,
+            );
+        }
+        let setup = serde_json::json!({ "from": file.display().to_string() });
+        return write_report(&args.out, &runs, setup);
+    }
     let common = &args.common;
     if args.steps == 0 || args.repeats == 0 {
         bail!("--steps and --repeats must be at least 1");
@@ -230,7 +267,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
 
     let loads = std::fs::read_to_string("/proc/loadavg").ok();
-    let mut runs = Vec::new();
+    let runs_file = bench_dir.join("runs.jsonl");
+    bert_finetune::atomic_write(&runs_file, b"")?;
+    let mut runs: Vec<Run> = Vec::new();
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&runs_file)
+        .with_context(|| format!("cannot open {}", runs_file.display()))?;
     for repeat in 1..=args.repeats {
         for side in &args.sides {
             if side == "rust" {
@@ -241,6 +284,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         "repeat {repeat}: {:<14}{:<9}{:>8.1} sentences/s",
                         side, run.padding, run.sentences_per_second
                     );
+                    writeln!(log, "{}", serde_json::to_string(&run)?)?;
                     runs.push(run);
                 }
             } else {
@@ -282,6 +326,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         "repeat {repeat}: {:<14}{:<9}{:>8.1} sentences/s",
                         side, run.padding, run.sentences_per_second
                     );
+                    writeln!(log, "{}", serde_json::to_string(&run)?)?;
                     runs.push(run);
                 }
             }
@@ -308,16 +353,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "optimizer_ops_dispatched": ops.top_level,
         "optimizer_ops_all": ops.all,
     });
-    let report = Report::new(&runs, setup);
-    println!("\n{report}");
-    let json = args.out.join("bench.json");
-    bert_finetune::atomic_write(&json, report.to_json()?.as_bytes())?;
-    let written = report.chart()?.save(&args.out, "bench")?;
-    println!("\nwrote {}", json.display());
-    for f in written {
-        println!("wrote {}", f.display());
-    }
-    Ok(())
+    write_report(&args.out, &runs, setup)
 }
 
 /// Times `plan` on the Rust side: warm-up steps, a device sync, the timed steps, a sync.
