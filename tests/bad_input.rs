@@ -280,3 +280,43 @@ fn checkpoint_only_a_pickle_is_refused_with_a_conversion_hint() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------- the CLI's sentences
+
+fn predict(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_bert-finetune"))
+        .arg("predict")
+        .arg("--model")
+        .arg(minilm())
+        .args(args)
+        .env("BERT_FINETUNE_DEVICE", "cpu")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_an_empty_sentence_and_one_of_10000_words_are_classified() {
+    let long = vec!["word"; 10_000].join(" ");
+    let out = predict(&["".as_ref(), long.as_ref(), "They investigated.".as_ref()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // One row each, labelled with CoLA's classes (the checkpoint names none of its own).
+    let rows = stdout.lines().filter(|l| l.contains("acceptable")).count();
+    assert!(rows >= 3, "{stdout}");
+}
+
+#[test]
+fn cli_a_sentence_that_is_not_utf8_is_refused_by_the_argument_parser() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = predict(&[std::ffi::OsStr::from_bytes(b"Caf\xe9 au lait.")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("UTF-8") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}

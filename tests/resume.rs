@@ -308,3 +308,33 @@ fn output_folders_that_cannot_hold_a_model_are_refused_up_front() {
         assert!(err.contains("not writable"), "{err}");
     }
 }
+
+#[test]
+fn a_full_disk_while_saving_is_a_clear_error_and_keeps_the_old_model() {
+    let dir = tmp();
+    let out = dir.path().join("out");
+    let mut quick = args(&out);
+    quick.iter_mut().for_each(|a| {
+        if a == "3" {
+            *a = "1".into();
+        }
+    });
+    ok(run(&quick, &[]));
+    let before = std::fs::read(out.join("model.safetensors")).unwrap();
+    // The weights are written to `.model.safetensors.partial` first: point that name at
+    // /dev/full, where every write fails with "No space left on device" (ENOSPC), as on a
+    // full disk, without needing a mount.
+    std::os::unix::fs::symlink("/dev/full", out.join(".model.safetensors.partial")).unwrap();
+    let failed = run(&quick, &[]);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success());
+    assert!(
+        stderr.contains(".model.safetensors.partial") && stderr.contains("No space left"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(out.join("model.safetensors")).unwrap(),
+        before
+    );
+    assert!(std::fs::symlink_metadata(out.join(".model.safetensors.partial")).is_err());
+}
