@@ -1,4 +1,5 @@
-"""Execute notebooks/cola.ipynb headless on the project kernel, printing progress per cell.
+"""Execute notebooks/cola.ipynb headless on the project kernel, printing progress per cell and
+relaying what the cells print (epochs, batches, elapsed time) as it arrives.
 
     python scripts/run_notebook.py [--quick] [--out out]
 
@@ -53,7 +54,18 @@ def save_figures(nb, out_dir):
     return written
 
 
-def execute(quick, out_dir, timeout=None):
+class EchoingClient(NotebookClient):
+    """Relays each cell's printed lines to this terminal as the kernel streams them, so a long
+    training cell shows its epochs and batches live (the notebook keeps them as well)."""
+
+    def output(self, outs, msg, display_id, cell_index):
+        if msg["msg_type"] == "stream":
+            for line in msg["content"].get("text", "").splitlines():
+                print(f"  | {line}", flush=True)
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def execute(quick, out_dir, timeout=None, echo=False):
     if quick:
         os.environ["BERT_FINETUNE_QUICK"] = "1"
     else:
@@ -72,7 +84,7 @@ def execute(quick, out_dir, timeout=None):
         print(f"[notebook] cell {state['n']:>2}/{len(code_cells)} done in {took:6.1f}s: {first_line(cell)}",
               flush=True)
 
-    client = NotebookClient(
+    client = (EchoingClient if echo else NotebookClient)(
         nb, kernel_name="bert-finetune", timeout=timeout, startup_timeout=120,
         resources={"metadata": {"path": os.path.join(ROOT, "notebooks")}},
         on_cell_start=on_start, on_cell_executed=on_done,
@@ -107,7 +119,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "out"))
     args = ap.parse_args()
     try:
-        execute(args.quick, args.out)
+        execute(args.quick, args.out, echo=True)
     except CellExecutionError as e:
         print(e, file=sys.stderr)
         sys.exit(1)

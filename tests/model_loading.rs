@@ -7,27 +7,6 @@ use bert_finetune::tokenize::{BertTokenizer, Padding};
 use common::*;
 use tch::Device;
 
-fn load_err(dir: &std::path::Path) -> String {
-    match BertForSequenceClassification::from_pretrained(dir.to_str().unwrap(), 2, Device::Cpu) {
-        Ok(_) => panic!("{} loaded although it is broken", dir.display()),
-        Err(e) => format!("{e:#}"),
-    }
-}
-
-/// A copy of all-MiniLM-L6-v2 that a test may damage.
-fn copy_minilm() -> tempfile::TempDir {
-    let dir = tmp();
-    for f in [
-        "config.json",
-        "model.safetensors",
-        "tokenizer.json",
-        "vocab.txt",
-    ] {
-        std::fs::copy(minilm().join(f), dir.path().join(f)).unwrap();
-    }
-    dir
-}
-
 #[test]
 fn minilm_loads_with_a_new_head_reported_missing() {
     let model =

@@ -181,18 +181,22 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
     assert_eq!(checkpoints(&torn), ["epoch-3"]);
 }
 
+/// Trains one epoch into `out`; returns the arguments used and the saved weights' bytes.
+fn one_epoch_model(out: &Path) -> (Vec<String>, Vec<u8>) {
+    let mut quick = args(out);
+    if let Some(i) = quick.iter().position(|a| a == "--epochs") {
+        quick[i + 1] = "1".into();
+    }
+    ok(run(&quick, &[]));
+    let weights = std::fs::read(out.join("model.safetensors")).unwrap();
+    (quick, weights)
+}
+
 #[test]
 fn a_run_that_fails_late_leaves_the_existing_model_untouched() {
     let dir = tmp();
     let out = dir.path().join("out");
-    let mut quick = args(&out);
-    quick.iter_mut().for_each(|a| {
-        if a == "3" {
-            *a = "1".into(); // one epoch is enough here
-        }
-    });
-    ok(run(&quick, &[]));
-    let before = std::fs::read(out.join("model.safetensors")).unwrap();
+    let (mut quick, before) = one_epoch_model(&out);
 
     // The test file is damaged at line 300: found only after training, when it is read.
     let data = dir.path().join("cola_public");
@@ -313,14 +317,7 @@ fn output_folders_that_cannot_hold_a_model_are_refused_up_front() {
 fn a_full_disk_while_saving_is_a_clear_error_and_keeps_the_old_model() {
     let dir = tmp();
     let out = dir.path().join("out");
-    let mut quick = args(&out);
-    quick.iter_mut().for_each(|a| {
-        if a == "3" {
-            *a = "1".into();
-        }
-    });
-    ok(run(&quick, &[]));
-    let before = std::fs::read(out.join("model.safetensors")).unwrap();
+    let (quick, before) = one_epoch_model(&out);
     // The weights are written to `.model.safetensors.partial` first: point that name at
     // /dev/full, where every write fails with "No space left on device" (ENOSPC), as on a
     // full disk, without needing a mount.

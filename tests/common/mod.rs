@@ -68,3 +68,29 @@ pub fn argv(options: &[&str], values: &[String]) -> Vec<String> {
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
+
+/// A copy of all-MiniLM-L6-v2 that a test may damage.
+pub fn copy_minilm() -> tempfile::TempDir {
+    let dir = tmp();
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "vocab.txt",
+    ] {
+        std::fs::copy(minilm().join(f), dir.path().join(f)).unwrap();
+    }
+    dir
+}
+
+/// The error of loading a checkpoint folder that must not load.
+pub fn load_err(dir: &Path) -> String {
+    match bert_finetune::model::BertForSequenceClassification::from_pretrained(
+        &path_str(dir),
+        2,
+        tch::Device::Cpu,
+    ) {
+        Ok(_) => panic!("{} loaded although it is broken", dir.display()),
+        Err(e) => format!("{e:#}"),
+    }
+}
