@@ -145,20 +145,13 @@ pub fn list_files(dir: &Path) -> Result<Table> {
     entries.sort();
     let mut table = Table::new(format!("{}", dir.display()), &["file", "bytes", "size"]);
     for (name, size) in entries {
-        table.push_row([name, crate::cola::thousands(size as usize), human(size)]);
+        table.push_row([
+            name,
+            crate::cola::thousands(size as usize),
+            crate::display::size(size),
+        ]);
     }
     Ok(table)
-}
-
-fn human(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= 1e6 {
-        format!("{:.1} MB", b / 1e6)
-    } else if b >= 1e3 {
-        format!("{:.1} kB", b / 1e3)
-    } else {
-        format!("{bytes} B")
-    }
 }
 
 /// Each sentence's predicted class and its probability.

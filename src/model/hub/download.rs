@@ -19,8 +19,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use sha2::Digest;
 
 use super::cache::RepoCache;
-use super::progress::{megabytes, DownloadProgress};
+use super::progress::DownloadProgress;
 use super::{HubSettings, OPTIONAL_FILES, REQUIRED_FILES, TOKENIZER_FILES};
+use crate::display::size;
 
 /// Attempts per file when the connection breaks mid-transfer; each resumes where it stopped.
 const ATTEMPTS: usize = 3;
@@ -266,8 +267,8 @@ impl<'a> Client<'a> {
                     return Err(Failure::Interrupted(anyhow!(
                         "{}: the transfer broke off after {} of {}: {e}",
                         meta.url,
-                        megabytes(done),
-                        megabytes(meta.size)
+                        size(done),
+                        size(meta.size)
                     )));
                 }
             };

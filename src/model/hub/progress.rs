@@ -13,15 +13,6 @@ pub trait DownloadProgress {
     fn finish(&mut self);
 }
 
-/// Sizes in MB, as the hub shows them (small files in kB, where 0.0 MB would say nothing).
-pub(super) fn megabytes(bytes: u64) -> String {
-    if bytes < 100_000 {
-        format!("{:.1} kB", bytes as f64 / 1e3)
-    } else {
-        format!("{:.1} MB", bytes as f64 / 1e6)
-    }
-}
-
 /// Lines on stdout, about every tenth of the file and at most one every two seconds.
 #[derive(Default)]
 pub struct LineProgress {
@@ -35,13 +26,13 @@ pub struct LineProgress {
 impl DownloadProgress for LineProgress {
     fn start(&mut self, file: &str, url: &str, total: u64, done: u64) {
         let resumed = if done > 0 {
-            format!(", resuming at {}", megabytes(done))
+            format!(", resuming at {}", crate::display::size(done))
         } else {
             String::new()
         };
         println!(
             "Downloading {file} ({}{resumed}) from {url}",
-            megabytes(total)
+            crate::display::size(total)
         );
         *self = LineProgress {
             file: file.to_string(),
@@ -61,8 +52,8 @@ impl DownloadProgress for LineProgress {
             println!(
                 "  {}: {} of {} ({}%)",
                 self.file,
-                megabytes(done),
-                megabytes(self.total),
+                crate::display::size(done),
+                crate::display::size(self.total),
                 share * 10
             );
             self.next_share = share + 1;
@@ -75,7 +66,7 @@ impl DownloadProgress for LineProgress {
         println!(
             "  {}: {} in {seconds:.1} s",
             self.file,
-            megabytes(self.total)
+            crate::display::size(self.total)
         );
     }
 }
