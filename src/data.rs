@@ -35,6 +35,15 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Sentences in the batch.
+    pub fn len(&self) -> usize {
+        self.labels.size().first().map_or(0, |&n| n as usize)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The same batch on `device` (non-blocking copies).
     pub fn to_device(&self, device: Device) -> Batch {
         Batch {
@@ -57,18 +66,19 @@ pub fn padded_share(batches: &[Batch]) -> f64 {
     }
 }
 
-/// Order in which a set is batched.
+/// Order in which a set is batched. The random orders carry their seed, so a pass is
+/// reproducible from the seed alone (a resumed run redraws an epoch's order from it).
 #[derive(Debug, Clone, Copy)]
 pub enum Sampler {
-    /// A fresh shuffle from the given generator (training).
-    Random,
+    /// A fresh shuffle (training).
+    Random { seed: u64 },
     /// File order (evaluation).
     Sequential,
     /// Hugging Face's `LengthGroupedSampler` (`group_by_length=True`): a random permutation
     /// cut into megabatches of `min(n / (4 · batch), 50) · batch` rows, each sorted by length,
     /// longest first, and the longest row of all moved to the very front, so the first batch
     /// is the largest (an out-of-memory error shows at once).
-    ByLength,
+    ByLength { seed: u64 },
 }
 
 /// The order [`Sampler::ByLength`] draws: `lengths[i]` is row `i`'s length.
@@ -160,37 +170,27 @@ impl EncodedSet {
     }
 
     /// All batches of one pass, moved to `device`.
-    pub fn batches(
-        &self,
-        batch_size: usize,
-        sampler: Sampler,
-        rng: &mut StdRng,
-        device: Device,
-    ) -> Vec<Batch> {
-        self.batch_rows(batch_size, sampler, rng)
+    pub fn batches(&self, batch_size: usize, sampler: Sampler, device: Device) -> Vec<Batch> {
+        self.batch_rows(batch_size, sampler)
             .iter()
             .map(|rows| self.batch_of(rows, device))
             .collect()
     }
 
     /// The row indices of each batch of one pass, in the sampler's order.
-    pub fn batch_rows(
-        &self,
-        batch_size: usize,
-        sampler: Sampler,
-        rng: &mut StdRng,
-    ) -> Vec<Vec<usize>> {
+    pub fn batch_rows(&self, batch_size: usize, sampler: Sampler) -> Vec<Vec<usize>> {
         let order: Vec<usize> = match sampler {
             Sampler::Sequential => (0..self.len()).collect(),
-            Sampler::Random => {
+            Sampler::Random { seed } => {
                 let mut order: Vec<usize> = (0..self.len()).collect();
-                order.shuffle(rng);
+                order.shuffle(&mut StdRng::seed_from_u64(seed));
                 order
             }
-            Sampler::ByLength => {
-                let lengths: Vec<usize> = self.ids.iter().map(Vec::len).collect();
-                length_grouped_order(&lengths, batch_size, rng)
-            }
+            Sampler::ByLength { seed } => length_grouped_order(
+                &self.lengths(),
+                batch_size,
+                &mut StdRng::seed_from_u64(seed),
+            ),
         };
         order
             .chunks(batch_size.max(1))
@@ -198,13 +198,18 @@ impl EncodedSet {
             .collect()
     }
 
-    /// The sampler training uses for this set: length-grouped for [`Padding::Bucket`], a
-    /// plain shuffle otherwise.
-    pub fn training_sampler(&self) -> Sampler {
+    /// The sampler training uses for this set, drawing from `seed`: length-grouped for
+    /// [`Padding::Bucket`], a plain shuffle otherwise.
+    pub fn training_sampler(&self, seed: u64) -> Sampler {
         match self.padding {
-            Padding::Bucket => Sampler::ByLength,
-            Padding::Fixed | Padding::Longest => Sampler::Random,
+            Padding::Bucket => Sampler::ByLength { seed },
+            Padding::Fixed | Padding::Longest => Sampler::Random { seed },
         }
+    }
+
+    /// Each row's length in tokens (after the cut at `max_len`), for a histogram.
+    pub fn lengths(&self) -> Vec<usize> {
+        self.ids.iter().map(Vec::len).collect()
     }
 
     /// The batch of the given rows, padded per the set's [`Padding`], on `device`.

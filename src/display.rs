@@ -193,3 +193,9 @@ pub fn size(bytes: u64) -> String {
         format!("{bytes} B")
     }
 }
+
+/// Seconds as `h:mm:ss`, the way the tutorial prints elapsed time.
+pub fn clock(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}

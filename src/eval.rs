@@ -3,8 +3,7 @@
 
 use std::fmt;
 
-use anyhow::Result;
-use rand::SeedableRng;
+use anyhow::{bail, Result};
 use tch::{Device, Kind, Tensor};
 
 use crate::data::{EncodedSet, Sampler};
@@ -112,70 +111,88 @@ pub struct Predictions {
     pub batch_size: usize,
     /// Mean cross-entropy over the batches (as the tutorial averages it).
     pub loss: f64,
+    /// Wall-clock seconds the pass took.
+    pub seconds: f64,
 }
 
-/// Runs the model over `set` in order, without dropout or gradients, in fp32.
-pub fn predict(
-    model: &BertForSequenceClassification,
-    set: &EncodedSet,
-    batch_size: usize,
-) -> Predictions {
-    predict_with(model, set, batch_size, Precision::Fp32)
-        .expect("fp32 evaluation enters no autocast, its only fallible step")
-}
-
-/// [`predict`] at a given precision (bf16 autocast for the forward pass when asked).
+/// Runs the model over `set` in order, without dropout or gradients, and scores it: the
+/// predictions, the mean loss, the time it took. bf16 autocast for the forward pass when
+/// `precision` asks for it.
 ///
 /// No autograd state is recorded; logits and losses stay on the device until the set is done
 /// and then come back to the host in one copy each.
-pub fn predict_with(
+pub fn evaluate(
     model: &BertForSequenceClassification,
     set: &EncodedSet,
     batch_size: usize,
     precision: Precision,
 ) -> Result<Predictions> {
+    let started = std::time::Instant::now();
     let device = model.vs.device();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    let mut logits = Vec::new();
-    let mut batch_losses = Vec::new();
-    tch::no_grad(|| -> Result<()> {
-        for batch in set.batches(batch_size, Sampler::Sequential, &mut rng, device) {
-            let out = {
+    let logits = tch::no_grad(|| -> Result<Vec<Tensor>> {
+        set.batches(batch_size, Sampler::Sequential, device)
+            .iter()
+            .map(|batch| {
                 let _autocast = precision.autocast(device)?;
-                model.logits(&batch.inputs, false)
-            }
-            .to_kind(Kind::Float);
-            batch_losses.push(out.cross_entropy_for_logits(&batch.labels));
-            logits.push(out);
-        }
-        Ok(())
+                Ok(model.logits(&batch.inputs, false))
+            })
+            .collect()
     })?;
-    let loss = if batch_losses.is_empty() {
-        0.0
-    } else {
-        Tensor::stack(&batch_losses, 0)
-            .mean(Kind::Double)
-            .double_value(&[])
-    };
-    let all = if logits.is_empty() {
-        Tensor::zeros([0, 2], (Kind::Float, Device::Cpu))
-    } else {
-        Tensor::cat(&logits, 0).to_device(Device::Cpu)
-    };
-    let preds: Vec<i64> = Vec::try_from(all.argmax(1, false)).unwrap_or_default();
-    let rows: Vec<Vec<f32>> = (0..all.size()[0])
-        .map(|i| Vec::try_from(all.get(i)).unwrap_or_default())
-        .collect();
-    Ok(Predictions {
-        logits: rows,
-        preds,
-        labels: set.labels.clone(),
-        batch_size,
-        loss,
-    })
+    let mut scored = Predictions::new(&logits, &set.labels, batch_size)?;
+    scored.seconds = started.elapsed().as_secs_f64();
+    Ok(scored)
 }
 
 impl Predictions {
+    /// Scores the logits of consecutive evaluation batches (of `batch_size` rows, the last
+    /// one possibly shorter) against `labels`: the loss is the mean of the batches'
+    /// cross-entropies, as the tutorial averages it. One copy to the host for the lot.
+    pub fn new(batch_logits: &[Tensor], labels: &[i64], batch_size: usize) -> Result<Self> {
+        let rows: i64 = batch_logits.iter().map(|l| l.size()[0]).sum();
+        if rows as usize != labels.len() {
+            bail!("{rows} rows of logits for {} labels", labels.len());
+        }
+        if batch_logits.is_empty() {
+            return Ok(Predictions {
+                logits: Vec::new(),
+                preds: Vec::new(),
+                labels: Vec::new(),
+                batch_size,
+                loss: 0.0,
+                seconds: 0.0,
+            });
+        }
+        let device = batch_logits[0].device();
+        let mut start = 0;
+        let losses: Vec<Tensor> = batch_logits
+            .iter()
+            .map(|l| {
+                let n = l.size()[0] as usize;
+                let y = Tensor::from_slice(&labels[start..start + n]).to_device(device);
+                start += n;
+                l.to_kind(Kind::Float).cross_entropy_for_logits(&y)
+            })
+            .collect();
+        let loss = Tensor::stack(&losses, 0)
+            .mean(Kind::Double)
+            .double_value(&[]);
+        let all = Tensor::cat(batch_logits, 0)
+            .to_kind(Kind::Float)
+            .to_device(Device::Cpu);
+        let preds: Vec<i64> = Vec::try_from(all.argmax(1, false))?;
+        let logits = (0..all.size()[0])
+            .map(|i| Vec::<f32>::try_from(all.get(i)))
+            .collect::<Result<_, _>>()?;
+        Ok(Predictions {
+            logits,
+            preds,
+            labels: labels.to_vec(),
+            batch_size,
+            loss,
+            seconds: 0.0,
+        })
+    }
+
     pub fn accuracy(&self) -> f64 {
         accuracy(&self.preds, &self.labels)
     }

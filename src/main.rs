@@ -459,7 +459,7 @@ fn run_training(
         "\nPredicting labels for {} test sentences...",
         thousands(test_set.len())
     );
-    let scored = eval::predict_with(&model, &test_set, common.batch_size, config.precision)?;
+    let scored = eval::evaluate(&model, &test_set, common.batch_size, config.precision)?;
     println!(
         "{}",
         Cola::load_split(&data, Split::OutOfDomainDev)?.label_counts()

@@ -7,7 +7,7 @@ use bert_finetune::bench::{median, spread, Report, Run};
 use bert_finetune::data::{length_grouped_order, padded_share, Sampler};
 use bert_finetune::ffi;
 use bert_finetune::model::{BertConfig, BertForSequenceClassification};
-use bert_finetune::optim::{AdamW, AdamWConfig};
+use bert_finetune::optim::{AdamWConfig, FusedAdamW, LinearSchedule};
 use bert_finetune::precision::{Autocast, Precision};
 use bert_finetune::tokenize::{BertTokenizer, Padding};
 use bert_finetune::train::training_step;
@@ -58,9 +58,14 @@ fn optimizer_step_dispatches_a_fixed_number_of_operators() {
     for layers in [1, 4] {
         tch::manual_seed(1);
         let model = BertForSequenceClassification::new(&config(layers), Device::Cpu).unwrap();
-        let mut opt = AdamW::new(&model.vs, AdamWConfig::default(), 10).unwrap();
+        let mut opt = FusedAdamW::new(&model.vs, AdamWConfig::default()).unwrap();
         backward(&model);
-        let (norm, ops) = ffi::count_ops(|| opt.step()).unwrap();
+        let (norm, ops) = ffi::count_ops(|| -> anyhow::Result<Tensor> {
+            let norm = opt.clip_grad_norm()?;
+            opt.step()?;
+            Ok(norm)
+        })
+        .unwrap();
         assert!(norm.unwrap().double_value(&[]) > 0.0);
         println!(
             "{layers} layer(s), {} tensors: fused step dispatches {} operators ({} in all)",
@@ -112,12 +117,7 @@ fn bf16_autocast_on_the_cpu_tracks_fp32() {
     // three significant digits; the losses here are ~0.7).
     const TOLERANCE: f64 = 0.03;
     let set = cola(96, Padding::Longest);
-    let batches = set.batches(
-        16,
-        Sampler::Sequential,
-        &mut StdRng::seed_from_u64(0),
-        Device::Cpu,
-    );
+    let batches = set.batches(16, Sampler::Sequential, Device::Cpu);
     let run = |precision: Precision| -> Vec<f64> {
         tch::manual_seed(3);
         let model = BertForSequenceClassification::new(&config(2), Device::Cpu).unwrap();
@@ -125,12 +125,13 @@ fn bf16_autocast_on_the_cpu_tracks_fp32() {
             lr: 1e-3,
             ..AdamWConfig::default()
         };
-        let mut opt = AdamW::new(&model.vs, cfg, batches.len()).unwrap();
+        let mut opt = FusedAdamW::new(&model.vs, cfg).unwrap();
+        let mut schedule = LinearSchedule::new(&mut opt, 0, batches.len());
         tch::manual_seed(4);
         batches
             .iter()
             .map(|b| {
-                let loss = training_step(&model, b, &mut opt, precision).unwrap();
+                let loss = training_step(&model, b, &mut opt, &mut schedule, precision).unwrap();
                 assert_eq!(loss.kind(), Kind::Float, "the loss is fp32");
                 for (_, p) in model.named_parameters() {
                     assert_eq!(p.kind(), Kind::Float, "master weights stay fp32");
@@ -200,10 +201,12 @@ fn length_grouped_sampler_is_hugging_faces() {
 
     // On CoLA the bucketed batches carry far less padding than shuffled ones.
     let set = cola(2000, Padding::Bucket);
-    assert!(matches!(set.training_sampler(), Sampler::ByLength));
-    let mut rng = StdRng::seed_from_u64(42);
-    let bucket = padded_share(&set.batches(32, Sampler::ByLength, &mut rng, Device::Cpu));
-    let random = padded_share(&set.batches(32, Sampler::Random, &mut rng, Device::Cpu));
+    assert!(matches!(
+        set.training_sampler(42),
+        Sampler::ByLength { seed: 42 }
+    ));
+    let bucket = padded_share(&set.batches(32, Sampler::ByLength { seed: 42 }, Device::Cpu));
+    let random = padded_share(&set.batches(32, Sampler::Random { seed: 42 }, Device::Cpu));
     println!("padded share: bucket {bucket:.3}, random {random:.3}");
     assert!(bucket < random / 3.0, "bucket {bucket} vs random {random}");
 }

@@ -6,7 +6,8 @@ use bert_finetune::cola::Split;
 use bert_finetune::display::Rich;
 use bert_finetune::eval::{self, matthews, ConfusionMatrix};
 use bert_finetune::model::{BertConfig, BertForSequenceClassification};
-use bert_finetune::optim::{linear_schedule, AdamW, AdamWConfig};
+use bert_finetune::optim::{linear_schedule, AdamWConfig, FusedAdamW, LinearSchedule};
+use bert_finetune::precision::Precision;
 use bert_finetune::tokenize::{BertTokenizer, Padding};
 use bert_finetune::train::{self, History, Progress, TrainConfig};
 use bert_finetune::{plot, tutorial};
@@ -97,7 +98,8 @@ fn two_adamw_steps_match_pytorch() {
         weight_decay: 1.0,
         ..AdamWConfig::default()
     };
-    let mut opt = AdamW::new(&model.vs, config, 4).unwrap();
+    let mut opt = FusedAdamW::new(&model.vs, config).unwrap();
+    let mut scheduler = LinearSchedule::new(&mut opt, 0, 4);
     let (ids, mask, labels) = (
         &after["input_ids"],
         &after["attention_mask"],
@@ -106,7 +108,11 @@ fn two_adamw_steps_match_pytorch() {
     for step in 0..2 {
         let logits = model.forward(ids, mask, &ids.zeros_like(), false);
         let loss = logits.cross_entropy_for_logits(labels);
-        let norm = opt.backward_step(&loss).unwrap().double_value(&[]);
+        opt.zero_grad().unwrap();
+        loss.backward();
+        let norm = opt.clip_grad_norm().unwrap().double_value(&[]);
+        opt.step().unwrap();
+        scheduler.step(&mut opt);
         let (py_loss, py_norm) = (
             steps["losses"][step].as_f64().unwrap(),
             steps["grad_norms"][step].as_f64().unwrap(),
@@ -300,7 +306,7 @@ fn evaluation_and_plots_render() {
         Some(70),
     )
     .unwrap();
-    let scored = eval::predict(&model, &test, 32);
+    let scored = eval::evaluate(&model, &test, 32, Precision::Fp32).unwrap();
     assert_eq!(scored.preds.len(), 70);
     assert_eq!(scored.per_batch_mcc().len(), 3);
     let text = scored.to_string();

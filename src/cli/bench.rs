@@ -12,13 +12,12 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use rand::SeedableRng;
 use tch::Device;
 
 use bert_finetune::bench::{spread, Report, Run};
 use bert_finetune::data::{padded_share, Batch};
 use bert_finetune::model::{BertConfig, BertForSequenceClassification};
-use bert_finetune::optim::{AdamW, AdamWConfig};
+use bert_finetune::optim::{AdamWConfig, FusedAdamW, LinearSchedule};
 use bert_finetune::precision::Precision;
 use bert_finetune::train::training_step;
 use bert_finetune::{device, ffi, tutorial};
@@ -163,8 +162,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             common.seed,
             None,
         )?;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(common.seed);
-        let order = train_set.batch_rows(common.batch_size, train_set.training_sampler(), &mut rng);
+        let order =
+            train_set.batch_rows(common.batch_size, train_set.training_sampler(common.seed));
         let epoch: Vec<Batch> = order
             .iter()
             .map(|rows| train_set.batch_of(rows, Device::Cpu))
@@ -238,14 +237,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         * plans.len()
         * args.repeats
         + 1;
-    let mut optimizer = AdamW::new(
+    let mut optimizer = FusedAdamW::new(
         &model.vs,
         AdamWConfig {
             lr: common.lr,
             ..AdamWConfig::default()
         },
-        total_steps,
     )?;
+    let mut scheduler = LinearSchedule::new(&mut optimizer, 0, total_steps);
     let ops = count_optimizer_ops(&model, &plans, &mut optimizer, device)?;
     println!(
         "ATen operators per optimizer step (clip + AdamW, {} parameter tensors): {} dispatched, \
@@ -278,8 +277,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         for side in &args.sides {
             if side == "rust" {
                 for plan in &plans {
-                    let run =
-                        time_rust(&model, plan, &mut optimizer, precision, args.warmup, device)?;
+                    let run = time_rust(
+                        &model,
+                        plan,
+                        (&mut optimizer, &mut scheduler),
+                        precision,
+                        args.warmup,
+                        device,
+                    )?;
                     println!(
                         "repeat {repeat}: {:<14}{:<9}{:>8.1} sentences/s",
                         side, run.padding, run.sentences_per_second
@@ -360,7 +365,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 fn time_rust(
     model: &BertForSequenceClassification,
     plan: &Plan,
-    optimizer: &mut AdamW,
+    (optimizer, scheduler): (&mut FusedAdamW, &mut LinearSchedule),
     precision: Precision,
     warmup: usize,
     device: Device,
@@ -368,14 +373,14 @@ fn time_rust(
     let batches: Vec<Batch> = plan.batches.iter().map(|b| b.to_device(device)).collect();
     let warmup = warmup.min(batches.len());
     for b in &batches[..warmup] {
-        let _ = training_step(model, b, optimizer, precision)?;
+        let _ = training_step(model, b, optimizer, scheduler, precision)?;
     }
     sync(device);
     let start = Instant::now();
     let mut seen = 0;
     let mut last = None;
     for b in &batches[warmup..] {
-        last = Some(training_step(model, b, optimizer, precision)?);
+        last = Some(training_step(model, b, optimizer, scheduler, precision)?);
         seen += b.labels.size()[0] as usize;
     }
     if let Some(loss) = last {
@@ -395,7 +400,7 @@ fn time_rust(
 fn count_optimizer_ops(
     model: &BertForSequenceClassification,
     plans: &[Plan],
-    optimizer: &mut AdamW,
+    optimizer: &mut FusedAdamW,
     device: Device,
 ) -> Result<ffi::OpCount> {
     let Some(batch) = plans.first().and_then(|p| p.batches.first()) else {
@@ -407,7 +412,10 @@ fn count_optimizer_ops(
         .cross_entropy_for_logits(&batch.labels);
     ffi::zero_grad(&model.vs.trainable_variables())?;
     loss.f_backward()?;
-    let (result, ops) = ffi::count_ops(|| optimizer.step())?;
-    let _norm = result?;
+    let (result, ops) = ffi::count_ops(|| -> Result<()> {
+        let _norm = optimizer.clip_grad_norm()?;
+        optimizer.step()
+    })?;
+    result?;
     Ok(ops)
 }

@@ -1,14 +1,14 @@
 //! AdamW with the tutorial's two weight-decay groups, as `torch.optim.AdamW(fused=True)`.
 //!
+//! Named `FusedAdamW` so it is not mistaken for `tch::nn::AdamW`, libtorch's per-tensor loop.
 //! The state is plain tensors (two moments per parameter and one step counter), and one
 //! optimizer step is a fixed number of ATen calls whatever the number of parameter tensors:
-//! clipping (see [`super::clip`]), one step increment and one `_fused_adamw_` per group.
+//! one step increment and one `_fused_adamw_` per group.
 
 use anyhow::{bail, Result};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-use super::schedule::linear_schedule;
 use super::AdamWConfig;
 use crate::ffi::{self, AdamWStep};
 use crate::model::bert::{DECAY, NO_DECAY};
@@ -35,8 +35,9 @@ impl Group {
     }
 }
 
-/// AdamW plus schedule plus clipping, stepping a model's var store.
-pub struct AdamW {
+/// AdamW over a model's var store, with clipping of its gradients; the learning rate is set
+/// by a [`LinearSchedule`](super::LinearSchedule) after each step.
+pub struct FusedAdamW {
     groups: Vec<Group>,
     /// Every trainable parameter, for clipping and `zero_grad`.
     params: Vec<Tensor>,
@@ -44,14 +45,14 @@ pub struct AdamW {
     /// it there; incremented before each update, as PyTorch does).
     step: Tensor,
     config: AdamWConfig,
-    total_steps: usize,
-    steps_done: usize,
+    /// The learning rate of the next step.
+    lr: f64,
 }
 
-impl AdamW {
+impl FusedAdamW {
     /// Groups the var store's trainable variables by their var-store group: [`DECAY`] takes
     /// `config.weight_decay`, [`NO_DECAY`] none.
-    pub fn new(vs: &VarStore, config: AdamWConfig, total_steps: usize) -> Result<Self> {
+    pub fn new(vs: &VarStore, config: AdamWConfig) -> Result<Self> {
         crate::device::ensure_cuda_backend();
         if !(config.lr.is_finite() && config.lr >= 0.0) {
             bail!("learning rate {} must be a finite number ≥ 0", config.lr);
@@ -105,20 +106,23 @@ impl AdamW {
             .filter(|(ps, _)| !ps.is_empty())
             .map(|(ps, wd)| Group::new(ps, wd))
             .collect();
-        Ok(AdamW {
+        Ok(FusedAdamW {
             groups,
             params,
             step: Tensor::zeros([], (Kind::Float, device)),
+            lr: config.lr,
             config,
-            total_steps,
-            steps_done: 0,
         })
     }
 
     /// Learning rate the next step will use.
     pub fn lr(&self) -> f64 {
-        self.config.lr
-            * linear_schedule(self.steps_done, self.config.warmup_steps, self.total_steps)
+        self.lr
+    }
+
+    /// Sets the learning rate of the next step (what a scheduler does).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
     }
 
     pub fn config(&self) -> &AdamWConfig {
@@ -134,21 +138,21 @@ impl AdamW {
         self.step.device()
     }
 
-    /// `optimizer.zero_grad()` (set to none), `loss.backward()`, then [`AdamW::step`].
-    ///
-    /// Returns the gradient norm before clipping as a device scalar; reading it forces a sync,
-    /// so the caller decides when that is worth it.
-    pub fn backward_step(&mut self, loss: &Tensor) -> Result<Tensor> {
-        ffi::zero_grad(&self.params)?;
-        loss.f_backward()?;
-        self.step()
+    /// `model.zero_grad()`: drops every gradient (set to none, as PyTorch does by default).
+    pub fn zero_grad(&mut self) -> Result<()> {
+        ffi::zero_grad(&self.params)
     }
 
-    /// Clipping to `max_grad_norm`, one AdamW update of every group and one schedule step, on
-    /// the gradients the last backward pass left. Returns the norm before clipping.
-    pub fn step(&mut self) -> Result<Tensor> {
-        let norm = super::clip::clip_grad_norm(&self.params, self.config.max_grad_norm)?;
-        let lr = self.lr();
+    /// `clip_grad_norm_(model.parameters(), max_grad_norm)`: scales the gradients the last
+    /// backward pass left so their global norm is at most the configured `max_grad_norm`.
+    /// Returns the norm before clipping as a device scalar; reading it forces a host sync, so
+    /// the caller decides when that is worth it.
+    pub fn clip_grad_norm(&mut self) -> Result<Tensor> {
+        super::clip::clip_grad_norm(&self.params, self.config.max_grad_norm)
+    }
+
+    /// `optimizer.step()`: one AdamW update of every group at the current learning rate.
+    pub fn step(&mut self) -> Result<()> {
         let _ = tch::no_grad(|| self.step.f_add_scalar_(1.0))?;
         for g in &self.groups {
             ffi::fused_adamw(
@@ -157,7 +161,7 @@ impl AdamW {
                 &g.exp_avg_sqs,
                 &self.step,
                 AdamWStep {
-                    lr,
+                    lr: self.lr,
                     beta1: self.config.beta1,
                     beta2: self.config.beta2,
                     weight_decay: g.weight_decay,
@@ -165,16 +169,11 @@ impl AdamW {
                 },
             )?;
         }
-        self.steps_done += 1;
-        Ok(norm)
-    }
-
-    pub fn steps_done(&self) -> usize {
-        self.steps_done
+        Ok(())
     }
 }
 
-impl AdamW {
+impl FusedAdamW {
     /// The optimizer's state as named tensors (moments per parameter, in the var store's
     /// order, and the step counter), for a training checkpoint.
     pub fn state(&self) -> Vec<(String, Tensor)> {
@@ -188,13 +187,9 @@ impl AdamW {
         named
     }
 
-    /// Restores [`AdamW::state`] and the schedule position; every tensor must be present with
-    /// its parameter's shape (a checkpoint of another model is refused, naming the tensor).
-    pub fn load_state(
-        &mut self,
-        state: &std::collections::HashMap<String, Tensor>,
-        steps_done: usize,
-    ) -> Result<()> {
+    /// Restores [`FusedAdamW::state`]; every tensor must be present with its parameter's shape
+    /// (a checkpoint of another model is refused, naming the tensor).
+    pub fn load_state(&mut self, state: &std::collections::HashMap<String, Tensor>) -> Result<()> {
         let get = |name: &str, like: &Tensor| -> Result<Tensor> {
             let t = state
                 .get(name)
@@ -219,8 +214,6 @@ impl AdamW {
                 }
             }
             Ok(())
-        })?;
-        self.steps_done = steps_done;
-        Ok(())
+        })
     }
 }

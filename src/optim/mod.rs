@@ -14,9 +14,9 @@ mod schedule;
 
 use serde::{Deserialize, Serialize};
 
-pub use adamw::AdamW;
+pub use adamw::FusedAdamW;
 pub use clip::clip_grad_norm;
-pub use schedule::linear_schedule;
+pub use schedule::{linear_schedule, LinearSchedule};
 
 /// Optimizer settings; the defaults are the tutorial's.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

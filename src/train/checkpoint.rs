@@ -2,7 +2,8 @@
 //!
 //! After every epoch the run writes `epoch-<k>/` into its checkpoint folder: the weights
 //! (`model.safetensors`, Hugging Face names), the AdamW moments and step
-//! (`optimizer.safetensors`) and `state.json` (epochs and steps done, the [`History`] so far).
+//! (`optimizer.safetensors`) and `state.json` (the schedule's position and the [`History`] so
+//! far).
 //! Nothing else is needed to continue exactly: each epoch reseeds the shuffling and dropout
 //! generators from the run's seed and its own number (see [`epoch_seed`]), and the schedule
 //! position is the step count.
@@ -19,17 +20,14 @@ use tch::Tensor;
 
 use super::History;
 use crate::model::{weights, BertForSequenceClassification};
-use crate::optim::AdamW;
+use crate::optim::{FusedAdamW, LinearSchedule};
 
 /// What `state.json` holds besides the tensors.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TrainState {
-    pub epochs_done: usize,
-    pub steps_done: usize,
-    /// Padded and total positions of the batches trained so far (for `History::padded_share`).
-    pub padded_positions: f64,
-    pub positions: usize,
-    pub history: History,
+struct TrainState {
+    epochs_done: usize,
+    steps_done: usize,
+    history: History,
 }
 
 /// The seed of epoch `epoch` (1-based): the run's own seed for the first, so a one-epoch run
@@ -43,7 +41,8 @@ fn epoch_dir(dir: &Path, epoch: usize) -> PathBuf {
 }
 
 /// Complete checkpoints in `dir`, oldest first, as (epochs done, folder).
-pub fn list(dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
+pub fn list(dir: impl AsRef<Path>) -> Result<Vec<(usize, PathBuf)>> {
+    let dir = dir.as_ref();
     let mut found = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -63,7 +62,7 @@ pub fn list(dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
 }
 
 /// The newest complete checkpoint in `dir`, if any.
-pub fn newest(dir: &Path) -> Result<Option<PathBuf>> {
+pub fn newest(dir: impl AsRef<Path>) -> Result<Option<PathBuf>> {
     Ok(list(dir)?.pop().map(|(_, path)| path))
 }
 
@@ -73,16 +72,23 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("cannot flush folder {}", dir.display()))
 }
 
-/// Writes the checkpoint of `state.epochs_done` epochs; returns its folder.
+/// Writes the checkpoint after the epochs `history` holds; returns its folder.
 pub fn save(
-    dir: &Path,
+    dir: impl AsRef<Path>,
     model: &BertForSequenceClassification,
-    optimizer: &AdamW,
-    state: &TrainState,
+    optimizer: &FusedAdamW,
+    scheduler: &LinearSchedule,
+    history: &History,
 ) -> Result<PathBuf> {
+    let dir = dir.as_ref();
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create checkpoint folder {}", dir.display()))?;
-    let done = state.epochs_done;
+    let done = history.epochs.len();
+    let state = TrainState {
+        epochs_done: done,
+        steps_done: scheduler.steps_done(),
+        history: history.clone(),
+    };
     let partial = dir.join(format!(".epoch-{done}.partial"));
     if partial.exists() {
         std::fs::remove_dir_all(&partial)
@@ -104,7 +110,7 @@ pub fn save(
     weights::save(&optimizer.state(), &partial.join("optimizer.safetensors"))?;
     crate::atomic::write(
         &partial.join("state.json"),
-        serde_json::to_string_pretty(state)?.as_bytes(),
+        serde_json::to_string_pretty(&state)?.as_bytes(),
     )?;
     sync_dir(&partial)?;
     let target = epoch_dir(dir, done);
@@ -133,12 +139,15 @@ pub fn clear(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Loads a checkpoint into `model` and `optimizer`; returns its state.
+/// Loads a checkpoint into `model`, `optimizer` and `scheduler`; returns the history it
+/// holds (its clock stopped: call [`History::restart_clock`] to go on).
 pub fn load(
-    checkpoint: &Path,
+    checkpoint: impl AsRef<Path>,
     model: &BertForSequenceClassification,
-    optimizer: &mut AdamW,
-) -> Result<TrainState> {
+    optimizer: &mut FusedAdamW,
+    scheduler: &mut LinearSchedule,
+) -> Result<History> {
+    let checkpoint = checkpoint.as_ref();
     let state_file = checkpoint.join("state.json");
     let text = std::fs::read_to_string(&state_file)
         .with_context(|| format!("cannot read {}", state_file.display()))?;
@@ -162,7 +171,16 @@ pub fn load(
         .map(|(n, t)| (n, t.to_device(optimizer.device())))
         .collect();
     optimizer
-        .load_state(&tensors, state.steps_done)
+        .load_state(&tensors)
         .with_context(|| format!("in {}", file.display()))?;
-    Ok(state)
+    scheduler.resume_at(state.steps_done, optimizer);
+    if state.history.epochs.len() != state.epochs_done {
+        bail!(
+            "{} says {} epochs are done but its history holds {}",
+            state_file.display(),
+            state.epochs_done,
+            state.history.epochs.len()
+        );
+    }
+    Ok(state.history)
 }

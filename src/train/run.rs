@@ -1,0 +1,263 @@
+//! Training in the background of a notebook kernel, so that stopping it loses nothing.
+//!
+//! evcxr answers Jupyter's stop button by killing the process that holds every variable, the
+//! model included. A [`Run`] instead trains on a thread of its own and returns at once: the
+//! cell ends, later cells run while it trains, [`Run::progress`] shows where it is,
+//! [`Run::stop`] ends it after the current batch and hands the model back, [`Run::wait`]
+//! waits for the end. The loop itself is the caller's (the notebook's cell hands its own loop
+//! over), so what the reader sees is what runs.
+//!
+//! The thread never prints: evcxr would show its lines in whichever cell happens to be
+//! running. It keeps them, with the losses read so far, for [`Run::progress`].
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use anyhow::{anyhow, Result};
+
+use super::{EpochLosses, History, Progress};
+use crate::display::clock;
+use crate::model::BertForSequenceClassification;
+
+/// Lines kept for [`Run::progress`]; older ones are dropped.
+const KEPT_LINES: usize = 1000;
+
+#[derive(Default)]
+struct Shared {
+    stop: AtomicBool,
+    state: Mutex<State>,
+}
+
+#[derive(Default, Clone)]
+struct State {
+    lines: Vec<String>,
+    /// Lines written in all, dropped ones included (so a follower knows what it missed).
+    written: usize,
+    /// The history as last published, with the current epoch's losses read so far appended.
+    history: Option<History>,
+    /// (epoch, batches done, batches in the epoch) at the last publication.
+    position: Option<(usize, usize, usize)>,
+    finished: bool,
+    error: Option<String>,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep using it.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What the training loop holds while it runs in the background: where its log lines go and
+/// how it learns that a stop was asked for.
+pub struct Control {
+    shared: Arc<Shared>,
+}
+
+impl Control {
+    /// True once [`Run::stop`] was called: end after the current batch.
+    pub fn stop_requested(&self) -> bool {
+        self.shared.stop.load(Ordering::Relaxed)
+    }
+
+    /// A line (or several) of the training log, kept for [`Run::progress`].
+    pub fn line(&mut self, text: impl AsRef<str>) {
+        let mut state = self.shared.state();
+        let new: Vec<String> = text.as_ref().lines().map(str::to_string).collect();
+        state.written += new.len();
+        state.lines.extend(new);
+        let excess = state.lines.len().saturating_sub(KEPT_LINES);
+        state.lines.drain(..excess);
+    }
+
+    /// Makes the history so far, plus the current epoch's losses already read, what
+    /// [`Run::progress`] plots.
+    pub fn publish(&mut self, history: &History, epoch: Option<&EpochLosses>) {
+        let mut snapshot = history.clone();
+        let mut state = self.shared.state();
+        state.position = match epoch {
+            Some(e) => {
+                snapshot.batch_losses.extend(e.read_so_far());
+                Some((e.epoch(), e.read_so_far().len(), e.batches()))
+            }
+            None => history
+                .epochs
+                .last()
+                .map(|e| (e.epoch, usize::MAX, usize::MAX)),
+        };
+        state.history = Some(snapshot);
+    }
+}
+
+impl Progress for Control {
+    fn line(&mut self, text: &str) {
+        Control::line(self, text);
+    }
+}
+
+/// A training run on a background thread; see the module documentation.
+pub struct Run {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<(BertForSequenceClassification, Result<History>)>>,
+    started: Instant,
+}
+
+impl Run {
+    /// Moves `model` to a new thread and runs `body` there with it; returns at once.
+    ///
+    /// `body` is the training loop: it calls [`Control::line`] for its log,
+    /// [`Control::publish`] when it has new losses, and checks [`Control::stop_requested`]
+    /// between batches.
+    pub fn start<F>(model: BertForSequenceClassification, body: F) -> Run
+    where
+        F: FnOnce(&BertForSequenceClassification, &mut Control) -> Result<History> + Send + 'static,
+    {
+        let shared = Arc::new(Shared::default());
+        let mut control = Control {
+            shared: Arc::clone(&shared),
+        };
+        let thread = std::thread::spawn(move || {
+            let result = body(&model, &mut control);
+            let mut state = control.shared.state();
+            match &result {
+                Ok(history) => {
+                    let summary: Vec<String> =
+                        history.summary().lines().map(str::to_string).collect();
+                    state.written += summary.len();
+                    state.lines.extend(summary);
+                    state.history = Some(history.clone());
+                }
+                Err(e) => state.error = Some(format!("{e:#}")),
+            }
+            state.finished = true;
+            drop(state);
+            (model, result)
+        });
+        Run {
+            shared,
+            thread: Some(thread),
+            started: Instant::now(),
+        }
+    }
+
+    /// Where the run is: its status, the last lines of its log and (displayed in a notebook)
+    /// the loss of every batch so far.
+    pub fn progress(&self) -> RunProgress {
+        let state = self.shared.state().clone();
+        let status = if let Some(e) = &state.error {
+            format!("failed: {e}")
+        } else if state.finished {
+            "finished".to_string()
+        } else if self.shared.stop.load(Ordering::Relaxed) {
+            "stopping after the current batch".to_string()
+        } else {
+            match state.position {
+                Some((epoch, done, of)) if done != usize::MAX => {
+                    format!("training: epoch {epoch}, {done} of {of} batches")
+                }
+                Some((epoch, ..)) => format!("training: epoch {epoch} done"),
+                None => "training: first epoch".to_string(),
+            }
+        };
+        RunProgress {
+            status,
+            elapsed_seconds: self.started.elapsed().as_secs_f64(),
+            lines: state.lines,
+            history: state.history,
+        }
+    }
+
+    /// True once the loop has returned (finished, stopped or failed).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Asks the loop to end after the current batch, waits for it, and hands back the model
+    /// and the history up to there.
+    pub fn stop(self) -> Result<(BertForSequenceClassification, History)> {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.wait()
+    }
+
+    /// Waits for the loop to end, printing its log as it goes (so the waiting cell shows the
+    /// epochs and batches live); hands back the model and its history. When the loop failed,
+    /// the error says why; the weights are then those of the last checkpoint the loop wrote.
+    pub fn wait(mut self) -> Result<(BertForSequenceClassification, History)> {
+        let thread = self
+            .thread
+            .take()
+            .ok_or_else(|| anyhow!("this run was already waited for"))?;
+        let mut printed = 0;
+        loop {
+            let done = thread.is_finished();
+            printed = self.print_lines_after(printed);
+            if done {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let (model, history) = thread
+            .join()
+            .map_err(|_| anyhow!("the training thread panicked (its message is above)"))?;
+        Ok((model, history?))
+    }
+}
+
+impl Run {
+    /// Prints the log lines after the first `printed` ones; returns how many are printed now.
+    fn print_lines_after(&self, printed: usize) -> usize {
+        use std::io::Write;
+        let state = self.shared.state();
+        let first_kept = state.written - state.lines.len();
+        let from = printed.max(first_kept) - first_kept;
+        let mut out = std::io::stdout().lock();
+        for line in &state.lines[from..] {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = out.flush();
+        state.written
+    }
+}
+
+/// A snapshot of a [`Run`]: text in a terminal, the loss plot in a notebook (see
+/// [`crate::plot`]).
+#[derive(Debug, Clone)]
+pub struct RunProgress {
+    pub status: String,
+    pub elapsed_seconds: f64,
+    /// The log so far (the last 200 lines).
+    pub lines: Vec<String>,
+    /// The losses so far, with the run's settings.
+    pub history: Option<History>,
+}
+
+impl RunProgress {
+    /// A one-line summary: status, elapsed time, the latest batch loss.
+    pub fn headline(&self) -> String {
+        let latest = self
+            .history
+            .as_ref()
+            .and_then(|h| h.batch_losses.last())
+            .map(|l| format!(", latest batch loss {l:.3}"))
+            .unwrap_or_default();
+        format!(
+            "{} ({} elapsed{latest})",
+            self.status,
+            clock(self.elapsed_seconds)
+        )
+    }
+}
+
+impl fmt::Display for RunProgress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.headline())?;
+        let from = self.lines.len().saturating_sub(12);
+        for line in &self.lines[from..] {
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,87 @@
+"""Drives the notebook's background training through jupyter_client, as a reader would:
+start training, watch it, stop it, and use the model in the next cell, with every variable
+defined before still there."""
+import os
+import re
+import sys
+import time
+
+import nbformat
+from jupyter_client.manager import start_new_kernel
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NOTEBOOK = os.path.join(ROOT, "notebooks", "cola.ipynb")
+
+
+def run(client, code, timeout=900):
+    """Executes `code`; returns (printed text, error text or None)."""
+    msg_id = client.execute(code)
+    text, error = [], None
+    while True:
+        msg = client.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            text.append(content["text"])
+        elif kind in ("execute_result", "display_data"):
+            text.append(content["data"].get("text/plain", ""))
+        elif kind == "error":
+            error = "\n".join(content.get("traceback", [])) or content.get("evalue", "error")
+        elif kind == "status" and content["execution_state"] == "idle":
+            return "".join(text), error
+
+
+def main():
+    os.environ["BERT_FINETUNE_QUICK"] = "1"
+    cells = [c.source for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code"]
+    start = next(i for i, s in enumerate(cells) if "train::Run::start" in s)
+    failures = []
+
+    def check(cond, what):
+        print(("ok   " if cond else "FAIL ") + what, flush=True)
+        if not cond:
+            failures.append(what)
+
+    km, client = start_new_kernel(kernel_name="bert-finetune", startup_timeout=120,
+                                  cwd=os.path.join(ROOT, "notebooks"))
+    try:
+        for source in cells[:start]:
+            _, error = run(client, source)
+            if error:
+                raise SystemExit(f"cell failed before training:\n{source}\n{error}")
+        run(client, "let x = 41;")
+        # Long enough that the stop comes while it trains.
+        _, error = run(client, "let config = TrainConfig { epochs: 40, ..config };")
+        check(error is None, "a longer run can be configured")
+        t0 = time.time()
+        _, error = run(client, cells[start])
+        check(error is None, f"the training cell returns at once ({time.time() - t0:.1f}s) {error or ''}")
+        status = ""
+        for _ in range(60):
+            status, error = run(client, "run.progress()")
+            if re.search(r"training: epoch \d+, \d+ of \d+ batches", status):
+                break
+            time.sleep(2)
+        check(re.search(r"training: epoch \d+, \d+ of \d+ batches", status) is not None,
+              f"progress shows where the run is: {status.splitlines()[:1]}")
+        text, error = run(client, "let (model, history) = run.stop()?;\n"
+                                  "println!(\"stopped after {} batches\", history.batch_losses.len());")
+        check(error is None, f"stop() hands the model back {error or ''}")
+        m = re.search(r"stopped after (\d+) batches", text)
+        check(m is not None and 0 < int(m.group(1)) < 40 * 10, f"it stopped early: {m and m.group(0)}")
+        text, error = run(client, "println!(\"x = {x}\");\n"
+                                  "let scored = eval::evaluate(&model, &dataset.take(64), 32, Precision::Fp32)?;\n"
+                                  "println!(\"accuracy {:.3}\", scored.accuracy());")
+        check(error is None and "x = 41" in text, f"earlier variables survive: {text.strip()[:40]!r} {error or ''}")
+        check(re.search(r"accuracy \d\.\d{3}", text) is not None, "the stopped model scores sentences")
+    finally:
+        client.stop_channels()
+        km.shutdown_kernel(now=True)
+    if failures:
+        print(f"{len(failures)} background-run check(s) failed", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
