@@ -64,8 +64,7 @@ macro_rules! config_enum {
                     other => {
                         let allowed: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
                         bail!(
-                            "{} {other:?} is not one of the values transformers defines that \
-                             this crate knows: {}",
+                            "{} {other:?} is not supported; accepted values: {}",
                             $field,
                             allowed.join(", ")
                         )
