@@ -5,9 +5,9 @@
 //! strips in untrusted notebooks; images are always displayed. Text in the PNG uses a bundled
 //! DejaVu Sans, so plots look the same on machines without fonts.
 //!
-//! The training curves live here; each other figure has its own file: [`lengths`] (token
-//! lengths and the cut), [`confusion`] (the confusion matrix), [`attention`] (one head's
-//! attention), the last two drawn by the shared grid of [`heatmap`].
+//! The training curves live here; each other figure has its own file: `lengths.rs` (token
+//! lengths and the cut), `confusion.rs` (the confusion matrix), `attention.rs` (one head's
+//! attention), the last two drawn by the shared grid of `heatmap.rs`.
 
 mod attention;
 mod confusion;
