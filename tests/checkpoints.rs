@@ -185,4 +185,41 @@ fn other_architectures_and_unsupported_options_are_refused_by_field() {
     assert!(err.contains("is_decoder"), "{err}");
     let err = refused(|c| c["position_embedding_type"] = "relative_key".into());
     assert!(err.contains("position_embedding_type"), "{err}");
+    let err = refused(|c| c["position_embedding_type"] = "rotary".into());
+    assert!(
+        err.contains("position_embedding_type") && err.contains("absolute, relative_key"),
+        "{err}"
+    );
+    let err = refused(|c| c["hidden_act"] = "swish".into());
+    assert!(
+        err.contains("hidden_act") && err.contains("\"swish\"") && err.contains("gelu_new"),
+        "{err}"
+    );
+}
+
+#[test]
+fn hidden_act_and_position_embedding_type_are_written_back_as_read() {
+    use bert_finetune::model::{BertConfig, HiddenAct, PositionEmbeddingType};
+    for (text, act) in [
+        ("gelu", HiddenAct::Gelu),
+        ("gelu_new", HiddenAct::GeluNew),
+        ("gelu_pytorch_tanh", HiddenAct::GeluPytorchTanh),
+        ("gelu_fast", HiddenAct::GeluFast),
+        ("relu", HiddenAct::Relu),
+    ] {
+        let mut json: serde_json::Value =
+            serde_json::from_str(&BertConfig::new(100, 8, 1, 2, 16).to_json("X").unwrap()).unwrap();
+        json["hidden_act"] = text.into();
+        let config: BertConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(config.hidden_act, act);
+        assert_eq!(
+            config.position_embedding_type,
+            PositionEmbeddingType::Absolute
+        );
+        let written: serde_json::Value =
+            serde_json::from_str(&config.to_json("BertForSequenceClassification").unwrap())
+                .unwrap();
+        assert_eq!(written["hidden_act"], text);
+        assert_eq!(written["position_embedding_type"], "absolute");
+    }
 }

@@ -1,15 +1,19 @@
 //! Parity with PyTorch + transformers: same checkpoint, same inputs, fp32 on the CPU.
-//! Tolerance: max |Δ| ≤ 1e-4 on hidden states, pooled output and logits.
+//! Tolerance: max |Δ| ≤ 1e-4 on hidden states, pooled output and logits; attention
+//! probabilities (which lie in [0, 1]) within 1e-5.
 
 mod common;
 
 use bert_finetune::cola::{Cola, Split};
 use bert_finetune::model::{BertConfig, BertForSequenceClassification};
-use bert_finetune::tokenize::{BertTokenizer, Padding};
+use bert_finetune::tokenize::{BertTokenizer, Encoded, Padding};
 use common::*;
 use tch::{Device, Kind};
 
 const TOLERANCE: f64 = 1e-4;
+/// Attention probabilities agree to about 1e-6 on MiniLM; the bound leaves room for other
+/// BLAS builds without hiding a real mistake (a wrong mask or scale moves them by 1e-2 or more).
+const ATTENTION_TOLERANCE: f64 = 1e-5;
 
 fn sentences() -> Vec<String> {
     [
@@ -131,6 +135,75 @@ fn minilm_matches_transformers_to_1e_4() {
     );
     python("reference.py", &args);
     check_outputs(dir.path());
+}
+
+#[test]
+fn minilm_attentions_match_transformers_eager_output_attentions() {
+    let dir = tmp();
+    let (model_path, out) = (path_str(&minilm()), path_str(dir.path()));
+    let padded = sentences()[..3].to_vec();
+    let args = argv(
+        &["attentions", "--model", &model_path, "--out", &out],
+        &padded,
+    );
+    python("reference.py", &args);
+    let reference = read_tensors(&dir.path().join("attentions.safetensors"));
+    let model =
+        BertForSequenceClassification::from_pretrained(&model_path, 2, Device::Cpu).unwrap();
+    let inputs = Encoded {
+        input_ids: reference["input_ids"].shallow_clone(),
+        attention_mask: reference["attention_mask"].shallow_clone(),
+        token_type_ids: reference["token_type_ids"].shallow_clone(),
+    };
+    let ours = model.attentions(&inputs).unwrap();
+    assert_eq!(ours.len(), 6, "one tensor per layer");
+
+    let mask = inputs.attention_mask.to_kind(Kind::Float);
+    // Rows of padding queries carry no meaning; keys that are padding must get exactly 0.
+    let real_queries = mask.unsqueeze(1).unsqueeze(-1);
+    let padding_keys = (mask.ones_like() - &mask).unsqueeze(1).unsqueeze(1);
+    let mut worst = 0.0f64;
+    for (i, probs) in ours.iter().enumerate() {
+        let expected = &reference[&format!("attentions.{i}")];
+        assert_eq!(probs.size(), expected.size(), "layer {i}");
+        assert_eq!(probs.size()[1], 12, "MiniLM has 12 heads");
+        worst = worst.max(max_abs_diff(
+            &(probs * &real_queries),
+            &(expected * &real_queries),
+        ));
+        let leaked = (probs * &padding_keys).abs().max().double_value(&[]);
+        assert_eq!(leaked, 0.0, "layer {i} attends to padding");
+        let row_sums = probs.sum_dim_intlist(-1, false, Kind::Double);
+        let off = (row_sums - 1.0).abs().max().double_value(&[]);
+        assert!(off < 1e-5, "layer {i}: rows sum to 1 ± {off}");
+    }
+    println!("attention probabilities: max |Δ| {worst:.2e} over 6 layers");
+    assert!(worst <= ATTENTION_TOLERANCE, "attentions differ by {worst}");
+
+    // Asking for attentions changes nothing else: the eager path's states are the fused ones.
+    let ids = &inputs.input_ids;
+    let types = &inputs.token_type_ids;
+    let (fused, eager) = tch::no_grad(|| {
+        let fused = model
+            .bert
+            .forward(ids, &inputs.attention_mask, types, false);
+        let eager = model
+            .bert
+            .forward_with_attentions(ids, &inputs.attention_mask, types, false);
+        (fused, eager)
+    });
+    assert!(fused.attentions.is_none());
+    let keep = mask.unsqueeze(-1);
+    let states = max_abs_diff(
+        &(&eager.last_hidden_state * &keep),
+        &(&fused.last_hidden_state * &keep),
+    );
+    let python = max_abs_diff(
+        &(&eager.last_hidden_state * &keep),
+        &(&reference["last_hidden_state"] * &keep),
+    );
+    println!("last_hidden_state: eager vs fused {states:.2e}, eager vs transformers {python:.2e}");
+    assert!(states <= TOLERANCE && python <= TOLERANCE);
 }
 
 #[test]

@@ -6,43 +6,23 @@
 //! tables into [`DECAY`]: the two weight-decay groups of the tutorial's appendix, decided by
 //! what a parameter is rather than by matching its name later.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use tch::nn::{Init, Path};
 use tch::{Kind, Tensor};
 
-use super::config::BertConfig;
+use super::config::{BertConfig, HiddenAct};
 
 /// Var-store group of parameters that take weight decay.
 pub const DECAY: usize = 0;
 /// Var-store group of biases and LayerNorm parameters, which never take weight decay.
 pub const NO_DECAY: usize = 1;
 
-/// The feed-forward activation named by `hidden_act`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    /// `gelu`: the exact, erf-based GELU (BERT's default).
-    Gelu,
-    /// `gelu_new` / `gelu_pytorch_tanh`: the tanh approximation.
-    GeluTanh,
-    Relu,
-}
-
-impl Activation {
-    pub fn parse(name: &str) -> Result<Self> {
-        Ok(match name {
-            "gelu" => Activation::Gelu,
-            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
-            "relu" => Activation::Relu,
-            other => bail!("hidden_act {other:?} is not supported (gelu, gelu_new, relu)"),
-        })
-    }
-
-    fn apply(self, xs: &Tensor) -> Tensor {
-        match self {
-            Activation::Gelu => xs.gelu("none"),
-            Activation::GeluTanh => xs.gelu("tanh"),
-            Activation::Relu => xs.relu(),
-        }
+/// The feed-forward activation `hidden_act` names (parsed and checked in [`HiddenAct`]).
+fn activate(act: HiddenAct, xs: &Tensor) -> Tensor {
+    match act {
+        HiddenAct::Gelu => xs.gelu("none"),
+        HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh | HiddenAct::GeluFast => xs.gelu("tanh"),
+        HiddenAct::Relu => xs.relu(),
     }
 }
 
@@ -204,32 +184,72 @@ impl Attention {
     }
 
     /// `mask` is boolean `[batch, 1, 1, seq]`, true where a key is a real token.
-    fn forward(&self, xs: &Tensor, mask: &Tensor, train: bool) -> Tensor {
+    ///
+    /// With `output_attentions` the probabilities are computed explicitly (transformers'
+    /// "eager" attention) and returned, `[batch, heads, seq, seq]`; otherwise the fused
+    /// kernel runs and no `[seq, seq]` matrix is kept, so training pays nothing for the option.
+    fn forward(
+        &self,
+        xs: &Tensor,
+        mask: &Tensor,
+        train: bool,
+        output_attentions: bool,
+    ) -> (Tensor, Option<Tensor>) {
         let (b, l, h) = xs.size3().expect("hidden states are [batch, seq, hidden]");
         let split = |t: Tensor| t.view([b, l, self.heads, h / self.heads]).transpose(1, 2);
         let q = split(self.query.forward(xs));
         let k = split(self.key.forward(xs));
         let v = split(self.value.forward(xs));
         let dropout = if train { self.attention_dropout } else { 0.0 };
-        let context = Tensor::scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            Some(mask),
-            dropout,
-            false,
-            None,
-            false,
-        )
-        .transpose(1, 2)
-        .contiguous()
-        .view([b, l, h]);
+        let (context, probs) = if output_attentions {
+            let (context, probs) = eager_attention(&q, &k, &v, mask, dropout, train);
+            (context, Some(probs))
+        } else {
+            let context = Tensor::scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                Some(mask),
+                dropout,
+                false,
+                None,
+                false,
+            );
+            (context, None)
+        };
+        let context = context.transpose(1, 2).contiguous().view([b, l, h]);
         let out = self
             .output
             .forward(&context)
             .dropout(self.hidden_dropout, train);
-        self.layer_norm.forward(&(out + xs))
+        (self.layer_norm.forward(&(out + xs)), probs)
     }
+}
+
+/// transformers' `eager_attention_forward`: softmax(q·kᵀ/√d + mask)·v, returning the
+/// probabilities too. Masked keys get the dtype's lowest value added, as in transformers, so
+/// they receive exactly zero probability. As there, the probabilities returned are the ones
+/// used, after dropout when training.
+fn eager_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: &Tensor,
+    dropout: f64,
+    train: bool,
+) -> (Tensor, Tensor) {
+    let head_dim = *q.size().last().expect("q is [batch, heads, seq, head_dim]");
+    let scores = q.matmul(&k.transpose(-1, -2)) / (head_dim as f64).sqrt();
+    let lowest = match scores.kind() {
+        // torch.finfo(dtype).min
+        Kind::Half => -65504.0,
+        Kind::BFloat16 => -3.389_531_389_251_535_5e38,
+        Kind::Double => f64::MIN,
+        _ => f64::from(f32::MIN),
+    };
+    let scores = scores.masked_fill(&mask.logical_not(), lowest);
+    let probs = scores.softmax(-1, scores.kind()).dropout(dropout, train);
+    (probs.matmul(v), probs)
 }
 
 /// `BertLayer`: attention, then the feed-forward block (`intermediate` and `output`).
@@ -237,30 +257,36 @@ impl Attention {
 struct Layer {
     attention: Attention,
     intermediate: Linear,
-    activation: Activation,
+    activation: HiddenAct,
     output: Linear,
     layer_norm: LayerNorm,
     dropout: f64,
 }
 
 impl Layer {
-    fn new(p: Path, c: &BertConfig) -> Result<Self> {
+    fn new(p: Path, c: &BertConfig) -> Self {
         let (h, i, std) = (c.hidden_size, c.intermediate_size, c.initializer_range);
-        Ok(Layer {
+        Layer {
             attention: Attention::new(&p / "attention", c),
             intermediate: Linear::new(&p / "intermediate" / "dense", h, i, std),
-            activation: Activation::parse(&c.hidden_act)?,
+            activation: c.hidden_act,
             output: Linear::new(&p / "output" / "dense", i, h, std),
             layer_norm: LayerNorm::new(&p / "output" / "LayerNorm", h, c.layer_norm_eps),
             dropout: c.hidden_dropout_prob,
-        })
+        }
     }
 
-    fn forward(&self, xs: &Tensor, mask: &Tensor, train: bool) -> Tensor {
-        let attended = self.attention.forward(xs, mask, train);
-        let inner = self.activation.apply(&self.intermediate.forward(&attended));
+    fn forward(
+        &self,
+        xs: &Tensor,
+        mask: &Tensor,
+        train: bool,
+        output_attentions: bool,
+    ) -> (Tensor, Option<Tensor>) {
+        let (attended, probs) = self.attention.forward(xs, mask, train, output_attentions);
+        let inner = activate(self.activation, &self.intermediate.forward(&attended));
         let out = self.output.forward(&inner).dropout(self.dropout, train);
-        self.layer_norm.forward(&(out + attended))
+        (self.layer_norm.forward(&(out + attended)), probs)
     }
 }
 
@@ -272,11 +298,19 @@ pub struct BertModel {
     pooler: Linear,
 }
 
-/// What `BertModel` returns: per-token states `[batch, seq, hidden]` and the pooled `[CLS]`.
+/// What `BertModel` returns (transformers' `BaseModelOutputWithPoolingAndCrossAttentions`).
+///
+/// Not called `BertOutput`: in transformers and candle that name is the feed-forward block's
+/// output layer (`layer.N.output`), a different thing.
 #[derive(Debug)]
-pub struct BertOutput {
+pub struct BertModelOutput {
+    /// Per-token states of the last layer, `[batch, seq, hidden]`.
     pub last_hidden_state: Tensor,
+    /// `tanh(dense([CLS] state))`, `[batch, hidden]`: what the classifier reads.
     pub pooler_output: Tensor,
+    /// With [`BertModel::forward_with_attentions`]: one tensor per layer, `[batch, heads,
+    /// seq, seq]`, the softmax probabilities (rows: queries, columns: keys; masked keys 0).
+    pub attentions: Option<Vec<Tensor>>,
 }
 
 impl BertModel {
@@ -287,7 +321,7 @@ impl BertModel {
         let encoder = &p / "encoder" / "layer";
         let layers = (0..c.num_hidden_layers)
             .map(|i| Layer::new(&encoder / i, c))
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
         Ok(BertModel {
             embeddings,
             layers,
@@ -301,22 +335,57 @@ impl BertModel {
     }
 
     /// Runs the encoder. `attention_mask` is 1 for real tokens and 0 for padding.
+    /// `attentions` is `None`: the fused attention kernel runs (the training path).
     pub fn forward(
         &self,
         input_ids: &Tensor,
         attention_mask: &Tensor,
         token_type_ids: &Tensor,
         train: bool,
-    ) -> BertOutput {
+    ) -> BertModelOutput {
+        self.run(input_ids, attention_mask, token_type_ids, train, false)
+    }
+
+    /// [`forward`](Self::forward) with `output_attentions=True`: also returns every layer's
+    /// attention probabilities, computed as transformers' eager attention does.
+    pub fn forward_with_attentions(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        token_type_ids: &Tensor,
+        train: bool,
+    ) -> BertModelOutput {
+        self.run(input_ids, attention_mask, token_type_ids, train, true)
+    }
+
+    /// Number of encoder layers (`num_hidden_layers`).
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    fn run(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        token_type_ids: &Tensor,
+        train: bool,
+        output_attentions: bool,
+    ) -> BertModelOutput {
         let mask = attention_mask.gt(0).unsqueeze(1).unsqueeze(1);
         let mut xs = self.embeddings.forward(input_ids, token_type_ids, train);
+        let mut attentions = output_attentions.then(Vec::new);
         for layer in &self.layers {
-            xs = layer.forward(&xs, &mask, train);
+            let (next, probs) = layer.forward(&xs, &mask, train, output_attentions);
+            xs = next;
+            if let (Some(all), Some(probs)) = (attentions.as_mut(), probs) {
+                all.push(probs);
+            }
         }
         let pooler_output = self.pooler.forward(&xs.select(1, 0)).tanh();
-        BertOutput {
+        BertModelOutput {
             last_hidden_state: xs,
             pooler_output,
+            attentions,
         }
     }
 }

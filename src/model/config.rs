@@ -9,9 +9,6 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-fn d_act() -> String {
-    "gelu".into()
-}
 fn d_dropout() -> f64 {
     0.1
 }
@@ -27,9 +24,102 @@ fn d_eps() -> f64 {
 fn d_init() -> f64 {
     0.02
 }
-fn d_position_type() -> String {
-    "absolute".into()
+
+/// Defines a config enum read from (and written back as) the exact strings transformers uses,
+/// so an unknown value fails while parsing with the field's name and the accepted values.
+macro_rules! config_enum {
+    ($(#[$doc:meta])* $name:ident, $field:literal, default $default:ident,
+     $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)?) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "&'static str")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// Every accepted value, as written in `config.json`.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The value as written in `config.json`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name::$default
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = anyhow::Error;
+
+            fn from_str(text: &str) -> Result<Self> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    other => {
+                        let allowed: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                        bail!(
+                            "{} {other:?} is not supported; accepted values: {}",
+                            $field,
+                            allowed.join(", ")
+                        )
+                    }
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(text: String) -> std::result::Result<Self, String> {
+                text.parse().map_err(|e: anyhow::Error| e.to_string())
+            }
+        }
+
+        impl From<$name> for &'static str {
+            fn from(value: $name) -> Self {
+                value.as_str()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
 }
+
+config_enum!(
+    /// `hidden_act`: the feed-forward activation. Each spelling is its own variant so that
+    /// `save_pretrained` writes back exactly the string the checkpoint had.
+    HiddenAct, "hidden_act", default Gelu,
+    /// The exact, erf-based GELU (BERT's default).
+    Gelu = "gelu",
+    /// transformers' `NewGELUActivation`: the tanh approximation.
+    GeluNew = "gelu_new",
+    /// PyTorch's `gelu(approximate="tanh")`: the same tanh approximation.
+    GeluPytorchTanh = "gelu_pytorch_tanh",
+    /// transformers' `FastGELUActivation`: the tanh approximation, written differently.
+    GeluFast = "gelu_fast",
+    Relu = "relu",
+);
+
+config_enum!(
+    /// `position_embedding_type`. transformers defines three; this crate implements
+    /// `absolute` and refuses the relative ones in [`BertConfig::validate`] (they need
+    /// weights and attention terms that are not here), so a config naming one reads fine
+    /// and is then refused with that reason rather than as an unknown word.
+    PositionEmbeddingType, "position_embedding_type", default Absolute,
+    Absolute = "absolute",
+    RelativeKey = "relative_key",
+    RelativeKeyQuery = "relative_key_query",
+);
 
 fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     Ok(Option::<i64>::deserialize(d)?.unwrap_or(0))
@@ -42,8 +132,8 @@ pub struct BertConfig {
     pub num_hidden_layers: i64,
     pub num_attention_heads: i64,
     pub intermediate_size: i64,
-    #[serde(default = "d_act")]
-    pub hidden_act: String,
+    #[serde(default)]
+    pub hidden_act: HiddenAct,
     #[serde(default = "d_dropout")]
     pub hidden_dropout_prob: f64,
     #[serde(default = "d_dropout")]
@@ -59,8 +149,8 @@ pub struct BertConfig {
     /// Some hub configs write `null` here; the embedding still pads with id 0 then.
     #[serde(default, deserialize_with = "null_as_zero")]
     pub pad_token_id: i64,
-    #[serde(default = "d_position_type")]
-    pub position_embedding_type: String,
+    #[serde(default)]
+    pub position_embedding_type: PositionEmbeddingType,
     /// Dropout before the classifier; `None` means "use `hidden_dropout_prob`", as in HF.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier_dropout: Option<f64>,
@@ -180,13 +270,13 @@ impl BertConfig {
                 self.num_attention_heads
             );
         }
-        if self.position_embedding_type != "absolute" {
+        if self.position_embedding_type != PositionEmbeddingType::Absolute {
             bail!(
-                "position_embedding_type {:?} is not supported (only \"absolute\")",
-                self.position_embedding_type
+                "position_embedding_type {:?} is not supported: this crate implements \
+                 \"absolute\" position embeddings only",
+                self.position_embedding_type.as_str()
             );
         }
-        crate::model::bert::Activation::parse(&self.hidden_act)?;
         Ok(())
     }
 

@@ -5,11 +5,12 @@ pub mod classifier;
 pub mod config;
 pub mod hub;
 pub mod params;
+pub mod pretrained;
 pub mod weights;
 
-pub use bert::{BertModel, BertOutput};
+pub use bert::{BertModel, BertModelOutput};
 pub use classifier::BertForSequenceClassification;
-pub use config::BertConfig;
+pub use config::{BertConfig, HiddenAct, PositionEmbeddingType};
 pub use params::ParameterListing;
 pub use weights::LoadReport;
 

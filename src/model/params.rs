@@ -1,8 +1,80 @@
-//! The tutorial's look at the parameters: how many, and the shapes of three groups.
+//! The tutorial's look at the parameters: their Hugging Face names, how many, the shapes of
+//! three groups, and the two weight-decay groups.
 
 use std::fmt;
 
+use tch::Tensor;
+
+use super::bert::{DECAY, NO_DECAY};
+use super::classifier::BertForSequenceClassification;
 use crate::display::{Html, Rich, Table};
+
+impl BertForSequenceClassification {
+    /// Parameters in module order with Hugging Face names (what `named_parameters()` yields).
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        self.parameters_with_groups()
+            .into_iter()
+            .map(|(name, tensor, _)| (name, tensor))
+            .collect()
+    }
+
+    /// (name, tensor, var-store group) in creation order, which is the module order.
+    fn parameters_with_groups(&self) -> Vec<(String, Tensor, usize)> {
+        let vars = self
+            .vs
+            .variables_
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let names: std::collections::HashMap<usize, &String> = vars
+            .named_variables
+            .iter()
+            .map(|(name, t)| (t.data_ptr() as usize, name))
+            .collect();
+        vars.trainable_variables
+            .iter()
+            .filter_map(|v| {
+                let name = names.get(&(v.tensor.data_ptr() as usize))?;
+                Some(((*name).clone(), v.tensor.shallow_clone(), v.group))
+            })
+            .collect()
+    }
+
+    /// The two weight-decay groups of the tutorial's appendix, with counts and examples.
+    pub fn weight_decay_groups(&self, weight_decay: f64) -> Table {
+        let params = self.parameters_with_groups();
+        let mut table = Table::new(
+            "Weight-decay groups",
+            &["group", "weight decay", "tensors", "values", "examples"],
+        );
+        for (group, label, decay) in [
+            (DECAY, "weights", weight_decay),
+            (NO_DECAY, "biases and LayerNorm", 0.0),
+        ] {
+            let members: Vec<&(String, Tensor, usize)> =
+                params.iter().filter(|(_, _, g)| *g == group).collect();
+            let values: i64 = members.iter().map(|(_, t, _)| t.numel() as i64).sum();
+            let examples: Vec<&str> = members.iter().take(3).map(|(n, _, _)| n.as_str()).collect();
+            table.push_row([
+                label.to_string(),
+                format!("{decay}"),
+                members.len().to_string(),
+                crate::cola::thousands(values as usize),
+                format!("{}, …", examples.join(", ")),
+            ]);
+        }
+        table
+    }
+
+    /// The tutorial's parameter listing: count, embeddings, first layer, output layer.
+    pub fn parameter_listing(&self) -> ParameterListing {
+        ParameterListing::new(
+            self.named_parameters()
+                .into_iter()
+                .map(|(n, t)| (n, t.size()))
+                .collect(),
+        )
+    }
+}
 
 /// A parameter's Hugging Face name and shape.
 pub type NamedShape = (String, Vec<i64>);

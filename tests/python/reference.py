@@ -143,6 +143,22 @@ def cmd_variants(args):
         }, os.path.join(d, "reference.safetensors"))
 
 
+def cmd_attentions(args):
+    """Attention probabilities of every layer (output_attentions=True, eager attention)."""
+    model = BertModel.from_pretrained(args.model, attn_implementation="eager")
+    model.eval()
+    tok = AutoTokenizer.from_pretrained(args.model)
+    batch = tok(args.sentences, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**batch, output_attentions=True)
+    tensors = {f"attentions.{i}": a.contiguous() for i, a in enumerate(out.attentions)}
+    tensors["input_ids"] = batch["input_ids"].contiguous()
+    tensors["attention_mask"] = batch["attention_mask"].contiguous()
+    tensors["token_type_ids"] = batch["token_type_ids"].contiguous()
+    tensors["last_hidden_state"] = out.last_hidden_state.contiguous()
+    save_file(tensors, os.path.join(args.out, "attentions.safetensors"))
+
+
 def cmd_hub_outputs(args):
     """Outputs of a hub id loaded by transformers from the cache alone (HF_HUB_OFFLINE=1)."""
     torch.manual_seed(0)
@@ -216,7 +232,7 @@ def main():
     t.add_argument("--out", required=True)
     t.add_argument("--max-len", type=int, default=64)
     t.add_argument("--extra", nargs="*", default=[])
-    for name in ("pretrained", "random", "logits", "variants", "hub-outputs"):
+    for name in ("pretrained", "random", "logits", "variants", "hub-outputs", "attentions"):
         s = sub.add_parser(name)
         s.add_argument("--model")
         s.add_argument("--tokenizer")
@@ -228,7 +244,7 @@ def main():
     args = p.parse_args()
     {"tokenize": cmd_tokenize, "pretrained": cmd_pretrained, "random": cmd_random,
      "logits": cmd_logits, "train-steps": cmd_train_steps, "variants": cmd_variants,
-     "hub-outputs": cmd_hub_outputs}[args.cmd](args)
+     "hub-outputs": cmd_hub_outputs, "attentions": cmd_attentions}[args.cmd](args)
 
 
 if __name__ == "__main__":

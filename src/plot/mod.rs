@@ -4,6 +4,19 @@
 //! `image/svg+xml` bundle. plotters' own evcxr helper sends `text/html`, which JupyterLab
 //! strips in untrusted notebooks; images are always displayed. Text in the PNG uses a bundled
 //! DejaVu Sans, so plots look the same on machines without fonts.
+//!
+//! The training curves live here; each other figure has its own file: `lengths.rs` (token
+//! lengths and the cut), `confusion.rs` (the confusion matrix), `attention.rs` (one head's
+//! attention), the last two drawn by the shared grid of `heatmap.rs`.
+
+mod attention;
+mod confusion;
+mod heatmap;
+mod lengths;
+
+pub use attention::{attention, attention_map};
+pub use confusion::{confusion_matrix, confusion_matrix_with_labels};
+pub use lengths::token_lengths;
 
 use std::fmt;
 use std::ops::Range;
@@ -34,6 +47,8 @@ pub struct Figure {
     pub title: String,
     pub svg: String,
     pub png: Vec<u8>,
+    /// Size in pixels (width, height), the same for both renderings.
+    pub size: (u32, u32),
 }
 
 impl Figure {
@@ -50,7 +65,8 @@ impl Figure {
 
 impl fmt::Display for Figure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[figure: {} ({WIDTH}×{HEIGHT})]", self.title)
+        let (width, height) = self.size;
+        write!(f, "[figure: {} ({width}×{height})]", self.title)
     }
 }
 
@@ -99,7 +115,19 @@ enum Chart {
     },
 }
 
-impl Chart {
+/// A figure that can be drawn on any plotters backend (SVG and bitmap both).
+trait Drawing {
+    fn title(&self) -> &str;
+
+    /// Width and height in pixels.
+    fn size(&self) -> (u32, u32) {
+        (WIDTH, HEIGHT)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
+}
+
+impl Drawing for Chart {
     fn title(&self) -> &str {
         match self {
             Chart::Lines { title, .. }
@@ -107,12 +135,16 @@ impl Chart {
             | Chart::Grouped { title, .. } => title,
         }
     }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        draw(root, self)
+    }
 }
 
 fn register_font() {
     static FONTS: Once = Once::new();
     FONTS.call_once(|| {
-        let bytes: &'static [u8] = include_bytes!("../assets/DejaVuSans.ttf");
+        let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSans.ttf");
         for style in [FontStyle::Normal, FontStyle::Bold] {
             // The bundled font is valid; if registration ever failed, text would be missing
             // from PNGs only, which is no reason to stop training.
@@ -155,6 +187,7 @@ fn frame<'a, DB: DrawingBackend + 'a>(
     };
     // Few whole numbers (epochs, batches): one tick each; many (steps): plotters' own spacing.
     let span = (plot.x_range().end - plot.x_range().start).round() as usize + 1;
+    let tall = plot.y_range().end - plot.y_range().start >= 10.0;
     let mut mesh = plot.configure_mesh();
     mesh.bold_line_style(WHITE.stroke_width(2))
         .light_line_style(WHITE.mix(0.5))
@@ -162,6 +195,11 @@ fn frame<'a, DB: DrawingBackend + 'a>(
         .y_desc(y_label)
         .axis_desc_style((FONT, 18))
         .label_style((FONT, 15));
+    // Counts (histograms, bar heights) read as whole numbers: 1200, not 1200.0.
+    let whole_y = |v: &f64| format!("{v:.0}");
+    if tall {
+        mesh.y_label_formatter(&whole_y);
+    }
     if integer_x {
         mesh.x_label_formatter(&whole);
         if span <= 20 {
@@ -324,21 +362,22 @@ pub fn grouped_bars(
     })
 }
 
-fn render(chart: Chart) -> Result<Figure> {
+fn render(chart: impl Drawing) -> Result<Figure> {
     register_font();
+    let (width, height) = chart.size();
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(&root, &chart)?;
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        chart.draw(&root)?;
     }
-    let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    let mut rgb = vec![0u8; (width * height * 3) as usize];
     {
-        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(&root, &chart)?;
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        chart.draw(&root)?;
     }
     let mut png = Vec::new();
     {
-        let mut encoder = png::Encoder::new(&mut png, WIDTH, HEIGHT);
+        let mut encoder = png::Encoder::new(&mut png, width, height);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header()?;
@@ -348,6 +387,7 @@ fn render(chart: Chart) -> Result<Figure> {
         title: chart.title().to_string(),
         svg,
         png,
+        size: (width, height),
     })
 }
 
