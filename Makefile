@@ -24,6 +24,7 @@ test: setup
 	@$(ENV) cargo test --release
 	@$(ENV) scripts/setup-browser
 	@$(ENV) python tests/notebook/test_notebook.py
+	@$(ENV) python tests/notebook/test_background.py
 	@$(ENV) node tests/browser/jupyterlab.mjs
 
 lint:

@@ -13,6 +13,7 @@ mod attention;
 mod confusion;
 mod heatmap;
 mod lengths;
+mod progress;
 
 pub use attention::{attention, attention_map};
 pub use confusion::{confusion_matrix, confusion_matrix_with_labels};
@@ -429,8 +430,12 @@ pub fn loss_curve(history: &History) -> Result<Figure> {
 
 /// Loss of every batch, with a moving average over `window` batches on top.
 pub fn batch_loss_curve(history: &History, window: usize) -> Result<Figure> {
-    let raw: Vec<(f64, f64)> = history
-        .batch_losses
+    batch_losses(&history.batch_losses, window, "Training loss per batch")
+}
+
+/// The per-batch loss chart under any title (the run's progress uses its status line).
+fn batch_losses(losses: &[f64], window: usize, title: &str) -> Result<Figure> {
+    let raw: Vec<(f64, f64)> = losses
         .iter()
         .enumerate()
         .map(|(i, &l)| ((i + 1) as f64, l))
@@ -449,7 +454,7 @@ pub fn batch_loss_curve(history: &History, window: usize) -> Result<Figure> {
         })
         .collect();
     render(Chart::Lines {
-        title: "Training loss per batch".into(),
+        title: title.into(),
         integer_x: true,
         x_label: "Optimizer step".into(),
         y_label: "Loss".into(),

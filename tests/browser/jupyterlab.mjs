@@ -174,11 +174,22 @@ async function main() {
     const tokens = page.locator(".jp-OutputArea-output table:has(td:text-is('[CLS]'))").first();
     check(await tokens.count() === 1 && (await tokens.locator("td:text-is('2256')").count()) === 1, "the tokens table is rendered");
     // A trusted output shows the SVG, an untrusted one the PNG: either is an <img> data URL.
-    const plot = page.locator(".jp-OutputArea-output:has(img) img[src^='data:image/']").first();
-    const plotOk = (await plot.count()) === 1 && (await plot.evaluate((img) => img.complete && img.naturalWidth > 500));
-    check(plotOk, "the loss plot image is rendered");
+    // Each figure is found by the call in its cell.
+    const figures = [
+      ["loss-plot", "plot::loss_curve(", "the loss plot"],
+      ["token-lengths", "plot::token_lengths(", "the token-length histogram"],
+      ["confusion", "plot::confusion_matrix(", "the confusion matrix"],
+      ["attention", "plot::attention_map(", "the attention heatmap"],
+    ];
+    const shots = [["sample", sample], ["tokens", tokens]];
+    for (const [name, call, what] of figures) {
+      const img = page.locator(".jp-CodeCell", { hasText: call }).locator(".jp-OutputArea-output img[src^='data:image/']").first();
+      const ok = (await img.count()) === 1 && (await img.evaluate((el) => el.complete && el.naturalWidth > 300));
+      check(ok, `${what} image is rendered`);
+      shots.push([name, img]);
+    }
 
-    for (const [name, el] of [["sample", sample], ["tokens", tokens], ["loss-plot", plot]]) {
+    for (const [name, el] of shots) {
       if (await el.count()) {
         await el.scrollIntoViewIfNeeded();
         await page.waitForTimeout(300);

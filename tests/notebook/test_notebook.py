@@ -63,14 +63,21 @@ def main():
         check(name in params, f"parameter cell names {name}")
     check("image/png" in mimes_of(find(cells, "plot::loss_curve(&history)?")), "loss plot carries image/png")
     check("image/png" in mimes_of(find(cells, "plot::mcc_bars(&scored)?")), "MCC plot carries image/png")
-    training = text_of(find(cells, "train::train(&model"))
-    check("Average training loss" in training and "Accuracy:" in training, "training printed its progress")
-    test = text_of(find(cells, "eval::predict(&model"))
+    check("Learning rate of the first step: 2e-5" in text_of(find(cells, "LinearSchedule::new(")),
+          "the optimizer cell prints the learning rate")
+    training = text_of(find(cells, "run.wait()"))
+    check("Average training loss" in training and "Accuracy:" in training and "Training complete!" in training,
+          "waiting for the run relays its log")
+    check("Number of test sentences: 516" in text_of(find(cells, "Split::OutOfDomainDev")),
+          "the test set has 516 sentences")
+    test = text_of(find(cells, "eval::Predictions::new("))
     check(re.search(r"^MCC: -?\d\.\d{3}$", test, re.M) is not None, "a final MCC line is present")
-    check("Number of test sentences: 516" in test, "the test set has 516 sentences")
+    for call in ("plot::token_lengths(", "plot::confusion_matrix(", "plot::attention_map("):
+        check("image/png" in mimes_of(find(cells, call)), f"{call}...) carries image/png")
     saved = text_of(find(cells, "save_pretrained(&out_dir"))
     check("model.safetensors" in saved and "config.json" in saved, "saved files are listed")
-    for name in ("loss.png", "loss.svg", "batch_loss.png", "mcc.png"):
+    for name in ("loss.png", "loss.svg", "batch_loss.png", "mcc.png", "token_lengths.png", "confusion.png",
+                 "attention.png", "attention.svg"):
         path = os.path.join(out_dir, "figures", name)
         check(os.path.getsize(path) > 1000 if os.path.exists(path) else False, f"figures/{name} was written")
     if failures:
