@@ -13,7 +13,9 @@ use rand::rngs::StdRng;
 use rand::seq::index::sample as sample_indices;
 use rand::SeedableRng;
 
-use crate::display::{escape, Html, Rich};
+/// Kept at its old path for `model::params` and `model::classifier`, which still import it
+/// from here; the helper itself lives with the other formatters in [`crate::display`].
+use crate::display::{escape, thousands, Html, Rich};
 
 /// Largest file `Cola::load` reads (the biggest CoLA file has 0.5 MB).
 pub const MAX_FILE_BYTES: u64 = 64_000_000;
@@ -54,16 +56,9 @@ impl Split {
     }
 }
 
-/// Where the project keeps CoLA: `$COLA_DIR` when set, else `data/cola_public` in the project.
-///
-/// Anchored at the crate's own folder so that the CLI, the tests and a notebook running in
-/// `notebooks/` all find the same files.
-pub fn default_dir() -> PathBuf {
-    match std::env::var_os("COLA_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("data/cola_public"),
-    }
-}
+/// CoLA's classes by label value, saved into `config.json` so a reloaded model names its
+/// predictions.
+pub const LABELS: [&str; 2] = ["unacceptable", "acceptable"];
 
 /// One CoLA file as a polars frame with columns [`COLUMNS`] (`label` is `i64`, an empty
 /// `label_notes` is null).
@@ -312,16 +307,3 @@ impl Rich for Frame {
 }
 
 crate::impl_evcxr_display!(Frame);
-
-/// `8551` → `8,551`, as the tutorial prints counts.
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use tch::{Cuda, Device};
 
 use crate::display::{Html, Rich};
+use crate::settings;
 
 /// Folder holding `libtorch_cuda.so`, recorded by `build.rs` from torch-sys.
 const TORCH_LIB_DIR: &str = env!("BERT_FINETUNE_TORCH_LIB");
@@ -86,9 +87,13 @@ pub struct DeviceReport {
     pub device: Device,
     /// Why the CUDA backend failed to load, when its library exists.
     pub cuda_error: Option<String>,
+    /// Who kept the run on the CPU although a GPU exists (`--cpu`, `BERT_FINETUNE_DEVICE=cpu`),
+    /// so the report names the choice instead of implying the GPU is used.
+    pub cpu_chosen_by: Option<String>,
 }
 
-/// Inspects the machine and picks the first GPU when there is one.
+/// Inspects the machine and picks the first GPU when there is one, unless
+/// [`settings::cpu_requested`] keeps the run on the CPU.
 pub fn detect() -> DeviceReport {
     ensure_cuda_backend();
     let gpu_count = if Cuda::is_available() {
@@ -106,19 +111,25 @@ pub fn detect() -> DeviceReport {
     } else {
         Device::Cpu
     };
-    DeviceReport {
+    let report = DeviceReport {
         gpu_count,
         gpu_names,
         device,
         cuda_error: cuda_load_error().map(String::from),
+        cpu_chosen_by: None,
+    };
+    match settings::cpu_requested() {
+        Some(setting) => report.choose_cpu(setting),
+        None => report,
     }
 }
 
-/// The device to use, honouring `BERT_FINETUNE_DEVICE=cpu` for runs that must stay on the CPU.
+/// The device to use, honouring `BERT_FINETUNE_DEVICE=cpu` for runs that must stay on the CPU
+/// (without touching CUDA at all then).
 pub fn choose() -> Device {
-    match std::env::var("BERT_FINETUNE_DEVICE").as_deref() {
-        Ok("cpu") => Device::Cpu,
-        _ => detect().device,
+    match settings::cpu_requested() {
+        Some(_) => Device::Cpu,
+        None => detect().device,
     }
 }
 
@@ -137,9 +148,17 @@ fn gpu_names() -> Vec<String> {
 }
 
 impl DeviceReport {
-    /// The same report for a device chosen elsewhere (`--cpu` on a GPU machine).
+    /// The same report for a device chosen elsewhere, such as [`choose`]'s.
     pub fn using(mut self, device: Device) -> Self {
         self.device = device;
+        self
+    }
+
+    /// The same report with the CPU chosen on purpose; `by` names who chose it (`--cpu`), and
+    /// the report says so when a GPU was there to use.
+    pub fn choose_cpu(mut self, by: impl Into<String>) -> Self {
+        self.device = Device::Cpu;
+        self.cpu_chosen_by = Some(by.into());
         self
     }
 
@@ -170,7 +189,10 @@ impl fmt::Display for DeviceReport {
             write!(f, "We will use the GPU: {}", self.gpu_name(index))
         } else if self.gpu_count > 0 {
             writeln!(f, "There are {} GPU(s) available.", self.gpu_count)?;
-            write!(f, "Using the CPU, as asked.")
+            match &self.cpu_chosen_by {
+                Some(by) => write!(f, "A GPU is available, but the CPU was chosen ({by})."),
+                None => write!(f, "A GPU is available, but the CPU was chosen."),
+            }
         } else {
             write!(f, "No GPU available, using the CPU instead.")
         }
@@ -192,3 +214,52 @@ impl Rich for DeviceReport {
 }
 
 crate::impl_evcxr_display!(DeviceReport);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(gpu_count: usize, device: Device) -> DeviceReport {
+        DeviceReport {
+            gpu_count,
+            gpu_names: vec!["Test GPU".into(); gpu_count],
+            device,
+            cuda_error: None,
+            cpu_chosen_by: None,
+        }
+    }
+
+    #[test]
+    fn a_gpu_in_use_is_named() {
+        let text = report(1, Device::Cuda(0)).to_string();
+        assert!(text.contains("We will use the GPU: Test GPU"), "{text}");
+    }
+
+    #[test]
+    fn no_gpu_keeps_the_tutorials_sentence() {
+        let text = report(0, Device::Cpu).to_string();
+        assert_eq!(text, "No GPU available, using the CPU instead.");
+    }
+
+    #[test]
+    fn a_cpu_chosen_over_a_gpu_says_who_chose_it() {
+        for by in ["--cpu", "BERT_FINETUNE_DEVICE=cpu"] {
+            let text = report(2, Device::Cuda(0)).choose_cpu(by).to_string();
+            assert!(
+                text.contains(&format!(
+                    "A GPU is available, but the CPU was chosen ({by})."
+                )),
+                "{text}"
+            );
+            assert!(!text.contains("We will use the GPU"), "{text}");
+        }
+        let text = report(1, Device::Cuda(0)).using(Device::Cpu).to_string();
+        assert!(text.contains("but the CPU was chosen."), "{text}");
+    }
+
+    #[test]
+    fn cpu_chosen_on_a_machine_without_gpu_reads_as_no_gpu() {
+        let text = report(0, Device::Cpu).choose_cpu("--cpu").to_string();
+        assert_eq!(text, "No GPU available, using the CPU instead.");
+    }
+}

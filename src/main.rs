@@ -12,17 +12,23 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use bert_finetune::cola::{self, thousands, Cola, Split};
+use bert_finetune::cola::{Cola, Split};
+use bert_finetune::dataset::{self, VALIDATION_FRACTION};
+use bert_finetune::display::thousands;
+use bert_finetune::files::list_files;
 use bert_finetune::model::BertConfig;
 use bert_finetune::optim::AdamWConfig;
 use bert_finetune::precision::Precision;
 use bert_finetune::tokenize::Padding;
 use bert_finetune::train::{self, checkpoint, Progress, TrainConfig};
-use bert_finetune::tutorial::{self, RunFiles};
-use bert_finetune::{archive, device, eval, plot};
+use bert_finetune::{archive, device, eval, plot, predict, pretrained, settings};
 
 #[path = "cli/bench.rs"]
 mod bench;
+#[path = "cli/run_files.rs"]
+mod run_files;
+
+use run_files::RunFiles;
 
 #[derive(Parser)]
 #[command(
@@ -122,17 +128,26 @@ impl Common {
         let name = self
             .model
             .clone()
-            .unwrap_or_else(|| tutorial::choose_model().name_or_dir);
+            .unwrap_or_else(|| settings::choose_model().name_or_dir);
         fetch(&name, self.revision.as_deref())
     }
     fn data(&self) -> PathBuf {
-        self.data.clone().unwrap_or_else(cola::default_dir)
+        self.data.clone().unwrap_or_else(settings::cola_dir)
     }
     fn device(&self) -> tch::Device {
         if self.cpu {
             tch::Device::Cpu
         } else {
             device::choose()
+        }
+    }
+    /// The device report for this run, naming `--cpu` when it kept a GPU machine on the CPU.
+    fn device_report(&self) -> device::DeviceReport {
+        let report = device::detect();
+        if self.cpu {
+            report.choose_cpu("--cpu")
+        } else {
+            report
         }
     }
     fn precision(&self, device: tch::Device) -> Precision {
@@ -210,7 +225,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Info { data: None }) {
-        Command::Info { data } => info(data.unwrap_or_else(cola::default_dir)),
+        Command::Info { data } => info(data.unwrap_or_else(settings::cola_dir)),
         Command::PrepareData { zip, dest } => archive::extract(&zip, &dest).map(|dir| {
             println!("CoLA 1.1 is ready in {}", dir.display());
         }),
@@ -244,7 +259,7 @@ fn main() -> ExitCode {
         }
         Command::Fetch { model, revision } => {
             let name = model.unwrap_or_else(|| {
-                let choice = tutorial::choose_model();
+                let choice = settings::choose_model();
                 println!("{choice}");
                 choice.name_or_dir
             });
@@ -369,7 +384,7 @@ fn check_before_training(
     }
     // The training set's size, as the split will make it, for the warm-up check.
     let rows = Cola::load_split(&data, Split::Train)?.len();
-    let train_rows = ((1.0 - tutorial::VALIDATION_FRACTION) * rows as f64).floor() as usize;
+    let train_rows = ((1.0 - VALIDATION_FRACTION) * rows as f64).floor() as usize;
     let train_rows = limit.map_or(train_rows, |n| n.min(train_rows));
     config.validate_steps(train_rows.div_ceil(config.batch_size))?;
     let model_dir = common.model()?;
@@ -408,15 +423,16 @@ fn run_training(
     resume: bool,
 ) -> Result<()> {
     let model_name = check_before_training(common, config, limit, out, resume)?;
-    let device = common.device();
-    println!("{}", device::detect().using(device));
+    let report = common.device_report();
+    let device = report.device;
+    println!("{report}");
     println!("Model: {model_name}");
     println!("Precision: {}", config.precision);
     device::manual_seed(common.seed);
-    let tokenizer = tutorial::load_tokenizer(&model_name)?;
+    let tokenizer = pretrained::load_tokenizer(&model_name)?;
     let padding = Padding::from(common.padding);
     let data = common.data();
-    let (train_set, val_set) = tutorial::train_validation(
+    let (train_set, val_set) = dataset::train_validation(
         &tokenizer,
         &data,
         common.max_len,
@@ -429,7 +445,7 @@ fn run_training(
         thousands(train_set.len()),
         thousands(val_set.len())
     );
-    let model = tutorial::load_model(&model_name, device)?;
+    let model = pretrained::load_model(&model_name, device)?;
     let mut progress = CliProgress {
         bar: None,
         terminal: std::io::stdout().is_terminal(),
@@ -447,7 +463,7 @@ fn run_training(
         &mut progress,
     )?;
 
-    let test_set = tutorial::encode_split(
+    let test_set = dataset::encode_split(
         &tokenizer,
         &data,
         Split::OutOfDomainDev,
@@ -490,17 +506,17 @@ fn run_training(
     plot::save_history_plots(&history, out)?;
     plot::mcc_bars(&scored)?.save(out, "mcc")?;
     println!("\n{history}\n");
-    println!("{}", tutorial::list_files(out)?);
+    println!("{}", list_files(out)?);
     Ok(())
 }
 
 fn predict(model_dir: &str, sentences: &[String]) -> Result<()> {
     let device = device::choose();
-    let tokenizer = tutorial::load_tokenizer(model_dir)?;
-    let model = tutorial::load_classifier(model_dir, device)?;
+    let tokenizer = pretrained::load_tokenizer(model_dir)?;
+    let model = pretrained::load_classifier(model_dir, device)?;
     println!(
         "{}",
-        tutorial::predict_sentences(&model, &tokenizer, sentences)?
+        predict::classify_sentences(&model, &tokenizer, sentences)?
     );
     Ok(())
 }

@@ -107,33 +107,43 @@ impl BertTokenizer {
         })
     }
 
-    /// The underlying `tokenizers` object, for anything not wrapped here.
-    pub fn inner(&self) -> &Tokenizer {
-        &self.inner
-    }
-
     /// WordPiece tokens of a sentence, without special tokens (Python's `tokenize`).
-    pub fn tokenize(&self, sentence: &str) -> Result<Vec<String>> {
-        Ok(self.encode_raw(sentence, false)?.get_tokens().to_vec())
+    pub fn tokenize(&self, sentence: impl AsRef<str>) -> Result<Vec<String>> {
+        Ok(self
+            .encode_raw(sentence.as_ref(), false)?
+            .get_tokens()
+            .to_vec())
     }
 
     /// Vocabulary ids of tokens (Python's `convert_tokens_to_ids`); unknown tokens map to `[UNK]`.
-    pub fn convert_tokens_to_ids(&self, tokens: &[String]) -> Vec<i64> {
+    pub fn convert_tokens_to_ids(&self, tokens: &[impl AsRef<str>]) -> Vec<i64> {
         let unk = self.inner.token_to_id("[UNK]").unwrap_or(100);
         tokens
             .iter()
-            .map(|t| i64::from(self.inner.token_to_id(t).unwrap_or(unk)))
+            .map(|t| i64::from(self.inner.token_to_id(t.as_ref()).unwrap_or(unk)))
             .collect()
     }
 
     /// Ids with `[CLS]` … `[SEP]` and no truncation (Python's `encode`).
-    pub fn encode(&self, sentence: &str) -> Result<Vec<i64>> {
+    pub fn encode(&self, sentence: impl AsRef<str>) -> Result<Vec<i64>> {
         Ok(self
-            .encode_raw(sentence, true)?
+            .encode_raw(sentence.as_ref(), true)?
             .get_ids()
             .iter()
             .map(|&i| i64::from(i))
             .collect())
+    }
+
+    /// `convert_ids_to_tokens`: the vocabulary entry of each id (`<id>` for one outside it).
+    pub fn convert_ids_to_tokens(&self, ids: &[i64]) -> Vec<String> {
+        ids.iter()
+            .map(|&id| {
+                u32::try_from(id)
+                    .ok()
+                    .and_then(|id| self.inner.id_to_token(id))
+                    .unwrap_or_else(|| format!("<{id}>"))
+            })
+            .collect()
     }
 
     fn encode_raw(&self, sentence: &str, special: bool) -> Result<tokenizers::Encoding> {
@@ -143,7 +153,8 @@ impl BertTokenizer {
     }
 
     /// A sentence's tokens next to their ids, `[CLS]` and `[SEP]` included.
-    pub fn inspect(&self, sentence: &str) -> Result<Table> {
+    pub fn inspect(&self, sentence: impl AsRef<str>) -> Result<Table> {
+        let sentence = sentence.as_ref();
         let encoding = self.encode_raw(sentence, true)?;
         let mut table = Table::new(
             format!("Original: {sentence}"),
@@ -178,11 +189,19 @@ impl BertTokenizer {
         table
     }
 
-    /// Length in tokens (special tokens included) of the longest sentence, and its index.
-    pub fn longest(&self, sentences: &[String]) -> Result<(usize, usize)> {
+    /// Each sentence's length in tokens, `[CLS]` and `[SEP]` included, before any cut.
+    pub fn lengths(&self, sentences: &[impl AsRef<str>]) -> Result<Vec<usize>> {
+        sentences
+            .iter()
+            .map(|s| Ok(self.encode_raw(s.as_ref(), true)?.len()))
+            .collect()
+    }
+
+    /// Length in tokens (special tokens included) of the longest sentence, and its index
+    /// (the first one, if several tie).
+    pub fn longest(&self, sentences: &[impl AsRef<str>]) -> Result<(usize, usize)> {
         let mut best = (0, 0);
-        for (i, s) in sentences.iter().enumerate() {
-            let n = self.encode_raw(s, true)?.len();
+        for (i, n) in self.lengths(sentences)?.into_iter().enumerate() {
             if n > best.0 {
                 best = (n, i);
             }
@@ -191,7 +210,11 @@ impl BertTokenizer {
     }
 
     /// Ids of each sentence with `[CLS]`/`[SEP]`, cut to `max_len` with `[SEP]` kept last.
-    pub fn encode_truncated(&self, sentences: &[String], max_len: usize) -> Result<Vec<Vec<i64>>> {
+    pub fn encode_truncated(
+        &self,
+        sentences: &[impl AsRef<str>],
+        max_len: usize,
+    ) -> Result<Vec<Vec<i64>>> {
         if max_len < 2 {
             bail!("max_len must leave room for [CLS] and [SEP] (got {max_len})");
         }
@@ -211,31 +234,24 @@ impl BertTokenizer {
     /// Tokenizes, truncates and pads a list of sentences into BERT's input tensors (on the CPU).
     pub fn encode_batch(
         &self,
-        sentences: &[String],
+        sentences: &[impl AsRef<str>],
         max_len: usize,
         padding: Padding,
     ) -> Result<Encoded> {
         let ids = self.encode_truncated(sentences, max_len)?;
-        Ok(self.pad(&ids, max_len, padding))
-    }
-
-    /// Pads already-encoded rows (from [`encode_truncated`](Self::encode_truncated)).
-    pub fn pad(&self, rows: &[Vec<i64>], max_len: usize, padding: Padding) -> Encoded {
-        let rows: Vec<&[i64]> = rows.iter().map(Vec::as_slice).collect();
-        pad_rows(&rows, self.pad_id, max_len, padding)
+        let rows: Vec<&[i64]> = ids.iter().map(Vec::as_slice).collect();
+        Ok(pad_rows(&rows, self.pad_id, max_len, padding))
     }
 
     /// Writes `tokenizer.json` (and copies `vocab.txt` and the configs when the source has
     /// them) into `dir`, each through a temporary name.
     pub fn save(&self, dir: &Path) -> Result<Vec<PathBuf>> {
-        let mut written = Vec::new();
         let json = dir.join("tokenizer.json");
-        let tmp = dir.join(".tokenizer.json.partial");
-        self.inner
-            .save(&tmp, false)
-            .map_err(|e| anyhow!("cannot write {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &json).with_context(|| format!("cannot write {}", json.display()))?;
-        written.push(json);
+        let text = self
+            .inner
+            .to_string(false)
+            .map_err(|e| anyhow!("cannot serialise the tokenizer for {}: {e}", json.display()))?;
+        let mut written = vec![crate::atomic::write(&json, text.as_bytes())?];
         for name in [
             "vocab.txt",
             "tokenizer_config.json",
@@ -317,5 +333,27 @@ pub fn pad_rows(rows: &[&[i64]], pad_id: i64, max_len: usize, padding: Padding) 
         input_ids: Tensor::from_slice(&ids).view(shape),
         attention_mask: Tensor::from_slice(&mask).view(shape),
         token_type_ids: Tensor::zeros(shape, (Kind::Int64, tch::Device::Cpu)),
+    }
+}
+
+/// One row of a `[batch, seq_len]` tensor as a list, for showing ids and masks in a notebook;
+/// empty when the row does not exist.
+pub fn row_preview(t: &Tensor, row: i64) -> Vec<i64> {
+    if row < 0 || t.dim() == 0 || row >= t.size()[0] {
+        return Vec::new();
+    }
+    Vec::try_from(t.get(row).to_device(tch::Device::Cpu)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_preview_shows_a_row_and_nothing_for_a_missing_one() {
+        let t = Tensor::from_slice(&[1i64, 2, 3, 4]).view([2, 2]);
+        assert_eq!(row_preview(&t, 1), vec![3, 4]);
+        assert!(row_preview(&t, 2).is_empty());
+        assert!(row_preview(&t, -1).is_empty());
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use bert_finetune::cola::{Cola, MAX_FILE_BYTES};
 use bert_finetune::model::BertForSequenceClassification;
-use bert_finetune::tutorial;
+use bert_finetune::pretrained;
 use common::*;
 use tch::Device;
 
@@ -211,7 +211,7 @@ fn checkpoint_a_non_float_tensor_is_named() {
 }
 
 fn tokenizer_err(dir: &Path) -> String {
-    match tutorial::load_tokenizer(&path_str(dir)) {
+    match pretrained::load_tokenizer(dir) {
         Ok(_) => panic!("{} has a tokenizer although it is broken", dir.display()),
         Err(e) => format!("{e:#}"),
     }

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use bert_finetune::model::BertForSequenceClassification;
-use bert_finetune::tutorial;
+use bert_finetune::{predict, pretrained};
 use common::*;
 use tch::{Device, Kind, Tensor};
 
@@ -126,9 +126,9 @@ fn a_head_of_three_named_classes_is_kept_for_prediction_and_replaced_for_cola() 
     assert!(model.load_report.as_ref().unwrap().is_clean());
     assert_eq!(model.config.label_name(2), "positive");
     let dir = variants().join("three_labels");
-    let tokenizer = tutorial::load_tokenizer(&path_str(&dir)).unwrap();
-    let loaded = tutorial::load_classifier(&path_str(&dir), Device::Cpu).unwrap();
-    let table = tutorial::predict_sentences(&loaded, &tokenizer, &["They investigated.".into()])
+    let tokenizer = pretrained::load_tokenizer(&dir).unwrap();
+    let loaded = pretrained::load_classifier(&dir, Device::Cpu).unwrap();
+    let table = predict::classify_sentences(&loaded, &tokenizer, &["They investigated."])
         .unwrap()
         .to_string();
     assert!(
@@ -139,7 +139,7 @@ fn a_head_of_three_named_classes_is_kept_for_prediction_and_replaced_for_cola() 
     );
 
     // Fine-tuning on CoLA asks for two classes: a fresh head, reported as transformers does.
-    let cola = tutorial::load_model(&path_str(&dir), Device::Cpu).unwrap();
+    let cola = pretrained::load_model(&dir, Device::Cpu).unwrap();
     let report = cola.load_report.as_ref().unwrap();
     assert_eq!(report.mismatched.len(), 2, "{report}");
     assert!(

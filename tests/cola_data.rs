@@ -4,11 +4,11 @@ use std::io::Write;
 use std::path::Path;
 
 use bert_finetune::archive;
-use bert_finetune::cola::{self, Cola, Split};
+use bert_finetune::cola::{Cola, Split};
 use bert_finetune::display::Rich;
 
 fn data() -> std::path::PathBuf {
-    cola::default_dir()
+    bert_finetune::settings::cola_dir()
 }
 
 #[test]

@@ -112,7 +112,7 @@ fn truncation_keeps_sep_last_and_empty_is_cls_sep() {
     assert_eq!(table.cell(1, "id"), Some("2256"));
     assert_eq!(table.cell(4, "id"), Some("1005"));
     let longest = tokenizer
-        .encode_batch(&["a b c".into(), "a".into()], 64, Padding::Longest)
+        .encode_batch(&["a b c", "a"], 64, Padding::Longest)
         .unwrap();
     assert_eq!(longest.seq_len(), 5);
 }

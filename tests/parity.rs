@@ -107,7 +107,7 @@ fn token_ids_match_python_for_all_of_cola_train() {
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
 
     let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
-    let train = Cola::load_split(bert_finetune::cola::default_dir(), Split::Train).unwrap();
+    let train = Cola::load_split(bert_finetune::settings::cola_dir(), Split::Train).unwrap();
     let python_ids = reference["ids"].as_array().unwrap();
     assert_eq!(python_ids.len(), 8551);
     for (i, (sentence, expected)) in train.sentences().iter().zip(python_ids).enumerate() {

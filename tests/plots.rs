@@ -30,7 +30,7 @@ fn check(figure: &Figure, stem: &str, texts: &[&str]) {
 #[test]
 fn token_lengths_of_cola_train_with_the_cut_at_64() {
     let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
-    let train = Cola::load_split(bert_finetune::cola::default_dir(), Split::Train).unwrap();
+    let train = Cola::load_split(bert_finetune::settings::cola_dir(), Split::Train).unwrap();
     let lengths: Vec<usize> = train
         .sentences()
         .iter()

@@ -5,13 +5,13 @@ mod common;
 
 use bert_finetune::bench::{median, spread, Report, Run};
 use bert_finetune::data::{length_grouped_order, padded_share, Sampler};
+use bert_finetune::dataset;
 use bert_finetune::ffi;
 use bert_finetune::model::{BertConfig, BertForSequenceClassification};
 use bert_finetune::optim::{AdamWConfig, FusedAdamW, LinearSchedule};
 use bert_finetune::precision::{Autocast, Precision};
 use bert_finetune::tokenize::{BertTokenizer, Padding};
 use bert_finetune::train::training_step;
-use bert_finetune::tutorial;
 use common::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -26,9 +26,9 @@ fn config(layers: i64) -> BertConfig {
 
 fn cola(n: usize, padding: Padding) -> bert_finetune::data::EncodedSet {
     let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
-    let (train, _) = tutorial::train_validation(
+    let (train, _) = dataset::train_validation(
         &tokenizer,
-        &bert_finetune::cola::default_dir(),
+        bert_finetune::settings::cola_dir(),
         64,
         padding,
         42,

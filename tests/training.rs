@@ -10,7 +10,7 @@ use bert_finetune::optim::{linear_schedule, AdamWConfig, FusedAdamW, LinearSched
 use bert_finetune::precision::Precision;
 use bert_finetune::tokenize::{BertTokenizer, Padding};
 use bert_finetune::train::{self, History, Progress, TrainConfig};
-use bert_finetune::{plot, tutorial};
+use bert_finetune::{dataset, files, plot};
 use common::*;
 use tch::Device;
 
@@ -43,9 +43,9 @@ fn small_sets(
     bert_finetune::data::EncodedSet,
 ) {
     let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
-    let (train, val) = tutorial::train_validation(
+    let (train, val) = dataset::train_validation(
         &tokenizer,
-        &bert_finetune::cola::default_dir(),
+        bert_finetune::settings::cola_dir(),
         64,
         Padding::Longest,
         42,
@@ -233,12 +233,14 @@ fn saved_checkpoint_reloads_here_and_in_transformers() {
     tch::manual_seed(11);
     let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
     let mut model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
-    model.config.set_labels(&tutorial::LABELS.map(String::from));
+    model
+        .config
+        .set_labels(&bert_finetune::cola::LABELS.map(String::from));
     let dir = tmp();
     let out = dir.path().join("model_save");
     let written = model.save_pretrained(&out, Some(&tokenizer)).unwrap();
     assert!(written.iter().any(|p| p.ends_with("model.safetensors")));
-    let listing = tutorial::list_files(&out).unwrap().to_string();
+    let listing = files::list_files(&out).unwrap().to_string();
     for f in [
         "config.json",
         "model.safetensors",
@@ -297,9 +299,9 @@ fn evaluation_and_plots_render() {
     )
     .unwrap();
     let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
-    let test = tutorial::encode_split(
+    let test = dataset::encode_split(
         &tokenizer,
-        &bert_finetune::cola::default_dir(),
+        bert_finetune::settings::cola_dir(),
         Split::OutOfDomainDev,
         64,
         Padding::Longest,

@@ -20,7 +20,7 @@ use bert_finetune::model::{BertConfig, BertForSequenceClassification};
 use bert_finetune::optim::{AdamWConfig, FusedAdamW, LinearSchedule};
 use bert_finetune::precision::Precision;
 use bert_finetune::train::training_step;
-use bert_finetune::{device, ffi, tutorial};
+use bert_finetune::{dataset, device, ffi, pretrained};
 
 use super::{Common, PadArg};
 
@@ -140,8 +140,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             bail!("unknown side {side:?}: use rust, pytorch, pytorch-fused");
         }
     }
-    let device = common.device();
-    println!("{}", device::detect().using(device));
+    let report = common.device_report();
+    let device = report.device;
+    println!("{report}");
     let precision = common.precision(device);
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -150,13 +151,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     device::manual_seed(common.seed);
     precision.apply(device)?;
     let model_name = common.model()?;
-    let tokenizer = tutorial::load_tokenizer(&model_name)?;
+    let tokenizer = pretrained::load_tokenizer(&model_name)?;
 
     let mut plans = Vec::new();
     for &padding in &args.paddings {
-        let (train_set, _) = tutorial::train_validation(
+        let (train_set, _) = dataset::train_validation(
             &tokenizer,
-            &common.data(),
+            common.data(),
             common.max_len,
             padding.into(),
             common.seed,
@@ -228,7 +229,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     let model = match &args.random_init {
         Some(name) => BertForSequenceClassification::new(&random_config(name)?, device)?,
-        None => tutorial::load_model(&model_name, device)?,
+        None => pretrained::load_model(&model_name, device)?,
     };
     let total_steps = (args.warmup
         + args

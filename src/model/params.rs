@@ -58,7 +58,7 @@ impl BertForSequenceClassification {
                 label.to_string(),
                 format!("{decay}"),
                 members.len().to_string(),
-                crate::cola::thousands(values as usize),
+                crate::display::thousands(values as usize),
                 format!("{}, …", examples.join(", ")),
             ]);
         }
@@ -144,7 +144,7 @@ impl ParameterListing {
         format!(
             "The BERT model has {} different named parameters ({} values in all).",
             self.len(),
-            crate::cola::thousands(self.total() as usize)
+            crate::display::thousands(self.total() as usize)
         )
     }
 }

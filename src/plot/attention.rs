@@ -76,15 +76,7 @@ pub fn attention_map(
     let sentences = [sentence.to_string()];
     let inputs = tokenizer.encode_batch(&sentences, max_len, Padding::Longest)?;
     let ids = Vec::<i64>::try_from(inputs.input_ids.get(0))?;
-    let tokens: Vec<String> = ids
-        .iter()
-        .map(|&id| {
-            tokenizer
-                .inner()
-                .id_to_token(id as u32)
-                .unwrap_or_else(|| format!("<{id}>"))
-        })
-        .collect();
+    let tokens = tokenizer.convert_ids_to_tokens(&ids);
     let attentions = model.attentions(&inputs)?;
     let probs = attentions[layer].get(0).get(head as i64);
     let shown: String = if sentence.chars().count() > 60 {

@@ -15,7 +15,7 @@ pub fn minilm() -> PathBuf {
 }
 
 pub fn cola_file(split: bert_finetune::cola::Split) -> PathBuf {
-    bert_finetune::cola::default_dir().join(split.relative_path())
+    bert_finetune::settings::cola_dir().join(split.relative_path())
 }
 
 /// Runs `tests/python/<script>` with the project venv's Python and returns its stdout.

@@ -1,7 +1,9 @@
 //! Download progress: a bar in a terminal, plain lines elsewhere (a notebook streams stdout
 //! lines live but cannot redraw a bar, and a log file wants lines too).
+//!
+//! The bar needs indicatif, which only the `cli` feature builds: a library built for a
+//! notebook always prints lines.
 
-use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 /// Receives the progress of each file download.
@@ -72,10 +74,12 @@ impl DownloadProgress for LineProgress {
 }
 
 /// An indicatif bar on stderr, for a terminal.
+#[cfg(feature = "cli")]
 struct BarProgress {
     bar: Option<indicatif::ProgressBar>,
 }
 
+#[cfg(feature = "cli")]
 impl DownloadProgress for BarProgress {
     fn start(&mut self, file: &str, _url: &str, total: u64, done: u64) {
         let bar = indicatif::ProgressBar::new(total);
@@ -104,9 +108,9 @@ impl DownloadProgress for BarProgress {
 
 /// The display that suits where this process writes.
 pub(super) fn for_this_process() -> Box<dyn DownloadProgress> {
-    if std::io::stderr().is_terminal() {
-        Box::new(BarProgress { bar: None })
-    } else {
-        Box::new(LineProgress::default())
+    #[cfg(feature = "cli")]
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return Box::new(BarProgress { bar: None });
     }
+    Box::new(LineProgress::default())
 }

@@ -1,0 +1,63 @@
+//! A checkpoint, by folder or hub id, made ready for CoLA: its tokenizer and its model with a
+//! two-class head named after CoLA's labels.
+//!
+//! `model::BertForSequenceClassification::from_pretrained` loads any checkpoint as it is; these
+//! wrappers add what the tutorial does around it (`num_labels=2`, label names), so the CLI and
+//! the notebook load the same way.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Result};
+use tch::Device;
+
+use crate::cola::LABELS;
+use crate::model::BertForSequenceClassification;
+use crate::tokenize::BertTokenizer;
+
+/// Loads the tokenizer that belongs to a checkpoint (folder or hub id, downloaded into the
+/// Hugging Face cache when missing).
+pub fn load_tokenizer(name_or_dir: impl AsRef<Path>) -> Result<BertTokenizer> {
+    BertTokenizer::from_dir(crate::model::hub::resolve(as_name(name_or_dir.as_ref())?)?)
+}
+
+/// Loads a checkpoint to fine-tune on CoLA: a head of two classes (a fresh one when the
+/// checkpoint's has another size), named as CoLA's unless the checkpoint names them.
+pub fn load_model(
+    name_or_dir: impl AsRef<Path>,
+    device: Device,
+) -> Result<BertForSequenceClassification> {
+    let name = as_name(name_or_dir.as_ref())?;
+    let mut model = BertForSequenceClassification::from_pretrained(name, LABELS.len(), device)?;
+    name_unnamed_labels(&mut model);
+    Ok(model)
+}
+
+/// Loads a fine-tuned checkpoint as it is, for predictions: its own head and label names
+/// (CoLA's only for an unnamed two-class head).
+pub fn load_classifier(
+    name_or_dir: impl AsRef<Path>,
+    device: Device,
+) -> Result<BertForSequenceClassification> {
+    let name = as_name(name_or_dir.as_ref())?;
+    let mut model = BertForSequenceClassification::from_pretrained(name, None, device)?;
+    name_unnamed_labels(&mut model);
+    Ok(model)
+}
+
+/// A folder or hub id as the hub's functions take it. Accepting paths lets a notebook pass a
+/// `PathBuf` as it is; only a name that is not UTF-8 (never a hub id) is refused.
+fn as_name(name_or_dir: &Path) -> Result<&str> {
+    name_or_dir
+        .to_str()
+        .ok_or_else(|| anyhow!("{} is not a UTF-8 path", name_or_dir.display()))
+}
+
+/// Gives a two-class head with Hugging Face's placeholder names (`LABEL_0`, `LABEL_1`)
+/// CoLA's names, so predictions read "acceptable" rather than "LABEL_1".
+fn name_unnamed_labels(model: &mut BertForSequenceClassification) {
+    let unnamed =
+        (0..model.config.num_labels()).all(|i| model.config.label_name(i) == format!("LABEL_{i}"));
+    if unnamed && model.config.num_labels() == LABELS.len() {
+        model.config.set_labels(&LABELS.map(String::from));
+    }
+}
