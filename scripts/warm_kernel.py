@@ -19,7 +19,7 @@ NOTEBOOK = os.path.join(ROOT, "notebooks", "cola.ipynb")
 
 def run(client, code, timeout=3600):
     msg_id = client.execute(code)
-    error = None
+    error, stderr = None, []
     while True:
         msg = client.get_iopub_msg(timeout=timeout)
         if msg["parent_header"].get("msg_id") != msg_id:
@@ -27,9 +27,9 @@ def run(client, code, timeout=3600):
         if msg["msg_type"] == "error":
             error = "\n".join(msg["content"].get("traceback", [])) or msg["content"].get("evalue")
         elif msg["msg_type"] == "stream" and msg["content"].get("name") == "stderr":
-            sys.stderr.write(msg["content"]["text"])
+            stderr.append(msg["content"]["text"])  # cargo's build log: shown only on failure
         elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            return error
+            return error and "".join(stderr[-40:]) + error
 
 
 def main():
