@@ -364,7 +364,7 @@ fn check_before_training(
         );
     }
     check_output_folder(out)?;
-    if resume && checkpoint::newest(&out.join("checkpoints"))?.is_none() {
+    if resume && checkpoint::newest(out.join("checkpoints"))?.is_none() {
         bail!(
             "--resume {}: no complete checkpoint in {}",
             out.display(),

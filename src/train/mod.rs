@@ -496,26 +496,15 @@ pub fn train_with_checkpoints(
             "\n======== Epoch {epoch} / {} ========\nTraining...",
             config.epochs
         ));
-        // Each epoch draws its order and its dropout masks from (seed, epoch) alone, so a
-        // resumed run trains exactly as the uninterrupted one.
-        let seed = epoch_seed(config.seed, epoch);
-        crate::device::manual_seed(seed);
-        let batches = train.batches(config.batch_size, train.training_sampler(seed), device);
-        let mut losses = EpochLosses::new(&history, epoch, &batches);
-        for (i, batch) in batches.iter().enumerate() {
-            if i > 0 && i % config.log_every.max(1) == 0 {
-                progress.line(&losses.progress_line(i)?);
-            }
-            losses.push(training_step(
-                model,
-                batch,
-                &mut optimizer,
-                &mut scheduler,
-                config.precision,
-            )?);
-            progress.batch_done(i + 1, per_epoch);
-        }
-        progress.line(&history.record_training(losses)?);
+        train_epoch(
+            model,
+            train,
+            epoch,
+            config,
+            (&mut optimizer, &mut scheduler),
+            &mut history,
+            progress,
+        )?;
         progress.line("\nRunning Validation...");
         let scored = eval::evaluate(model, val, config.eval_batch_size, config.precision)?;
         progress.line(&history.record_validation(&scored)?);
@@ -526,6 +515,44 @@ pub fn train_with_checkpoints(
     }
     progress.line(&history.summary());
     Ok(history)
+}
+
+/// One epoch of training, filed in `history`: the epoch's seed (see [`epoch_seed`]) draws its
+/// batch order and dropout masks, every batch takes one [`training_step`], a progress line
+/// comes every `config.log_every` batches. Validation is the caller's next step.
+pub fn train_epoch(
+    model: &BertForSequenceClassification,
+    train: &EncodedSet,
+    epoch: usize,
+    config: &TrainConfig,
+    (optimizer, scheduler): (&mut FusedAdamW, &mut LinearSchedule),
+    history: &mut History,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    // Drawn from (seed, epoch) alone, so a resumed run trains exactly as the uninterrupted one.
+    let seed = epoch_seed(config.seed, epoch);
+    crate::device::manual_seed(seed);
+    let batches = train.batches(
+        config.batch_size,
+        train.training_sampler(seed),
+        model.vs.device(),
+    );
+    let mut losses = EpochLosses::new(history, epoch, &batches);
+    for (i, batch) in batches.iter().enumerate() {
+        if i > 0 && i % config.log_every.max(1) == 0 {
+            progress.line(&losses.progress_line(i)?);
+        }
+        losses.push(training_step(
+            model,
+            batch,
+            optimizer,
+            scheduler,
+            config.precision,
+        )?);
+        progress.batch_done(i + 1, batches.len());
+    }
+    progress.line(&history.record_training(losses)?);
+    Ok(())
 }
 
 /// The checks a run needs before any long work: settings, a non-empty set, sequences the
