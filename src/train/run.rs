@@ -206,6 +206,14 @@ impl Run {
     }
 }
 
+/// A run whose handle is dropped (its variable overwritten, say) stops after the current
+/// batch instead of training on, unseen, next to a new one.
+impl Drop for Run {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 impl Run {
     /// Prints the log lines after the first `printed` ones; returns how many are printed now.
     fn print_lines_after(&self, printed: usize) -> usize {
