@@ -13,23 +13,10 @@ import time
 import nbformat
 from jupyter_client.manager import start_new_kernel
 
+from kernel_cells import execute
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK = os.path.join(ROOT, "notebooks", "cola.ipynb")
-
-
-def run(client, code, timeout=3600):
-    msg_id = client.execute(code)
-    error, stderr = None, []
-    while True:
-        msg = client.get_iopub_msg(timeout=timeout)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        if msg["msg_type"] == "error":
-            error = "\n".join(msg["content"].get("traceback", [])) or msg["content"].get("evalue")
-        elif msg["msg_type"] == "stream" and msg["content"].get("name") == "stderr":
-            stderr.append(msg["content"]["text"])  # cargo's build log: shown only on failure
-        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            return error and "".join(stderr[-40:]) + error
 
 
 def main():
@@ -40,10 +27,11 @@ def main():
     try:
         for source in cells[: first_use + 1]:
             t0 = time.time()
-            error = run(client, source)
+            _, error, stderr = execute(client, source)
             print(f"[setup] kernel cell {source.splitlines()[0][:60]!r}: {time.time() - t0:.0f}s", flush=True)
             if error:
-                print(error, file=sys.stderr)
+                # The end of cargo's build log says why a build failed.
+                print(stderr[-4000:] + error, file=sys.stderr)
                 sys.exit(1)
     finally:
         client.stop_channels()

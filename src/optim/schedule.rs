@@ -50,10 +50,6 @@ impl LinearSchedule {
         self.steps_done
     }
 
-    pub fn total_steps(&self) -> usize {
-        self.total
-    }
-
     /// Continues after `steps_done` steps (a resumed run).
     pub fn resume_at(&mut self, steps_done: usize, optimizer: &mut FusedAdamW) {
         self.steps_done = steps_done;

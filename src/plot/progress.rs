@@ -14,6 +14,15 @@ impl Rich for RunProgress {
     fn svg(&self) -> Option<String> {
         self.chart().map(|f| f.svg)
     }
+
+    /// Draws the chart once for both images (the default would draw it once per form).
+    fn mime_bundle(&self) -> Vec<(&'static str, String)> {
+        let mut bundle = vec![("text/plain", self.to_string())];
+        if let Some(figure) = self.chart() {
+            bundle.extend(figure.mime_bundle().into_iter().skip(1));
+        }
+        bundle
+    }
 }
 
 impl RunProgress {

@@ -38,10 +38,22 @@ struct State {
     written: usize,
     /// The history as last published, with the current epoch's losses read so far appended.
     history: Option<History>,
-    /// (epoch, batches done, batches in the epoch) at the last publication.
-    position: Option<(usize, usize, usize)>,
+    /// The epoch at the last publication, with (batches done, batches in it) while it was
+    /// still training; `None` for the batches once the epoch was done.
+    position: Option<(usize, Option<(usize, usize)>)>,
     finished: bool,
     error: Option<String>,
+}
+
+impl State {
+    /// Appends `text`'s lines to the log, dropping the oldest beyond [`KEPT_LINES`].
+    fn push_lines(&mut self, text: &str) {
+        let before = self.lines.len();
+        self.lines.extend(text.lines().map(str::to_string));
+        self.written += self.lines.len() - before;
+        let excess = self.lines.len().saturating_sub(KEPT_LINES);
+        self.lines.drain(..excess);
+    }
 }
 
 impl Shared {
@@ -65,12 +77,7 @@ impl Control {
 
     /// A line (or several) of the training log, kept for [`Run::progress`].
     pub fn line(&mut self, text: impl AsRef<str>) {
-        let mut state = self.shared.state();
-        let new: Vec<String> = text.as_ref().lines().map(str::to_string).collect();
-        state.written += new.len();
-        state.lines.extend(new);
-        let excess = state.lines.len().saturating_sub(KEPT_LINES);
-        state.lines.drain(..excess);
+        self.shared.state().push_lines(text.as_ref());
     }
 
     /// Makes the history so far, plus the current epoch's losses already read, what
@@ -81,12 +88,9 @@ impl Control {
         state.position = match epoch {
             Some(e) => {
                 snapshot.batch_losses.extend(e.read_so_far());
-                Some((e.epoch(), e.read_so_far().len(), e.batches()))
+                Some((e.epoch(), Some((e.read_so_far().len(), e.batches()))))
             }
-            None => history
-                .epochs
-                .last()
-                .map(|e| (e.epoch, usize::MAX, usize::MAX)),
+            None => history.epochs.last().map(|e| (e.epoch, None)),
         };
         state.history = Some(snapshot);
     }
@@ -124,10 +128,7 @@ impl Run {
             let mut state = control.shared.state();
             match &result {
                 Ok(history) => {
-                    let summary: Vec<String> =
-                        history.summary().lines().map(str::to_string).collect();
-                    state.written += summary.len();
-                    state.lines.extend(summary);
+                    state.push_lines(&history.summary());
                     state.history = Some(history.clone());
                 }
                 Err(e) => state.error = Some(format!("{e:#}")),
@@ -155,10 +156,10 @@ impl Run {
             "stopping after the current batch".to_string()
         } else {
             match state.position {
-                Some((epoch, done, of)) if done != usize::MAX => {
+                Some((epoch, Some((done, of)))) => {
                     format!("training: epoch {epoch}, {done} of {of} batches")
                 }
-                Some((epoch, ..)) => format!("training: epoch {epoch} done"),
+                Some((epoch, None)) => format!("training: epoch {epoch} done"),
                 None => "training: first epoch".to_string(),
             }
         };
@@ -236,7 +237,7 @@ impl Run {
 pub struct RunProgress {
     pub status: String,
     pub elapsed_seconds: f64,
-    /// The log so far (the last 200 lines).
+    /// The log so far (at most the last 1,000 lines).
     pub lines: Vec<String>,
     /// The losses so far, with the run's settings.
     pub history: Option<History>,

@@ -10,26 +10,15 @@ import nbformat
 from jupyter_client.manager import start_new_kernel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import kernel_cells  # noqa: E402
 NOTEBOOK = os.path.join(ROOT, "notebooks", "cola.ipynb")
 
 
-def run(client, code, timeout=900):
+def run(client, code):
     """Executes `code`; returns (printed text, error text or None)."""
-    msg_id = client.execute(code)
-    text, error = [], None
-    while True:
-        msg = client.get_iopub_msg(timeout=timeout)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        kind, content = msg["msg_type"], msg["content"]
-        if kind == "stream":
-            text.append(content["text"])
-        elif kind in ("execute_result", "display_data"):
-            text.append(content["data"].get("text/plain", ""))
-        elif kind == "error":
-            error = "\n".join(content.get("traceback", [])) or content.get("evalue", "error")
-        elif kind == "status" and content["execution_state"] == "idle":
-            return "".join(text), error
+    text, error, _ = kernel_cells.execute(client, code, timeout=900)
+    return text, error
 
 
 def main():
