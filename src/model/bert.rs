@@ -11,6 +11,7 @@ use tch::nn::{Init, Path};
 use tch::{Kind, Tensor};
 
 use super::config::{BertConfig, HiddenAct};
+use super::packing::Packing;
 
 /// Var-store group of parameters that take weight decay.
 pub const DECAY: usize = 0;
@@ -143,12 +144,24 @@ impl Embeddings {
         }
     }
 
-    fn forward(&self, input_ids: &Tensor, token_type_ids: &Tensor, train: bool) -> Tensor {
-        let seq_len = input_ids.size()[1];
-        let positions = Tensor::arange(seq_len, (Kind::Int64, input_ids.device()));
-        let xs = Tensor::embedding(&self.word, input_ids, -1, false, false)
-            + Tensor::embedding(&self.position, &positions, -1, false, false).unsqueeze(0)
-            + Tensor::embedding(&self.token_type, token_type_ids, -1, false, false);
+    /// Embeds the real tokens only: `[tokens, hidden]` in `packing`'s order.
+    fn forward(
+        &self,
+        input_ids: &Tensor,
+        token_type_ids: &Tensor,
+        packing: &Packing,
+        train: bool,
+    ) -> Tensor {
+        let positions = packing.positions(input_ids.device());
+        let xs = Tensor::embedding(&self.word, &packing.pack(input_ids), -1, false, false)
+            + Tensor::embedding(&self.position, &positions, -1, false, false)
+            + Tensor::embedding(
+                &self.token_type,
+                &packing.pack(token_type_ids),
+                -1,
+                false,
+                false,
+            );
         self.layer_norm.forward(&xs).dropout(self.dropout, train)
     }
 }
@@ -183,7 +196,9 @@ impl Attention {
         }
     }
 
-    /// `mask` is boolean `[batch, 1, 1, seq]`, true where a key is a real token.
+    /// `xs` holds the real tokens, `[tokens, hidden]` (see [`Packing`]); they are re-padded
+    /// only for the attention product itself. `mask` is boolean `[batch, 1, 1, seq]`, true
+    /// where a key is a real token.
     ///
     /// With `output_attentions` the probabilities are computed explicitly (transformers'
     /// "eager" attention) and returned, `[batch, heads, seq, seq]`; otherwise the fused
@@ -191,12 +206,19 @@ impl Attention {
     fn forward(
         &self,
         xs: &Tensor,
+        packing: &Packing,
         mask: &Tensor,
         train: bool,
         output_attentions: bool,
     ) -> (Tensor, Option<Tensor>) {
-        let (b, l, h) = xs.size3().expect("hidden states are [batch, seq, hidden]");
-        let split = |t: Tensor| t.view([b, l, self.heads, h / self.heads]).transpose(1, 2);
+        let (b, l) = packing.padded_shape();
+        let h = xs.size()[1];
+        let split = |t: Tensor| {
+            packing
+                .unpack(&t)
+                .view([b, l, self.heads, h / self.heads])
+                .transpose(1, 2)
+        };
         let q = split(self.query.forward(xs));
         let k = split(self.key.forward(xs));
         let v = split(self.value.forward(xs));
@@ -217,7 +239,7 @@ impl Attention {
             );
             (context, None)
         };
-        let context = context.transpose(1, 2).contiguous().view([b, l, h]);
+        let context = packing.pack(&context.transpose(1, 2)).reshape([-1, h]);
         let out = self
             .output
             .forward(&context)
@@ -279,11 +301,14 @@ impl Layer {
     fn forward(
         &self,
         xs: &Tensor,
+        packing: &Packing,
         mask: &Tensor,
         train: bool,
         output_attentions: bool,
     ) -> (Tensor, Option<Tensor>) {
-        let (attended, probs) = self.attention.forward(xs, mask, train, output_attentions);
+        let (attended, probs) = self
+            .attention
+            .forward(xs, packing, mask, train, output_attentions);
         let inner = activate(self.activation, &self.intermediate.forward(&attended));
         let out = self.output.forward(&inner).dropout(self.dropout, train);
         (self.layer_norm.forward(&(out + attended)), probs)
@@ -304,7 +329,9 @@ pub struct BertModel {
 /// output layer (`layer.N.output`), a different thing.
 #[derive(Debug)]
 pub struct BertModelOutput {
-    /// Per-token states of the last layer, `[batch, seq, hidden]`.
+    /// Per-token states of the last layer, `[batch, seq, hidden]`; zeros at padding, where
+    /// transformers leaves values no one should read (the encoder skips padding
+    /// positions; see `model/packing.rs`).
     pub last_hidden_state: Tensor,
     /// `tanh(dense([CLS] state))`, `[batch, hidden]`: what the classifier reads.
     pub pooler_output: Tensor,
@@ -372,15 +399,19 @@ impl BertModel {
         output_attentions: bool,
     ) -> BertModelOutput {
         let mask = attention_mask.gt(0).unsqueeze(1).unsqueeze(1);
-        let mut xs = self.embeddings.forward(input_ids, token_type_ids, train);
+        let packing = Packing::new(attention_mask);
+        let mut xs = self
+            .embeddings
+            .forward(input_ids, token_type_ids, &packing, train);
         let mut attentions = output_attentions.then(Vec::new);
         for layer in &self.layers {
-            let (next, probs) = layer.forward(&xs, &mask, train, output_attentions);
+            let (next, probs) = layer.forward(&xs, &packing, &mask, train, output_attentions);
             xs = next;
             if let (Some(all), Some(probs)) = (attentions.as_mut(), probs) {
                 all.push(probs);
             }
         }
+        let xs = packing.unpack(&xs);
         let pooler_output = self.pooler.forward(&xs.select(1, 0)).tanh();
         BertModelOutput {
             last_hidden_state: xs,

@@ -4,6 +4,7 @@ pub mod bert;
 pub mod classifier;
 pub mod config;
 pub mod hub;
+mod packing;
 pub mod params;
 pub mod pretrained;
 pub mod weights;
