@@ -198,7 +198,8 @@ impl Attention {
 
     /// `xs` holds the real tokens, `[tokens, hidden]` (see [`Packing`]); they are re-padded
     /// only for the attention product itself. `mask` is boolean `[batch, 1, 1, seq]`, true
-    /// where a key is a real token.
+    /// where a key is a real token. With [`Queries::Cls`] only each sentence's first token
+    /// asks (every token still answers as key and value) and the result is `[batch, hidden]`.
     ///
     /// With `output_attentions` the probabilities are computed explicitly (transformers'
     /// "eager" attention) and returned, `[batch, heads, seq, seq]`; otherwise the fused
@@ -208,20 +209,29 @@ impl Attention {
         xs: &Tensor,
         packing: &Packing,
         mask: &Tensor,
+        queries: Queries,
         train: bool,
         output_attentions: bool,
     ) -> (Tensor, Option<Tensor>) {
         let (b, l) = packing.padded_shape();
         let h = xs.size()[1];
-        let split = |t: Tensor| {
-            packing
-                .unpack(&t)
-                .view([b, l, self.heads, h / self.heads])
+        let heads = |t: &Tensor, len: i64| {
+            t.view([b, len, self.heads, h / self.heads])
                 .transpose(1, 2)
         };
-        let q = split(self.query.forward(xs));
-        let k = split(self.key.forward(xs));
-        let v = split(self.value.forward(xs));
+        let (residual, q) = match queries {
+            Queries::AllTokens => (
+                xs.shallow_clone(),
+                heads(&packing.unpack(&self.query.forward(xs)), l),
+            ),
+            Queries::Cls => {
+                let cls = packing.first_tokens(xs);
+                let q = heads(&self.query.forward(&cls), 1);
+                (cls, q)
+            }
+        };
+        let k = heads(&packing.unpack(&self.key.forward(xs)), l);
+        let v = heads(&packing.unpack(&self.value.forward(xs)), l);
         let dropout = if train { self.attention_dropout } else { 0.0 };
         let (context, probs) = if output_attentions {
             let (context, probs) = eager_attention(&q, &k, &v, mask, dropout, train);
@@ -239,13 +249,26 @@ impl Attention {
             );
             (context, None)
         };
-        let context = packing.pack(&context.transpose(1, 2)).reshape([-1, h]);
+        let context = match queries {
+            Queries::AllTokens => packing.pack(&context.transpose(1, 2)).reshape([-1, h]),
+            Queries::Cls => context.reshape([b, h]),
+        };
         let out = self
             .output
             .forward(&context)
             .dropout(self.hidden_dropout, train);
-        (self.layer_norm.forward(&(out + xs)), probs)
+        (self.layer_norm.forward(&(out + residual)), probs)
     }
+}
+
+/// Which tokens a layer computes states for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queries {
+    /// Every real token: what the next layer, or `last_hidden_state`, needs.
+    AllTokens,
+    /// Only each sentence's `[CLS]`: all the pooler reads of the last layer, so classifying
+    /// skips the last layer's work on the other tokens (about a sixth of MiniLM's encoder).
+    Cls,
 }
 
 /// transformers' `eager_attention_forward`: softmax(q·kᵀ/√d + mask)·v, returning the
@@ -303,12 +326,13 @@ impl Layer {
         xs: &Tensor,
         packing: &Packing,
         mask: &Tensor,
+        queries: Queries,
         train: bool,
         output_attentions: bool,
     ) -> (Tensor, Option<Tensor>) {
-        let (attended, probs) = self
-            .attention
-            .forward(xs, packing, mask, train, output_attentions);
+        let (attended, probs) =
+            self.attention
+                .forward(xs, packing, mask, queries, train, output_attentions);
         let inner = activate(self.activation, &self.intermediate.forward(&attended));
         let out = self.output.forward(&inner).dropout(self.dropout, train);
         (self.layer_norm.forward(&(out + attended)), probs)
@@ -385,6 +409,26 @@ impl BertModel {
         self.run(input_ids, attention_mask, token_type_ids, train, true)
     }
 
+    /// `pooler_output` alone, which is all a classifier reads: the same values as
+    /// [`forward`](Self::forward)'s, but the last layer computes only the `[CLS]` rows.
+    pub fn pooled(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        token_type_ids: &Tensor,
+        train: bool,
+    ) -> Tensor {
+        let (_, cls) = self.encode(
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            train,
+            Queries::Cls,
+            None,
+        );
+        self.pooler.forward(&cls).tanh()
+    }
+
     /// Number of encoder layers (`num_hidden_layers`).
     pub fn num_layers(&self) -> usize {
         self.layers.len()
@@ -398,19 +442,15 @@ impl BertModel {
         train: bool,
         output_attentions: bool,
     ) -> BertModelOutput {
-        let mask = attention_mask.gt(0).unsqueeze(1).unsqueeze(1);
-        let packing = Packing::new(attention_mask);
-        let mut xs = self
-            .embeddings
-            .forward(input_ids, token_type_ids, &packing, train);
         let mut attentions = output_attentions.then(Vec::new);
-        for layer in &self.layers {
-            let (next, probs) = layer.forward(&xs, &packing, &mask, train, output_attentions);
-            xs = next;
-            if let (Some(all), Some(probs)) = (attentions.as_mut(), probs) {
-                all.push(probs);
-            }
-        }
+        let (packing, xs) = self.encode(
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            train,
+            Queries::AllTokens,
+            attentions.as_mut(),
+        );
         let xs = packing.unpack(&xs);
         let pooler_output = self.pooler.forward(&xs.select(1, 0)).tanh();
         BertModelOutput {
@@ -418,5 +458,42 @@ impl BertModel {
             pooler_output,
             attentions,
         }
+    }
+
+    /// Embeddings and every layer, on the real tokens only; the last layer computes the
+    /// states `last_layer` asks for (`[tokens, hidden]` packed, or `[batch, hidden]`).
+    /// With `attentions`, each layer's probabilities are pushed there (eager attention).
+    fn encode(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        token_type_ids: &Tensor,
+        train: bool,
+        last_layer: Queries,
+        mut attentions: Option<&mut Vec<Tensor>>,
+    ) -> (Packing, Tensor) {
+        let mask = attention_mask.gt(0).unsqueeze(1).unsqueeze(1);
+        let packing = Packing::new(attention_mask);
+        let mut xs = self
+            .embeddings
+            .forward(input_ids, token_type_ids, &packing, train);
+        let last = self.layers.len().saturating_sub(1);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let queries = if i == last {
+                last_layer
+            } else {
+                Queries::AllTokens
+            };
+            let eager = attentions.is_some();
+            let (next, probs) = layer.forward(&xs, &packing, &mask, queries, train, eager);
+            xs = next;
+            if let (Some(all), Some(probs)) = (attentions.as_deref_mut(), probs) {
+                all.push(probs);
+            }
+        }
+        if last_layer == Queries::Cls && self.layers.is_empty() {
+            xs = packing.first_tokens(&xs);
+        }
+        (packing, xs)
     }
 }

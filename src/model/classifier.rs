@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
-use super::bert::{BertModel, BertModelOutput, Linear};
+use super::bert::{BertModel, Linear};
 use super::config::BertConfig;
 use super::weights::LoadReport;
 use crate::tokenize::Encoded;
@@ -70,10 +70,10 @@ impl BertForSequenceClassification {
         token_type_ids: &Tensor,
         train: bool,
     ) -> Tensor {
-        let BertModelOutput { pooler_output, .. } =
-            self.bert
-                .forward(input_ids, attention_mask, token_type_ids, train);
-        let pooled = pooler_output.dropout(self.config.classifier_dropout_prob(), train);
+        let pooled = self
+            .bert
+            .pooled(input_ids, attention_mask, token_type_ids, train)
+            .dropout(self.config.classifier_dropout_prob(), train);
         self.classifier.forward(&pooled)
     }
 

@@ -61,6 +61,12 @@ impl Packing {
         }
     }
 
+    /// `[tokens, width]` → `[batch, width]`: each row's first token (`[CLS]`), zeros for a
+    /// row whose first position is padding.
+    pub fn first_tokens(&self, xs: &Tensor) -> Tensor {
+        self.unpack(xs).select(1, 0)
+    }
+
     /// Position id of every real token (its column), as transformers numbers them: 0, 1, …
     /// from the start of each row.
     pub fn positions(&self, device: tch::Device) -> Tensor {
