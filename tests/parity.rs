@@ -303,3 +303,86 @@ fn bert_base_has_the_tutorials_201_parameters() {
     // bert-base-uncased with a 2-label head: 109,483,778 values.
     assert_eq!(listing.total(), 109_483_778);
 }
+
+/// The encoder skips padding and, when classifying, computes only `[CLS]` in its last layer
+/// (`model/packing.rs`). Neither may change a result: logits and gradients of a batch padded
+/// to 64 equal those of the same batch padded to its longest sentence, of a batch without
+/// padding, and of `forward`'s full pooler output.
+#[test]
+fn padding_and_the_cls_shortcut_change_no_logit_or_gradient() {
+    let model =
+        BertForSequenceClassification::from_pretrained(minilm().to_str().unwrap(), 2, Device::Cpu)
+            .unwrap();
+    let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
+    let sentences = sentences();
+    let fixed = tokenizer
+        .encode_batch(&sentences, 64, Padding::Fixed)
+        .unwrap();
+    let longest = tokenizer
+        .encode_batch(&sentences, 64, Padding::Longest)
+        .unwrap();
+    assert_eq!(fixed.input_ids.size()[1], 64);
+    assert!(longest.input_ids.size()[1] < 64);
+
+    // Logits and the gradient of every parameter, dropout off.
+    let run = |inputs: &Encoded| {
+        for p in model.vs.trainable_variables() {
+            p.shallow_clone().zero_grad();
+        }
+        let logits = model.logits(inputs, false);
+        logits.sum(Kind::Float).backward();
+        let grads: Vec<_> = model
+            .vs
+            .trainable_variables()
+            .iter()
+            .map(|p| p.grad().copy())
+            .collect();
+        (logits.detach(), grads)
+    };
+    let (logits_fixed, grads_fixed) = run(&fixed);
+    let (logits_longest, grads_longest) = run(&longest);
+    let logit_diff = max_abs_diff(&logits_fixed, &logits_longest);
+    let grad_diff = grads_fixed
+        .iter()
+        .zip(&grads_longest)
+        .map(|(a, b)| max_abs_diff(a, b))
+        .fold(0.0, f64::max);
+    println!("fixed-64 vs longest: logits {logit_diff:.2e}, gradients {grad_diff:.2e}");
+    assert!(logit_diff <= 1e-5, "logits differ by {logit_diff}");
+    assert!(grad_diff <= 1e-5, "gradients differ by {grad_diff}");
+
+    // The longest sentence alone has no padding at all: the path without gather and scatter.
+    let last = sentences.len() - 1;
+    let alone = tokenizer
+        .encode_batch(&sentences[last..], 64, Padding::Longest)
+        .unwrap();
+    let logits_alone = tch::no_grad(|| model.logits(&alone, false));
+    let alone_diff = max_abs_diff(&logits_alone, &logits_longest.narrow(0, last as i64, 1));
+    assert!(
+        alone_diff <= 1e-5,
+        "unpadded sentence differs by {alone_diff}"
+    );
+
+    // The classifier's shortcut reads the same pooled state as the full encoder output.
+    let full = tch::no_grad(|| {
+        model.bert.forward(
+            &longest.input_ids,
+            &longest.attention_mask,
+            &longest.token_type_ids,
+            false,
+        )
+    });
+    let pooled = tch::no_grad(|| {
+        model.bert.pooled(
+            &longest.input_ids,
+            &longest.attention_mask,
+            &longest.token_type_ids,
+            false,
+        )
+    });
+    let pooled_diff = max_abs_diff(&full.pooler_output, &pooled);
+    assert!(
+        pooled_diff <= 1e-5,
+        "pooled outputs differ by {pooled_diff}"
+    );
+}

@@ -215,10 +215,8 @@ impl Attention {
     ) -> (Tensor, Option<Tensor>) {
         let (b, l) = packing.padded_shape();
         let h = xs.size()[1];
-        let heads = |t: &Tensor, len: i64| {
-            t.view([b, len, self.heads, h / self.heads])
-                .transpose(1, 2)
-        };
+        let heads =
+            |t: &Tensor, len: i64| t.view([b, len, self.heads, h / self.heads]).transpose(1, 2);
         let (residual, q) = match queries {
             Queries::AllTokens => (
                 xs.shallow_clone(),
