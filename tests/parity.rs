@@ -386,3 +386,34 @@ fn padding_and_the_cls_shortcut_change_no_logit_or_gradient() {
         "pooled outputs differ by {pooled_diff}"
     );
 }
+
+/// Attention maps keep transformers' `[batch, heads, seq, seq]` shape when the batch carries
+/// columns of padding only (the encoder cuts them off inside), and are unchanged on real tokens.
+#[test]
+fn attentions_of_a_fixed_64_batch_keep_their_shape() {
+    let model =
+        BertForSequenceClassification::from_pretrained(minilm().to_str().unwrap(), 2, Device::Cpu)
+            .unwrap();
+    let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
+    let sentences = &sentences()[..2];
+    let fixed = tokenizer
+        .encode_batch(sentences, 64, Padding::Fixed)
+        .unwrap();
+    let longest = tokenizer
+        .encode_batch(sentences, 64, Padding::Longest)
+        .unwrap();
+    let width = longest.input_ids.size()[1];
+    let (wide, narrow) = (
+        model.attentions(&fixed).unwrap(),
+        model.attentions(&longest).unwrap(),
+    );
+    for (w, n) in wide.iter().zip(&narrow) {
+        assert_eq!(w.size(), [2, 12, 64, 64]);
+        let cut = w.narrow(2, 0, width).narrow(3, 0, width);
+        assert!(max_abs_diff(&cut, n) <= 1e-6);
+        assert_eq!(
+            w.narrow(3, width, 64 - width).abs().max().double_value(&[]),
+            0.0
+        );
+    }
+}

@@ -449,7 +449,7 @@ impl BertModel {
             Queries::AllTokens,
             attentions.as_mut(),
         );
-        let xs = packing.unpack(&xs);
+        let xs = packing.unpack_to_input_width(&xs);
         let pooler_output = self.pooler.forward(&xs.select(1, 0)).tanh();
         BertModelOutput {
             last_hidden_state: xs,
@@ -470,8 +470,8 @@ impl BertModel {
         last_layer: Queries,
         mut attentions: Option<&mut Vec<Tensor>>,
     ) -> (Packing, Tensor) {
-        let mask = attention_mask.gt(0).unsqueeze(1).unsqueeze(1);
         let packing = Packing::new(attention_mask);
+        let mask = packing.key_mask();
         let mut xs = self
             .embeddings
             .forward(input_ids, token_type_ids, &packing, train);
@@ -483,10 +483,10 @@ impl BertModel {
                 Queries::AllTokens
             };
             let eager = attentions.is_some();
-            let (next, probs) = layer.forward(&xs, &packing, &mask, queries, train, eager);
+            let (next, probs) = layer.forward(&xs, &packing, mask, queries, train, eager);
             xs = next;
             if let (Some(all), Some(probs)) = (attentions.as_deref_mut(), probs) {
-                all.push(probs);
+                all.push(packing.pad_attention(&probs));
             }
         }
         if last_layer == Queries::Cls && self.layers.is_empty() {

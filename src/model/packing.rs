@@ -6,9 +6,13 @@
 //! fixed-64 batches 82% of the positions are padding, and even batches padded to their longest
 //! sentence are about half padding. The encoder therefore runs those blocks on the real tokens
 //! only and re-pads just around attention, where sentences of different lengths need a common
-//! `[batch, heads, seq, seq]` shape. Real tokens see exactly what they would see padded (keys
-//! at padding are masked either way), so the outputs at real tokens are those of transformers;
-//! positions that are padding come out as zeros instead of transformers' meaningless values.
+//! `[batch, heads, width, width]` shape. That width is the longest sentence of the batch:
+//! columns that are padding in every row are cut off first, so a batch padded to 64 attends
+//! exactly as one padded to its longest sentence.
+//!
+//! Real tokens see exactly what they would see padded (keys at padding are masked either way),
+//! so the outputs at real tokens are those of transformers; positions that are padding come out
+//! as zeros instead of transformers' meaningless values.
 //!
 //! A batch without padding skips the gather and scatter altogether: packing is then a view.
 
@@ -18,51 +22,82 @@ use tch::{Kind, Tensor};
 #[derive(Debug)]
 pub(crate) struct Packing {
     batch: i64,
+    /// Columns of the caller's batch.
     seq: i64,
-    /// Flat positions (`row * seq + column`) of the real tokens, in order; `None` when every
-    /// position is real.
+    /// Columns up to the last real token of any row: the width attention works at.
+    width: i64,
+    /// Flat positions (`row * width + column`) of the real tokens, in order; `None` when every
+    /// position up to `width` is real.
     index: Option<Tensor>,
+    /// `[batch, 1, 1, width]`, true where a key is a real token.
+    key_mask: Tensor,
 }
 
 impl Packing {
     /// From the attention mask (1 for real tokens, 0 for padding), on the mask's device.
-    /// On a GPU, counting the real tokens waits for the mask to arrive (one small sync).
+    /// On a GPU this waits for the mask (two small reads: the width and the token count).
     pub fn new(attention_mask: &Tensor) -> Self {
         let (batch, seq) = attention_mask
             .size2()
             .expect("attention_mask is [batch, seq]");
-        let index = attention_mask.reshape([-1]).gt(0).nonzero().reshape([-1]);
+        let real = attention_mask.gt(0);
+        let used_columns = real.any_dim(0, false).nonzero();
+        let width = match used_columns.size()[0] {
+            0 => seq, // no real token at all: nothing to cut, nothing to pack
+            _ => used_columns.max().int64_value(&[]) + 1,
+        };
+        let real = real.narrow(1, 0, width);
+        let index = real.reshape([-1]).nonzero().reshape([-1]);
         let tokens = index.size()[0];
         Packing {
             batch,
             seq,
-            index: (tokens < batch * seq).then_some(index),
+            width,
+            index: (tokens < batch * width).then_some(index),
+            key_mask: real.unsqueeze(1).unsqueeze(1),
         }
     }
 
-    /// `[batch, seq, …]` → `[tokens, …]`.
+    /// `[batch, seq or width, …]` → `[tokens, …]`.
     pub fn pack(&self, xs: &Tensor) -> Tensor {
-        let flat = xs.flatten(0, 1);
+        let flat = xs.narrow(1, 0, self.width).flatten(0, 1);
         match &self.index {
             Some(index) => flat.index_select(0, index),
             None => flat,
         }
     }
 
-    /// `[tokens, width]` → `[batch, seq, width]`, zeros at padding.
+    /// `[tokens, features]` → `[batch, width, features]`, zeros at padding.
     pub fn unpack(&self, xs: &Tensor) -> Tensor {
-        let width = xs.size()[1];
+        let features = xs.size()[1];
         match &self.index {
             Some(index) => xs
-                .new_zeros([self.batch * self.seq, width], (xs.kind(), xs.device()))
+                .new_zeros(
+                    [self.batch * self.width, features],
+                    (xs.kind(), xs.device()),
+                )
                 .index_copy(0, index, xs)
-                .view([self.batch, self.seq, width]),
-            None => xs.view([self.batch, self.seq, width]),
+                .view([self.batch, self.width, features]),
+            None => xs.view([self.batch, self.width, features]),
         }
     }
 
-    /// `[tokens, width]` → `[batch, width]`: each row's first token (`[CLS]`), zeros for a
-    /// row whose first position is padding.
+    /// `[tokens, features]` → `[batch, seq, features]`: the caller's own layout, zeros at
+    /// padding.
+    pub fn unpack_to_input_width(&self, xs: &Tensor) -> Tensor {
+        self.unpack(xs)
+            .constant_pad_nd([0, 0, 0, self.seq - self.width])
+    }
+
+    /// Attention probabilities `[batch, heads, width, width]` → `[batch, heads, seq, seq]`,
+    /// zeros for the columns cut off (they are padding, so no query attends to them).
+    pub fn pad_attention(&self, probs: &Tensor) -> Tensor {
+        let cut = self.seq - self.width;
+        probs.constant_pad_nd([0, cut, 0, cut])
+    }
+
+    /// `[tokens, features]` → `[batch, features]`: each row's first token (`[CLS]`), zeros for
+    /// a row whose first position is padding.
     pub fn first_tokens(&self, xs: &Tensor) -> Tensor {
         self.unpack(xs).select(1, 0)
     }
@@ -70,15 +105,19 @@ impl Packing {
     /// Position id of every real token (its column), as transformers numbers them: 0, 1, …
     /// from the start of each row.
     pub fn positions(&self, device: tch::Device) -> Tensor {
-        let columns = Tensor::arange(self.seq, (Kind::Int64, device));
         match &self.index {
-            Some(index) => index.remainder(self.seq),
-            None => columns.repeat([self.batch]),
+            Some(index) => index.remainder(self.width),
+            None => Tensor::arange(self.width, (Kind::Int64, device)).repeat([self.batch]),
         }
     }
 
-    /// `(batch, seq)` of the padded layout.
+    /// `(batch, width)` of the layout attention works in.
     pub fn padded_shape(&self) -> (i64, i64) {
-        (self.batch, self.seq)
+        (self.batch, self.width)
+    }
+
+    /// Boolean `[batch, 1, 1, width]`, true where a key is a real token.
+    pub fn key_mask(&self) -> &Tensor {
+        &self.key_mask
     }
 }
