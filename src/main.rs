@@ -42,9 +42,10 @@ struct Cli {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum PadArg {
-    /// Pad every batch to --max-len (the tutorial's choice).
+    /// Pad every batch to --max-len (the tutorial's choice). The encoder skips padding, so this
+    /// trains exactly as longest does, at about its speed.
     Fixed,
-    /// Pad each batch to its longest sentence (same results, much faster on a CPU).
+    /// Pad each batch to its longest sentence.
     Longest,
     /// Pad to the longest, and group sentences of similar length into batches (Hugging Face's
     /// group_by_length): the least padding, the fastest.
