@@ -197,18 +197,18 @@ impl Attention {
     }
 
     /// `xs` holds the real tokens, `[tokens, hidden]` (see [`Packing`]); they are re-padded
-    /// only for the attention product itself. `mask` is boolean `[batch, 1, 1, seq]`, true
-    /// where a key is a real token. With [`Queries::Cls`] only each sentence's first token
-    /// asks (every token still answers as key and value) and the result is `[batch, hidden]`.
+    /// only for the attention product itself, at the batch's width, with padding keys
+    /// masked. With [`Queries::Cls`] only each sentence's first token asks (every token still
+    /// answers as key and value) and the result is `[batch, hidden]`.
     ///
     /// With `output_attentions` the probabilities are computed explicitly (transformers'
-    /// "eager" attention) and returned, `[batch, heads, seq, seq]`; otherwise the fused
-    /// kernel runs and no `[seq, seq]` matrix is kept, so training pays nothing for the option.
+    /// "eager" attention) and returned, `[batch, heads, width, width]`; otherwise the fused
+    /// kernel runs and no `[width, width]` matrix is kept, so training pays nothing for the
+    /// option.
     fn forward(
         &self,
         xs: &Tensor,
         packing: &Packing,
-        mask: &Tensor,
         queries: Queries,
         train: bool,
         output_attentions: bool,
@@ -230,6 +230,7 @@ impl Attention {
         };
         let k = heads(&packing.unpack(&self.key.forward(xs)), l);
         let v = heads(&packing.unpack(&self.value.forward(xs)), l);
+        let mask = packing.key_mask();
         let dropout = if train { self.attention_dropout } else { 0.0 };
         let (context, probs) = if output_attentions {
             let (context, probs) = eager_attention(&q, &k, &v, mask, dropout, train);
@@ -323,14 +324,13 @@ impl Layer {
         &self,
         xs: &Tensor,
         packing: &Packing,
-        mask: &Tensor,
         queries: Queries,
         train: bool,
         output_attentions: bool,
     ) -> (Tensor, Option<Tensor>) {
         let (attended, probs) =
             self.attention
-                .forward(xs, packing, mask, queries, train, output_attentions);
+                .forward(xs, packing, queries, train, output_attentions);
         let inner = activate(self.activation, &self.intermediate.forward(&attended));
         let out = self.output.forward(&inner).dropout(self.dropout, train);
         (self.layer_norm.forward(&(out + attended)), probs)
@@ -471,7 +471,6 @@ impl BertModel {
         mut attentions: Option<&mut Vec<Tensor>>,
     ) -> (Packing, Tensor) {
         let packing = Packing::new(attention_mask);
-        let mask = packing.key_mask();
         let mut xs = self
             .embeddings
             .forward(input_ids, token_type_ids, &packing, train);
@@ -483,7 +482,7 @@ impl BertModel {
                 Queries::AllTokens
             };
             let eager = attentions.is_some();
-            let (next, probs) = layer.forward(&xs, &packing, mask, queries, train, eager);
+            let (next, probs) = layer.forward(&xs, &packing, queries, train, eager);
             xs = next;
             if let (Some(all), Some(probs)) = (attentions.as_deref_mut(), probs) {
                 all.push(packing.pad_attention(&probs));
