@@ -249,7 +249,7 @@ impl Attention {
             (context, None)
         };
         let context = match queries {
-            Queries::AllTokens => packing.pack(&context.transpose(1, 2)).reshape([-1, h]),
+            Queries::AllTokens => packing.pack(&context.transpose(1, 2)).flatten(1, -1),
             Queries::Cls => context.reshape([b, h]),
         };
         let out = self
@@ -266,7 +266,8 @@ enum Queries {
     /// Every real token: what the next layer, or `last_hidden_state`, needs.
     AllTokens,
     /// Only each sentence's `[CLS]`: all the pooler reads of the last layer, so classifying
-    /// skips the last layer's work on the other tokens (about a sixth of MiniLM's encoder).
+    /// skips most of the last layer's work on the other tokens (their keys and values are still
+    /// needed): about a seventh of MiniLM's encoder.
     Cls,
 }
 
@@ -409,6 +410,8 @@ impl BertModel {
 
     /// `pooler_output` alone, which is all a classifier reads: the same values as
     /// [`forward`](Self::forward)'s, but the last layer computes only the `[CLS]` rows.
+    /// Every row must start with a real token, as the tokenizer's rows do (`[CLS]`); for a
+    /// row whose first position is padding neither function gives transformers' value.
     pub fn pooled(
         &self,
         input_ids: &Tensor,

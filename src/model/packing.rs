@@ -35,7 +35,8 @@ pub(crate) struct Packing {
 
 impl Packing {
     /// From the attention mask (1 for real tokens, 0 for padding), on the mask's device.
-    /// On a GPU this waits for the mask (two small reads: the width and the token count).
+    /// On a GPU this waits for the mask (three small reads: the used columns, the width and
+    /// the token count).
     pub fn new(attention_mask: &Tensor) -> Self {
         let (batch, seq) = attention_mask
             .size2()
@@ -90,7 +91,9 @@ impl Packing {
     }
 
     /// Attention probabilities `[batch, heads, width, width]` → `[batch, heads, seq, seq]`,
-    /// zeros for the columns cut off (they are padding, so no query attends to them).
+    /// zeros for the rows and columns cut off. Rows of padding queries are not transformers':
+    /// those cut off are zeros, the others spread evenly over the real keys; rows of real
+    /// queries and every column are exact (padding keys get 0 either way).
     pub fn pad_attention(&self, probs: &Tensor) -> Tensor {
         let cut = self.seq - self.width;
         probs.constant_pad_nd([0, cut, 0, cut])
