@@ -43,7 +43,7 @@ struct Cli {
 #[derive(Clone, Copy, ValueEnum)]
 enum PadArg {
     /// Pad every batch to --max-len (the tutorial's choice). The encoder skips padding, so this
-    /// trains exactly as longest does, at about its speed.
+    /// trains as longest does (up to float rounding), at about its speed.
     Fixed,
     /// Pad each batch to its longest sentence.
     Longest,

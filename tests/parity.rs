@@ -304,16 +304,21 @@ fn bert_base_has_the_tutorials_201_parameters() {
     assert_eq!(listing.total(), 109_483_778);
 }
 
+/// The embedded MiniLM with a fresh 2-label head, and its tokenizer.
+fn minilm_classifier() -> (BertForSequenceClassification, BertTokenizer) {
+    let model =
+        BertForSequenceClassification::from_pretrained(minilm().to_str().unwrap(), 2, Device::Cpu)
+            .unwrap();
+    (model, BertTokenizer::from_dir(minilm()).unwrap())
+}
+
 /// The encoder skips padding and, when classifying, computes only `[CLS]` in its last layer
 /// (`model/packing.rs`). Neither may change a result: logits and gradients of a batch padded
 /// to 64 equal those of the same batch padded to its longest sentence, of a batch without
 /// padding, and of `forward`'s full pooler output.
 #[test]
 fn padding_and_the_cls_shortcut_change_no_logit_or_gradient() {
-    let model =
-        BertForSequenceClassification::from_pretrained(minilm().to_str().unwrap(), 2, Device::Cpu)
-            .unwrap();
-    let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
+    let (model, tokenizer) = minilm_classifier();
     let sentences = sentences();
     let fixed = tokenizer
         .encode_batch(&sentences, 64, Padding::Fixed)
@@ -394,10 +399,7 @@ fn padding_and_the_cls_shortcut_change_no_logit_or_gradient() {
 /// columns of padding only (the encoder cuts them off inside), and are unchanged on real tokens.
 #[test]
 fn attentions_of_a_fixed_64_batch_keep_their_shape() {
-    let model =
-        BertForSequenceClassification::from_pretrained(minilm().to_str().unwrap(), 2, Device::Cpu)
-            .unwrap();
-    let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
+    let (model, tokenizer) = minilm_classifier();
     let sentences = &sentences()[..2];
     let fixed = tokenizer
         .encode_batch(sentences, 64, Padding::Fixed)

@@ -152,7 +152,7 @@ impl Embeddings {
         packing: &Packing,
         train: bool,
     ) -> Tensor {
-        let positions = packing.positions(input_ids.device());
+        let positions = packing.positions();
         let xs = Tensor::embedding(&self.word, &packing.pack(input_ids), -1, false, false)
             + Tensor::embedding(&self.position, &positions, -1, false, false)
             + Tensor::embedding(
@@ -477,22 +477,20 @@ impl BertModel {
         let mut xs = self
             .embeddings
             .forward(input_ids, token_type_ids, &packing, train);
-        let last = self.layers.len().saturating_sub(1);
+        // `BertModel::new` validated the config: there is at least one layer.
+        let last = self.layers.len() - 1;
+        let eager = attentions.is_some();
         for (i, layer) in self.layers.iter().enumerate() {
             let queries = if i == last {
                 last_layer
             } else {
                 Queries::AllTokens
             };
-            let eager = attentions.is_some();
             let (next, probs) = layer.forward(&xs, &packing, queries, train, eager);
             xs = next;
             if let (Some(all), Some(probs)) = (attentions.as_deref_mut(), probs) {
                 all.push(packing.pad_attention(&probs));
             }
-        }
-        if last_layer == Queries::Cls && self.layers.is_empty() {
-            xs = packing.first_tokens(&xs);
         }
         (packing, xs)
     }

@@ -107,10 +107,11 @@ impl Packing {
 
     /// Position id of every real token (its column), as transformers numbers them: 0, 1, …
     /// from the start of each row.
-    pub fn positions(&self, device: tch::Device) -> Tensor {
+    pub fn positions(&self) -> Tensor {
         match &self.index {
             Some(index) => index.remainder(self.width),
-            None => Tensor::arange(self.width, (Kind::Int64, device)).repeat([self.batch]),
+            None => Tensor::arange(self.width, (Kind::Int64, self.key_mask.device()))
+                .repeat([self.batch]),
         }
     }
 
