@@ -69,6 +69,15 @@ pub fn cuda_load_error() -> Option<&'static str> {
     .as_deref()
 }
 
+/// Bytes of memory the system can give this process now (`MemAvailable` in
+/// `/proc/meminfo`); `None` where that is unknown.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
+}
+
 /// `tch::manual_seed` after loading the CUDA backend, so seeding first cannot leave a GPU
 /// machine on the CPU.
 pub fn manual_seed(seed: u64) {

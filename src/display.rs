@@ -185,7 +185,11 @@ crate::impl_evcxr_display!(Table);
 /// A file size the way people read it: MB, kB or bytes.
 pub fn size(bytes: u64) -> String {
     let b = bytes as f64;
-    if b >= 1e6 {
+    if b >= 1e12 {
+        format!("{:.1} TB", b / 1e12)
+    } else if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else if b >= 1e6 {
         format!("{:.1} MB", b / 1e6)
     } else if b >= 1e3 {
         format!("{:.1} kB", b / 1e3)

@@ -3,133 +3,20 @@
 //! with the hub's URL layout and headers. No test here touches the real network.
 
 mod common;
+#[path = "common/local_hub.rs"]
+mod local_hub;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::path::Path;
+use std::process::Command;
 
-use bert_finetune::model::hub::{Hub, HubSettings};
+use bert_finetune::model::hub::Hub;
 use bert_finetune::model::BertForSequenceClassification;
 use common::*;
+use local_hub::*;
 use serde_json::{json, Value};
-use sha2::Digest;
 use tch::{Device, Kind};
 
-const ID: &str = "google-bert/bert-base-uncased";
-/// The commit the server reports (fixed in server.py).
-const COMMIT: &str = "1f0d5c2b9e3a4d6c8b7a0e1f2d3c4b5a69788796";
-const REPO: &str = "models--google-bert--bert-base-uncased";
-
-fn python_bin() -> PathBuf {
-    std::env::var_os("VIRTUAL_ENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv"))
-        .join("bin/python")
-}
-
-/// The repository the server serves, built once by transformers for all tests.
-fn repo_dir() -> &'static Path {
-    static REPO_DIR: OnceLock<PathBuf> = OnceLock::new();
-    REPO_DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("bert-finetune-hub-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        // Starting a server with --build fills the folder; it is stopped at once.
-        drop(LocalHub::start_with(&dir, true));
-        dir
-    })
-}
-
-/// A running `tests/hub/server.py`, stopped when dropped.
-struct LocalHub {
-    child: Child,
-    port: u16,
-}
-
-impl LocalHub {
-    fn start() -> Self {
-        Self::start_with(repo_dir(), false)
-    }
-
-    fn start_with(repo: &Path, build: bool) -> Self {
-        let mut command = Command::new(python_bin());
-        command
-            .arg(root().join("tests/hub/server.py"))
-            .arg("--repo")
-            .arg(repo)
-            .arg("--tokenizer")
-            .arg(minilm())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        if build {
-            command.arg("--build");
-        }
-        let mut child = command.spawn().expect("the venv's python starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the server prints its port");
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"));
-        LocalHub { child, port }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn settings(&self, cache: &Path) -> HubSettings {
-        HubSettings {
-            endpoint: self.endpoint(),
-            cache_dir: cache.to_path_buf(),
-            token: None,
-            offline: false,
-        }
-    }
-
-    /// Every request the server has seen: method, path, Range and Authorization headers.
-    fn log(&self) -> Vec<Value> {
-        let text = ureq::get(&format!("{}/_test/log", self.endpoint()))
-            .call()
-            .unwrap()
-            .into_string()
-            .unwrap();
-        serde_json::from_str(&text).unwrap()
-    }
-
-    fn requests_for(&self, path_part: &str) -> Vec<Value> {
-        self.log()
-            .into_iter()
-            .filter(|r| r["path"].as_str().unwrap_or("").contains(path_part))
-            .collect()
-    }
-
-    fn faults(&self, faults: Value) {
-        ureq::post(&format!("{}/_test/faults", self.endpoint()))
-            .send_string(&faults.to_string())
-            .unwrap();
-    }
-}
-
-impl Drop for LocalHub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sha256_hex(path: &Path) -> String {
-    let bytes = std::fs::read(path).unwrap();
-    sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// refs, snapshot links (with their targets) and blobs of one repository in a cache.
 fn layout(cache: &Path) -> BTreeMap<String, String> {

@@ -6,7 +6,7 @@
 //! tables into [`DECAY`]: the two weight-decay groups of the tutorial's appendix, decided by
 //! what a parameter is rather than by matching its name later.
 
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 use tch::nn::{Init, Path};
 use tch::{Kind, Tensor};
 
@@ -27,6 +27,25 @@ fn activate(act: HiddenAct, xs: &Tensor) -> Tensor {
     }
 }
 
+/// A new parameter at `p`: libtorch's allocation failure (a size no machine holds) becomes an
+/// error naming the tensor, where tch's `var` would panic.
+fn var(p: &Path, name: &str, dims: &[i64], init: Init) -> Result<Tensor> {
+    let full = p.path(name);
+    let fail = |e: tch::TchError| anyhow!("cannot allocate {full} {dims:?}: {e}");
+    match init {
+        // tch's `Init::Randn` computes `randn * stdev + mean` with operators that panic;
+        // these are the same kernels in the same order (so the same values), fallible.
+        Init::Randn { mean, stdev } => {
+            let t = Tensor::f_randn(dims, (p.kind(), p.device()))
+                .and_then(|t| t.f_mul_scalar(stdev))
+                .and_then(|t| t.f_add_scalar(mean))
+                .map_err(fail)?;
+            Ok(p.add(name, t, true))
+        }
+        init => p.f_var(name, dims, init).map_err(fail),
+    }
+}
+
 /// `nn.Linear` with HF's initialisation (normal(0, initializer_range), zero bias).
 #[derive(Debug)]
 pub struct Linear {
@@ -35,19 +54,18 @@ pub struct Linear {
 }
 
 impl Linear {
-    pub fn new(p: Path, in_dim: i64, out_dim: i64, std: f64) -> Self {
-        let weight = p.set_group(DECAY).var(
+    pub fn new(p: Path, in_dim: i64, out_dim: i64, std: f64) -> Result<Self> {
+        let weight = var(
+            &p.set_group(DECAY),
             "weight",
             &[out_dim, in_dim],
             Init::Randn {
                 mean: 0.,
                 stdev: std,
             },
-        );
-        let bias = p
-            .set_group(NO_DECAY)
-            .var("bias", &[out_dim], Init::Const(0.));
-        Linear { weight, bias }
+        )?;
+        let bias = var(&p.set_group(NO_DECAY), "bias", &[out_dim], Init::Const(0.))?;
+        Ok(Linear { weight, bias })
     }
 
     pub fn forward(&self, xs: &Tensor) -> Tensor {
@@ -65,14 +83,14 @@ struct LayerNorm {
 }
 
 impl LayerNorm {
-    fn new(p: Path, dim: i64, eps: f64) -> Self {
+    fn new(p: Path, dim: i64, eps: f64) -> Result<Self> {
         let p = p.set_group(NO_DECAY);
-        LayerNorm {
-            weight: p.var("weight", &[dim], Init::Const(1.)),
-            bias: p.var("bias", &[dim], Init::Const(0.)),
+        Ok(LayerNorm {
+            weight: var(&p, "weight", &[dim], Init::Const(1.))?,
+            bias: var(&p, "bias", &[dim], Init::Const(0.))?,
             eps,
             dim,
-        }
+        })
     }
 
     fn forward(&self, xs: &Tensor) -> Tensor {
@@ -86,8 +104,9 @@ impl LayerNorm {
     }
 }
 
-fn embedding_table(p: &Path, name: &str, rows: i64, dim: i64, std: f64) -> Tensor {
-    p.set_group(DECAY).var(
+fn embedding_table(p: &Path, name: &str, rows: i64, dim: i64, std: f64) -> Result<Tensor> {
+    var(
+        &p.set_group(DECAY),
         name,
         &[rows, dim],
         Init::Randn {
@@ -108,7 +127,7 @@ struct Embeddings {
 }
 
 impl Embeddings {
-    fn new(p: Path, c: &BertConfig) -> Self {
+    fn new(p: Path, c: &BertConfig) -> Result<Self> {
         let std = c.initializer_range;
         let word = embedding_table(
             &(&p / "word_embeddings"),
@@ -116,14 +135,15 @@ impl Embeddings {
             c.vocab_size,
             c.hidden_size,
             std,
-        );
+        )?;
         // HF zeroes the padding row at initialisation; a loaded checkpoint overwrites it anyway.
-        tch::no_grad(|| {
+        tch::no_grad(|| -> Result<(), tch::TchError> {
             if (0..c.vocab_size).contains(&c.pad_token_id) {
-                let _ = word.get(c.pad_token_id).zero_();
+                let _ = word.f_get(c.pad_token_id)?.f_zero_()?;
             }
-        });
-        Embeddings {
+            Ok(())
+        })?;
+        Ok(Embeddings {
             word,
             position: embedding_table(
                 &(&p / "position_embeddings"),
@@ -131,17 +151,17 @@ impl Embeddings {
                 c.max_position_embeddings,
                 c.hidden_size,
                 std,
-            ),
+            )?,
             token_type: embedding_table(
                 &(&p / "token_type_embeddings"),
                 "weight",
                 c.type_vocab_size,
                 c.hidden_size,
                 std,
-            ),
-            layer_norm: LayerNorm::new(&p / "LayerNorm", c.hidden_size, c.layer_norm_eps),
+            )?,
+            layer_norm: LayerNorm::new(&p / "LayerNorm", c.hidden_size, c.layer_norm_eps)?,
             dropout: c.hidden_dropout_prob,
-        }
+        })
     }
 
     /// Embeds the real tokens only: `[tokens, hidden]` in `packing`'s order.
@@ -180,20 +200,20 @@ struct Attention {
 }
 
 impl Attention {
-    fn new(p: Path, c: &BertConfig) -> Self {
+    fn new(p: Path, c: &BertConfig) -> Result<Self> {
         let (h, std) = (c.hidden_size, c.initializer_range);
         let s = &p / "self";
         let o = &p / "output";
-        Attention {
-            query: Linear::new(&s / "query", h, h, std),
-            key: Linear::new(&s / "key", h, h, std),
-            value: Linear::new(&s / "value", h, h, std),
-            output: Linear::new(&o / "dense", h, h, std),
-            layer_norm: LayerNorm::new(&o / "LayerNorm", h, c.layer_norm_eps),
+        Ok(Attention {
+            query: Linear::new(&s / "query", h, h, std)?,
+            key: Linear::new(&s / "key", h, h, std)?,
+            value: Linear::new(&s / "value", h, h, std)?,
+            output: Linear::new(&o / "dense", h, h, std)?,
+            layer_norm: LayerNorm::new(&o / "LayerNorm", h, c.layer_norm_eps)?,
             heads: c.num_attention_heads,
             attention_dropout: c.attention_probs_dropout_prob,
             hidden_dropout: c.hidden_dropout_prob,
-        }
+        })
     }
 
     /// `xs` holds the real tokens, `[tokens, hidden]` (see [`Packing`]); they are re-padded
@@ -309,16 +329,16 @@ struct Layer {
 }
 
 impl Layer {
-    fn new(p: Path, c: &BertConfig) -> Self {
+    fn new(p: Path, c: &BertConfig) -> Result<Self> {
         let (h, i, std) = (c.hidden_size, c.intermediate_size, c.initializer_range);
-        Layer {
-            attention: Attention::new(&p / "attention", c),
-            intermediate: Linear::new(&p / "intermediate" / "dense", h, i, std),
+        Ok(Layer {
+            attention: Attention::new(&p / "attention", c)?,
+            intermediate: Linear::new(&p / "intermediate" / "dense", h, i, std)?,
             activation: c.hidden_act,
-            output: Linear::new(&p / "output" / "dense", i, h, std),
-            layer_norm: LayerNorm::new(&p / "output" / "LayerNorm", h, c.layer_norm_eps),
+            output: Linear::new(&p / "output" / "dense", i, h, std)?,
+            layer_norm: LayerNorm::new(&p / "output" / "LayerNorm", h, c.layer_norm_eps)?,
             dropout: c.hidden_dropout_prob,
-        }
+        })
     }
 
     fn forward(
@@ -367,11 +387,11 @@ impl BertModel {
     pub fn new(p: Path, c: &BertConfig) -> Result<Self> {
         c.validate()?;
         // Creation order is module order: it is the order `named_parameters` reports.
-        let embeddings = Embeddings::new(&p / "embeddings", c);
+        let embeddings = Embeddings::new(&p / "embeddings", c)?;
         let encoder = &p / "encoder" / "layer";
         let layers = (0..c.num_hidden_layers)
             .map(|i| Layer::new(&encoder / i, c))
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(BertModel {
             embeddings,
             layers,
@@ -380,7 +400,7 @@ impl BertModel {
                 c.hidden_size,
                 c.hidden_size,
                 c.initializer_range,
-            ),
+            )?,
         })
     }
 

@@ -10,6 +10,7 @@ use tch::{Device, Tensor};
 
 use super::bert::{BertModel, Linear};
 use super::config::BertConfig;
+use super::shapes;
 use super::weights::LoadReport;
 use crate::tokenize::Encoded;
 
@@ -29,8 +30,14 @@ impl BertForSequenceClassification {
     /// Weights are always drawn from the CPU generator and then copied to `device`, so a GPU
     /// run starts from the same weights (and the same fresh head) as a CPU or PyTorch run of
     /// the same seed.
+    ///
+    /// A config whose parameters would not fit in the memory available is refused first,
+    /// naming the part and the fields that make it large; an allocation libtorch still
+    /// refuses is an error naming the tensor, never a panic.
     pub fn new(config: &BertConfig, device: Device) -> Result<Self> {
         crate::device::ensure_cuda_backend();
+        config.validate()?;
+        check_memory(config)?;
         let on_cpu = Self::build(config, Device::Cpu)?;
         if device == Device::Cpu {
             return Ok(on_cpu);
@@ -52,7 +59,7 @@ impl BertForSequenceClassification {
             config.hidden_size,
             config.num_labels() as i64,
             config.initializer_range,
-        );
+        )?;
         Ok(BertForSequenceClassification {
             vs,
             config: config.clone(),
@@ -130,5 +137,36 @@ impl BertForSequenceClassification {
         Ok(out
             .attentions
             .expect("forward_with_attentions returns attentions"))
+    }
+}
+
+/// Refuses a config whose fp32 parameters exceed the memory this machine has available
+/// (`MemAvailable`): libtorch would fail to allocate, or succeed and leave the system to
+/// swap or kill the process. Every model is built on the CPU first (then copied to a GPU).
+fn check_memory(config: &BertConfig) -> Result<()> {
+    let Some(available) = crate::device::available_memory() else {
+        return Ok(());
+    };
+    let footprint = shapes::footprint(config);
+    let bytes = footprint.parameters.saturating_mul(4);
+    if bytes <= u128::from(available) {
+        return Ok(());
+    }
+    let (part, count) = &footprint.largest;
+    bail!(
+        "the config describes {} parameters ({} in fp32), more than the {} of memory \
+         available; the largest part is {part} with {} parameters",
+        footprint.parameters,
+        big_size(bytes),
+        crate::display::size(available),
+        count
+    )
+}
+
+/// A byte count that may exceed `u64`.
+fn big_size(bytes: u128) -> String {
+    match u64::try_from(bytes) {
+        Ok(b) => crate::display::size(b),
+        Err(_) => format!("{bytes} bytes"),
     }
 }

@@ -166,12 +166,35 @@ pub struct BertConfig {
 impl BertConfig {
     /// Reads and checks a `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
+        let config = Self::read(path)?;
+        config
+            .validate()
+            .with_context(|| format!("in {}", path.display()))?;
+        Ok(config)
+    }
+
+    /// Reads a `config.json` and checks only that it describes a BERT
+    /// ([`validate_architecture`](Self::validate_architecture)); the sizes are checked later,
+    /// so that loading can first compare them with the weights and name the tensor a
+    /// mistyped size contradicts.
+    pub fn read(path: &Path) -> Result<Self> {
+        const MAX_BYTES: u64 = 16 << 20;
+        let len = std::fs::metadata(path)
+            .with_context(|| format!("cannot read model config {}", path.display()))?
+            .len();
+        if len > MAX_BYTES {
+            bail!(
+                "{} has {len} bytes; a config.json is a few kilobytes (at most {MAX_BYTES} \
+                 accepted)",
+                path.display()
+            );
+        }
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read model config {}", path.display()))?;
         let config: BertConfig = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a BERT config.json", path.display()))?;
         config
-            .validate()
+            .validate_architecture()
             .with_context(|| format!("in {}", path.display()))?;
         Ok(config)
     }
@@ -197,6 +220,13 @@ impl BertConfig {
     /// Refuses what this BERT cannot run, naming the field: other architectures (their
     /// layers and weight names differ) and BERT options we do not implement.
     pub fn validate(&self) -> Result<()> {
+        self.validate_architecture()?;
+        self.validate_sizes()
+    }
+
+    /// The architecture part of [`validate`](Self::validate): a BERT encoder, not another
+    /// model or a decoder.
+    pub fn validate_architecture(&self) -> Result<()> {
         if let Some(kind) = self.extra.get("model_type").and_then(|v| v.as_str()) {
             if kind != "bert" {
                 bail!(
@@ -219,6 +249,11 @@ impl BertConfig {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// The sizes and probabilities part of [`validate`](Self::validate).
+    pub fn validate_sizes(&self) -> Result<()> {
         if self.num_labels() == 0 {
             bail!("num_labels is 0: a classifier needs at least one class");
         }

@@ -7,6 +7,7 @@ pub mod hub;
 mod packing;
 pub mod params;
 pub mod pretrained;
+pub mod shapes;
 pub mod weights;
 
 pub use bert::{BertModel, BertModelOutput};

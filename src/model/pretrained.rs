@@ -28,11 +28,18 @@ impl BertForSequenceClassification {
         device: Device,
     ) -> Result<Self> {
         let dir = super::hub::resolve(name_or_dir)?;
-        let mut config = BertConfig::from_file(&dir.join("config.json"))?;
+        let config_file = dir.join("config.json");
+        let mut config = BertConfig::read(&config_file)?;
         if let Some(n) = num_labels.into() {
             config.set_num_labels(n);
         }
         let weights_file = weights_path(&dir)?;
+        // Every shape the config implies is compared with the file's header first, so a
+        // mistyped size is an error naming the field, not an allocation failing in libtorch.
+        weights::check_header(&config, &weights::read_header(&weights_file)?)?;
+        config
+            .validate()
+            .with_context(|| format!("in {}", config_file.display()))?;
         let mut model = Self::new(&config, device)
             .with_context(|| format!("building the model described by {}", dir.display()))?;
         let report = weights::load(&model.vs, &weights_file, ARCHITECTURE)?;

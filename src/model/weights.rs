@@ -13,15 +13,19 @@
 //! pre-training heads under `cls.`), and any parameter the file lacks stays randomly
 //! initialised and is reported as missing, as transformers' load report does.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use safetensors::tensor::TensorView;
+use safetensors::tensor::{Metadata, TensorView};
 use safetensors::{Dtype, SafeTensors};
 use tch::nn::VarStore;
 use tch::{Kind, Tensor};
+
+use super::config::BertConfig;
+use super::shapes;
 
 /// What matched and what did not when a checkpoint was loaded.
 #[derive(Debug, Clone, Default)]
@@ -121,7 +125,188 @@ fn kind_of(dtype: Dtype, name: &str, file: &Path) -> Result<Kind> {
 fn to_tensor(view: &TensorView, name: &str, file: &Path) -> Result<Tensor> {
     let kind = kind_of(view.dtype(), name, file)?;
     let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-    Ok(Tensor::from_data_size(view.data(), &shape, kind).to_kind(Kind::Float))
+    let fail = |e: tch::TchError| anyhow!("{}: cannot read tensor {name}: {e}", file.display());
+    Tensor::f_from_data_size(view.data(), &shape, kind)
+        .and_then(|t| t.f_to_kind(Kind::Float))
+        .map_err(fail)
+}
+
+/// The header of a `.safetensors` file: each tensor's dtype and shape, read without the data.
+#[derive(Debug, Clone)]
+pub struct Header {
+    pub file: PathBuf,
+    /// Tensor name → (dtype, shape), as the file writes them.
+    pub tensors: BTreeMap<String, (Dtype, Vec<usize>)>,
+}
+
+/// The safetensors format's own limit on a header.
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// Reads only the header of `file` (a few kilobytes), checking that the offsets it gives
+/// cover the file exactly: a truncated or padded file is refused here, before any tensor is
+/// read or allocated.
+pub fn read_header(file: &Path) -> Result<Header> {
+    let corrupt = |why: String| {
+        anyhow!(
+            "{} is not a valid safetensors file (truncated or corrupt?): {why}",
+            file.display()
+        )
+    };
+    let mut f =
+        std::fs::File::open(file).with_context(|| format!("cannot read weights {}", file.display()))?;
+    let len = f
+        .metadata()
+        .with_context(|| format!("cannot read weights {}", file.display()))?
+        .len();
+    let mut n = [0u8; 8];
+    f.read_exact(&mut n)
+        .map_err(|_| corrupt(format!("{len} bytes, too short for a header")))?;
+    let n = u64::from_le_bytes(n);
+    if n > MAX_HEADER_BYTES || n > len - 8 {
+        return Err(corrupt(format!(
+            "its header claims {n} bytes in a file of {len}"
+        )));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header)
+        .with_context(|| format!("cannot read weights {}", file.display()))?;
+    let metadata: Metadata =
+        serde_json::from_slice(&header).map_err(|e| corrupt(format!("its header: {e}")))?;
+    let data = metadata.data_len() as u64;
+    if data != len - 8 - n {
+        return Err(corrupt(format!(
+            "the header describes {data} bytes of tensors, the file holds {}",
+            len - 8 - n
+        )));
+    }
+    let tensors = metadata
+        .tensors()
+        .into_iter()
+        .map(|(name, info)| (name, (info.dtype, info.shape.clone())))
+        .collect();
+    Ok(Header {
+        file: file.to_path_buf(),
+        tensors,
+    })
+}
+
+/// A checkpoint tensor name as the var store spells it: `bert.` prefixed for a bare
+/// `BertModel` file, TF-era LayerNorm names renamed; `None` for buffers the model rebuilds.
+fn model_name(raw: &str) -> Option<String> {
+    if raw.ends_with("position_ids") || raw.ends_with("embeddings.token_type_ids") {
+        return None;
+    }
+    let name = raw
+        .replace("LayerNorm.gamma", "LayerNorm.weight")
+        .replace("LayerNorm.beta", "LayerNorm.bias");
+    Some(
+        if ["embeddings.", "encoder.", "pooler."]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            format!("bert.{name}")
+        } else {
+            name
+        },
+    )
+}
+
+/// Compares the shapes `config` implies with a weights file's header, before the model is
+/// allocated. A disagreement is one line per config field at fault, naming the field, both
+/// values and the first tensor that shows it (`vocab_size is 100000000000 in config.json,
+/// 30522 in the weights: …word_embeddings.weight is [30522, 384] there`). Also refused:
+/// more encoder layers than the file has, and integer tensors. A classifier of another size
+/// is not an error: `load` replaces it and reports it, as transformers does.
+pub fn check_header(config: &BertConfig, header: &Header) -> Result<()> {
+    let file = header.file.display();
+    let config_file = header
+        .file
+        .with_file_name("config.json")
+        .display()
+        .to_string();
+    let mut found: HashMap<String, (String, Vec<i64>)> = HashMap::new();
+    let mut file_layers = 0i64;
+    for (raw, (dtype, shape)) in &header.tensors {
+        let Some(name) = model_name(raw) else {
+            continue;
+        };
+        kind_of(*dtype, raw, &header.file)?;
+        if let Some(i) = name
+            .strip_prefix("bert.encoder.layer.")
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|i| i.parse::<i64>().ok())
+        {
+            file_layers = file_layers.max(i.saturating_add(1));
+        }
+        let shape = shape
+            .iter()
+            .map(|&d| i64::try_from(d).unwrap_or(i64::MAX))
+            .collect();
+        found.insert(name, (raw.clone(), shape));
+    }
+    if config.num_hidden_layers > file_layers {
+        let first_missing = shapes::layer(config, file_layers)
+            .into_iter()
+            .next()
+            .map(|p| p.name)
+            .unwrap_or_default();
+        bail!(
+            "num_hidden_layers is {} in {config_file}, but {file} holds {file_layers} encoder              layers (it has no tensor {first_missing}); does config.json belong to these              weights?",
+            config.num_hidden_layers
+        );
+    }
+    // Field → (config value, file values seen, first tensor showing it).
+    let mut by_field: Vec<(&'static str, i64, Vec<i64>, String)> = Vec::new();
+    let mut others = Vec::new();
+    let mut count = 0usize;
+    for expected in shapes::parameters(config, file_layers) {
+        let Some((raw, shape)) = found.get(&expected.name) else {
+            continue;
+        };
+        let want = expected.shape();
+        if *shape == want || expected.name.starts_with("classifier.") {
+            continue;
+        }
+        count += 1;
+        let shown = format!("{raw} is {shape:?} there, {want:?} by the config");
+        if shape.len() != want.len() {
+            others.push(shown);
+            continue;
+        }
+        for (dim, &size) in expected.dims.iter().zip(shape) {
+            if dim.size == size {
+                continue;
+            }
+            match by_field.iter_mut().find(|f| f.0 == dim.field) {
+                Some(f) => {
+                    if !f.2.contains(&size) {
+                        f.2.push(size);
+                    }
+                }
+                None => by_field.push((dim.field, dim.size, vec![size], shown.clone())),
+            }
+        }
+    }
+    if count == 0 {
+        return Ok(());
+    }
+    let mut lines: Vec<String> = by_field
+        .iter()
+        .map(|(field, want, seen, example)| {
+            let seen: Vec<String> = seen.iter().map(i64::to_string).collect();
+            format!(
+                "{field} is {want} in config.json, {} in the weights ({example})",
+                seen.join(" or ")
+            )
+        })
+        .collect();
+    lines.extend(others.into_iter().take(3));
+    bail!(
+        "{config_file} does not describe {file} ({count} tensor{} disagree{}; does it belong          to these weights?): {}",
+        if count == 1 { "" } else { "s" },
+        if count == 1 { "s" } else { "" },
+        lines.join("; ")
+    )
 }
 
 /// Copies the tensors of a `.safetensors` file into the var store, converting to fp32.
@@ -161,11 +346,12 @@ pub fn load(vs: &VarStore, file: &Path, architecture: &str) -> Result<LoadReport
             }
             continue;
         }
-        let value = to_tensor(&view, raw, file)?.to_device(var.device());
+        let value = to_tensor(&view, raw, file)?;
         tch::no_grad(|| {
             let mut var = var.shallow_clone();
-            var.copy_(&value);
-        });
+            var.f_copy_(&value)
+        })
+        .map_err(|e| anyhow!("{}: cannot load tensor {raw}: {e}", file.display()))?;
         loaded.insert(name);
     }
     if !mismatched.is_empty() {

@@ -11,7 +11,12 @@ It serves one model repository from a folder under the hub's URL layout and head
 
 Faults for the tests, set with `POST /_test/faults` (JSON): `{"cut": {"file": F, "after": N,
 "times": T}}` closes the connection after N bytes of F (T times), `{"corrupt": [F]}` flips
-bytes of F while keeping its length. `GET /_test/log` returns every request seen (method,
+bytes of F while keeping its length. A hostile or broken mirror: `{"headers": {F: {H: V}}}`
+sets (or, with V null, removes) header H in the answers about F (`X-Repo-Commit`, `ETag`,
+`X-Linked-Size`, `Content-Length`…); `{"loop": F}` answers F with a redirect to itself;
+`{"stall": {"file": F, "seconds": S, "after": N, "times": T}}` sends N bytes of F's body (0:
+before any header) and then nothing for S seconds; `{"extra": {F: N}}` sends N more bytes of
+F than its length; `{"slow": {"file": F, "bytes_per_s": R}}` sends F at about R bytes/s. `GET /_test/log` returns every request seen (method,
 path, Range, Authorization); `POST /_test/reset` clears log and faults.
 
     python tests/hub/server.py --repo DIR [--id google-bert/bert-base-uncased] [--build]
@@ -97,6 +102,11 @@ class Hub:
             self.log = []
             self.cut = None
             self.corrupt = set()
+            self.headers = {}
+            self.loop = None
+            self.stall = None
+            self.extra = {}
+            self.slow = None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -115,14 +125,36 @@ class Handler(BaseHTTPRequestHandler):
                 "authorization": self.headers.get("Authorization"),
             })
 
-    def reply(self, status, headers=(), body=b""):
+    def reply(self, status, headers=(), body=b"", name=None):
         self.send_response(status)
+        headers = self.override(name, list(headers) + [("Content-Length", str(len(body)))])
         for k, v in headers:
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def override(self, name, headers):
+        """The answer's headers with the test's `headers` fault for file `name` applied."""
+        with self.hub.lock:
+            changes = dict(self.hub.headers.get(name, {})) if name else {}
+        if not changes:
+            return headers
+        lower = {k.lower() for k in changes}
+        out = [(k, v) for k, v in headers if k.lower() not in lower]
+        return out + [(k, v) for k, v in changes.items() if v is not None]
+
+    def stall_here(self, name, position):
+        """Sleeps if the `stall` fault is set for `name` at this point of its answer."""
+        with self.hub.lock:
+            stall = self.hub.stall
+            due = bool(stall and stall["file"] == name and stall.get("times", 1) > 0
+                       and stall.get("after", 0) == position)
+            if due:
+                stall["times"] = stall.get("times", 1) - 1
+        if due:
+            import time
+            time.sleep(stall["seconds"])
 
     def error(self, status, code, message):
         self.reply(status, [("X-Error-Code", code), ("X-Error-Message", message),
@@ -143,6 +175,11 @@ class Handler(BaseHTTPRequestHandler):
                 if "cut" in body:
                     self.hub.cut = dict(body["cut"])
                 self.hub.corrupt = set(body.get("corrupt", []))
+                self.hub.headers = body.get("headers", {})
+                self.hub.loop = body.get("loop")
+                self.hub.stall = dict(body["stall"]) if "stall" in body else None
+                self.hub.extra = body.get("extra", {})
+                self.hub.slow = body.get("slow")
         else:
             return self.error(404, "NotFound", "no such test endpoint")
         self.reply(200, [("Content-Type", "application/json")], b"{}")
@@ -167,6 +204,9 @@ class Handler(BaseHTTPRequestHandler):
         entry = self.hub.files.get(name)
         if entry is None:
             return self.error(404, "EntryNotFound", f"{name} does not exist on main")
+        if self.hub.loop == name:
+            return self.reply(302, [("Location", self.path), ("X-Repo-Commit", COMMIT)])
+        self.stall_here(name, 0)
         common = [("X-Repo-Commit", COMMIT)]
         if entry["lfs"]:
             return self.reply(302, common + [
@@ -174,7 +214,7 @@ class Handler(BaseHTTPRequestHandler):
                 ("X-Linked-Etag", f'"{entry["etag"]}"'),
                 ("X-Linked-Size", str(len(entry["data"]))),
                 ("ETag", f'"{git_blob_sha1(entry["etag"].encode())}"'),
-            ])
+            ], name=name)
         self.send_body(name, entry["data"], common + [("ETag", f'"{entry["etag"]}"')])
 
     def serve_lfs(self, sha):
@@ -202,18 +242,40 @@ class Handler(BaseHTTPRequestHandler):
             status = 206
             headers = headers + [("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")]
         body = data[start:]
+        with self.hub.lock:
+            extra = int(self.hub.extra.get(name, 0))
+            slow = self.hub.slow if self.hub.slow and self.hub.slow["file"] == name else None
+            stall = self.hub.stall if self.hub.stall and self.hub.stall["file"] == name else None
         self.send_response(status)
-        for k, v in headers + [("Accept-Ranges", "bytes")]:
+        all_headers = headers + [("Accept-Ranges", "bytes"),
+                                 ("Content-Length", str(len(body) + extra))]
+        if self.command == "HEAD":
+            all_headers = self.override(name, all_headers)
+        for k, v in all_headers:
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command == "HEAD":
             return
+        body = body + b"\0" * extra
         if cut_here:
             self.wfile.write(body[:cut["after"]])
             self.wfile.flush()
             self.close_connection = True
             self.connection.shutdown(2)
+            return
+        if stall and stall.get("after", 0) > 0:
+            first = stall["after"]
+            self.wfile.write(body[:first])
+            self.wfile.flush()
+            self.stall_here(name, first)
+            body = body[first:]
+        if slow:
+            import time
+            chunk = max(1, int(slow["bytes_per_s"]) // 20)
+            for i in range(0, len(body), chunk):
+                self.wfile.write(body[i:i + chunk])
+                self.wfile.flush()
+                time.sleep(0.05)
             return
         self.wfile.write(body)
 

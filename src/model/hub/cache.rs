@@ -7,7 +7,12 @@
 //!     blobs/<etag>.incomplete        a download in progress, resumed from its length
 //!     snapshots/<commit>/<file>  ->  ../../blobs/<etag>   (relative symlinks)
 //!     .no_exist/<commit>/<file>      the hub has no such file at that commit
+//! <cache>/.locks/models--google-bert--bert-base-uncased/<etag>.lock   held while downloading
 //! ```
+//!
+//! Commits and etags that name folders here come from a server; `hub::answer` checks them
+//! where they arrive, and [`plain_name`] checks them again before a path is made of them, so
+//! nothing can point outside the repository's folder.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +30,24 @@ fn is_commit_hash(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// A single path component that names nothing but itself: no separator, not `.` or `..`.
+pub fn plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+'))
+}
+
+/// Refuses a commit or etag that is not a [`plain_name`] before it becomes part of a path.
+fn checked<'a>(what: &str, s: &'a str) -> Result<&'a str> {
+    if plain_name(s) {
+        Ok(s)
+    } else {
+        anyhow::bail!("{what} {s:?} cannot name a folder in the hub cache")
+    }
+}
+
 impl RepoCache {
     pub fn new(cache_dir: &Path, id: &str) -> Self {
         RepoCache {
@@ -37,7 +60,7 @@ impl RepoCache {
     pub fn commit(&self, revision: &str) -> Option<String> {
         if let Ok(text) = std::fs::read_to_string(self.root.join("refs").join(revision)) {
             let commit = text.trim().to_string();
-            if !commit.is_empty() && !commit.contains(['/', '\\']) && commit != ".." {
+            if plain_name(&commit) {
                 return Some(commit);
             }
         }
@@ -54,6 +77,17 @@ impl RepoCache {
 
     pub fn incomplete(&self, etag: &str) -> PathBuf {
         self.root.join("blobs").join(format!("{etag}.incomplete"))
+    }
+
+    /// The lock Python's `huggingface_hub` takes while fetching a blob:
+    /// `<cache>/.locks/<repo folder>/<etag>.lock`.
+    pub fn lock(&self, etag: &str) -> PathBuf {
+        let cache = self.root.parent().unwrap_or(&self.root);
+        let folder = self.root.file_name().unwrap_or_default();
+        cache
+            .join(".locks")
+            .join(folder)
+            .join(format!("{etag}.lock"))
     }
 
     /// Required files absent from a snapshot folder (a dangling link counts as absent).
@@ -89,6 +123,10 @@ impl RepoCache {
         if revision == commit {
             return Ok(());
         }
+        checked("commit", commit)?;
+        if !revision.split('/').all(plain_name) {
+            anyhow::bail!("revision {revision:?} cannot name a file in the hub cache");
+        }
         let path = self.root.join("refs").join(revision);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
@@ -100,6 +138,11 @@ impl RepoCache {
 
     /// Links `snapshots/<commit>/<file>` to its blob with a relative path, as Python does.
     pub fn link(&self, commit: &str, file: &str, etag: &str) -> Result<PathBuf> {
+        checked("commit", commit)?;
+        checked("etag", etag)?;
+        if !file.split('/').all(plain_name) {
+            anyhow::bail!("file name {file:?} cannot name a file in the hub cache");
+        }
         let link = self.snapshot(commit).join(file);
         let parent = link.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(parent)
@@ -117,6 +160,7 @@ impl RepoCache {
 
     /// Notes that the hub has no `file` at `commit`, so an optional file is not asked again.
     pub fn mark_absent(&self, commit: &str, file: &str) -> Result<()> {
+        checked("commit", commit)?;
         let path = self.root.join(".no_exist").join(commit).join(file);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)

@@ -12,12 +12,13 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use sha2::Digest;
 
+use super::answer::{self, FileMeta, HeadAnswer};
 use super::cache::RepoCache;
 use super::progress::DownloadProgress;
 use super::{HubSettings, OPTIONAL_FILES, REQUIRED_FILES, TOKENIZER_FILES};
@@ -25,16 +26,8 @@ use crate::display::size;
 
 /// Attempts per file when the connection breaks mid-transfer; each resumes where it stopped.
 const ATTEMPTS: usize = 3;
-
-/// What the hub says about one file.
-#[derive(Clone)]
-struct FileMeta {
-    commit: String,
-    etag: String,
-    size: u64,
-    /// Where the bytes are (the CDN for LFS files).
-    url: String,
-}
+/// Redirects followed per request; a loop ends here with an error naming it.
+const MAX_REDIRECTS: usize = 5;
 
 /// A transfer that broke off and may be resumed, or an error that retrying cannot fix.
 enum Failure {
@@ -45,32 +38,6 @@ enum Failure {
 struct Client<'a> {
     agent: ureq::Agent,
     settings: &'a HubSettings,
-}
-
-/// `scheme://host[:port]` of a URL, to keep the token on the hub's own origin.
-fn origin(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    match url[after_scheme..].find('/') {
-        Some(i) => &url[..after_scheme + i],
-        None => url,
-    }
-}
-
-/// A `Location` header made absolute.
-fn join(base: &str, location: &str) -> String {
-    if location.starts_with('/') {
-        format!("{}{location}", origin(base))
-    } else {
-        location.to_string()
-    }
-}
-
-/// Etags arrive quoted and sometimes weak (`W/"…"`); the cache names blobs by the bare value.
-fn normalize_etag(raw: &str) -> String {
-    raw.trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .to_string()
 }
 
 /// A revision inside a URL path: `refs/pr/1` must stay one segment.
@@ -85,12 +52,24 @@ fn encode_segment(s: &str) -> String {
         .collect()
 }
 
+/// Every header of an answer, as received.
+fn headers_of(response: &ureq::Response) -> Vec<(String, String)> {
+    response
+        .headers_names()
+        .into_iter()
+        .filter_map(|name| {
+            let value = response.header(&name)?.to_string();
+            Some((name, value))
+        })
+        .collect()
+}
+
 impl<'a> Client<'a> {
     fn new(settings: &'a HubSettings) -> Self {
         let agent = ureq::AgentBuilder::new()
             .redirects(0)
-            .timeout_connect(Duration::from_secs(20))
-            .timeout_read(Duration::from_secs(60))
+            .timeout_connect(settings.timeout)
+            .timeout_read(settings.timeout)
             .user_agent(concat!("bert-finetune/", env!("CARGO_PKG_VERSION")))
             .try_proxy_from_env(true)
             .build();
@@ -103,7 +82,7 @@ impl<'a> Client<'a> {
             .request(method, url)
             .set("Accept-Encoding", "identity");
         if let Some(token) = &self.settings.token {
-            if origin(url) == origin(&self.settings.endpoint) {
+            if answer::same_origin(url, &self.settings.endpoint) {
                 request = request.set("Authorization", &format!("Bearer {token}"));
             }
         }
@@ -137,25 +116,29 @@ impl<'a> Client<'a> {
         } else {
             reason
         };
+        let reason: String = reason.chars().take(300).collect();
         anyhow!("{url}: HTTP {status} ({reason}){hint}")
     }
 
     fn transport_error(&self, url: &str, error: ureq::Transport) -> anyhow::Error {
         anyhow!(
-            "cannot reach {url}: {error}. Without a network, set HF_HUB_OFFLINE=1 to use only \
-             the local cache ({}), or pass the path of a checkpoint folder",
+            "cannot reach {url}: {error} (time-out {} s, HF_HUB_DOWNLOAD_TIMEOUT). Without a \
+             network, set HF_HUB_OFFLINE=1 to use only the local cache ({}), or pass the path \
+             of a checkpoint folder",
+            self.settings.timeout.as_secs_f64(),
             self.settings.cache_dir.display()
         )
     }
 
     /// `HEAD` of a file; `None` when the hub says the repository has no such file.
     fn metadata(&self, id: &str, revision: &str, file: &str) -> Result<Option<FileMeta>> {
-        let mut url = format!(
+        let first = format!(
             "{}/{id}/resolve/{}/{file}",
             self.settings.endpoint,
             encode_segment(revision)
         );
-        for _ in 0..5 {
+        let mut url = first.clone();
+        for _ in 0..MAX_REDIRECTS {
             let response = match self.request("HEAD", &url).call() {
                 Ok(response) => response,
                 Err(ureq::Error::Status(404, r))
@@ -168,40 +151,20 @@ impl<'a> Client<'a> {
                 }
                 Err(ureq::Error::Transport(t)) => return Err(self.transport_error(&url, t)),
             };
-            let location = response.header("location").map(|l| join(&url, l));
             // A redirect on the same host is a renamed repository: follow it, as Python does.
             // One to another host is the CDN: this answer already describes the file.
-            if let Some(target) = location.as_deref().filter(|l| origin(l) == origin(&url)) {
-                url = target.to_string();
-                continue;
+            match answer::read_head(&url, file, &headers_of(&response))? {
+                HeadAnswer::Follow(target) => url = target,
+                HeadAnswer::File(meta) => return Ok(Some(meta)),
             }
-            let header = |name: &str| response.header(name).map(str::to_string);
-            let commit = header("x-repo-commit").ok_or_else(|| {
-                anyhow!("{url}: the answer has no X-Repo-Commit header; is HF_ENDPOINT a Hugging Face hub?")
-            })?;
-            let etag = header("x-linked-etag")
-                .or_else(|| header("etag"))
-                .map(|e| normalize_etag(&e))
-                .filter(|e| !e.is_empty() && !e.contains(['/', '.']))
-                .ok_or_else(|| anyhow!("{url}: the answer has no usable ETag header"))?;
-            let size = header("x-linked-size")
-                .or_else(|| header("content-length"))
-                .and_then(|s| s.trim().parse().ok())
-                .ok_or_else(|| anyhow!("{url}: the answer gives no file size"))?;
-            return Ok(Some(FileMeta {
-                commit,
-                etag,
-                size,
-                url: location.unwrap_or(url),
-            }));
         }
-        bail!("{url}: too many redirects")
+        bail!("{first}: more than {MAX_REDIRECTS} redirects (a redirect loop?), the last to {url}")
     }
 
     /// `GET` that follows redirects itself, so the token never leaves the hub's origin.
-    fn get(&self, url: &str, from: u64) -> Result<ureq::Response, Failure> {
-        let mut url = url.to_string();
-        for _ in 0..5 {
+    fn get(&self, start: &str, from: u64) -> Result<ureq::Response, Failure> {
+        let mut url = start.to_string();
+        for _ in 0..MAX_REDIRECTS {
             let mut request = self.request("GET", &url);
             if from > 0 {
                 request = request.set("Range", &format!("bytes={from}-"));
@@ -216,14 +179,19 @@ impl<'a> Client<'a> {
                 }
             };
             match response.header("location") {
-                Some(l) if (300..400).contains(&response.status()) => url = join(&url, l),
+                Some(l) if (300..400).contains(&response.status()) => {
+                    url = answer::resolve_location(&url, l).map_err(Failure::Fatal)?
+                }
                 _ => return Ok(response),
             }
         }
-        Err(Failure::Fatal(anyhow!("{url}: too many redirects")))
+        Err(Failure::Fatal(anyhow!(
+            "{start}: more than {MAX_REDIRECTS} redirects (a redirect loop?), the last to {url}"
+        )))
     }
 
     /// Appends the missing bytes of a file to `part`; `Interrupted` if the transfer breaks.
+    /// Never writes more than the announced size, whatever the server sends.
     fn fetch_into(
         &self,
         meta: &FileMeta,
@@ -239,19 +207,46 @@ impl<'a> Client<'a> {
             std::fs::remove_file(part).map_err(|e| fatal(e, "remove"))?;
             have = 0;
         }
-        if have == meta.size {
-            return Ok(());
-        }
-        let response = self.get(&meta.url, have)?;
         let mut out = OpenOptions::new()
             .create(true)
             .append(true)
             .open(part)
             .map_err(|e| fatal(e, "open"))?;
-        if have > 0 && response.status() != 206 {
+        if have == meta.size {
+            return Ok(());
+        }
+        let response = self.get(&meta.url, have)?;
+        if have > 0 && response.status() == 206 {
+            // The part must continue exactly where ours stops.
+            let range = response.header("content-range").unwrap_or("");
+            let start = range
+                .strip_prefix("bytes ")
+                .and_then(|r| r.split('-').next())
+                .and_then(|s| s.trim().parse::<u64>().ok());
+            if start != Some(have) {
+                return Err(Failure::Fatal(anyhow!(
+                    "{}: asked for bytes {have}- of {file}, the server answered Content-Range \
+                     {range:?}",
+                    meta.url
+                )));
+            }
+        } else if have > 0 {
             // The server ignored the range: start over.
             out.set_len(0).map_err(|e| fatal(e, "truncate"))?;
             have = 0;
+        }
+        if let Some(length) = response.header("content-length") {
+            let length = answer::check_size(&meta.url, "Content-Length", length, u64::MAX)
+                .map_err(Failure::Fatal)?;
+            if length != meta.size - have {
+                return Err(Failure::Fatal(anyhow!(
+                    "{}: the answer's Content-Length is {length} bytes, but {file} has {} \
+                     bytes left of the {} the hub announced",
+                    meta.url,
+                    meta.size - have,
+                    meta.size
+                )));
+            }
         }
         progress.start(file, &meta.url, meta.size, have);
         let mut reader = response.into_reader();
@@ -272,6 +267,16 @@ impl<'a> Client<'a> {
                     )));
                 }
             };
+            if done + n as u64 > meta.size {
+                drop(out);
+                let _ = std::fs::remove_file(part);
+                return Err(Failure::Fatal(anyhow!(
+                    "{}: the server sent more than the {} bytes announced for {file}; what \
+                     arrived was deleted",
+                    meta.url,
+                    meta.size
+                )));
+            }
             out.write_all(&buffer[..n]).map_err(|e| fatal(e, "write"))?;
             done += n as u64;
             progress.advance(done);
@@ -289,17 +294,20 @@ impl<'a> Client<'a> {
         Ok(())
     }
 
-    /// Makes `blobs/<etag>` hold the file, downloading and checking it when needed.
+    /// Makes `blobs/<etag>` hold the file, downloading and checking it when needed, under
+    /// the lock Python's `huggingface_hub` takes (`.locks/models--…/<etag>.lock`, flock), so
+    /// two processes never append to the same `.incomplete` file.
     fn ensure_blob(
         &self,
         repo: &RepoCache,
         meta: &FileMeta,
         file: &str,
         progress: &mut dyn DownloadProgress,
-    ) -> Result<()> {
+    ) -> Result<File> {
+        let lock = lock(&repo.lock(&meta.etag), file, progress)?;
         let blob = repo.blob(&meta.etag);
         if std::fs::metadata(&blob).is_ok_and(|m| m.len() == meta.size) {
-            return Ok(());
+            return Ok(lock);
         }
         let blobs = repo.root.join("blobs");
         std::fs::create_dir_all(&blobs)
@@ -331,8 +339,39 @@ impl<'a> Client<'a> {
             )));
         }
         std::fs::rename(&part, &blob)
-            .with_context(|| format!("cannot move {} into place", blob.display()))
+            .with_context(|| format!("cannot move {} into place", blob.display()))?;
+        Ok(lock)
     }
+}
+
+/// Takes the exclusive lock at `path` (held until the returned file is dropped), waiting for
+/// another holder with a line saying so. The file stays, as Python's `filelock` leaves it.
+fn lock(path: &Path, file: &str, progress: &mut dyn DownloadProgress) -> Result<File> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let lock = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o664)
+        .open(path)
+        .with_context(|| format!("cannot open the download lock {}", path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            progress.waiting(file, path);
+            lock.lock()
+                .with_context(|| format!("cannot take the download lock {}", path.display()))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(anyhow!(e))
+                .with_context(|| format!("cannot take the download lock {}", path.display()))
+        }
+    }
+    Ok(lock)
 }
 
 /// Hex digest of `prefix` followed by the file's bytes.
@@ -390,6 +429,7 @@ pub(super) fn snapshot(
     revision: &str,
     progress: &mut dyn DownloadProgress,
 ) -> Result<std::path::PathBuf> {
+    answer::check_revision(revision)?;
     let client = Client::new(settings);
     // config.json first: a wrong id or revision shows up here, before anything large moves.
     let config = client
@@ -420,6 +460,13 @@ pub(super) fn snapshot(
         } else {
             client.metadata(id, &commit, file)?
         };
+        if let Some(meta) = meta.as_ref().filter(|m| m.commit != commit) {
+            bail!(
+                "{}: the hub answered with commit {} for a request at commit {commit}",
+                meta.url,
+                meta.commit
+            );
+        }
         let Some(meta) = meta else {
             if *file == "model.safetensors" {
                 let pickle = client.metadata(id, &commit, "pytorch_model.bin")?.is_some();
@@ -441,7 +488,7 @@ pub(super) fn snapshot(
             repo.mark_absent(&commit, file)?;
             continue;
         };
-        client.ensure_blob(repo, &meta, file, progress)?;
+        let _lock = client.ensure_blob(repo, &meta, file, progress)?;
         repo.link(&commit, file, &meta.etag)?;
         found_tokenizer |= TOKENIZER_FILES.contains(file);
     }

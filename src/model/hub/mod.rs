@@ -7,11 +7,13 @@
 //! token file), and `HF_HUB_OFFLINE=1`, which forbids any request. This module and its
 //! `download` part are the only code in the crate that touches the network.
 
+pub mod answer;
 mod cache;
 mod download;
 mod progress;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Result};
 
@@ -25,6 +27,9 @@ pub const TOKENIZER_FILES: [&str; 2] = ["tokenizer.json", "vocab.txt"];
 /// Fetched when the hub has them; they refine the tokenizer but are not needed.
 pub const OPTIONAL_FILES: [&str; 2] = ["tokenizer_config.json", "special_tokens_map.json"];
 
+/// `huggingface_hub`'s default for `HF_HUB_DOWNLOAD_TIMEOUT`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Where and how to reach the hub; `from_env` reads what Python's `huggingface_hub` reads.
 #[derive(Debug, Clone)]
 pub struct HubSettings {
@@ -36,6 +41,9 @@ pub struct HubSettings {
     pub token: Option<String>,
     /// No request at all: only what the cache holds.
     pub offline: bool,
+    /// How long to wait to connect and for each read before giving up on a server:
+    /// `HF_HUB_DOWNLOAD_TIMEOUT` seconds, 10 by default as in Python.
+    pub timeout: Duration,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -82,6 +90,10 @@ impl HubSettings {
             cache_dir,
             token,
             offline: env_true("HF_HUB_OFFLINE"),
+            timeout: env("HF_HUB_DOWNLOAD_TIMEOUT")
+                .and_then(|t| t.trim().parse::<f64>().ok())
+                .filter(|t| t.is_finite() && *t > 0.0 && *t <= 86_400.0)
+                .map_or(DEFAULT_TIMEOUT, Duration::from_secs_f64),
         }
     }
 }
@@ -159,6 +171,7 @@ impl Hub {
         }
         check_id(name_or_dir).ok()?;
         let revision = revision.unwrap_or("main");
+        answer::check_revision(revision).ok()?;
         aliases(name_or_dir)
             .iter()
             .find_map(|id| self.repo(id).complete_snapshot(revision))
@@ -177,6 +190,7 @@ impl Hub {
         }
         check_id(name_or_dir)?;
         let revision = revision.unwrap_or("main");
+        answer::check_revision(revision)?;
         let ids = aliases(name_or_dir);
         let id = ids.last().map(String::as_str).unwrap_or(name_or_dir);
         if self.settings.offline {

@@ -13,6 +13,14 @@ pub trait DownloadProgress {
     /// `done` of the file's bytes are now on disk.
     fn advance(&mut self, done: u64);
     fn finish(&mut self);
+    /// Another process (a notebook, a CLI, Python) holds the download lock of `file`: this
+    /// one waits for it, then uses what it fetched.
+    fn waiting(&mut self, file: &str, lock: &std::path::Path) {
+        println!(
+            "Waiting for another process downloading {file} (lock {})",
+            lock.display()
+        );
+    }
 }
 
 /// Lines on stdout, about every tenth of the file and at most one every two seconds.

@@ -1,0 +1,222 @@
+//! The parameters a `config.json` implies, known without allocating any of them.
+//!
+//! A mistyped size (`vocab_size: 100000000000`) would otherwise surface as an allocation
+//! failure deep inside libtorch. Knowing each parameter's name, shape and the config field
+//! behind every dimension lets loading compare the config with the weights file's header
+//! first (see `weights::check_header`), and lets a model built from a config alone refuse a
+//! size the machine cannot hold, naming the field either way.
+//!
+//! The list follows the var store exactly (names and creation order of `model/bert.rs` and
+//! `model/classifier.rs`); `tests/model_loading.rs` checks that it does.
+
+use super::config::BertConfig;
+
+/// One dimension of a parameter: its size and the config field that sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dim {
+    pub size: i64,
+    pub field: &'static str,
+}
+
+/// A parameter the config implies: its Hugging Face name and shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamShape {
+    pub name: String,
+    pub dims: Vec<Dim>,
+}
+
+impl ParamShape {
+    pub fn shape(&self) -> Vec<i64> {
+        self.dims.iter().map(|d| d.size).collect()
+    }
+
+    /// Number of values, without overflow whatever the config says.
+    pub fn numel(&self) -> u128 {
+        self.dims
+            .iter()
+            .map(|d| d.size.max(0) as u128)
+            .fold(1, u128::saturating_mul)
+    }
+}
+
+fn dims(list: &[(i64, &'static str)]) -> Vec<Dim> {
+    list.iter()
+        .map(|&(size, field)| Dim { size, field })
+        .collect()
+}
+
+/// The dimensions of each config field, for one place to name them.
+struct Sizes {
+    vocab: (i64, &'static str),
+    hidden: (i64, &'static str),
+    intermediate: (i64, &'static str),
+    positions: (i64, &'static str),
+    types: (i64, &'static str),
+    labels: (i64, &'static str),
+}
+
+impl Sizes {
+    fn of(c: &BertConfig) -> Self {
+        Sizes {
+            vocab: (c.vocab_size, "vocab_size"),
+            hidden: (c.hidden_size, "hidden_size"),
+            intermediate: (c.intermediate_size, "intermediate_size"),
+            positions: (c.max_position_embeddings, "max_position_embeddings"),
+            types: (c.type_vocab_size, "type_vocab_size"),
+            labels: (c.num_labels() as i64, "num_labels"),
+        }
+    }
+}
+
+/// `weight` `[out, in]` and `bias` `[out]` of a linear layer at `prefix`.
+fn linear(
+    out: &mut Vec<ParamShape>,
+    prefix: &str,
+    o: (i64, &'static str),
+    i: (i64, &'static str),
+) {
+    out.push(ParamShape {
+        name: format!("{prefix}.weight"),
+        dims: dims(&[o, i]),
+    });
+    out.push(ParamShape {
+        name: format!("{prefix}.bias"),
+        dims: dims(&[o]),
+    });
+}
+
+fn layer_norm(out: &mut Vec<ParamShape>, prefix: &str, h: (i64, &'static str)) {
+    for part in ["weight", "bias"] {
+        out.push(ParamShape {
+            name: format!("{prefix}.{part}"),
+            dims: dims(&[h]),
+        });
+    }
+}
+
+/// The embeddings' parameters, in creation order.
+pub fn embeddings(c: &BertConfig) -> Vec<ParamShape> {
+    let s = Sizes::of(c);
+    let mut out = Vec::new();
+    for (name, rows) in [
+        ("word_embeddings", s.vocab),
+        ("position_embeddings", s.positions),
+        ("token_type_embeddings", s.types),
+    ] {
+        out.push(ParamShape {
+            name: format!("bert.embeddings.{name}.weight"),
+            dims: dims(&[rows, s.hidden]),
+        });
+    }
+    layer_norm(&mut out, "bert.embeddings.LayerNorm", s.hidden);
+    out
+}
+
+/// Encoder layer `i`'s parameters, in creation order.
+pub fn layer(c: &BertConfig, i: i64) -> Vec<ParamShape> {
+    let s = Sizes::of(c);
+    let p = format!("bert.encoder.layer.{i}");
+    let mut out = Vec::new();
+    for part in ["query", "key", "value"] {
+        linear(
+            &mut out,
+            &format!("{p}.attention.self.{part}"),
+            s.hidden,
+            s.hidden,
+        );
+    }
+    linear(
+        &mut out,
+        &format!("{p}.attention.output.dense"),
+        s.hidden,
+        s.hidden,
+    );
+    layer_norm(&mut out, &format!("{p}.attention.output.LayerNorm"), s.hidden);
+    linear(
+        &mut out,
+        &format!("{p}.intermediate.dense"),
+        s.intermediate,
+        s.hidden,
+    );
+    linear(
+        &mut out,
+        &format!("{p}.output.dense"),
+        s.hidden,
+        s.intermediate,
+    );
+    layer_norm(&mut out, &format!("{p}.output.LayerNorm"), s.hidden);
+    out
+}
+
+/// The pooler's and the classification head's parameters.
+pub fn pooler_and_head(c: &BertConfig) -> Vec<ParamShape> {
+    let s = Sizes::of(c);
+    let mut out = Vec::new();
+    linear(&mut out, "bert.pooler.dense", s.hidden, s.hidden);
+    linear(&mut out, "classifier", s.labels, s.hidden);
+    out
+}
+
+/// Every parameter of `BertForSequenceClassification` for the first `layers` encoder layers
+/// (the config's count may be absurd; the caller bounds it).
+pub fn parameters(c: &BertConfig, layers: i64) -> Vec<ParamShape> {
+    let mut out = embeddings(c);
+    for i in 0..layers.min(c.num_hidden_layers) {
+        out.extend(layer(c, i));
+    }
+    out.extend(pooler_and_head(c));
+    out
+}
+
+fn total(params: &[ParamShape]) -> u128 {
+    params
+        .iter()
+        .map(ParamShape::numel)
+        .fold(0, u128::saturating_add)
+}
+
+/// What a model of this config holds, by part, without listing every layer.
+#[derive(Debug, Clone)]
+pub struct Footprint {
+    /// Parameters in all: the sum of the rest.
+    pub parameters: u128,
+    /// The largest part: a description naming its config fields, and its parameter count.
+    pub largest: (String, u128),
+}
+
+/// The parameter count of `c`, and which part of it is largest (for an error naming the
+/// field that made it so).
+pub fn footprint(c: &BertConfig) -> Footprint {
+    let named = |p: &ParamShape| {
+        let shape: Vec<String> = p
+            .dims
+            .iter()
+            .map(|d| format!("{} = {}", d.field, d.size))
+            .collect();
+        (format!("{} [{}]", p.name, shape.join(", ")), p.numel())
+    };
+    let mut parts: Vec<(String, u128)> = embeddings(c)
+        .iter()
+        .chain(pooler_and_head(c).iter())
+        .map(named)
+        .collect();
+    let per_layer = total(&layer(c, 0));
+    let layers = (c.num_hidden_layers.max(0) as u128).saturating_mul(per_layer);
+    parts.push((
+        format!(
+            "the encoder: num_hidden_layers = {} layers of {per_layer} parameters \
+             (hidden_size = {}, intermediate_size = {})",
+            c.num_hidden_layers, c.hidden_size, c.intermediate_size
+        ),
+        layers,
+    ));
+    let parameters = parts.iter().map(|p| p.1).fold(0, u128::saturating_add);
+    let largest = parts
+        .into_iter()
+        .max_by_key(|p| p.1)
+        .unwrap_or_else(|| (String::new(), 0));
+    Footprint {
+        parameters,
+        largest,
+    }
+}
