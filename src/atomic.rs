@@ -20,7 +20,27 @@ pub fn partial_name(path: &Path) -> PathBuf {
 
 /// Writes `bytes` to `path` through a temporary file and a rename.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
-    let tmp = partial_name(path);
+    write_through(path, &partial_name(path), bytes)
+}
+
+/// [`write`] for a file that other processes or threads may write at the same moment (the
+/// hub cache's `refs/main`, when a notebook and a CLI fetch together): the temporary name is
+/// unique to this process and call, so two writers never share it; the last rename wins,
+/// and every reader sees one whole version.
+pub fn write_shared(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let partial = partial_name(path);
+    let name = partial
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = partial.with_file_name(format!("{name}.{}.{call}", std::process::id()));
+    write_through(path, &tmp, bytes)
+}
+
+fn write_through(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    let tmp = tmp.to_path_buf();
     let result = (|| -> Result<()> {
         let mut file = std::fs::File::create(&tmp)
             .with_context(|| format!("cannot create {}", tmp.display()))?;

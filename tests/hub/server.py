@@ -280,6 +280,15 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class QuietServer(ThreadingHTTPServer):
+    """Clients that hang up early (a refused download, a time-out) are part of the tests."""
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--repo", required=True)
@@ -293,11 +302,11 @@ def main():
     Handler.hub = Hub(args.repo, args.id)
     # The CDN listens on 127.0.0.2: a different host, as the real hub's CDN is, so clients
     # must not send the token there and read the file's metadata from the redirect itself.
-    cdn = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+    cdn = QuietServer(("127.0.0.2", 0), Handler)
     cdn.daemon_threads = True
     Handler.cdn = f"http://127.0.0.2:{cdn.server_address[1]}"
     threading.Thread(target=cdn.serve_forever, daemon=True).start()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server = QuietServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     print(f"PORT {server.server_address[1]}", flush=True)
     server.serve_forever()

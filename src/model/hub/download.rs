@@ -317,7 +317,13 @@ impl<'a> Client<'a> {
         loop {
             match self.fetch_into(meta, &part, file, progress) {
                 Ok(()) => break,
-                Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::Fatal(e)) => {
+                    // Refused before a byte arrived: leave no empty `.incomplete` behind.
+                    if std::fs::metadata(&part).is_ok_and(|m| m.len() == 0) {
+                        let _ = std::fs::remove_file(&part);
+                    }
+                    return Err(e);
+                }
                 Err(Failure::Interrupted(e)) if attempt >= ATTEMPTS => {
                     return Err(e.context(format!(
                         "downloading {file} failed {ATTEMPTS} times; what arrived is kept in \
