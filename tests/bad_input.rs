@@ -247,6 +247,155 @@ fn checkpoint_only_a_pickle_is_refused_with_a_conversion_hint() {
     );
 }
 
+/// `predict` on a checkpoint folder: exit code, stderr, wall time and peak memory (kB).
+fn predict_with(dir: &Path) -> (i32, String, std::time::Duration, i64) {
+    let dir = dir.as_os_str();
+    measured(&[
+        "predict".as_ref(),
+        "--model".as_ref(),
+        dir,
+        "They investigated.".as_ref(),
+    ])
+}
+
+/// Runs the binary: exit code, stderr, wall time and peak resident memory (kB).
+///
+/// The peak is measured by a small Python parent: a child's `ru_maxrss` includes what its
+/// parent held when it was spawned, and this test process holds models of its own.
+fn measured(args: &[&std::ffi::OsStr]) -> (i32, String, std::time::Duration, i64) {
+    let python = std::env::var_os("VIRTUAL_ENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv"))
+        .join("bin/python");
+    let wrapper = "import resource, subprocess, sys\n\
+        r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)\n\
+        print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
+        sys.exit(r.returncode if r.returncode >= 0 else 100 - r.returncode)";
+    let start = std::time::Instant::now();
+    let out = std::process::Command::new(python)
+        .args(["-c", wrapper, env!("CARGO_BIN_EXE_bert-finetune")])
+        .args(args)
+        .env("BERT_FINETUNE_DEVICE", "cpu")
+        .output()
+        .unwrap();
+    let wall = start.elapsed();
+    let code = out.status.code().expect("the wrapper exits");
+    assert!(code < 100, "the binary died of signal {}", code - 100);
+    let peak_kb = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    (
+        code,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        wall,
+        peak_kb,
+    )
+}
+
+/// An absurd size (10^11, a few keystrokes from a real value) fails as one line naming the
+/// field and a tensor of the file, from the header alone: within a second in the library,
+/// exit code 1 from the CLI, no panic, and no allocation attempted.
+#[test]
+fn checkpoint_an_absurd_size_is_one_line_naming_the_field_and_tensor_before_allocating() {
+    let (_, _, _, baseline_kb) = measured(&["--help".as_ref()]);
+    for (field, tensor) in [
+        ("vocab_size", "embeddings.word_embeddings.weight"),
+        ("hidden_size", "embeddings.word_embeddings.weight"),
+        (
+            "intermediate_size",
+            "encoder.layer.0.intermediate.dense.weight",
+        ),
+        (
+            "max_position_embeddings",
+            "embeddings.position_embeddings.weight",
+        ),
+    ] {
+        let dir = copy_minilm();
+        edit_config(dir.path(), |c| c[field] = 100_000_000_000i64.into());
+        let start = std::time::Instant::now();
+        let err = load_err(dir.path());
+        let took = start.elapsed();
+        assert!(
+            err.contains(&format!("{field} is 100000000000 in config.json"))
+                && err.contains(tensor)
+                && !err.contains('\n'),
+            "{field}: {err}"
+        );
+        assert!(took.as_secs_f64() < 1.0, "{field}: {took:?}");
+        let (code, stderr, wall, peak_kb) = predict_with(dir.path());
+        println!("{field}: library {took:?}, CLI {wall:?}, peak {peak_kb} kB: {stderr}");
+        assert_eq!(code, 1, "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("error: ")
+                && stderr.contains(field)
+                && stderr.contains(tensor)
+                && !stderr.contains("panicked")
+                && !stderr.contains("allocate"),
+            "{stderr}"
+        );
+        // Starting the binary maps libtorch (~470 MB here); MiniLM's weights add 90 MB read
+        // and 90 MB allocated. Refusing from the header adds almost nothing to the start.
+        assert!(
+            peak_kb - baseline_kb < 50_000,
+            "{field}: peak {peak_kb} kB, {baseline_kb} kB for --help"
+        );
+    }
+}
+
+#[test]
+fn checkpoint_more_layers_than_the_file_holds_names_the_first_missing_tensor() {
+    for layers in [7i64, 100_000_000_000] {
+        let dir = copy_minilm();
+        edit_config(dir.path(), |c| c["num_hidden_layers"] = layers.into());
+        let start = std::time::Instant::now();
+        let err = load_err(dir.path());
+        assert!(start.elapsed().as_secs_f64() < 1.0);
+        assert!(
+            err.contains(&format!("num_hidden_layers is {layers}"))
+                && err.contains("holds 6 encoder layers")
+                && err.contains("bert.encoder.layer.6.attention.self.query.weight")
+                && !err.contains('\n'),
+            "{err}"
+        );
+        let (code, stderr, _, _) = predict_with(dir.path());
+        assert_eq!(code, 1, "{stderr}");
+        assert!(
+            stderr.contains("num_hidden_layers") && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+    }
+}
+
+/// A model built from a config alone (no weights to compare with) refuses a size the
+/// machine cannot hold, naming the part and its fields, instead of panicking inside tch.
+#[test]
+fn checkpoint_a_config_too_large_for_memory_is_refused_before_allocating() {
+    let dir = copy_minilm();
+    let path = dir.path().join("config.json");
+    let base = bert_finetune::model::BertConfig::from_file(&path).unwrap();
+    for (field, part) in [
+        ("vocab_size", "word_embeddings"),
+        ("num_hidden_layers", "the encoder"),
+        ("intermediate_size", "the encoder"),
+    ] {
+        let mut config = base.clone();
+        match field {
+            "vocab_size" => config.vocab_size = 100_000_000_000,
+            "num_hidden_layers" => config.num_hidden_layers = 100_000_000_000,
+            _ => config.intermediate_size = 100_000_000_000,
+        }
+        let err = match BertForSequenceClassification::new(&config, Device::Cpu) {
+            Ok(_) => panic!("a model of {field} 10^11 was built"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(
+            err.contains(&format!("{field} = 100000000000"))
+                && err.contains(part)
+                && err.contains("memory available"),
+            "{field}: {err}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------- the CLI's sentences
 
 fn predict(args: &[&std::ffi::OsStr]) -> std::process::Output {

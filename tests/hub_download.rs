@@ -17,7 +17,6 @@ use local_hub::*;
 use serde_json::{json, Value};
 use tch::{Device, Kind};
 
-
 /// refs, snapshot links (with their targets) and blobs of one repository in a cache.
 fn layout(cache: &Path) -> BTreeMap<String, String> {
     let repo = cache.join(REPO);

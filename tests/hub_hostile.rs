@@ -196,7 +196,12 @@ fn an_etag_or_size_that_could_escape_or_fill_the_disk_is_refused() {
             "1000000000000000",
             "more than",
         ),
-        ("config.json", "Content-Length", "1099511627776", "more than"),
+        (
+            "config.json",
+            "Content-Length",
+            "1099511627776",
+            "more than",
+        ),
     ] {
         let err = refused(&server, json!({"headers": {file: {header: value}}}));
         assert!(

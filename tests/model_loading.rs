@@ -116,3 +116,27 @@ fn truncation_keeps_sep_last_and_empty_is_cls_sep() {
         .unwrap();
     assert_eq!(longest.seq_len(), 5);
 }
+
+/// `model::shapes` (what loading compares with a file's header before allocating) lists
+/// exactly the var store's parameters, in order, with their shapes, and counts them right.
+#[test]
+fn the_shapes_a_config_implies_are_the_models_parameters() {
+    use bert_finetune::model::{shapes, BertConfig};
+    let mut config = BertConfig::new(50, 8, 3, 2, 20);
+    config.max_position_embeddings = 16;
+    config.type_vocab_size = 3;
+    config.set_num_labels(5);
+    let model = BertForSequenceClassification::new(&config, Device::Cpu).unwrap();
+    let ours: Vec<(String, Vec<i64>)> = model
+        .named_parameters()
+        .into_iter()
+        .map(|(n, t)| (n, t.size()))
+        .collect();
+    let implied: Vec<(String, Vec<i64>)> = shapes::parameters(&config, 3)
+        .into_iter()
+        .map(|p| (p.name.clone(), p.shape()))
+        .collect();
+    assert_eq!(implied, ours);
+    let numel: i64 = ours.iter().map(|(_, s)| s.iter().product::<i64>()).sum();
+    assert_eq!(shapes::footprint(&config).parameters, numel as u128);
+}

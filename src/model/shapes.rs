@@ -69,12 +69,7 @@ impl Sizes {
 }
 
 /// `weight` `[out, in]` and `bias` `[out]` of a linear layer at `prefix`.
-fn linear(
-    out: &mut Vec<ParamShape>,
-    prefix: &str,
-    o: (i64, &'static str),
-    i: (i64, &'static str),
-) {
+fn linear(out: &mut Vec<ParamShape>, prefix: &str, o: (i64, &'static str), i: (i64, &'static str)) {
     out.push(ParamShape {
         name: format!("{prefix}.weight"),
         dims: dims(&[o, i]),
@@ -131,7 +126,11 @@ pub fn layer(c: &BertConfig, i: i64) -> Vec<ParamShape> {
         s.hidden,
         s.hidden,
     );
-    layer_norm(&mut out, &format!("{p}.attention.output.LayerNorm"), s.hidden);
+    layer_norm(
+        &mut out,
+        &format!("{p}.attention.output.LayerNorm"),
+        s.hidden,
+    );
     linear(
         &mut out,
         &format!("{p}.intermediate.dense"),

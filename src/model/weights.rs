@@ -152,8 +152,8 @@ pub fn read_header(file: &Path) -> Result<Header> {
             file.display()
         )
     };
-    let mut f =
-        std::fs::File::open(file).with_context(|| format!("cannot read weights {}", file.display()))?;
+    let mut f = std::fs::File::open(file)
+        .with_context(|| format!("cannot read weights {}", file.display()))?;
     let len = f
         .metadata()
         .with_context(|| format!("cannot read weights {}", file.display()))?
@@ -251,7 +251,9 @@ pub fn check_header(config: &BertConfig, header: &Header) -> Result<()> {
             .map(|p| p.name)
             .unwrap_or_default();
         bail!(
-            "num_hidden_layers is {} in {config_file}, but {file} holds {file_layers} encoder              layers (it has no tensor {first_missing}); does config.json belong to these              weights?",
+            "num_hidden_layers is {} in {config_file}, but {file} holds {file_layers} encoder \
+             layers (it has no tensor {first_missing}); does config.json belong to these \
+             weights?",
             config.num_hidden_layers
         );
     }
@@ -302,7 +304,8 @@ pub fn check_header(config: &BertConfig, header: &Header) -> Result<()> {
         .collect();
     lines.extend(others.into_iter().take(3));
     bail!(
-        "{config_file} does not describe {file} ({count} tensor{} disagree{}; does it belong          to these weights?): {}",
+        "{config_file} does not describe {file} ({count} tensor{} disagree{}; does it belong \
+         to these weights?): {}",
         if count == 1 { "" } else { "s" },
         if count == 1 { "s" } else { "" },
         lines.join("; ")

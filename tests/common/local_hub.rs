@@ -127,4 +127,3 @@ pub fn sha256_hex(path: &Path) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
-

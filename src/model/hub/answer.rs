@@ -81,7 +81,9 @@ pub fn read_head(url: &str, file: &str, headers: &[(String, String)]) -> Result<
         ),
         (None, None) => match header("content-length") {
             Some(s) => check_size(url, "Content-Length", s, limit)?,
-            None => bail!("{url}: the answer gives no file size (no X-Linked-Size or Content-Length)"),
+            None => {
+                bail!("{url}: the answer gives no file size (no X-Linked-Size or Content-Length)")
+            }
         },
     };
     Ok(HeadAnswer::File(FileMeta {
@@ -241,7 +243,11 @@ mod tests {
             ("X-Repo-Commit", "../../../../somewhere", "X-Repo-Commit"),
             ("etag", "\"../../x\"", "ETag"),
             ("content-length", "-1", "Content-Length"),
-            ("content-length", "99999999999999999999999", "Content-Length"),
+            (
+                "content-length",
+                "99999999999999999999999",
+                "Content-Length",
+            ),
             ("content-length", "1099511627776", "Content-Length"),
         ];
         for (name, value, named) in cases {
