@@ -156,7 +156,7 @@ fn a_commit_that_is_not_a_hash_never_becomes_a_path() {
         assert!(
             err.contains("X-Repo-Commit")
                 && err.contains(&format!("{commit:?}"))
-                && err.contains(&format!("/resolve/")),
+                && err.contains("/resolve/"),
             "{err}"
         );
     }
