@@ -225,6 +225,44 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    contain_panics();
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(code) => code,
+        // The hook has already said what happened, in one line.
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+/// A failure libtorch reports by panicking (tch's infallible calls, on a path no check
+/// reached) becomes one line and exit code 1 instead of a page of C++ frames. With
+/// `RUST_BACKTRACE` set, Rust's full report follows that line, for whoever debugs it.
+fn contain_panics() {
+    let full_report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("a panic");
+        let message = payload
+            .trim_start_matches("called `Result::unwrap()` on an `Err` value: ")
+            .trim_start_matches("Torch(\"");
+        // libtorch appends its C++ frames after the first line (escaped in tch's Debug).
+        let message = message.split('\n').next().unwrap_or(message);
+        let message = message.split("\\n").next().unwrap_or(message);
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: {message} (an internal failure{at})");
+        if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+            full_report(info);
+        }
+    }));
+}
+
+fn run(cli: Cli) -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Info { data: None }) {
         Command::Info { data } => info(data.unwrap_or_else(settings::cola_dir)),
         Command::PrepareData { zip, dest } => archive::extract(&zip, &dest).map(|dir| {
@@ -447,6 +485,7 @@ fn run_training(
         thousands(val_set.len())
     );
     let model = pretrained::load_model(&model_name, device)?;
+    pretrained::check_vocabulary(&tokenizer, &model)?;
     let mut progress = CliProgress {
         bar: None,
         terminal: std::io::stdout().is_terminal(),
@@ -515,6 +554,7 @@ fn predict(model_dir: &str, sentences: &[String]) -> Result<()> {
     let device = device::choose();
     let tokenizer = pretrained::load_tokenizer(model_dir)?;
     let model = pretrained::load_classifier(model_dir, device)?;
+    pretrained::check_vocabulary(&tokenizer, &model)?;
     println!(
         "{}",
         predict::classify_sentences(&model, &tokenizer, sentences)?

@@ -61,3 +61,22 @@ fn name_unnamed_labels(model: &mut BertForSequenceClassification) {
         model.config.set_labels(&LABELS.map(String::from));
     }
 }
+
+/// Refuses a tokenizer that can produce ids the model has no embedding for (a tokenizer from
+/// another checkpoint in the folder): the lookup would fail inside libtorch mid-run.
+pub fn check_vocabulary(
+    tokenizer: &BertTokenizer,
+    model: &BertForSequenceClassification,
+) -> Result<()> {
+    let max_id = tokenizer.max_id();
+    let vocab = model.config.vocab_size;
+    if max_id >= vocab {
+        anyhow::bail!(
+            "the tokenizer in {} produces ids up to {max_id}, but the model's vocab_size is \
+             {vocab} (its word embeddings have {vocab} rows): do the tokenizer files belong to \
+             this model?",
+            tokenizer.source().display()
+        );
+    }
+    Ok(())
+}

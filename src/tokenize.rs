@@ -107,6 +107,22 @@ impl BertTokenizer {
         })
     }
 
+    /// The largest id this tokenizer can produce (added tokens included); a model needs more
+    /// rows than that in its word embeddings.
+    pub fn max_id(&self) -> i64 {
+        self.inner
+            .get_vocab(true)
+            .values()
+            .copied()
+            .max()
+            .map_or(0, i64::from)
+    }
+
+    /// Where the tokenizer was loaded from.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
     /// WordPiece tokens of a sentence, without special tokens (Python's `tokenize`).
     pub fn tokenize(&self, sentence: impl AsRef<str>) -> Result<Vec<String>> {
         Ok(self

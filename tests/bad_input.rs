@@ -396,6 +396,28 @@ fn checkpoint_a_config_too_large_for_memory_is_refused_before_allocating() {
     }
 }
 
+/// A tokenizer from another checkpoint (ids beyond the model's vocabulary) is refused as one
+/// line before anything runs; the embedding lookup would otherwise fail inside libtorch.
+#[test]
+fn checkpoint_a_tokenizer_larger_than_the_vocabulary_is_refused() {
+    let dir = tmp();
+    let config = bert_finetune::model::BertConfig::new(100, 8, 1, 2, 16);
+    BertForSequenceClassification::new(&config, Device::Cpu)
+        .unwrap()
+        .save_pretrained(dir.path(), None)
+        .unwrap();
+    for f in ["tokenizer.json", "vocab.txt"] {
+        std::fs::copy(minilm().join(f), dir.path().join(f)).unwrap();
+    }
+    let (code, stderr, _, _) = predict_with(dir.path());
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("ids up to 30521") && stderr.contains("vocab_size is 100"),
+        "{stderr}"
+    );
+}
+
 // ---------------------------------------------------------------- the CLI's sentences
 
 fn predict(args: &[&std::ffi::OsStr]) -> std::process::Output {

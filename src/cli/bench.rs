@@ -231,6 +231,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Some(name) => BertForSequenceClassification::new(&random_config(name)?, device)?,
         None => pretrained::load_model(&model_name, device)?,
     };
+    pretrained::check_vocabulary(&tokenizer, &model)?;
     let total_steps = (args.warmup
         + args
             .steps
