@@ -69,13 +69,31 @@ pub fn cuda_load_error() -> Option<&'static str> {
     .as_deref()
 }
 
-/// Bytes of memory the system can give this process now (`MemAvailable` in
-/// `/proc/meminfo`); `None` where that is unknown.
+/// Bytes of memory the system can give this process now: `MemAvailable` in
+/// `/proc/meminfo`, or less when a container's cgroup limit leaves less; `None` where
+/// neither is known.
 pub fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kb.checked_mul(1024)
+    let system = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            kb.checked_mul(1024)
+        });
+    let read = |name: &str| -> Option<u64> {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{name}"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    // cgroup v2; `memory.max` is "max" (no number) when unlimited.
+    let container =
+        read("memory.max").map(|max| max.saturating_sub(read("memory.current").unwrap_or(0)));
+    match (system, container) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// `tch::manual_seed` after loading the CUDA backend, so seeding first cannot leave a GPU

@@ -106,6 +106,24 @@ impl LocalHub {
             .collect()
     }
 
+    /// Every hub request carried `Bearer <token>` (or none, with `anonymous_too`, when
+    /// another client such as Python sent none), and the CDN, another host, never saw it.
+    pub fn token_stayed_home(&self, token: &str, anonymous_too: bool) {
+        let expected = format!("Bearer {token}");
+        for r in self.log() {
+            let path = r["path"].as_str().unwrap_or("");
+            if path.starts_with("/_test") {
+                continue;
+            }
+            let auth = r["authorization"].as_str();
+            if path.starts_with("/cdn-lfs/") {
+                assert_eq!(auth, None, "the token reached the CDN: {r}");
+            } else if !(anonymous_too && auth.is_none()) {
+                assert_eq!(auth, Some(expected.as_str()), "{r}");
+            }
+        }
+    }
+
     pub fn faults(&self, faults: Value) {
         ureq::post(&format!("{}/_test/faults", self.endpoint()))
             .send_string(&faults.to_string())

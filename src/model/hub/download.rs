@@ -116,7 +116,13 @@ impl<'a> Client<'a> {
         } else {
             reason
         };
-        let reason: String = reason.chars().take(300).collect();
+        // The server's words, cut short and without control characters (a terminal escape
+        // in a header must not reach the user's terminal).
+        let reason: String = reason
+            .chars()
+            .take(300)
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
         anyhow!("{url}: HTTP {status} ({reason}){hint}")
     }
 
