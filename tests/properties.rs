@@ -3,10 +3,12 @@
 //!
 //! Covered: the CoLA TSV reader and zip archive, `config.json` parsing and validation (also
 //! compared with a real weights header), the safetensors header reader and shape check,
-//! `tokenizer.json`, and the hub's `HEAD` answers and revision names.
+//! `tokenizer.json` (any bytes, and a real one with any part replaced), `vocab.txt`, and the
+//! hub's `HEAD` answers and revision names.
 //!
-//! Each property runs proptest's default 256 cases in `make test` (2,560 in all, 0.3 s here);
-//! `PROPTEST_CASES=20000 cargo test --release --test properties` ran 200,000 once by hand (21 s).
+//! Each property runs proptest's default 256 cases in `make test` (3,072 in all, 3 s here);
+//! `PROPTEST_CASES=20000 cargo test --release --test properties` ran 240,000 once by hand
+//! (206 s, all passed).
 
 mod common;
 
@@ -301,6 +303,60 @@ proptest! {
         if answer::check_revision(&revision).is_ok() {
             let refs = Path::new("/cache/models--org--m/refs");
             prop_assert!(inside(refs, &refs.join(&revision)), "{revision:?}");
+        }
+    }
+}
+
+/// MiniLM's real `tokenizer.json` (466 kB), the starting point of its mutations.
+fn minilm_tokenizer() -> &'static serde_json::Map<String, Value> {
+    static JSON: OnceLock<serde_json::Map<String, Value>> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let text = std::fs::read_to_string(minilm().join("tokenizer.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// A hub's `tokenizer.json` with one part replaced (its model, normalizer, added tokens…),
+    /// or one vocabulary entry given any id: loaded and usable, or refused naming the file.
+    #[test]
+    fn tokenizer_json_takes_any_part(
+        part in prop::sample::select(vec!["truncation", "padding", "added_tokens",
+            "normalizer", "pre_tokenizer", "post_processor", "decoder", "model", "version"]),
+        value in json_value(),
+        token in "\\[(CLS|SEP|PAD|UNK)\\]|[a-z]{1,4}",
+        id in prop_oneof![any::<i64>(), 0i64..40000],
+        replace_part in any::<bool>(),
+    ) {
+        let mut json = minilm_tokenizer().clone();
+        if replace_part {
+            json.insert(part.to_string(), value);
+        } else if let Some(vocab) = json
+            .get_mut("model")
+            .and_then(|m| m.get_mut("vocab"))
+            .and_then(Value::as_object_mut)
+        {
+            vocab.insert(token, Value::from(id));
+        }
+        let (dir, path) = file_with("tokenizer.json", Value::Object(json).to_string().as_bytes());
+        match BertTokenizer::from_dir(dir.path()) {
+            Ok(tokenizer) => {
+                let _ = tokenizer.encode("They investigated the café.");
+                let _ = tokenizer.max_id();
+            }
+            Err(e) => prop_assert!(names(&e, &path) || names(&e, dir.path()), "{e:#}"),
+        }
+    }
+
+    /// A `vocab.txt` of any lines (the tokenizer built from it when `tokenizer.json` is absent).
+    #[test]
+    fn vocab_txt_takes_any_lines(lines in prop::collection::vec(".{0,8}", 0..40)) {
+        let (dir, path) = file_with("vocab.txt", lines.join("\n").as_bytes());
+        match BertTokenizer::from_dir(dir.path()) {
+            Ok(tokenizer) => { let _ = tokenizer.encode("They investigated."); }
+            Err(e) => prop_assert!(names(&e, &path) || names(&e, dir.path()), "{e:#}"),
         }
     }
 }
