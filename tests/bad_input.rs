@@ -343,6 +343,7 @@ fn checkpoint_an_absurd_size_is_one_line_naming_the_field_and_tensor_before_allo
 
 #[test]
 fn checkpoint_more_layers_than_the_file_holds_names_the_first_missing_tensor() {
+    let (_, _, _, baseline_kb) = measured(&["--help".as_ref()]);
     for layers in [7i64, 100_000_000_000] {
         let dir = copy_minilm();
         edit_config(dir.path(), |c| c["num_hidden_layers"] = layers.into());
@@ -356,12 +357,16 @@ fn checkpoint_more_layers_than_the_file_holds_names_the_first_missing_tensor() {
                 && !err.contains('\n'),
             "{err}"
         );
-        let (code, stderr, _, _) = predict_with(dir.path());
+        let (code, stderr, _, peak_kb) = predict_with(dir.path());
         assert_eq!(code, 1, "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
         assert!(
-            stderr.contains("num_hidden_layers") && !stderr.contains("panicked"),
+            stderr.contains("num_hidden_layers")
+                && stderr.contains("bert.encoder.layer.6.attention.self.query.weight")
+                && !stderr.contains("panicked"),
             "{stderr}"
         );
+        assert!(peak_kb - baseline_kb < 50_000, "peak {peak_kb} kB");
     }
 }
 

@@ -153,6 +153,37 @@ fn a_commit_that_is_not_a_hash_never_becomes_a_path() {
     assert!(err.contains(&other) && err.contains(COMMIT), "{err}");
 }
 
+/// The issue's own case: `predict --model bert-base-uncased` through a mirror whose commit
+/// is a path. Before, it wrote `escape/config.json` beside the cache; now one line, exit 1.
+#[test]
+fn the_cli_refuses_a_traversal_commit_in_one_line_and_writes_nothing() {
+    let server = LocalHub::start();
+    server.faults(json!({"headers": {"config.json": {"X-Repo-Commit": "../../../escape"}}}));
+    let fence = Fence::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_bert-finetune"))
+        .args([
+            "predict",
+            "--model",
+            "bert-base-uncased",
+            "They investigated.",
+        ])
+        .env("HF_ENDPOINT", server.endpoint())
+        .env("HF_HUB_CACHE", fence.cache())
+        .env_remove("HF_HUB_OFFLINE")
+        .env_remove("HF_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("X-Repo-Commit is \"../../../escape\", not a commit hash"),
+        "{stderr}"
+    );
+    fence.check();
+    assert!(!fence.cache().exists(), "the refusal created the cache");
+}
+
 #[test]
 fn an_etag_or_size_that_could_escape_or_fill_the_disk_is_refused() {
     let server = LocalHub::start();
