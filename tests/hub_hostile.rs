@@ -361,10 +361,11 @@ fn two_downloads_of_one_file_in_one_process_share_one_transfer() {
 #[test]
 fn the_cli_waits_for_pythons_download_of_the_same_file_and_reuses_it() {
     let server = LocalHub::start();
-    server.faults(json!({"slow": {"file": "model.safetensors", "bytes_per_s": 1_500_000}}));
+    server.faults(json!({"slow": {"file": "model.safetensors", "bytes_per_s": 600_000}}));
     let fence = Fence::new();
     let python_home = tmp();
-    // Python starts first and holds its lock while the (slow) transfer runs.
+    // Python starts first and holds its lock while the transfer runs, slowed to about 7 s so
+    // that the CLI (ready within a second) reaches the lock before it is released.
     let script = format!(
         "from huggingface_hub import hf_hub_download\n\
          print(hf_hub_download('{ID}', 'model.safetensors'), flush=True)"

@@ -7,6 +7,11 @@
 //! checked against the etag (sha256 for LFS files, git's blob sha1 for the others), and only
 //! then renamed to `blobs/<etag>` and linked into `snapshots/<commit>/`.
 //!
+//! The server may be a broken or hostile mirror: its answers are checked in
+//! [`answer`](super::answer) before any of them names a file, no more bytes than announced are
+//! written, and each blob is fetched under Python's lock (`.locks/models--…/<etag>.lock`), so a
+//! notebook, a CLI and Python fetching together share one transfer.
+//!
 //! We use `ureq` directly rather than the `hf-hub` crate: that crate ignores `HF_HUB_CACHE`,
 //! `HF_HUB_OFFLINE` and the token file, verifies no checksum and hides per-file errors.
 
