@@ -140,3 +140,29 @@ fn the_shapes_a_config_implies_are_the_models_parameters() {
     let numel: i64 = ours.iter().map(|(_, s)| s.iter().product::<i64>()).sum();
     assert_eq!(shapes::footprint(&config).parameters, numel as u128);
 }
+
+/// Construction draws its initial weights with fallible calls; they are the very numbers
+/// tch's `Init::Randn` draws for the same seed, so seeded runs (CoLA seed 42) are unchanged.
+#[test]
+fn fallible_initialisation_draws_the_same_weights_as_tchs_init() {
+    use bert_finetune::model::bert::Linear;
+    use tch::nn::{Init, VarStore};
+    let ours = VarStore::new(Device::Cpu);
+    let theirs = VarStore::new(Device::Cpu);
+    tch::manual_seed(42);
+    let linear = Linear::new(ours.root() / "dense", 64, 48, 0.02).unwrap();
+    tch::manual_seed(42);
+    let weight = theirs.root().var(
+        "weight",
+        &[48, 64],
+        Init::Randn {
+            mean: 0.,
+            stdev: 0.02,
+        },
+    );
+    assert!(linear.weight.equal(&weight));
+    assert_eq!(
+        linear.bias.abs().sum(tch::Kind::Float).double_value(&[]),
+        0.0
+    );
+}
