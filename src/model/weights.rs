@@ -89,26 +89,6 @@ impl fmt::Display for LoadReport {
     }
 }
 
-/// Maps a checkpoint tensor name to our parameter name, `None` for buffers we skip.
-fn our_name(raw: &str, ours: &HashMap<String, Tensor>) -> Option<String> {
-    // Buffers some files carry; the model rebuilds them.
-    if raw.ends_with("position_ids") || raw.ends_with("embeddings.token_type_ids") {
-        return None;
-    }
-    let name = raw
-        .replace("LayerNorm.gamma", "LayerNorm.weight")
-        .replace("LayerNorm.beta", "LayerNorm.bias");
-    if ours.contains_key(&name) {
-        return Some(name);
-    }
-    let prefixed = format!("bert.{name}");
-    Some(if ours.contains_key(&prefixed) {
-        prefixed
-    } else {
-        name
-    })
-}
-
 fn kind_of(dtype: Dtype, name: &str, file: &Path) -> Result<Kind> {
     Ok(match dtype {
         Dtype::F32 => Kind::Float,
@@ -191,7 +171,9 @@ pub fn read_header(file: &Path) -> Result<Header> {
 }
 
 /// A checkpoint tensor name as the var store spells it: `bert.` prefixed for a bare
-/// `BertModel` file, TF-era LayerNorm names renamed; `None` for buffers the model rebuilds.
+/// `BertModel` file (every parameter under `bert.` is in its embeddings, encoder or pooler),
+/// TF-era LayerNorm names renamed; `None` for buffers the model rebuilds. The header check
+/// and `load` both map names through here.
 fn model_name(raw: &str) -> Option<String> {
     if raw.ends_with("position_ids") || raw.ends_with("embeddings.token_type_ids") {
         return None;
@@ -331,7 +313,7 @@ pub fn load(vs: &VarStore, file: &Path, architecture: &str) -> Result<LoadReport
     let mut entries: Vec<(&str, TensorView)> = tensors.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
     for (raw, view) in entries {
-        let Some(name) = our_name(raw, &ours) else {
+        let Some(name) = model_name(raw) else {
             continue;
         };
         let Some(var) = ours.get(&name) else {

@@ -11,6 +11,8 @@
 use anyhow::{anyhow, bail, Result};
 use url::Url;
 
+use super::cache::plain_parts;
+
 /// Largest weights file accepted: bert-large's is 1.3 GB; a size beyond this is an error
 /// (or an attack filling the disk), not a BERT.
 pub const MAX_WEIGHTS_BYTES: u64 = 64 << 30;
@@ -149,17 +151,7 @@ pub fn check_size(url: &str, header: &str, value: &str, limit: u64) -> Result<u6
 /// A revision the user names (`--revision`): a branch, tag, commit or `refs/pr/N`. It becomes
 /// `refs/<revision>` in the cache, so every `/`-separated part must be a plain name.
 pub fn check_revision(revision: &str) -> Result<()> {
-    let ok = !revision.is_empty()
-        && revision.len() <= 256
-        && revision.split('/').all(|part| {
-            !part.is_empty()
-                && part != "."
-                && part != ".."
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+'))
-        });
-    if !ok {
+    if revision.len() > 256 || !plain_parts(revision) {
         bail!(
             "revision {} is not a branch, tag or commit name (letters, digits, '-', '_', '.', \
              '+', parts separated by '/', no '..')",

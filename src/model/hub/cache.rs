@@ -39,6 +39,12 @@ pub fn plain_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+'))
 }
 
+/// A relative path of [`plain_name`]s separated by `/` (`refs/pr/1`, `main`): it stays below
+/// the folder it is joined to.
+pub fn plain_parts(s: &str) -> bool {
+    s.split('/').all(plain_name)
+}
+
 /// Refuses a commit or etag that is not a [`plain_name`] before it becomes part of a path.
 fn checked<'a>(what: &str, s: &'a str) -> Result<&'a str> {
     if plain_name(s) {
@@ -124,7 +130,7 @@ impl RepoCache {
             return Ok(());
         }
         checked("commit", commit)?;
-        if !revision.split('/').all(plain_name) {
+        if !plain_parts(revision) {
             anyhow::bail!("revision {revision:?} cannot name a file in the hub cache");
         }
         let path = self.root.join("refs").join(revision);
@@ -140,7 +146,7 @@ impl RepoCache {
     pub fn link(&self, commit: &str, file: &str, etag: &str) -> Result<PathBuf> {
         checked("commit", commit)?;
         checked("etag", etag)?;
-        if !file.split('/').all(plain_name) {
+        if !plain_parts(file) {
             anyhow::bail!("file name {file:?} cannot name a file in the hub cache");
         }
         let link = self.snapshot(commit).join(file);
