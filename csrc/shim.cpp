@@ -6,7 +6,8 @@
 // * `bf_autocast_*`, `bf_set_matmul_precision`: bf16 autocast (per thread, CPU or CUDA) and
 //   TF32 matmuls, which tch cannot switch.
 // * `bf_op_counter_*`: counts ATen operator calls through libtorch's RecordFunction hooks, so
-//   a test can show how many operators one optimizer step dispatches.
+//   a test can show how many operators one optimizer step dispatches, and that a training step
+//   dispatches none that reads a value back from the device.
 //
 // Tensors arrive as `at::Tensor*` (tch's `C_tensor`). No C++ exception crosses the boundary:
 // every function returns 0 on success and 1 on error, with the message in `bf_last_error`.
@@ -53,11 +54,25 @@ void with_grads(at::Tensor* const* params, size_t n, std::vector<at::Tensor>& ps
 // Per thread, like the callbacks: tests counting on parallel threads do not mix.
 thread_local int64_t ops_top = 0;
 thread_local int64_t ops_all = 0;
+thread_local int64_t ops_host_reads = 0;
 thread_local int depth = 0;
 thread_local at::CallbackHandle counter_handle = 0;
 
-std::unique_ptr<at::ObserverContext> count_start(const at::RecordFunction&) {
+// Operators that make the host wait for the device: a scalar read back, or `nonzero`, whose
+// output size the host must learn before it can allocate. Counted when the caller dispatches
+// them itself (CPU kernels such as fused AdamW read their CPU step counters inside; their CUDA
+// kernels do not).
+bool reads_back(const char* name) {
+  static const char* const names[] = {"aten::_local_scalar_dense", "aten::item", "aten::nonzero",
+                                      "aten::is_nonzero", "aten::equal"};
+  for (const char* n : names)
+    if (std::string(name) == n) return true;
+  return false;
+}
+
+std::unique_ptr<at::ObserverContext> count_start(const at::RecordFunction& fn) {
   ++ops_all;
+  if (depth == 0 && reads_back(fn.name())) ++ops_host_reads;
   if (depth == 0) ++ops_top;
   ++depth;
   return nullptr;
@@ -162,19 +177,21 @@ int bf_op_counter_start() {
     if (counter_handle != 0) throw std::runtime_error("the operator counter is already running");
     ops_top = 0;
     ops_all = 0;
+    ops_host_reads = 0;
     depth = 0;
     counter_handle = at::addThreadLocalCallback(
         at::RecordFunctionCallback(count_start, count_end).scopes({at::RecordScope::FUNCTION}));
   });
 }
 
-int bf_op_counter_stop(int64_t* top, int64_t* all) {
+int bf_op_counter_stop(int64_t* top, int64_t* all, int64_t* host_reads) {
   return guarded([&] {
     if (counter_handle == 0) throw std::runtime_error("the operator counter is not running");
     at::removeCallback(counter_handle);
     counter_handle = 0;
     *top = ops_top;
     *all = ops_all;
+    *host_reads = ops_host_reads;
   });
 }
 

@@ -30,10 +30,10 @@ def first_line(cell):
 
 
 # Which plotting call made a figure, and the file name it is saved under.
-FIGURES = {"plot::loss_curve(": "loss", "plot::batch_loss_curve(": "batch_loss",
-           "plot::mcc_bars(": "mcc", "plot::accuracy_curve(": "accuracy",
-           "plot::token_lengths(": "token_lengths", "plot::confusion_matrix(": "confusion",
-           "plot::attention_map(": "attention", "run.progress()": "progress"}
+FIGURES = {"viz::loss_curve(": "loss", "viz::batch_loss_curve(": "batch_loss",
+           "viz::mcc_bars(": "mcc", "viz::accuracy_curve(": "accuracy",
+           "viz::token_lengths(": "token_lengths", "viz::confusion_matrix(": "confusion",
+           "viz::attention_map(": "attention", "run.progress()": "progress"}
 
 
 def save_figures(nb, out_dir):

@@ -6,9 +6,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use bert_finetune::cola::{Cola, MAX_FILE_BYTES};
+use bert_finetune::data::cola::{Cola, MAX_FILE_BYTES};
+use bert_finetune::model::pretrained;
 use bert_finetune::model::BertForSequenceClassification;
-use bert_finetune::pretrained;
 use common::*;
 use tch::Device;
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use bert_finetune::model::BertForSequenceClassification;
-use bert_finetune::{predict, pretrained};
+use bert_finetune::model::{predict, pretrained};
 use common::*;
 use tch::{Device, Kind, Tensor};
 

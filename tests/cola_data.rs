@@ -3,12 +3,12 @@
 use std::io::Write;
 use std::path::Path;
 
-use bert_finetune::archive;
-use bert_finetune::cola::{Cola, Split};
-use bert_finetune::display::Rich;
+use bert_finetune::data::archive;
+use bert_finetune::data::cola::{Cola, Split};
+use bert_finetune::viz::display::Rich;
 
 fn data() -> std::path::PathBuf {
-    bert_finetune::settings::cola_dir()
+    bert_finetune::runtime::settings::cola_dir()
 }
 
 #[test]

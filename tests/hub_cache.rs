@@ -4,7 +4,7 @@
 mod common;
 
 use bert_finetune::model::{hub, BertForSequenceClassification};
-use bert_finetune::settings;
+use bert_finetune::runtime::settings;
 use common::*;
 
 #[test]

@@ -2,8 +2,8 @@
 
 mod common;
 
+use bert_finetune::data::tokenizer::{BertTokenizer, Padding};
 use bert_finetune::model::BertForSequenceClassification;
-use bert_finetune::tokenize::{BertTokenizer, Padding};
 use common::*;
 use tch::Device;
 

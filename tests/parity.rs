@@ -4,9 +4,9 @@
 
 mod common;
 
-use bert_finetune::cola::{Cola, Split};
+use bert_finetune::data::cola::{Cola, Split};
+use bert_finetune::data::tokenizer::{BertTokenizer, Encoded, Padding};
 use bert_finetune::model::{BertConfig, BertForSequenceClassification};
-use bert_finetune::tokenize::{BertTokenizer, Encoded, Padding};
 use common::*;
 use tch::{Device, Kind};
 
@@ -107,7 +107,8 @@ fn token_ids_match_python_for_all_of_cola_train() {
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
 
     let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
-    let train = Cola::load_split(bert_finetune::settings::cola_dir(), Split::Train).unwrap();
+    let train =
+        Cola::load_split(bert_finetune::runtime::settings::cola_dir(), Split::Train).unwrap();
     let python_ids = reference["ids"].as_array().unwrap();
     assert_eq!(python_ids.len(), 8551);
     for (i, (sentence, expected)) in train.sentences().iter().zip(python_ids).enumerate() {
@@ -150,11 +151,11 @@ fn minilm_attentions_match_transformers_eager_output_attentions() {
     let reference = read_tensors(&dir.path().join("attentions.safetensors"));
     let model =
         BertForSequenceClassification::from_pretrained(&model_path, 2, Device::Cpu).unwrap();
-    let inputs = Encoded {
-        input_ids: reference["input_ids"].shallow_clone(),
-        attention_mask: reference["attention_mask"].shallow_clone(),
-        token_type_ids: reference["token_type_ids"].shallow_clone(),
-    };
+    let inputs = Encoded::new(
+        reference["input_ids"].shallow_clone(),
+        reference["attention_mask"].shallow_clone(),
+        reference["token_type_ids"].shallow_clone(),
+    );
     let ours = model.attentions(&inputs).unwrap();
     assert_eq!(ours.len(), 6, "one tensor per layer");
 

@@ -4,11 +4,11 @@
 
 mod common;
 
-use bert_finetune::cola::{Cola, Split};
+use bert_finetune::data::cola::{Cola, Split};
+use bert_finetune::data::tokenizer::BertTokenizer;
 use bert_finetune::eval::ConfusionMatrix;
 use bert_finetune::model::BertForSequenceClassification;
-use bert_finetune::plot::{self, Figure};
-use bert_finetune::tokenize::BertTokenizer;
+use bert_finetune::viz::{self, Figure};
 use common::*;
 use tch::{Device, Tensor};
 
@@ -30,13 +30,14 @@ fn check(figure: &Figure, stem: &str, texts: &[&str]) {
 #[test]
 fn token_lengths_of_cola_train_with_the_cut_at_64() {
     let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
-    let train = Cola::load_split(bert_finetune::settings::cola_dir(), Split::Train).unwrap();
+    let train =
+        Cola::load_split(bert_finetune::runtime::settings::cola_dir(), Split::Train).unwrap();
     let lengths: Vec<usize> = train
         .sentences()
         .iter()
         .map(|s| tokenizer.encode(s).unwrap().len())
         .collect();
-    let figure = plot::token_lengths(&lengths, 64).unwrap();
+    let figure = viz::token_lengths(&lengths, 64).unwrap();
     check(
         &figure,
         "token_lengths",
@@ -49,14 +50,14 @@ fn token_lengths_of_cola_train_with_the_cut_at_64() {
     );
 
     // A cut inside the data: the count of sentences over it is in the title and legend.
-    let figure = plot::token_lengths(&[3, 5, 5, 9, 12, 12, 30], 10).unwrap();
+    let figure = viz::token_lengths(&[3, 5, 5, 9, 12, 12, 30], 10).unwrap();
     check(
         &figure,
         "token_lengths_cut",
         &["3 longer than 10", "3 sentences cut"],
     );
 
-    let err = plot::token_lengths(&[], 64).unwrap_err().to_string();
+    let err = viz::token_lengths(&[], 64).unwrap_err().to_string();
     assert!(err.contains("no lengths"), "{err}");
 }
 
@@ -65,7 +66,7 @@ fn confusion_matrix_shows_counts_and_class_names() {
     let cm = ConfusionMatrix {
         counts: vec![vec![162, 160], vec![79, 642]],
     };
-    let figure = plot::confusion_matrix(&cm).unwrap();
+    let figure = viz::confusion_matrix(&cm).unwrap();
     check(
         &figure,
         "confusion",
@@ -82,9 +83,9 @@ fn confusion_matrix_shows_counts_and_class_names() {
         ],
     );
     let three = ConfusionMatrix::new(&[0, 1, 2, 2], &[0, 1, 2, 1], 3);
-    let figure = plot::confusion_matrix(&three).unwrap();
+    let figure = viz::confusion_matrix(&three).unwrap();
     check(&figure, "confusion_3", &["0 ", "2 "]);
-    let err = plot::confusion_matrix_with_labels(&three, &["a", "b"])
+    let err = viz::confusion_matrix_with_labels(&three, &["a", "b"])
         .unwrap_err()
         .to_string();
     assert!(
@@ -100,7 +101,7 @@ fn attention_heatmap_of_one_head_with_token_labels() {
             .unwrap();
     let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
     let sentence = "The more we study verbs, the crazier they get.";
-    let figure = plot::attention_map(&model, &tokenizer, sentence, 5, 11).unwrap();
+    let figure = viz::attention_map(&model, &tokenizer, sentence, 5, 11).unwrap();
     check(
         &figure,
         "attention",
@@ -115,20 +116,20 @@ fn attention_heatmap_of_one_head_with_token_labels() {
         ],
     );
 
-    let err = plot::attention_map(&model, &tokenizer, sentence, 6, 0)
+    let err = viz::attention_map(&model, &tokenizer, sentence, 6, 0)
         .unwrap_err()
         .to_string();
     assert!(err.contains("layer 6") && err.contains("0 to 5"), "{err}");
-    let err = plot::attention_map(&model, &tokenizer, sentence, 0, 12)
+    let err = viz::attention_map(&model, &tokenizer, sentence, 0, 12)
         .unwrap_err()
         .to_string();
     assert!(err.contains("head 12") && err.contains("0 to 11"), "{err}");
 
     // The figure function on its own: any [seq, seq] tensor, shape checked against the tokens.
     let probs = Tensor::from_slice(&[0.7f32, 0.3, 0.4, 0.6]).view([2, 2]);
-    let figure = plot::attention(&["hello", "world"], &probs, "two tokens").unwrap();
+    let figure = viz::attention(&["hello", "world"], &probs, "two tokens").unwrap();
     check(&figure, "attention_two", &["hello", "world"]);
-    let err = plot::attention(&["a", "b", "c"], &probs, "mismatch")
+    let err = viz::attention(&["a", "b", "c"], &probs, "mismatch")
         .unwrap_err()
         .to_string();
     assert!(err.contains("[2, 2]") && err.contains("3 tokens"), "{err}");

@@ -15,11 +15,11 @@ mod common;
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 
-use bert_finetune::cola::Cola;
+use bert_finetune::data::cola::Cola;
+use bert_finetune::data::tokenizer::BertTokenizer;
 use bert_finetune::model::hub::answer::{self, HeadAnswer, MAX_TEXT_BYTES, MAX_WEIGHTS_BYTES};
 use bert_finetune::model::hub::RepoCache;
 use bert_finetune::model::{shapes, weights, BertConfig};
-use bert_finetune::tokenize::BertTokenizer;
 use common::*;
 use proptest::prelude::*;
 use serde_json::Value;
@@ -164,7 +164,7 @@ proptest! {
     fn cola_archive_takes_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
         let (dir, path) = file_with("cola_public_1.1.zip", &bytes);
         let dest = dir.path().join("data");
-        prop_assert!(bert_finetune::archive::extract(&path, &dest).is_err());
+        prop_assert!(bert_finetune::data::archive::extract(&path, &dest).is_err());
         // Nothing half-unpacked is left where the data would go.
         prop_assert!(!dest.join("cola_public").exists());
     }

@@ -200,12 +200,12 @@ fn a_run_that_fails_late_leaves_the_existing_model_untouched() {
 
     // The test file is damaged at line 300: found only after training, when it is read.
     let data = dir.path().join("cola_public");
-    for split in bert_finetune::cola::Split::ALL {
+    for split in bert_finetune::data::cola::Split::ALL {
         let to = data.join(split.relative_path());
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(cola_file(split), &to).unwrap();
     }
-    let test_file = data.join(bert_finetune::cola::Split::OutOfDomainDev.relative_path());
+    let test_file = data.join(bert_finetune::data::cola::Split::OutOfDomainDev.relative_path());
     let text = std::fs::read_to_string(&test_file).unwrap();
     let broken: Vec<String> = text
         .lines()

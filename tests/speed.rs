@@ -3,15 +3,14 @@
 
 mod common;
 
-use bert_finetune::bench::{median, spread, Report, Run};
+use bert_finetune::data::split;
+use bert_finetune::data::tokenizer::{BertTokenizer, Padding};
 use bert_finetune::data::{length_grouped_order, padded_share, Sampler};
-use bert_finetune::dataset;
-use bert_finetune::ffi;
 use bert_finetune::model::{BertConfig, BertForSequenceClassification};
-use bert_finetune::optim::{AdamWConfig, FusedAdamW, LinearSchedule};
-use bert_finetune::precision::{Autocast, Precision};
-use bert_finetune::tokenize::{BertTokenizer, Padding};
-use bert_finetune::train::training_step;
+use bert_finetune::optim::{AdamWConfig, FusedAdamW};
+use bert_finetune::runtime::count_ops;
+use bert_finetune::runtime::precision::{Autocast, Precision};
+use bert_finetune::train::{TrainConfig, Trainer};
 use common::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -26,9 +25,9 @@ fn config(layers: i64) -> BertConfig {
 
 fn cola(n: usize, padding: Padding) -> bert_finetune::data::EncodedSet {
     let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
-    let (train, _) = dataset::train_validation(
+    let (train, _) = split::train_validation(
         &tokenizer,
-        bert_finetune::settings::cola_dir(),
+        bert_finetune::runtime::settings::cola_dir(),
         64,
         padding,
         42,
@@ -47,7 +46,7 @@ fn backward(model: &BertForSequenceClassification) {
     let loss = model
         .forward(&ids, &mask, &ids.zeros_like(), true)
         .cross_entropy_for_logits(&labels);
-    ffi::zero_grad(&model.vs.trainable_variables()).unwrap();
+    bert_finetune::optim::zero_grad(&model.vs.trainable_variables()).unwrap();
     loss.backward();
 }
 
@@ -60,7 +59,7 @@ fn optimizer_step_dispatches_a_fixed_number_of_operators() {
         let model = BertForSequenceClassification::new(&config(layers), Device::Cpu).unwrap();
         let mut opt = FusedAdamW::new(&model.vs, AdamWConfig::default()).unwrap();
         backward(&model);
-        let (norm, ops) = ffi::count_ops(|| -> anyhow::Result<Tensor> {
+        let (norm, ops) = count_ops(|| -> anyhow::Result<Tensor> {
             let norm = opt.clip_grad_norm()?;
             opt.step()?;
             Ok(norm)
@@ -78,7 +77,7 @@ fn optimizer_step_dispatches_a_fixed_number_of_operators() {
         // For contrast: tch's libtorch AdamW loops over tensors.
         let mut tch_opt = tch::nn::AdamW::default().build(&model.vs, 1e-3).unwrap();
         backward(&model);
-        let ((), tch_ops) = ffi::count_ops(|| tch_opt.step()).unwrap();
+        let ((), tch_ops) = count_ops(|| tch_opt.step()).unwrap();
         println!(
             "{layers} layer(s): tch::nn::AdamW dispatches {} operators",
             tch_ops.top_level
@@ -110,7 +109,7 @@ fn bf16_autocast_on_the_cpu_tracks_fp32() {
         assert_eq!(a.matmul(&a).kind(), Kind::BFloat16);
     }
     assert_eq!(a.matmul(&a).kind(), Kind::Float);
-    assert!(!ffi::autocast_state(Device::Cpu).unwrap().0);
+    assert!(!Autocast::is_on(Device::Cpu).unwrap());
 
     // A few training steps in each precision from the same start on the same batches: the
     // loss is computed in fp32 either way and must stay within 0.03 of fp32's (bf16 keeps about
@@ -121,19 +120,25 @@ fn bf16_autocast_on_the_cpu_tracks_fp32() {
     let run = |precision: Precision| -> Vec<f64> {
         tch::manual_seed(3);
         let model = BertForSequenceClassification::new(&config(2), Device::Cpu).unwrap();
-        let cfg = AdamWConfig {
-            lr: 1e-3,
-            ..AdamWConfig::default()
+        let run = TrainConfig {
+            epochs: 1,
+            batch_size: 16,
+            optimizer: AdamWConfig {
+                lr: 1e-3,
+                ..AdamWConfig::default()
+            },
+            precision,
+            ..TrainConfig::default()
         };
-        let mut opt = FusedAdamW::new(&model.vs, cfg).unwrap();
-        let mut schedule = LinearSchedule::new(&mut opt, 0, batches.len());
+        // One epoch of these 6 batches: the schedule spans exactly the steps taken here.
+        let mut trainer = Trainer::new(model, run, set.clone(), set.take(1)).unwrap();
         tch::manual_seed(4);
         batches
             .iter()
             .map(|b| {
-                let loss = training_step(&model, b, &mut opt, &mut schedule, precision).unwrap();
+                let loss = trainer.step(b).unwrap();
                 assert_eq!(loss.kind(), Kind::Float, "the loss is fp32");
-                for (_, p) in model.named_parameters() {
+                for (_, p) in trainer.model().named_parameters() {
                     assert_eq!(p.kind(), Kind::Float, "master weights stay fp32");
                 }
                 loss.double_value(&[])
@@ -151,7 +156,7 @@ fn bf16_autocast_on_the_cpu_tracks_fp32() {
     assert_ne!(fp32, bf16, "bf16 must actually change the arithmetic");
     assert!(worst <= TOLERANCE, "bf16 drifted {worst} from fp32");
     assert!(
-        !ffi::autocast_state(Device::Cpu).unwrap().0,
+        !Autocast::is_on(Device::Cpu).unwrap(),
         "autocast is off again"
     );
 }
@@ -211,41 +216,33 @@ fn length_grouped_sampler_is_hugging_faces() {
     assert!(bucket < random / 3.0, "bucket {bucket} vs random {random}");
 }
 
+/// A training step on a batch this crate padded reads nothing back from the device (the
+/// padding-free layout comes from the row lengths on the host; the loss stays where it is):
+/// on a GPU, no step waits for the device. The same batch without its row lengths must read
+/// the mask, which shows the count can see such reads.
 #[test]
-fn bench_report_has_the_issue_schema() {
-    assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-    assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
-    assert_eq!(median(&[]), None);
-    assert_eq!(spread(10, 5), vec![0, 2, 4, 6, 8]);
-    assert_eq!(spread(3, 5), vec![0, 1, 2]);
-    let run = |side: &str, padding: &str, v: f64| Run {
-        side: side.into(),
-        padding: padding.into(),
-        sentences_per_second: v,
-        padded_share: 0.5,
+fn a_training_step_reads_nothing_back_from_the_device() {
+    let set = cola(64, Padding::Bucket);
+    tch::manual_seed(9);
+    let model = BertForSequenceClassification::new(&config(2), Device::Cpu).unwrap();
+    let run = TrainConfig {
+        epochs: 1,
+        batch_size: 16,
+        ..TrainConfig::default()
     };
-    let runs = vec![
-        run("rust", "longest", 100.0),
-        run("rust", "longest", 120.0),
-        run("rust", "longest", 110.0),
-        run("pytorch", "longest", 80.0),
-        run("pytorch-fused", "longest", 100.0),
-        run("rust", "bucket", 165.0),
-    ];
-    let report = Report::new(&runs, serde_json::json!({}));
-    let json: serde_json::Value = serde_json::from_str(&report.to_json().unwrap()).unwrap();
-    let rows = json["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 4);
-    for row in rows {
-        for key in ["padding", "side", "sentences_per_second", "padded_share"] {
-            assert!(!row[key].is_null(), "{key} in {row}");
-        }
+    let mut trainer = Trainer::new(model, run, set.clone(), set.take(1)).unwrap();
+    let batches = trainer.start_epoch(1).unwrap();
+    for batch in &batches {
+        let (loss, ops) = count_ops(|| trainer.step(batch)).unwrap();
+        let _loss_on_the_device = loss.unwrap();
+        assert!(ops.top_level > 50, "the count sees the step: {ops:?}");
+        assert_eq!(ops.host_reads, 0, "a step read a value back: {ops:?}");
     }
-    assert_eq!(json["ratios"]["longest"]["vs_pytorch"], 110.0 / 80.0);
-    assert_eq!(json["ratios"]["longest"]["vs_pytorch_fused"], 1.1);
-    assert_eq!(json["rust_bucket_vs_longest"], 1.5);
-    let text = report.to_string();
-    assert!(text.contains("longest") && text.contains("1.38"), "{text}");
-    let chart = report.chart().unwrap();
-    assert!(chart.png.starts_with(b"\x89PNG"));
+    let unplanned = bert_finetune::data::tokenizer::Encoded::new(
+        batches[0].inputs.input_ids.shallow_clone(),
+        batches[0].inputs.attention_mask.shallow_clone(),
+        batches[0].inputs.token_type_ids.shallow_clone(),
+    );
+    let (_, ops) = count_ops(|| trainer.model().logits(&unplanned, false)).unwrap();
+    assert!(ops.host_reads >= 3, "reading the mask is seen: {ops:?}");
 }

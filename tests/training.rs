@@ -2,15 +2,16 @@
 
 mod common;
 
-use bert_finetune::cola::Split;
-use bert_finetune::display::Rich;
+use bert_finetune::data::cola::Split;
+use bert_finetune::data::split;
+use bert_finetune::data::tokenizer::{BertTokenizer, Padding};
 use bert_finetune::eval::{self, matthews, ConfusionMatrix};
 use bert_finetune::model::{BertConfig, BertForSequenceClassification};
 use bert_finetune::optim::{linear_schedule, AdamWConfig, FusedAdamW, LinearSchedule};
-use bert_finetune::precision::Precision;
-use bert_finetune::tokenize::{BertTokenizer, Padding};
-use bert_finetune::train::{self, History, Progress, TrainConfig};
-use bert_finetune::{dataset, files, plot};
+use bert_finetune::runtime::precision::Precision;
+use bert_finetune::train::{Event, EventSink, History, TrainConfig, Trainer};
+use bert_finetune::viz::display::Rich;
+use bert_finetune::viz::{self, files};
 use common::*;
 use tch::Device;
 
@@ -29,11 +30,31 @@ fn tiny_config() -> BertConfig {
     c
 }
 
-struct Quiet(Vec<String>);
-impl Progress for Quiet {
-    fn line(&mut self, text: &str) {
-        self.0.push(text.to_string());
+/// Keeps a trainer's log lines where the test can read them after the run.
+#[derive(Clone, Default)]
+struct Lines(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+impl EventSink for Lines {
+    fn on_event(&mut self, event: &Event<'_>, _history: &History) {
+        if let Some(line) = event.log_line() {
+            self.0
+                .lock()
+                .unwrap()
+                .extend(line.lines().map(str::to_string));
+        }
     }
+}
+
+fn fit(
+    model: BertForSequenceClassification,
+    train: &bert_finetune::data::EncodedSet,
+    val: &bert_finetune::data::EncodedSet,
+    config: &TrainConfig,
+    lines: &Lines,
+) -> anyhow::Result<(Trainer, History)> {
+    let mut trainer =
+        Trainer::new(model, config.clone(), train.clone(), val.clone())?.with_sink(lines.clone());
+    let history = trainer.fit()?;
+    Ok((trainer, history))
 }
 
 fn small_sets(
@@ -43,9 +64,9 @@ fn small_sets(
     bert_finetune::data::EncodedSet,
 ) {
     let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
-    let (train, val) = dataset::train_validation(
+    let (train, val) = split::train_validation(
         &tokenizer,
-        bert_finetune::settings::cola_dir(),
+        bert_finetune::runtime::settings::cola_dir(),
         64,
         Padding::Longest,
         42,
@@ -192,9 +213,10 @@ fn training_is_seeded_and_a_nan_names_its_step() {
     let run = || {
         tch::manual_seed(7);
         let model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
-        let mut log = Quiet(Vec::new());
-        let history = train::train(&model, &train_set, &val_set, &config, &mut log).unwrap();
-        (history, log.0)
+        let log = Lines::default();
+        let (_, history) = fit(model, &train_set, &val_set, &config, &log).unwrap();
+        let lines = log.0.lock().unwrap().clone();
+        (history, lines)
     };
     let (a, log) = run();
     let (b, _) = run();
@@ -217,14 +239,9 @@ fn training_is_seeded_and_a_nan_names_its_step() {
     tch::no_grad(|| {
         let _ = model.classifier.weight.shallow_clone().fill_(f64::NAN);
     });
-    let err = train::train(
-        &model,
-        &train_set,
-        &val_set,
-        &config,
-        &mut Quiet(Vec::new()),
-    )
-    .expect_err("a NaN loss stops training");
+    let err = fit(model, &train_set, &val_set, &config, &Lines::default())
+        .err()
+        .expect("a NaN loss stops training");
     assert!(format!("{err:#}").contains("step 1"), "{err:#}");
 }
 
@@ -235,7 +252,7 @@ fn saved_checkpoint_reloads_here_and_in_transformers() {
     let mut model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
     model
         .config
-        .set_labels(&bert_finetune::cola::LABELS.map(String::from));
+        .set_labels(&bert_finetune::data::cola::LABELS.map(String::from));
     let dir = tmp();
     let out = dir.path().join("model_save");
     let written = model.save_pretrained(&out, Some(&tokenizer)).unwrap();
@@ -290,25 +307,19 @@ fn evaluation_and_plots_render() {
         batch_size: 16,
         ..TrainConfig::default()
     };
-    let history = train::train(
-        &model,
-        &train_set,
-        &val_set,
-        &config,
-        &mut Quiet(Vec::new()),
-    )
-    .unwrap();
+    let (trainer, history) = fit(model, &train_set, &val_set, &config, &Lines::default()).unwrap();
+    let model = trainer.model();
     let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
-    let test = dataset::encode_split(
+    let test = split::encode_split(
         &tokenizer,
-        bert_finetune::settings::cola_dir(),
+        bert_finetune::runtime::settings::cola_dir(),
         Split::OutOfDomainDev,
         64,
         Padding::Longest,
         Some(70),
     )
     .unwrap();
-    let scored = eval::evaluate(&model, &test, 32, Precision::Fp32).unwrap();
+    let scored = eval::evaluate(model, &test, 32, Precision::Fp32).unwrap();
     assert_eq!(scored.preds.len(), 70);
     assert_eq!(scored.per_batch_mcc().len(), 3);
     let text = scored.to_string();
@@ -320,10 +331,10 @@ fn evaluation_and_plots_render() {
     assert_eq!(total, 70);
 
     for figure in [
-        plot::loss_curve(&history).unwrap(),
-        plot::batch_loss_curve(&history, 3).unwrap(),
-        plot::accuracy_curve(&history).unwrap(),
-        plot::mcc_bars(&scored).unwrap(),
+        viz::loss_curve(&history).unwrap(),
+        viz::batch_loss_curve(&history, 3).unwrap(),
+        viz::accuracy_curve(&history).unwrap(),
+        viz::mcc_bars(&scored).unwrap(),
     ] {
         assert!(figure.png.starts_with(b"\x89PNG\r\n\x1a\n"), "{figure}");
         assert!(
@@ -339,7 +350,7 @@ fn evaluation_and_plots_render() {
         assert_eq!(mimes, ["text/plain", "image/png", "image/svg+xml"]);
     }
     let dir = tmp();
-    let files = plot::loss_curve(&history)
+    let files = viz::loss_curve(&history)
         .unwrap()
         .save(dir.path(), "loss")
         .unwrap();

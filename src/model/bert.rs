@@ -439,10 +439,25 @@ impl BertModel {
         token_type_ids: &Tensor,
         train: bool,
     ) -> Tensor {
+        self.pooled_with_lengths(input_ids, attention_mask, token_type_ids, None, train)
+    }
+
+    /// [`pooled`](Self::pooled) for a batch whose rows' real-token counts are known on the
+    /// host (see [`Encoded::row_lengths`](crate::data::tokenizer::Encoded::row_lengths)): no
+    /// value is read back from the device.
+    pub(crate) fn pooled_with_lengths(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        token_type_ids: &Tensor,
+        row_lengths: Option<&[i64]>,
+        train: bool,
+    ) -> Tensor {
+        let packing = Packing::new(attention_mask, row_lengths);
         let (_, cls) = self.encode(
             input_ids,
-            attention_mask,
             token_type_ids,
+            packing,
             train,
             Queries::Cls,
             None,
@@ -466,8 +481,8 @@ impl BertModel {
         let mut attentions = output_attentions.then(Vec::new);
         let (packing, xs) = self.encode(
             input_ids,
-            attention_mask,
             token_type_ids,
+            Packing::new(attention_mask, None),
             train,
             Queries::AllTokens,
             attentions.as_mut(),
@@ -487,13 +502,12 @@ impl BertModel {
     fn encode(
         &self,
         input_ids: &Tensor,
-        attention_mask: &Tensor,
         token_type_ids: &Tensor,
+        packing: Packing,
         train: bool,
         last_layer: Queries,
         mut attentions: Option<&mut Vec<Tensor>>,
     ) -> (Packing, Tensor) {
-        let packing = Packing::new(attention_mask);
         let mut xs = self
             .embeddings
             .forward(input_ids, token_type_ids, &packing, train);

@@ -12,7 +12,7 @@ use super::bert::{BertModel, Linear};
 use super::config::BertConfig;
 use super::shapes;
 use super::weights::LoadReport;
-use crate::tokenize::Encoded;
+use crate::data::tokenizer::Encoded;
 
 /// A BERT encoder with a classification head, owning its parameters.
 pub struct BertForSequenceClassification {
@@ -35,7 +35,7 @@ impl BertForSequenceClassification {
     /// naming the part and the fields that make it large; an allocation libtorch still
     /// refuses is an error naming the tensor, never a panic.
     pub fn new(config: &BertConfig, device: Device) -> Result<Self> {
-        crate::device::ensure_cuda_backend();
+        crate::runtime::device::ensure_cuda_backend();
         config.validate()?;
         check_memory(config)?;
         let on_cpu = Self::build(config, Device::Cpu)?;
@@ -84,15 +84,21 @@ impl BertForSequenceClassification {
         self.classifier.forward(&pooled)
     }
 
-    /// Logits for an encoded batch, moved to the model's device.
+    /// Logits for an encoded batch, moved to the model's device. A batch padded by this
+    /// crate carries its row lengths, so nothing is read back from the device on the way.
     pub fn logits(&self, batch: &Encoded, train: bool) -> Tensor {
         let device = self.vs.device();
-        self.forward(
-            &batch.input_ids.to_device(device),
-            &batch.attention_mask.to_device(device),
-            &batch.token_type_ids.to_device(device),
-            train,
-        )
+        let pooled = self
+            .bert
+            .pooled_with_lengths(
+                &batch.input_ids.to_device(device),
+                &batch.attention_mask.to_device(device),
+                &batch.token_type_ids.to_device(device),
+                batch.row_lengths(),
+                train,
+            )
+            .dropout(self.config.classifier_dropout_prob(), train);
+        self.classifier.forward(&pooled)
     }
 
     /// Every layer's attention probabilities for an encoded batch (transformers'
@@ -144,7 +150,7 @@ impl BertForSequenceClassification {
 /// (`MemAvailable`): libtorch would fail to allocate, or succeed and leave the system to
 /// swap or kill the process. Every model is built on the CPU first (then copied to a GPU).
 fn check_memory(config: &BertConfig) -> Result<()> {
-    let Some(available) = crate::device::available_memory() else {
+    let Some(available) = crate::runtime::device::available_memory() else {
         return Ok(());
     };
     let footprint = shapes::footprint(config);
@@ -158,7 +164,7 @@ fn check_memory(config: &BertConfig) -> Result<()> {
          available; the largest part is {part} with {} parameters",
         footprint.parameters,
         big_size(bytes),
-        crate::display::size(available),
+        crate::viz::display::size(available),
         count
     )
 }
@@ -166,7 +172,7 @@ fn check_memory(config: &BertConfig) -> Result<()> {
 /// A byte count that may exceed `u64`.
 fn big_size(bytes: u128) -> String {
     match u64::try_from(bytes) {
-        Ok(b) => crate::display::size(b),
+        Ok(b) => crate::viz::display::size(b),
         Err(_) => format!("{bytes} bytes"),
     }
 }

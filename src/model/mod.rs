@@ -6,6 +6,7 @@ pub mod config;
 pub mod hub;
 mod packing;
 pub mod params;
+pub mod predict;
 pub mod pretrained;
 pub mod shapes;
 pub mod weights;

@@ -34,13 +34,24 @@ pub(crate) struct Packing {
 }
 
 impl Packing {
-    /// From the attention mask (1 for real tokens, 0 for padding), on the mask's device.
-    /// On a GPU this waits for the mask (three small reads: the used columns, the width and
-    /// the token count).
-    pub fn new(attention_mask: &Tensor) -> Self {
+    /// From the attention mask (1 for real tokens, 0 for padding), on the mask's device. With
+    /// `row_lengths` (each row's real tokens, all before its padding, known on the host) the
+    /// layout is planned on the host and only uploaded: no value is read back from the
+    /// device. Without, the mask is read (on a GPU a host sync: the used columns, the width
+    /// and the token count).
+    pub fn new(attention_mask: &Tensor, row_lengths: Option<&[i64]>) -> Self {
         let (batch, seq) = attention_mask
             .size2()
             .expect("attention_mask is [batch, seq]");
+        match row_lengths {
+            Some(lengths) if lengths.len() as i64 == batch => {
+                Packing::from_lengths(attention_mask, lengths, seq)
+            }
+            _ => Packing::from_mask(attention_mask, batch, seq),
+        }
+    }
+
+    fn from_mask(attention_mask: &Tensor, batch: i64, seq: i64) -> Self {
         let real = attention_mask.gt(0);
         let used_columns = real.any_dim(0, false).nonzero();
         let width = match used_columns.size()[0] {
@@ -55,6 +66,30 @@ impl Packing {
             seq,
             width,
             index: (tokens < batch * width).then_some(index),
+            key_mask: real.unsqueeze(1).unsqueeze(1),
+        }
+    }
+
+    /// The same layout as [`Packing::from_mask`] for a mask whose rows are `lengths[r]` ones
+    /// followed by zeros, computed on the host.
+    fn from_lengths(attention_mask: &Tensor, lengths: &[i64], seq: i64) -> Self {
+        let batch = lengths.len() as i64;
+        let longest = lengths.iter().copied().max().unwrap_or(0).min(seq);
+        let width = if longest == 0 { seq } else { longest };
+        let index: Vec<i64> = lengths
+            .iter()
+            .enumerate()
+            .flat_map(|(r, &n)| (0..n.clamp(0, width)).map(move |c| r as i64 * width + c))
+            .collect();
+        let tokens = index.len() as i64;
+        let device = attention_mask.device();
+        let real = attention_mask.narrow(1, 0, width).gt(0);
+        Packing {
+            batch,
+            seq,
+            width,
+            index: (tokens < batch * width)
+                .then(|| crate::data::tokenizer::upload(&Tensor::from_slice(&index), device)),
             key_mask: real.unsqueeze(1).unsqueeze(1),
         }
     }
@@ -123,5 +158,38 @@ impl Packing {
     /// Boolean `[batch, 1, 1, width]`, true where a key is a real token.
     pub fn key_mask(&self) -> &Tensor {
         &self.key_mask
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The host plan and the device read give the same layout, cut and index alike.
+    #[test]
+    fn lengths_plan_the_layout_the_mask_reads() {
+        for lengths in [
+            vec![3i64, 1, 5],
+            vec![4, 4],
+            vec![0, 2],
+            vec![0, 0],
+            vec![6, 6, 6],
+        ] {
+            let seq = 6;
+            let mask: Vec<i64> = lengths
+                .iter()
+                .flat_map(|&n| (0..seq).map(move |c| i64::from(c < n)))
+                .collect();
+            let mask = Tensor::from_slice(&mask).view([lengths.len() as i64, seq]);
+            let read = Packing::new(&mask, None);
+            let planned = Packing::new(&mask, Some(&lengths));
+            assert_eq!(read.padded_shape(), planned.padded_shape(), "{lengths:?}");
+            assert!(read.key_mask.equal(&planned.key_mask), "{lengths:?}");
+            match (&read.index, &planned.index) {
+                (Some(a), Some(b)) => assert!(a.equal(b), "{lengths:?}: {a} vs {b}"),
+                (None, None) => {}
+                (a, b) => panic!("{lengths:?}: {a:?} vs {b:?}"),
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@ use tch::Tensor;
 
 use super::bert::{DECAY, NO_DECAY};
 use super::classifier::BertForSequenceClassification;
-use crate::display::{Html, Rich, Table};
+use crate::viz::display::{Html, Rich, Table};
 
 impl BertForSequenceClassification {
     /// Parameters in module order with Hugging Face names (what `named_parameters()` yields).
@@ -58,7 +58,7 @@ impl BertForSequenceClassification {
                 label.to_string(),
                 format!("{decay}"),
                 members.len().to_string(),
-                crate::display::thousands(values as usize),
+                crate::viz::display::thousands(values as usize),
                 format!("{}, …", examples.join(", ")),
             ]);
         }
@@ -144,7 +144,7 @@ impl ParameterListing {
         format!(
             "The BERT model has {} different named parameters ({} values in all).",
             self.len(),
-            crate::display::thousands(self.total() as usize)
+            crate::viz::display::thousands(self.total() as usize)
         )
     }
 }

@@ -400,5 +400,5 @@ pub fn save(named: &[(String, Tensor)], file: &Path) -> Result<PathBuf> {
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
     let bytes = safetensors::serialize(views, Some(metadata))
         .map_err(|e| anyhow!("cannot serialise {}: {e}", file.display()))?;
-    crate::atomic::write(file, &bytes)
+    crate::runtime::atomic::write(file, &bytes)
 }

@@ -10,8 +10,8 @@ use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 use super::AdamWConfig;
-use crate::ffi::{self, AdamWStep};
 use crate::model::bert::{DECAY, NO_DECAY};
+use crate::runtime::ffi::{self, AdamWStep};
 
 /// Parameters sharing a weight decay, with their moments.
 struct Group {
@@ -53,7 +53,7 @@ impl FusedAdamW {
     /// Groups the var store's trainable variables by their var-store group: [`DECAY`] takes
     /// `config.weight_decay`, [`NO_DECAY`] none.
     pub fn new(vs: &VarStore, config: AdamWConfig) -> Result<Self> {
-        crate::device::ensure_cuda_backend();
+        crate::runtime::device::ensure_cuda_backend();
         if !(config.lr.is_finite() && config.lr >= 0.0) {
             bail!("learning rate {} must be a finite number ≥ 0", config.lr);
         }

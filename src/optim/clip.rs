@@ -3,7 +3,7 @@
 use anyhow::Result;
 use tch::Tensor;
 
-use crate::ffi;
+use crate::runtime::ffi;
 
 /// Scales all gradients so their global L2 norm is at most `max_norm` and returns the norm
 /// before clipping as a device scalar.
@@ -13,4 +13,10 @@ use crate::ffi;
 /// to the host. Parameters without a gradient are skipped.
 pub fn clip_grad_norm(params: &[Tensor], max_norm: f64) -> Result<Tensor> {
     ffi::clip_grad_norm(params, max_norm)
+}
+
+/// Sets the gradients of `params` to zero in one fused call (what `optimizer.zero_grad()` does
+/// for the optimizer's own parameters).
+pub fn zero_grad(params: &[Tensor]) -> Result<()> {
+    ffi::zero_grad(params)
 }

@@ -3,7 +3,7 @@
 //! and `clip_grad_norm_` do in the Python loop.
 //!
 //! The update is `at::_fused_adamw_` and the clipping `_foreach_norm` + `_foreach_mul_`
-//! (through the C++ shim, [`crate::ffi`]): one optimizer step is a fixed handful of ATen calls,
+//! (through the C++ shim, [`crate::runtime::ffi`]): one optimizer step is a fixed handful of ATen calls,
 //! not a loop over parameter tensors, which matters on a GPU where each call is a kernel
 //! launch. Decay groups come from the var store: the model puts biases and LayerNorm
 //! parameters in group [`NO_DECAY`](crate::model::bert::NO_DECAY) when it creates them.
@@ -15,7 +15,7 @@ mod schedule;
 use serde::{Deserialize, Serialize};
 
 pub use adamw::FusedAdamW;
-pub use clip::clip_grad_norm;
+pub use clip::{clip_grad_norm, zero_grad};
 pub use schedule::{linear_schedule, LinearSchedule};
 
 /// Optimizer settings; the defaults are the tutorial's.

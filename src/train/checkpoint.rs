@@ -100,15 +100,10 @@ pub fn save(
         &model.named_parameters(),
         &partial.join("model.safetensors"),
     )?;
-    // A test aid: a pause mid-write, so a test can kill the process inside it.
-    if let Some(ms) = std::env::var("BERT_FINETUNE_CHECKPOINT_PAUSE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        std::thread::sleep(std::time::Duration::from_millis(ms));
-    }
+    #[cfg(feature = "fault-injection")]
+    pause_for_tests();
     weights::save(&optimizer.state(), &partial.join("optimizer.safetensors"))?;
-    crate::atomic::write(
+    crate::runtime::atomic::write(
         &partial.join("state.json"),
         serde_json::to_string_pretty(&state)?.as_bytes(),
     )?;
@@ -183,4 +178,17 @@ pub fn load(
         );
     }
     Ok(state.history)
+}
+
+/// Fault injection for the kill tests (built only with the `fault-injection` feature, which
+/// only the tests turn on): a pause of `BERT_FINETUNE_CHECKPOINT_PAUSE_MS` between the weights
+/// and the optimizer state, so a test can kill the process mid-write.
+#[cfg(feature = "fault-injection")]
+fn pause_for_tests() {
+    if let Some(ms) = std::env::var("BERT_FINETUNE_CHECKPOINT_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }

@@ -1,11 +1,11 @@
 //! Training in the background of a notebook kernel, so that stopping it loses nothing.
 //!
 //! evcxr answers Jupyter's stop button by killing the process that holds every variable, the
-//! model included. A [`Run`] instead trains on a thread of its own and returns at once: the
-//! cell ends, later cells run while it trains, [`Run::progress`] shows where it is,
-//! [`Run::stop`] ends it after the current batch and hands the model back, [`Run::wait`]
+//! model included. A [`Run`] instead drives a [`Trainer`] on a thread of its own and returns
+//! at once: the cell ends, later cells run while it trains, [`Run::progress`] shows where it
+//! is, [`Run::stop`] ends it after the current batch and hands the trainer back, [`Run::wait`]
 //! waits for the end. The loop itself is the caller's (the notebook's cell hands its own loop
-//! over), so what the reader sees is what runs.
+//! over, calling the trainer's pieces), so what the reader sees is what runs.
 //!
 //! The thread never prints: evcxr would show its lines in whichever cell happens to be
 //! running. It keeps them, with the losses read so far, for [`Run::progress`].
@@ -18,9 +18,9 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Result};
 
-use super::{EpochLosses, History, Progress};
-use crate::display::clock;
-use crate::model::BertForSequenceClassification;
+use super::events::{Event, EventSink};
+use super::{History, Trainer};
+use crate::viz::display::clock;
 
 /// Lines kept for [`Run::progress`]; older ones are dropped.
 const KEPT_LINES: usize = 1000;
@@ -63,85 +63,90 @@ impl Shared {
     }
 }
 
-/// What the training loop holds while it runs in the background: where its log lines go and
-/// how it learns that a stop was asked for.
-pub struct Control {
+/// The sink a [`Run`] gives its trainer: log lines and the history so far go to the shared
+/// state [`Run::progress`] reads; a stop request comes back through
+/// [`EventSink::stop_requested`].
+struct RunSink {
     shared: Arc<Shared>,
 }
 
-impl Control {
-    /// True once [`Run::stop`] was called: end after the current batch.
-    pub fn stop_requested(&self) -> bool {
-        self.shared.stop.load(Ordering::Relaxed)
-    }
-
-    /// A line (or several) of the training log, kept for [`Run::progress`].
-    pub fn line(&mut self, text: impl AsRef<str>) {
-        self.shared.state().push_lines(text.as_ref());
-    }
-
-    /// Makes the history so far, plus the current epoch's losses already read, what
-    /// [`Run::progress`] plots.
-    pub fn publish(&mut self, history: &History, epoch: Option<&EpochLosses>) {
-        let mut snapshot = history.clone();
+impl EventSink for RunSink {
+    fn on_event(&mut self, event: &Event<'_>, history: &History) {
         let mut state = self.shared.state();
-        state.position = match epoch {
-            Some(e) => {
-                snapshot.batch_losses.extend(e.read_so_far());
-                Some((e.epoch(), Some((e.read_so_far().len(), e.batches()))))
+        if let Some(line) = event.log_line() {
+            state.push_lines(&line);
+        }
+        match event {
+            Event::Progress {
+                epoch,
+                done,
+                of,
+                losses,
+                ..
+            } => {
+                let mut snapshot = history.clone();
+                snapshot.batch_losses.extend(*losses);
+                state.history = Some(snapshot);
+                state.position = Some((*epoch, Some((*done, *of))));
             }
-            None => history.epochs.last().map(|e| (e.epoch, None)),
-        };
-        state.history = Some(snapshot);
+            Event::EpochTrained { stats } | Event::Validated { stats } => {
+                state.history = Some(history.clone());
+                state.position = Some((stats.epoch, None));
+            }
+            _ => {}
+        }
     }
-}
 
-impl Progress for Control {
-    fn line(&mut self, text: &str) {
-        Control::line(self, text);
+    fn stop_requested(&self) -> bool {
+        self.shared.stop.load(Ordering::Relaxed)
     }
 }
 
 /// A training run on a background thread; see the module documentation.
 pub struct Run {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<(BertForSequenceClassification, Result<History>)>>,
+    thread: Option<JoinHandle<(Trainer, Result<History>)>>,
     started: Instant,
 }
 
 impl Run {
-    /// Moves `model` to a new thread and runs `body` there with it; returns at once.
+    /// Moves `trainer` to a new thread and runs `body` there with it; returns at once.
     ///
-    /// `body` is the training loop: it calls [`Control::line`] for its log,
-    /// [`Control::publish`] when it has new losses, and checks [`Control::stop_requested`]
-    /// between batches.
-    pub fn start<F>(model: BertForSequenceClassification, body: F) -> Run
+    /// `body` is the training loop: it calls the trainer's pieces (or [`Trainer::fit`]),
+    /// checks [`Trainer::stop_requested`] between batches, and returns
+    /// [`Trainer::finish`]'s history. While it runs, the trainer's events go to this run
+    /// (for [`Run::progress`]); its own sink is given back when the body returns.
+    pub fn start<F>(mut trainer: Trainer, body: F) -> Run
     where
-        F: FnOnce(&BertForSequenceClassification, &mut Control) -> Result<History> + Send + 'static,
+        F: FnOnce(&mut Trainer) -> Result<History> + Send + 'static,
     {
         let shared = Arc::new(Shared::default());
-        let mut control = Control {
+        let own_sink = trainer.set_sink(Box::new(RunSink {
             shared: Arc::clone(&shared),
-        };
+        }));
+        let state = Arc::clone(&shared);
         let thread = std::thread::spawn(move || {
-            let result = body(&model, &mut control);
-            let mut state = control.shared.state();
+            let result = body(&mut trainer);
+            trainer.set_sink(own_sink);
+            let mut state = state.state();
             match &result {
-                Ok(history) => {
-                    state.push_lines(&history.summary());
-                    state.history = Some(history.clone());
-                }
+                Ok(history) => state.history = Some(history.clone()),
                 Err(e) => state.error = Some(format!("{e:#}")),
             }
             state.finished = true;
             drop(state);
-            (model, result)
+            (trainer, result)
         });
         Run {
             shared,
             thread: Some(thread),
             started: Instant::now(),
         }
+    }
+
+    /// [`Trainer::fit`] in the background: every epoch, validation and checkpoint.
+    pub fn fit(trainer: Trainer) -> Run {
+        Run::start(trainer, Trainer::fit)
     }
 
     /// Where the run is: its status, the last lines of its log and (displayed in a notebook)
@@ -176,17 +181,18 @@ impl Run {
         self.thread.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
-    /// Asks the loop to end after the current batch, waits for it, and hands back the model
+    /// Asks the loop to end after the current batch, waits for it, and hands back the trainer
     /// and the history up to there.
-    pub fn stop(self) -> Result<(BertForSequenceClassification, History)> {
+    pub fn stop(self) -> Result<(Trainer, History)> {
         self.shared.stop.store(true, Ordering::Relaxed);
         self.wait()
     }
 
     /// Waits for the loop to end, printing its log as it goes (so the waiting cell shows the
-    /// epochs and batches live); hands back the model and its history. When the loop failed,
-    /// the error says why; the weights are then those of the last checkpoint the loop wrote.
-    pub fn wait(mut self) -> Result<(BertForSequenceClassification, History)> {
+    /// epochs and batches live); hands back the trainer (its model trained) and the history.
+    /// When the loop failed, the error says why; the weights are then those of the last
+    /// checkpoint the loop wrote.
+    pub fn wait(mut self) -> Result<(Trainer, History)> {
         let thread = self
             .thread
             .take()
@@ -200,10 +206,10 @@ impl Run {
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
-        let (model, history) = thread
+        let (trainer, history) = thread
             .join()
             .map_err(|_| anyhow!("the training thread panicked (its message is above)"))?;
-        Ok((model, history?))
+        Ok((trainer, history?))
     }
 }
 
@@ -232,7 +238,7 @@ impl Run {
 }
 
 /// A snapshot of a [`Run`]: text in a terminal, the loss plot in a notebook (see
-/// [`crate::plot`]).
+/// [`crate::viz`]).
 #[derive(Debug, Clone)]
 pub struct RunProgress {
     pub status: String,

@@ -176,10 +176,10 @@ async function main() {
     // A trusted output shows the SVG, an untrusted one the PNG: either is an <img> data URL.
     // Each figure is found by the call in its cell.
     const figures = [
-      ["loss-plot", "plot::loss_curve(", "the loss plot"],
-      ["token-lengths", "plot::token_lengths(", "the token-length histogram"],
-      ["confusion", "plot::confusion_matrix(", "the confusion matrix"],
-      ["attention", "plot::attention_map(", "the attention heatmap"],
+      ["loss-plot", "viz::loss_curve(", "the loss plot"],
+      ["token-lengths", "viz::token_lengths(", "the token-length histogram"],
+      ["confusion", "viz::confusion_matrix(", "the confusion matrix"],
+      ["attention", "viz::attention_map(", "the attention heatmap"],
     ];
     const shots = [["sample", sample], ["tokens", tokens]];
     for (const [name, call, what] of figures) {

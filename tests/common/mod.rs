@@ -14,8 +14,8 @@ pub fn minilm() -> PathBuf {
     bert_finetune::model::default_checkpoint()
 }
 
-pub fn cola_file(split: bert_finetune::cola::Split) -> PathBuf {
-    bert_finetune::settings::cola_dir().join(split.relative_path())
+pub fn cola_file(split: bert_finetune::data::cola::Split) -> PathBuf {
+    bert_finetune::runtime::settings::cola_dir().join(split.relative_path())
 }
 
 /// Runs `tests/python/<script>` with the project venv's Python and returns its stdout.

@@ -36,13 +36,14 @@ def main():
                                   cwd=os.path.join(ROOT, "notebooks"))
     try:
         for source in cells[:start]:
+            if "Trainer::new(" in source:
+                # Long enough that the stop comes while it trains.
+                _, error = run(client, "let epochs: usize = 40;")
+                check(error is None, "a longer run can be configured")
             _, error = run(client, source)
             if error:
                 raise SystemExit(f"cell failed before training:\n{source}\n{error}")
         run(client, "let x = 41;")
-        # Long enough that the stop comes while it trains.
-        _, error = run(client, "let config = TrainConfig { epochs: 40, ..config };")
-        check(error is None, "a longer run can be configured")
         t0 = time.time()
         _, error = run(client, cells[start])
         check(error is None, f"the training cell returns at once ({time.time() - t0:.1f}s) {error or ''}")
@@ -54,13 +55,13 @@ def main():
             time.sleep(2)
         check(re.search(r"training: epoch \d+", status) is not None,
               f"progress shows where the run is: {status.splitlines()[:1]}")
-        text, error = run(client, "let (model, history) = run.stop()?;\n"
+        text, error = run(client, "let (trainer, history) = run.stop()?;\n"
                                   "println!(\"stopped after {} batches\", history.batch_losses.len());")
         check(error is None, f"stop() hands the model back {error or ''}")
         m = re.search(r"stopped after (\d+) batches", text)
         check(m is not None and 0 < int(m.group(1)) < 40 * 10, f"it stopped early: {m and m.group(0)}")
         text, error = run(client, "println!(\"x = {x}\");\n"
-                                  "let scored = eval::evaluate(&model, &dataset.take(64), 32, Precision::Fp32)?;\n"
+                                  "let scored = trainer.evaluate(&dataset.take(64), 32)?;\n"
                                   "println!(\"accuracy {:.3}\", scored.accuracy());")
         check(error is None and "x = 41" in text, f"earlier variables survive: {text.strip()[:40]!r} {error or ''}")
         check(re.search(r"accuracy \d\.\d{3}", text) is not None, "the stopped model scores sentences")

@@ -61,18 +61,18 @@ def main():
     for name in ("bert.embeddings.word_embeddings.weight", "bert.encoder.layer.0.attention.self.query.weight",
                  "classifier.weight", "==== Embedding Layer ====", "==== Output Layer ===="):
         check(name in params, f"parameter cell names {name}")
-    check("image/png" in mimes_of(find(cells, "plot::loss_curve(&history)?")), "loss plot carries image/png")
-    check("image/png" in mimes_of(find(cells, "plot::mcc_bars(&scored)?")), "MCC plot carries image/png")
-    check("Learning rate of the first step: 2e-5" in text_of(find(cells, "LinearSchedule::new(")),
+    check("image/png" in mimes_of(find(cells, "viz::loss_curve(&history)?")), "loss plot carries image/png")
+    check("image/png" in mimes_of(find(cells, "viz::mcc_bars(&scored)?")), "MCC plot carries image/png")
+    check("Learning rate of the first step: 2e-5" in text_of(find(cells, "Trainer::new(")),
           "the optimizer cell prints the learning rate")
     training = text_of(find(cells, "run.wait()"))
     check("Average training loss" in training and "Accuracy:" in training and "Training complete!" in training,
           "waiting for the run relays its log")
     check("Number of test sentences: 516" in text_of(find(cells, "Split::OutOfDomainDev")),
           "the test set has 516 sentences")
-    test = text_of(find(cells, "eval::Predictions::new("))
+    test = text_of(find(cells, "trainer.evaluate(&test_set"))
     check(re.search(r"^MCC: -?\d\.\d{3}$", test, re.M) is not None, "a final MCC line is present")
-    for call in ("plot::token_lengths(", "plot::confusion_matrix(", "plot::attention_map("):
+    for call in ("viz::token_lengths(", "viz::confusion_matrix(", "viz::attention_map("):
         check("image/png" in mimes_of(find(cells, call)), f"{call}...) carries image/png")
     saved = text_of(find(cells, "save_pretrained(&out_dir"))
     check("model.safetensors" in saved and "config.json" in saved, "saved files are listed")

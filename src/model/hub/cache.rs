@@ -138,7 +138,7 @@ impl RepoCache {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        crate::atomic::write_shared(&path, commit.as_bytes())?;
+        crate::runtime::atomic::write_shared(&path, commit.as_bytes())?;
         Ok(())
     }
 

@@ -27,7 +27,7 @@ use super::answer::{self, FileMeta, HeadAnswer};
 use super::cache::RepoCache;
 use super::progress::DownloadProgress;
 use super::{HubSettings, OPTIONAL_FILES, REQUIRED_FILES, TOKENIZER_FILES};
-use crate::display::size;
+use crate::viz::display::size;
 
 /// Attempts per file when the connection breaks mid-transfer; each resumes where it stopped.
 const ATTEMPTS: usize = 3;

@@ -14,15 +14,18 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use tch::Device;
 
-use bert_finetune::bench::{spread, Report, Run};
-use bert_finetune::data::{padded_share, Batch};
+use bert_finetune::data::split;
+use bert_finetune::data::{padded_share, Batch, EncodedSet};
+use bert_finetune::model::pretrained;
 use bert_finetune::model::{BertConfig, BertForSequenceClassification};
-use bert_finetune::optim::{AdamWConfig, FusedAdamW, LinearSchedule};
-use bert_finetune::precision::Precision;
-use bert_finetune::train::training_step;
-use bert_finetune::{dataset, device, ffi, pretrained};
+use bert_finetune::optim::AdamWConfig;
+use bert_finetune::runtime::{count_ops, device, OpCount};
+use bert_finetune::train::{TrainConfig, Trainer};
+use report::{spread, Report, Run};
 
 use super::{Common, PadArg};
+
+pub mod report;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -79,7 +82,7 @@ fn write_report(out: &std::path::Path, runs: &[Run], setup: serde_json::Value) -
     println!("\n{report}");
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let json = out.join("bench.json");
-    bert_finetune::atomic_write(&json, report.to_json()?.as_bytes())?;
+    bert_finetune::runtime::atomic::write(&json, report.to_json()?.as_bytes())?;
     let written = report.chart()?.save(out, "bench")?;
     println!("\nwrote {}", json.display());
     for f in written {
@@ -136,7 +139,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         bail!("--steps and --repeats must be at least 1");
     }
     for side in &args.sides {
-        if !bert_finetune::bench::SIDES.contains(&side.as_str()) {
+        if !report::SIDES.contains(&side.as_str()) {
             bail!("unknown side {side:?}: use rust, pytorch, pytorch-fused");
         }
     }
@@ -154,8 +157,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let tokenizer = pretrained::load_tokenizer(&model_name)?;
 
     let mut plans = Vec::new();
+    let mut first_set: Option<(EncodedSet, EncodedSet)> = None;
     for &padding in &args.paddings {
-        let (train_set, _) = dataset::train_validation(
+        let (train_set, val_set) = split::train_validation(
             &tokenizer,
             common.data(),
             common.max_len,
@@ -194,7 +198,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             batches,
             padded_share: share,
         });
+        first_set.get_or_insert((train_set, val_set));
     }
+    let Some((train_set, val_set)) = first_set else {
+        bail!("--paddings: give at least one padding to time");
+    };
 
     let bench_dir = args.out.join("bench");
     std::fs::create_dir_all(&bench_dir)
@@ -225,13 +233,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
-    bert_finetune::atomic_write(&batches_file, serde_json::to_string(&spec)?.as_bytes())?;
+    bert_finetune::runtime::atomic::write(&batches_file, serde_json::to_string(&spec)?.as_bytes())?;
 
     let model = match &args.random_init {
         Some(name) => BertForSequenceClassification::new(&random_config(name)?, device)?,
         None => pretrained::load_model(&model_name, device)?,
     };
     pretrained::check_vocabulary(&tokenizer, &model)?;
+    // The Trainer times its own step; its schedule spans every step the bench takes, so the
+    // learning rate never reaches zero on the way.
     let total_steps = (args.warmup
         + args
             .steps
@@ -239,19 +249,25 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         * plans.len()
         * args.repeats
         + 1;
-    let mut optimizer = FusedAdamW::new(
-        &model.vs,
-        AdamWConfig {
+    let per_epoch = train_set.num_batches(common.batch_size);
+    let config = TrainConfig {
+        epochs: total_steps.div_ceil(per_epoch).max(1),
+        batch_size: common.batch_size,
+        seed: common.seed,
+        optimizer: AdamWConfig {
             lr: common.lr,
             ..AdamWConfig::default()
         },
-    )?;
-    let mut scheduler = LinearSchedule::new(&mut optimizer, 0, total_steps);
-    let ops = count_optimizer_ops(&model, &plans, &mut optimizer, device)?;
+        precision,
+        ..TrainConfig::default()
+    };
+    // Steps outside an epoch emit no events: the trainer's default sink stays silent here.
+    let mut trainer = Trainer::new(model, config, train_set, val_set)?;
+    let ops = count_optimizer_ops(&mut trainer, &plans, device)?;
     println!(
         "ATen operators per optimizer step (clip + AdamW, {} parameter tensors): {} dispatched, \
          {} including those dispatched inside them",
-        optimizer.num_tensors(),
+        trainer.optimizer().num_tensors(),
         ops.top_level,
         ops.all
     );
@@ -269,7 +285,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     let loads = std::fs::read_to_string("/proc/loadavg").ok();
     let runs_file = bench_dir.join("runs.jsonl");
-    bert_finetune::atomic_write(&runs_file, b"")?;
+    bert_finetune::runtime::atomic::write(&runs_file, b"")?;
     let mut runs: Vec<Run> = Vec::new();
     let mut log = std::fs::OpenOptions::new()
         .append(true)
@@ -279,14 +295,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         for side in &args.sides {
             if side == "rust" {
                 for plan in &plans {
-                    let run = time_rust(
-                        &model,
-                        plan,
-                        (&mut optimizer, &mut scheduler),
-                        precision,
-                        args.warmup,
-                        device,
-                    )?;
+                    let run = time_rust(&mut trainer, plan, args.warmup, device)?;
                     println!(
                         "repeat {repeat}: {:<14}{:<9}{:>8.1} sentences/s",
                         side, run.padding, run.sentences_per_second
@@ -356,34 +365,28 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "repeats": args.repeats,
         "loadavg_before": loads.map(|l| l.trim().to_string()),
         "loadavg_after": std::fs::read_to_string("/proc/loadavg").ok().map(|l| l.trim().to_string()),
-        "optimizer_tensors": optimizer.num_tensors(),
+        "optimizer_tensors": trainer.optimizer().num_tensors(),
         "optimizer_ops_dispatched": ops.top_level,
         "optimizer_ops_all": ops.all,
     });
     write_report(&args.out, &runs, setup)
 }
 
-/// Times `plan` on the Rust side: warm-up steps, a device sync, the timed steps, a sync.
-fn time_rust(
-    model: &BertForSequenceClassification,
-    plan: &Plan,
-    (optimizer, scheduler): (&mut FusedAdamW, &mut LinearSchedule),
-    precision: Precision,
-    warmup: usize,
-    device: Device,
-) -> Result<Run> {
+/// Times `plan` on the Rust side with the Trainer's own step: warm-up steps, a device sync,
+/// the timed steps, a sync.
+fn time_rust(trainer: &mut Trainer, plan: &Plan, warmup: usize, device: Device) -> Result<Run> {
     let batches: Vec<Batch> = plan.batches.iter().map(|b| b.to_device(device)).collect();
     let warmup = warmup.min(batches.len());
     for b in &batches[..warmup] {
-        let _ = training_step(model, b, optimizer, scheduler, precision)?;
+        let _ = trainer.step(b)?;
     }
     sync(device);
     let start = Instant::now();
     let mut seen = 0;
     let mut last = None;
     for b in &batches[warmup..] {
-        last = Some(training_step(model, b, optimizer, scheduler, precision)?);
-        seen += b.labels.size()[0] as usize;
+        last = Some(trainer.step(b)?);
+        seen += b.len();
     }
     if let Some(loss) = last {
         let _ = loss.double_value(&[]);
@@ -399,22 +402,19 @@ fn time_rust(
 }
 
 /// Operators one optimizer step dispatches (after a backward pass on the first batch).
-fn count_optimizer_ops(
-    model: &BertForSequenceClassification,
-    plans: &[Plan],
-    optimizer: &mut FusedAdamW,
-    device: Device,
-) -> Result<ffi::OpCount> {
+fn count_optimizer_ops(trainer: &mut Trainer, plans: &[Plan], device: Device) -> Result<OpCount> {
     let Some(batch) = plans.first().and_then(|p| p.batches.first()) else {
         bail!("no batches to time");
     };
     let batch = batch.to_device(device);
+    let model = trainer.model();
     let loss = model
         .logits(&batch.inputs, true)
         .cross_entropy_for_logits(&batch.labels);
-    ffi::zero_grad(&model.vs.trainable_variables())?;
+    bert_finetune::optim::zero_grad(&model.vs.trainable_variables())?;
     loss.f_backward()?;
-    let (result, ops) = ffi::count_ops(|| -> Result<()> {
+    let optimizer = trainer.optimizer_mut();
+    let (result, ops) = count_ops(|| -> Result<()> {
         let _norm = optimizer.clip_grad_norm()?;
         optimizer.step()
     })?;

@@ -5,8 +5,9 @@
 //! data and device to either.
 //!
 //! Two lookups still live with the code they steer, until their modules are reworked:
-//! `BERT_FINETUNE_DEFAULT_MODEL` in [`crate::model::default_checkpoint`] and the test aid
-//! `BERT_FINETUNE_CHECKPOINT_PAUSE_MS` in `train::checkpoint`. The hub's `HF_*` variables
+//! `BERT_FINETUNE_DEFAULT_MODEL` in [`crate::model::default_checkpoint`] and, only in builds
+//! with the tests' `fault-injection` feature, `BERT_FINETUNE_CHECKPOINT_PAUSE_MS` in
+//! `train::checkpoint`. The hub's `HF_*` variables
 //! stay in [`crate::model::hub::HubSettings`]: they are `huggingface_hub`'s own settings,
 //! read the way Python reads them, not this project's.
 
@@ -77,7 +78,7 @@ pub fn quick_mode() -> bool {
 
 /// The name of the setting that keeps a run on the CPU, when it is set: `BERT_FINETUNE_DEVICE=cpu`
 /// (for tests and comparisons that must not depend on the machine). Any other value leaves the
-/// choice to [`crate::device::detect`].
+/// choice to [`crate::runtime::device::detect`].
 pub fn cpu_requested() -> Option<&'static str> {
     var("BERT_FINETUNE_DEVICE")
         .is_some_and(|v| v.eq_ignore_ascii_case("cpu"))

@@ -1,4 +1,5 @@
-//! Encoded datasets, the train/validation split and batches (the tutorial's DataLoaders).
+//! Encoded sets: sentences tokenized once, batched on demand (the tutorial's TensorDataset and
+//! DataLoader).
 //!
 //! Sentences are tokenized once and kept unpadded; each batch is padded when it is drawn, so
 //! the same set can be batched at the tutorial's fixed 64 or at the batch's longest sentence.
@@ -11,7 +12,10 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use tch::{Device, Tensor};
 
-use crate::tokenize::{pad_rows, upload, BertTokenizer, Encoded, Padding};
+use super::batch::Batch;
+use super::sampler::{length_grouped_order, Sampler};
+
+use super::tokenizer::{pad_rows, upload, BertTokenizer, Padding};
 
 /// Tokenized sentences with their labels.
 #[derive(Debug, Clone)]
@@ -21,94 +25,6 @@ pub struct EncodedSet {
     pub pad_id: i64,
     pub max_len: usize,
     pub padding: Padding,
-}
-
-/// One batch on the training device.
-#[derive(Debug)]
-pub struct Batch {
-    pub inputs: Encoded,
-    pub labels: Tensor,
-    /// Real tokens in the batch (the rest of `rows × width` is padding).
-    pub tokens: usize,
-    /// `rows × width`: the positions the model computes over.
-    pub positions: usize,
-}
-
-impl Batch {
-    /// Sentences in the batch.
-    pub fn len(&self) -> usize {
-        self.labels.size().first().map_or(0, |&n| n as usize)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The same batch on `device` (non-blocking copies).
-    pub fn to_device(&self, device: Device) -> Batch {
-        Batch {
-            inputs: self.inputs.to_device(device),
-            labels: upload(&self.labels, device),
-            tokens: self.tokens,
-            positions: self.positions,
-        }
-    }
-}
-
-/// Share of `positions` that are padding, over a list of batches.
-pub fn padded_share(batches: &[Batch]) -> f64 {
-    let positions: usize = batches.iter().map(|b| b.positions).sum();
-    let tokens: usize = batches.iter().map(|b| b.tokens).sum();
-    if positions == 0 {
-        0.0
-    } else {
-        1.0 - tokens as f64 / positions as f64
-    }
-}
-
-/// Order in which a set is batched. The random orders carry their seed, so a pass is
-/// reproducible from the seed alone (a resumed run redraws an epoch's order from it).
-#[derive(Debug, Clone, Copy)]
-pub enum Sampler {
-    /// A fresh shuffle (training).
-    Random { seed: u64 },
-    /// File order (evaluation).
-    Sequential,
-    /// Hugging Face's `LengthGroupedSampler` (`group_by_length=True`): a random permutation
-    /// cut into megabatches of `min(n / (4 · batch), 50) · batch` rows, each sorted by length,
-    /// longest first, and the longest row of all moved to the very front, so the first batch
-    /// is the largest (an out-of-memory error shows at once).
-    ByLength { seed: u64 },
-}
-
-/// The order [`Sampler::ByLength`] draws: `lengths[i]` is row `i`'s length.
-pub fn length_grouped_order(lengths: &[usize], batch_size: usize, rng: &mut StdRng) -> Vec<usize> {
-    let batch_size = batch_size.max(1);
-    let mut order: Vec<usize> = (0..lengths.len()).collect();
-    order.shuffle(rng);
-    let multiple = (lengths.len() / (4 * batch_size)).clamp(1, 50);
-    let mut megabatches: Vec<Vec<usize>> = order
-        .chunks(multiple * batch_size)
-        .map(|chunk| {
-            let mut mb = chunk.to_vec();
-            // Stable, like Python's `sorted(..., reverse=True)`.
-            mb.sort_by(|&a, &b| lengths[b].cmp(&lengths[a]));
-            mb
-        })
-        .collect();
-    // The first megabatch whose head is the longest (torch.argmax returns the first maximum).
-    let mut longest = 0;
-    for (i, mb) in megabatches.iter().enumerate() {
-        if lengths[mb[0]] > lengths[megabatches[longest][0]] {
-            longest = i;
-        }
-    }
-    if longest != 0 {
-        let head = megabatches[longest][0];
-        megabatches[longest][0] = megabatches[0][0];
-        megabatches[0][0] = head;
-    }
-    megabatches.concat()
 }
 
 impl EncodedSet {

@@ -17,7 +17,7 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
 
-use crate::ffi;
+use crate::runtime::ffi;
 
 /// How the training step computes (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -98,8 +98,13 @@ pub struct Autocast {
 }
 
 impl Autocast {
+    /// Whether autocast is on for `device`'s type right now (false outside an [`Autocast`]).
+    pub fn is_on(device: Device) -> Result<bool> {
+        Ok(ffi::autocast_state(device)?.0)
+    }
+
     pub fn enter(device: Device, kind: Kind) -> Result<Self> {
-        crate::device::ensure_cuda_backend();
+        crate::runtime::device::ensure_cuda_backend();
         let previous = ffi::autocast_state(device)?;
         ffi::autocast_set(device, true, kind, true)?;
         Ok(Autocast { device, previous })

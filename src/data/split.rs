@@ -1,13 +1,14 @@
 //! From a CoLA file to an [`EncodedSet`]: one split tokenized, or the training file divided
-//! into training and validation sets the way the tutorial does (90/10, seeded).
+//! into training and validation sets the way the tutorial does (90/10, seeded). [`hold_out`]
+//! is the one place that split is made; the CLI, the notebook and the bench all call it.
 
 use std::path::Path;
 
 use anyhow::Result;
 
-use crate::cola::{Cola, Split};
+use crate::data::cola::{Cola, Split};
+use crate::data::tokenizer::{BertTokenizer, Padding};
 use crate::data::EncodedSet;
-use crate::tokenize::{BertTokenizer, Padding};
 
 /// Share of the training file held out for validation.
 pub const VALIDATION_FRACTION: f64 = 0.1;
@@ -47,9 +48,16 @@ pub fn train_validation(
     limit: Option<usize>,
 ) -> Result<(EncodedSet, EncodedSet)> {
     let all = encode_split(tokenizer, data_dir, Split::Train, max_len, padding, None)?;
+    Ok(hold_out(&all, seed, limit))
+}
+
+/// The tutorial's split of an encoded training file: [`VALIDATION_FRACTION`] of it held out
+/// for validation, drawn with `seed`; with `limit`, at most `limit` training sentences and a
+/// ninth as many (at least one) for validation, as a quick run keeps.
+pub fn hold_out(all: &EncodedSet, seed: u64, limit: Option<usize>) -> (EncodedSet, EncodedSet) {
     let (train, val) = all.split(VALIDATION_FRACTION, seed);
-    Ok(match limit {
+    match limit {
         Some(n) => (train.take(n), val.take((n / 9).max(1))),
         None => (train, val),
-    })
+    }
 }

@@ -11,6 +11,8 @@
 
 mod attention;
 mod confusion;
+pub mod display;
+pub mod files;
 mod heatmap;
 mod lengths;
 mod progress;
@@ -29,9 +31,9 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::display::Rich;
-use crate::eval::Predictions;
+use crate::eval::Evaluation;
 use crate::train::History;
+use crate::viz::display::Rich;
 
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 480;
@@ -58,8 +60,8 @@ impl Figure {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir)?;
         Ok(vec![
-            crate::atomic::write(&dir.join(format!("{stem}.png")), &self.png)?,
-            crate::atomic::write(&dir.join(format!("{stem}.svg")), self.svg.as_bytes())?,
+            crate::runtime::atomic::write(&dir.join(format!("{stem}.png")), &self.png)?,
+            crate::runtime::atomic::write(&dir.join(format!("{stem}.svg")), self.svg.as_bytes())?,
         ])
     }
 }
@@ -500,7 +502,7 @@ pub fn accuracy_curve(history: &History) -> Result<Figure> {
 }
 
 /// MCC of each test batch as bars, the whole-set MCC as a line.
-pub fn mcc_bars(predictions: &Predictions) -> Result<Figure> {
+pub fn mcc_bars(predictions: &Evaluation) -> Result<Figure> {
     render(Chart::Bars {
         title: "MCC score per batch".into(),
         x_label: "Batch #".into(),

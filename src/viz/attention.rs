@@ -6,8 +6,8 @@ use tch::{Device, Kind, Tensor};
 
 use super::heatmap::{Heatmap, VIRIDIS};
 use super::{render, Figure};
+use crate::data::tokenizer::{BertTokenizer, Padding};
 use crate::model::BertForSequenceClassification;
-use crate::tokenize::{BertTokenizer, Padding};
 
 /// Heatmap of attention probabilities `probs`, `[seq, seq]` (rows: queries, columns: keys),
 /// with `tokens` labelling both axes. The colour scale runs from 0 to the largest value.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cola::{Cola, Split};
+use crate::data::cola::{Cola, Split};
 
 /// Checks that `dir` is a complete CoLA 1.1 `cola_public` folder.
 pub fn verify(dir: &Path) -> Result<()> {

@@ -44,7 +44,7 @@ mod raw {
         ) -> c_int;
         pub fn bf_set_matmul_precision(precision: *const c_char) -> c_int;
         pub fn bf_op_counter_start() -> c_int;
-        pub fn bf_op_counter_stop(top: *mut i64, all: *mut i64) -> c_int;
+        pub fn bf_op_counter_stop(top: *mut i64, all: *mut i64, host_reads: *mut i64) -> c_int;
     }
 }
 
@@ -211,6 +211,9 @@ pub struct OpCount {
     /// Also the calls operators make inside themselves (on the CPU, `_foreach_*` falls back to
     /// one operator per tensor, which CUDA runs as multi-tensor kernels).
     pub all: i64,
+    /// Calls among `top_level` that make the host wait for the device (`item`,
+    /// `_local_scalar_dense`, `nonzero`, `is_nonzero`, `equal`): a GPU step should make none.
+    pub host_reads: i64,
 }
 
 /// Runs `f` and counts the ATen operators it dispatches on this thread, through libtorch's
@@ -222,11 +225,18 @@ pub fn count_ops<R>(f: impl FnOnce() -> R) -> Result<(R, OpCount)> {
         "starting the op counter",
     )?;
     let out = f();
-    let (mut top_level, mut all) = (0, 0);
-    // SAFETY: both out-pointers are valid locals for the duration of the call.
+    let (mut top_level, mut all, mut host_reads) = (0, 0, 0);
+    // SAFETY: the three out-pointers are valid locals for the duration of the call.
     check(
-        unsafe { raw::bf_op_counter_stop(&mut top_level, &mut all) },
+        unsafe { raw::bf_op_counter_stop(&mut top_level, &mut all, &mut host_reads) },
         "stopping the op counter",
     )?;
-    Ok((out, OpCount { top_level, all }))
+    Ok((
+        out,
+        OpCount {
+            top_level,
+            all,
+            host_reads,
+        },
+    ))
 }

@@ -14,8 +14,8 @@ use rand::seq::index::sample as sample_indices;
 use rand::SeedableRng;
 
 /// Kept at its old path for `model::params` and `model::classifier`, which still import it
-/// from here; the helper itself lives with the other formatters in [`crate::display`].
-use crate::display::{escape, thousands, Html, Rich};
+/// from here; the helper itself lives with the other formatters in [`crate::viz::display`].
+use crate::viz::display::{escape, thousands, Html, Rich};
 
 /// Largest file `Cola::load` reads (the biggest CoLA file has 0.5 MB).
 pub const MAX_FILE_BYTES: u64 = 64_000_000;

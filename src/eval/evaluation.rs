@@ -1,109 +1,20 @@
-//! Scoring a classifier: accuracy, Matthews correlation (CoLA's official metric) and the
-//! confusion matrix, over a whole set and batch by batch as the tutorial prints them.
+//! [`evaluate`]: a model run over a set in order, without dropout or gradients, and the
+//! [`Evaluation`] it returns (logits, predictions, mean loss, accuracy, MCC overall and per
+//! batch as the tutorial prints them).
 
 use std::fmt;
 
 use anyhow::{bail, Result};
 use tch::{Device, Kind, Tensor};
 
+use super::metrics::{accuracy, matthews, ConfusionMatrix};
 use crate::data::{EncodedSet, Sampler};
-use crate::display::{Html, Rich, Table};
 use crate::model::BertForSequenceClassification;
-use crate::precision::Precision;
-
-/// Matthews correlation coefficient for any number of classes (sklearn's
-/// `matthews_corrcoef`): 0.0 when either the predictions or the labels hold a single class,
-/// where the coefficient is undefined.
-pub fn matthews(preds: &[i64], labels: &[i64]) -> f64 {
-    let classes = preds
-        .iter()
-        .chain(labels)
-        .copied()
-        .max()
-        .map_or(0, |m| m as usize + 1);
-    let cm = ConfusionMatrix::new(preds, labels, classes.max(2));
-    cm.matthews()
-}
-
-/// Share of predictions equal to their label.
-pub fn accuracy(preds: &[i64], labels: &[i64]) -> f64 {
-    if labels.is_empty() {
-        return 0.0;
-    }
-    let right = preds.iter().zip(labels).filter(|(p, l)| p == l).count();
-    right as f64 / labels.len() as f64
-}
-
-/// Counts by (true label, predicted label).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfusionMatrix {
-    /// `counts[true][pred]`.
-    pub counts: Vec<Vec<usize>>,
-}
-
-impl ConfusionMatrix {
-    pub fn new(preds: &[i64], labels: &[i64], classes: usize) -> Self {
-        let mut counts = vec![vec![0; classes]; classes];
-        for (&p, &l) in preds.iter().zip(labels) {
-            counts[l as usize][p as usize] += 1;
-        }
-        ConfusionMatrix { counts }
-    }
-
-    pub fn matthews(&self) -> f64 {
-        let k = self.counts.len();
-        let t: Vec<f64> = (0..k)
-            .map(|i| self.counts[i].iter().sum::<usize>() as f64)
-            .collect();
-        let p: Vec<f64> = (0..k)
-            .map(|j| (0..k).map(|i| self.counts[i][j]).sum::<usize>() as f64)
-            .collect();
-        let s: f64 = t.iter().sum();
-        let c: f64 = (0..k).map(|i| self.counts[i][i] as f64).sum();
-        let pt: f64 = p.iter().zip(&t).map(|(a, b)| a * b).sum();
-        let pp: f64 = p.iter().map(|a| a * a).sum();
-        let tt: f64 = t.iter().map(|a| a * a).sum();
-        let denominator = ((s * s - pp) * (s * s - tt)).sqrt();
-        if denominator == 0.0 {
-            0.0
-        } else {
-            (c * s - pt) / denominator
-        }
-    }
-}
-
-impl fmt::Display for ConfusionMatrix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.table())
-    }
-}
-
-impl ConfusionMatrix {
-    fn table(&self) -> Table {
-        let k = self.counts.len();
-        let headers: Vec<String> = std::iter::once("true \\ predicted".to_string())
-            .chain((0..k).map(|j| j.to_string()))
-            .collect();
-        let refs: Vec<&str> = headers.iter().map(String::as_str).collect();
-        let mut table = Table::new("Confusion matrix", &refs);
-        for (i, row) in self.counts.iter().enumerate() {
-            table.push_row(std::iter::once(i.to_string()).chain(row.iter().map(|c| c.to_string())));
-        }
-        table
-    }
-}
-
-impl Rich for ConfusionMatrix {
-    fn html(&self) -> Option<Html> {
-        self.table().html()
-    }
-}
-
-crate::impl_evcxr_display!(ConfusionMatrix);
+use crate::runtime::precision::Precision;
 
 /// A model's outputs over a set, in set order, with the batch boundaries used.
 #[derive(Debug, Clone)]
-pub struct Predictions {
+pub struct Evaluation {
     /// `[n][num_labels]` logits.
     pub logits: Vec<Vec<f32>>,
     pub preds: Vec<i64>,
@@ -126,7 +37,7 @@ pub fn evaluate(
     set: &EncodedSet,
     batch_size: usize,
     precision: Precision,
-) -> Result<Predictions> {
+) -> Result<Evaluation> {
     let started = std::time::Instant::now();
     let device = model.vs.device();
     let logits = tch::no_grad(|| -> Result<Vec<Tensor>> {
@@ -138,12 +49,12 @@ pub fn evaluate(
             })
             .collect()
     })?;
-    let mut scored = Predictions::new(&logits, &set.labels, batch_size)?;
+    let mut scored = Evaluation::new(&logits, &set.labels, batch_size)?;
     scored.seconds = started.elapsed().as_secs_f64();
     Ok(scored)
 }
 
-impl Predictions {
+impl Evaluation {
     /// Scores the logits of consecutive evaluation batches (of `batch_size` rows, the last
     /// one possibly shorter) against `labels`: the loss is the mean of the batches'
     /// cross-entropies, as the tutorial averages it. One copy to the host for the lot.
@@ -153,7 +64,7 @@ impl Predictions {
             bail!("{rows} rows of logits for {} labels", labels.len());
         }
         if batch_logits.is_empty() {
-            return Ok(Predictions {
+            return Ok(Evaluation {
                 logits: Vec::new(),
                 preds: Vec::new(),
                 labels: Vec::new(),
@@ -183,7 +94,7 @@ impl Predictions {
         let logits = (0..all.size()[0])
             .map(|i| Vec::<f32>::try_from(all.get(i)))
             .collect::<Result<_, _>>()?;
-        Ok(Predictions {
+        Ok(Evaluation {
             logits,
             preds,
             labels: labels.to_vec(),
@@ -217,7 +128,7 @@ impl Predictions {
     }
 }
 
-impl fmt::Display for Predictions {
+impl fmt::Display for Evaluation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let per_batch: Vec<String> = self
             .per_batch_mcc()

@@ -67,7 +67,7 @@ macro_rules! impl_evcxr_display {
         impl $t {
             /// Shows this value in an evcxr notebook (plain text plus rich forms).
             pub fn evcxr_display(&self) {
-                $crate::display::emit(&$crate::display::Rich::mime_bundle(self));
+                $crate::viz::display::emit(&$crate::viz::display::Rich::mime_bundle(self));
             }
         }
     };

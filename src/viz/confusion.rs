@@ -11,8 +11,11 @@ use crate::eval::ConfusionMatrix;
 /// cell shows its count and its share of the row.
 pub fn confusion_matrix(matrix: &ConfusionMatrix) -> Result<Figure> {
     let k = matrix.counts.len();
-    let names: Vec<String> = if k == crate::cola::LABELS.len() {
-        crate::cola::LABELS.iter().map(|s| s.to_string()).collect()
+    let names: Vec<String> = if k == crate::data::cola::LABELS.len() {
+        crate::data::cola::LABELS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     } else {
         (0..k).map(|i| i.to_string()).collect()
     };
@@ -65,7 +68,10 @@ pub fn confusion_matrix_with_labels(
                     } else {
                         100.0 * n as f64 / in_row as f64
                     };
-                    vec![crate::display::thousands(n), format!("{share:.1}% of row")]
+                    vec![
+                        crate::viz::display::thousands(n),
+                        format!("{share:.1}% of row"),
+                    ]
                 })
                 .collect()
         })
@@ -73,7 +79,7 @@ pub fn confusion_matrix_with_labels(
     render(Heatmap {
         title: format!(
             "Confusion matrix: {} sentences, accuracy {:.1}%, MCC {:.3}",
-            crate::display::thousands(total),
+            crate::viz::display::thousands(total),
             100.0 * accuracy,
             matrix.matthews()
         ),

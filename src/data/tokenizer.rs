@@ -15,7 +15,7 @@ use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::bert::BertProcessing;
 use tokenizers::Tokenizer;
 
-use crate::display::Table;
+use crate::viz::display::Table;
 
 /// How a batch is padded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,22 +39,45 @@ pub struct BertTokenizer {
     pub pad_id: i64,
 }
 
-/// The three tensors BERT takes, each `[batch, seq_len]`.
+/// The three tensors BERT takes, each `[batch, seq_len]`, and, when the batch was padded
+/// here, how many real tokens each row holds.
 #[derive(Debug)]
 pub struct Encoded {
     pub input_ids: Tensor,
     pub attention_mask: Tensor,
     pub token_type_ids: Tensor,
+    /// Real tokens per row, all before the row's padding, as [`pad_rows`] lays them out: the
+    /// encoder plans its padding-free layout from these on the host instead of reading the
+    /// mask back from the device (a host sync per step on a GPU). `None` for tensors from
+    /// elsewhere, whose mask is then read.
+    row_lengths: Option<Vec<i64>>,
 }
 
 impl Encoded {
+    /// A batch from tensors made elsewhere (any mask: the encoder reads it to find the real
+    /// tokens).
+    pub fn new(input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor) -> Self {
+        Encoded {
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            row_lengths: None,
+        }
+    }
+
     /// The same tensors on `device`, copied without blocking the host (a no-op on the CPU).
     pub fn to_device(&self, device: tch::Device) -> Encoded {
         Encoded {
             input_ids: upload(&self.input_ids, device),
             attention_mask: upload(&self.attention_mask, device),
             token_type_ids: upload(&self.token_type_ids, device),
+            row_lengths: self.row_lengths.clone(),
         }
+    }
+
+    /// Real tokens per row when they are known on the host (batches padded by [`pad_rows`]).
+    pub fn row_lengths(&self) -> Option<&[i64]> {
+        self.row_lengths.as_deref()
     }
 
     pub fn seq_len(&self) -> i64 {
@@ -267,7 +290,7 @@ impl BertTokenizer {
             .inner
             .to_string(false)
             .map_err(|e| anyhow!("cannot serialise the tokenizer for {}: {e}", json.display()))?;
-        let mut written = vec![crate::atomic::write(&json, text.as_bytes())?];
+        let mut written = vec![crate::runtime::atomic::write(&json, text.as_bytes())?];
         for name in [
             "vocab.txt",
             "tokenizer_config.json",
@@ -277,7 +300,7 @@ impl BertTokenizer {
             if from.exists() && from.canonicalize().ok() != dir.join(name).canonicalize().ok() {
                 let bytes = std::fs::read(&from)
                     .with_context(|| format!("cannot read {}", from.display()))?;
-                written.push(crate::atomic::write(&dir.join(name), &bytes)?);
+                written.push(crate::runtime::atomic::write(&dir.join(name), &bytes)?);
             }
         }
         Ok(written)
@@ -349,6 +372,7 @@ pub fn pad_rows(rows: &[&[i64]], pad_id: i64, max_len: usize, padding: Padding) 
         input_ids: Tensor::from_slice(&ids).view(shape),
         attention_mask: Tensor::from_slice(&mask).view(shape),
         token_type_ids: Tensor::zeros(shape, (Kind::Int64, tch::Device::Cpu)),
+        row_lengths: Some(rows.iter().map(|r| r.len().min(width) as i64).collect()),
     }
 }
 

@@ -10,8 +10,8 @@ use std::fmt;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::display::Table;
-use crate::plot::{self, Figure};
+use bert_finetune::viz::display::Table;
+use bert_finetune::viz::{self, Figure};
 
 /// The sides of the comparison, in table order.
 pub const SIDES: [&str; 3] = ["rust", "pytorch", "pytorch-fused"];
@@ -201,7 +201,7 @@ impl Report {
                 (side.to_string(), values)
             })
             .collect();
-        plot::grouped_bars(
+        viz::grouped_bars(
             "Training throughput by padding",
             "padding",
             "sentences / s",
@@ -225,5 +225,49 @@ impl fmt::Display for Report {
             write!(f, "\nrust bucket / rust longest: {r:.2}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_report_has_the_issue_schema() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+        assert_eq!(spread(10, 5), vec![0, 2, 4, 6, 8]);
+        assert_eq!(spread(3, 5), vec![0, 1, 2]);
+        let run = |side: &str, padding: &str, v: f64| Run {
+            side: side.into(),
+            padding: padding.into(),
+            sentences_per_second: v,
+            padded_share: 0.5,
+        };
+        let runs = vec![
+            run("rust", "longest", 100.0),
+            run("rust", "longest", 120.0),
+            run("rust", "longest", 110.0),
+            run("pytorch", "longest", 80.0),
+            run("pytorch-fused", "longest", 100.0),
+            run("rust", "bucket", 165.0),
+        ];
+        let report = Report::new(&runs, serde_json::json!({}));
+        let json: serde_json::Value = serde_json::from_str(&report.to_json().unwrap()).unwrap();
+        let rows = json["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 4);
+        for row in rows {
+            for key in ["padding", "side", "sentences_per_second", "padded_share"] {
+                assert!(!row[key].is_null(), "{key} in {row}");
+            }
+        }
+        assert_eq!(json["ratios"]["longest"]["vs_pytorch"], 110.0 / 80.0);
+        assert_eq!(json["ratios"]["longest"]["vs_pytorch_fused"], 1.1);
+        assert_eq!(json["rust_bucket_vs_longest"], 1.5);
+        let text = report.to_string();
+        assert!(text.contains("longest") && text.contains("1.38"), "{text}");
+        let chart = report.chart().unwrap();
+        assert!(chart.png.starts_with(b"\x89PNG"));
     }
 }

@@ -7,9 +7,9 @@
 use anyhow::Result;
 use tch::{Device, Kind};
 
-use crate::display::Table;
+use crate::data::tokenizer::{BertTokenizer, Padding};
 use crate::model::BertForSequenceClassification;
-use crate::tokenize::{BertTokenizer, Padding};
+use crate::viz::display::Table;
 
 /// Each sentence's predicted class and its probability.
 pub fn classify_sentences(

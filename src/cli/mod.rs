@@ -1,0 +1,355 @@
+//! The `bert-finetune` command line: flags mapped onto the library's configs, one function per
+//! subcommand.
+//!
+//! `info` prints the device and the data; `train` fine-tunes, scores the out-of-domain set and
+//! saves everything; `predict` classifies new sentences with a saved model; `bench` times
+//! training steps for the Rust/Python speed comparison.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use bert_finetune::data::archive;
+use bert_finetune::data::cola::{Cola, Split};
+use bert_finetune::data::tokenizer::Padding;
+use bert_finetune::model::{predict, pretrained};
+use bert_finetune::optim::AdamWConfig;
+use bert_finetune::runtime::precision::Precision;
+use bert_finetune::runtime::{device, settings};
+use bert_finetune::train::TrainConfig;
+use bert_finetune::viz::display::thousands;
+
+mod bench;
+mod progress;
+mod run_files;
+mod train;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Fine-tune BERT on CoLA (the classic tutorial, in Rust)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PadArg {
+    /// Pad every batch to --max-len (the tutorial's choice). The encoder skips padding, so this
+    /// trains as longest does (up to float rounding), at about its speed.
+    Fixed,
+    /// Pad each batch to its longest sentence.
+    Longest,
+    /// Pad to the longest, and group sentences of similar length into batches (Hugging Face's
+    /// group_by_length): the least padding, the fastest.
+    Bucket,
+}
+
+impl From<PadArg> for Padding {
+    fn from(p: PadArg) -> Padding {
+        match p {
+            PadArg::Fixed => Padding::Fixed,
+            PadArg::Longest => Padding::Longest,
+            PadArg::Bucket => Padding::Bucket,
+        }
+    }
+}
+
+impl PadArg {
+    fn name(self) -> &'static str {
+        match self {
+            PadArg::Fixed => "fixed",
+            PadArg::Longest => "longest",
+            PadArg::Bucket => "bucket",
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PrecisionArg {
+    /// float32 throughout (the CPU default).
+    Fp32,
+    /// float32 tensors, TF32 matmuls on CUDA (the CUDA default); fp32 on the CPU.
+    Tf32,
+    /// bf16 autocast for the forward pass; fp32 weights, gradients, optimizer state and loss.
+    Bf16,
+}
+
+impl From<PrecisionArg> for Precision {
+    fn from(p: PrecisionArg) -> Precision {
+        match p {
+            PrecisionArg::Fp32 => Precision::Fp32,
+            PrecisionArg::Tf32 => Precision::Tf32,
+            PrecisionArg::Bf16 => Precision::Bf16,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Checkpoint folder or Hugging Face id, downloaded into the Hugging Face cache when
+    /// missing (default: $BERT_FINETUNE_MODEL, else bert-base-uncased if cached, else the
+    /// embedded all-MiniLM-L6-v2).
+    #[arg(long)]
+    model: Option<String>,
+    /// Branch, tag or commit of a hub model (default: main).
+    #[arg(long)]
+    revision: Option<String>,
+    /// The `cola_public` folder (default: $COLA_DIR or data/cola_public).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 64)]
+    max_len: usize,
+    #[arg(long, value_enum, default_value_t = PadArg::Bucket)]
+    padding: PadArg,
+    /// Numeric precision of training (default: fp32 on the CPU, tf32 on CUDA).
+    #[arg(long, value_enum)]
+    precision: Option<PrecisionArg>,
+    #[arg(long, default_value_t = 2e-5)]
+    lr: f64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Use the CPU even when a GPU is present.
+    #[arg(long)]
+    cpu: bool,
+}
+
+impl Common {
+    /// The checkpoint to use, fetched first when a revision is asked for.
+    fn model(&self) -> Result<String> {
+        let name = self
+            .model
+            .clone()
+            .unwrap_or_else(|| settings::choose_model().name_or_dir);
+        fetch(&name, self.revision.as_deref())
+    }
+    fn data(&self) -> PathBuf {
+        self.data.clone().unwrap_or_else(settings::cola_dir)
+    }
+    fn device(&self) -> tch::Device {
+        if self.cpu {
+            tch::Device::Cpu
+        } else {
+            device::choose()
+        }
+    }
+    /// The device report for this run, naming `--cpu` when it kept a GPU machine on the CPU.
+    fn device_report(&self) -> device::DeviceReport {
+        let report = device::detect();
+        if self.cpu {
+            report.choose_cpu("--cpu")
+        } else {
+            report
+        }
+    }
+    fn precision(&self, device: tch::Device) -> Precision {
+        self.precision
+            .map_or_else(|| Precision::default_for(device), Precision::from)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the device report and a summary of the CoLA data (the default).
+    Info {
+        /// The `cola_public` folder (default: $COLA_DIR or data/cola_public).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Unpack and check a `cola_public_1.1.zip` into a data folder.
+    PrepareData {
+        /// The downloaded archive.
+        #[arg(long)]
+        zip: PathBuf,
+        /// Folder that receives `cola_public/`.
+        #[arg(long, default_value = "data")]
+        dest: PathBuf,
+    },
+    /// Fine-tune on CoLA, test on the out-of-domain set, save model, history and plots.
+    Train {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 4)]
+        epochs: usize,
+        #[arg(long, default_value_t = 1e-8)]
+        eps: f64,
+        #[arg(long, default_value_t = 0.0)]
+        weight_decay: f64,
+        #[arg(long, default_value_t = 0)]
+        warmup_steps: usize,
+        /// Train on only this many sentences (a quick check).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Output folder: checkpoint, history.json, summary.json, plots; per-epoch training
+        /// checkpoints go into <out>/checkpoints/.
+        #[arg(long, default_value = "model_save")]
+        out: PathBuf,
+        /// Continue the interrupted run whose output folder is DIR, from its newest
+        /// checkpoint (give the same arguments as the first time).
+        #[arg(long, value_name = "DIR")]
+        resume: Option<PathBuf>,
+    },
+    /// Download a model from the Hugging Face hub into its cache (what `--model ID` does on
+    /// first use) and print its folder.
+    Fetch {
+        /// A hub id such as bert-base-uncased (default: the model `train` would use).
+        model: Option<String>,
+        /// Branch, tag or commit (default: main).
+        #[arg(long)]
+        revision: Option<String>,
+    },
+    /// Classify sentences with a saved model.
+    Predict {
+        /// A folder written by `train`, or any BertForSequenceClassification checkpoint or hub id.
+        #[arg(long, default_value = "model_save")]
+        model: String,
+        /// Branch, tag or commit of a hub model (default: main).
+        #[arg(long)]
+        revision: Option<String>,
+        #[arg(required = true)]
+        sentences: Vec<String>,
+    },
+    /// Training throughput of Rust and PyTorch side by side (`make bench`): prints a table,
+    /// writes <out>/bench.json and <out>/bench.png.
+    Bench(bench::BenchArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    contain_panics();
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(code) => code,
+        // The hook has already said what happened, in one line.
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+/// A failure libtorch reports by panicking (tch's infallible calls, on a path no check
+/// reached) becomes one line and exit code 1 instead of a page of C++ frames. With
+/// `RUST_BACKTRACE` set, Rust's full report follows that line, for whoever debugs it.
+fn contain_panics() {
+    let full_report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("a panic");
+        let message = payload
+            .trim_start_matches("called `Result::unwrap()` on an `Err` value: ")
+            .trim_start_matches("Torch(\"");
+        // libtorch appends its C++ frames after the first line (escaped in tch's Debug).
+        let message = message.split('\n').next().unwrap_or(message);
+        let message = message.split("\\n").next().unwrap_or(message);
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: {message} (an internal failure{at})");
+        if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+            full_report(info);
+        }
+    }));
+}
+
+fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command.unwrap_or(Command::Info { data: None }) {
+        Command::Info { data } => info(data.unwrap_or_else(settings::cola_dir)),
+        Command::PrepareData { zip, dest } => archive::extract(&zip, &dest).map(|dir| {
+            println!("CoLA 1.1 is ready in {}", dir.display());
+        }),
+        Command::Train {
+            common,
+            epochs,
+            eps,
+            weight_decay,
+            warmup_steps,
+            limit,
+            out,
+            resume,
+        } => {
+            let config = TrainConfig {
+                epochs,
+                batch_size: common.batch_size,
+                seed: common.seed,
+                log_every: 40,
+                optimizer: AdamWConfig {
+                    lr: common.lr,
+                    eps,
+                    weight_decay,
+                    warmup_steps,
+                    ..AdamWConfig::default()
+                },
+                precision: common.precision(common.device()),
+                ..TrainConfig::default()
+            };
+            let out = resume.clone().unwrap_or(out);
+            train::run(&common, config, limit, &out, resume.is_some())
+        }
+        Command::Fetch { model, revision } => {
+            let name = model.unwrap_or_else(|| {
+                let choice = settings::choose_model();
+                println!("{choice}");
+                choice.name_or_dir
+            });
+            fetch(&name, revision.as_deref()).map(|dir| println!("{dir}"))
+        }
+        Command::Predict {
+            model,
+            revision,
+            sentences,
+        } => fetch(&model, revision.as_deref()).and_then(|dir| predict(&dir, &sentences)),
+        Command::Bench(args) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The folder of a checkpoint folder or hub id, downloading what the cache lacks.
+fn fetch(name_or_dir: &str, revision: Option<&str>) -> Result<String> {
+    let dir = bert_finetune::model::hub::resolve_revision(name_or_dir, revision)?;
+    Ok(dir.display().to_string())
+}
+
+fn info(data: PathBuf) -> Result<()> {
+    println!("{}\n", device::detect());
+    println!("CoLA 1.1 in {}", data.display());
+    for split in Split::ALL {
+        let set = Cola::load_split(&data, split)?;
+        println!(
+            "  {:<28} {:>6} sentences. {}",
+            split.relative_path(),
+            thousands(set.len()),
+            set.label_counts()
+        );
+    }
+    let train = Cola::load_split(&data, Split::Train)?;
+    println!(
+        "\n5 random training rows (seed 42):\n{}",
+        train.sample(5, 42)
+    );
+    Ok(())
+}
+
+fn predict(model_dir: &str, sentences: &[String]) -> Result<()> {
+    let device = device::choose();
+    let tokenizer = pretrained::load_tokenizer(model_dir)?;
+    let model = pretrained::load_classifier(model_dir, device)?;
+    pretrained::check_vocabulary(&tokenizer, &model)?;
+    println!(
+        "{}",
+        predict::classify_sentences(&model, &tokenizer, sentences)?
+    );
+    Ok(())
+}

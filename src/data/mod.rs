@@ -1,0 +1,16 @@
+//! From a file to batches: the CoLA files and their archive ([`cola`], [`archive`]), the
+//! checkpoint's tokenizer ([`tokenizer`]), sentences encoded once ([`EncodedSet`]), the
+//! tutorial's train/validation split ([`split`]), the orders a set is walked in ([`Sampler`])
+//! and the batches a step takes ([`Batch`]).
+
+pub mod archive;
+mod batch;
+pub mod cola;
+mod encoded;
+mod sampler;
+pub mod split;
+pub mod tokenizer;
+
+pub use batch::{padded_share, Batch};
+pub use encoded::EncodedSet;
+pub use sampler::{length_grouped_order, Sampler};

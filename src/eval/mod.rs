@@ -1,0 +1,8 @@
+//! Scoring a classifier: [`evaluate`] runs a model over a set and returns an [`Evaluation`];
+//! [`metrics`] holds accuracy, Matthews correlation and the confusion matrix.
+
+mod evaluation;
+pub mod metrics;
+
+pub use evaluation::{evaluate, Evaluation};
+pub use metrics::{accuracy, matthews, ConfusionMatrix};

@@ -1,0 +1,17 @@
+//! What the notebook's first cell imports, in one line: `use bert_finetune::prelude::*;`.
+//!
+//! The modules a tutorial cell calls into by name (`viz::loss_curve`, `device::detect`) and the
+//! types it builds; nothing here is new, each item lives in its folder.
+
+pub use crate::data::cola::{Cola, Split};
+pub use crate::data::tokenizer::{row_preview, BertTokenizer, Padding};
+pub use crate::data::{split, EncodedSet, Sampler};
+pub use crate::eval;
+pub use crate::model::{predict, pretrained, BertForSequenceClassification};
+pub use crate::optim::AdamWConfig;
+pub use crate::runtime::precision::Precision;
+pub use crate::runtime::{device, settings};
+pub use crate::tch;
+pub use crate::train::{self, Checkpoints, TrainConfig, Trainer};
+pub use crate::viz::display::thousands;
+pub use crate::viz::{self, files};

@@ -1,0 +1,12 @@
+//! What every other module runs on: the device ([`device`]), numeric precision
+//! ([`precision`]), the environment's settings ([`settings`]), atomic file writes
+//! ([`atomic`]), operator counting ([`count_ops`]) and, crate-private, the C++ shim for the
+//! ATen calls `tch` lacks.
+
+pub mod atomic;
+pub mod device;
+pub(crate) mod ffi;
+pub mod precision;
+pub mod settings;
+
+pub use ffi::{count_ops, OpCount};

@@ -1,0 +1,127 @@
+//! What a [`super::Trainer`] tells the world while it runs: one [`Event`] enum, sent to one
+//! [`EventSink`]. Each event knows the tutorial's log line for it ([`Event::log_line`]), so
+//! every sink prints the same text; sinks differ only in where it goes: [`PrintLines`] (the
+//! notebook, the default), the CLI's progress bars, the background [`super::Run`]'s memory.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::{EpochStats, History};
+use crate::viz::display::clock;
+
+/// One thing that happened in a run. Borrowed data: a sink copies what it keeps.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The run continues from a checkpoint holding `epochs_done` of `epochs` epochs.
+    Resumed {
+        epochs_done: usize,
+        epochs: usize,
+        from: &'a Path,
+    },
+    EpochStarted {
+        epoch: usize,
+        epochs: usize,
+    },
+    /// After every step: cheap, no device sync behind it (for progress bars).
+    BatchDone {
+        epoch: usize,
+        done: usize,
+        of: usize,
+    },
+    /// Every `log_every` steps: the losses of this epoch read back so far.
+    Progress {
+        epoch: usize,
+        done: usize,
+        of: usize,
+        elapsed_seconds: f64,
+        losses: &'a [f64],
+    },
+    /// The epoch's batches are done (or the run was stopped inside it).
+    EpochTrained {
+        stats: &'a EpochStats,
+    },
+    ValidationStarted {
+        epoch: usize,
+    },
+    Validated {
+        stats: &'a EpochStats,
+    },
+    CheckpointWritten {
+        epoch: usize,
+        dir: &'a Path,
+    },
+    Finished {
+        total_seconds: f64,
+    },
+}
+
+impl Event<'_> {
+    /// The tutorial's log line(s) for this event; `None` for per-batch ticks.
+    pub fn log_line(&self) -> Option<String> {
+        Some(match self {
+            Event::Resumed {
+                epochs_done,
+                epochs,
+                from,
+            } => format!(
+                "Resuming after epoch {epochs_done} of {epochs} from {}",
+                from.display()
+            ),
+            Event::EpochStarted { epoch, epochs } => {
+                format!("\n======== Epoch {epoch} / {epochs} ========\nTraining...")
+            }
+            Event::BatchDone { .. } => return None,
+            Event::Progress {
+                done,
+                of,
+                elapsed_seconds,
+                ..
+            } => format!(
+                "  Batch {done:>5}  of  {of:>5}.    Elapsed: {}.",
+                clock(*elapsed_seconds)
+            ),
+            Event::EpochTrained { stats } => format!(
+                "\n  Average training loss: {:.2}\n  Training epoch took: {}",
+                stats.train_loss,
+                clock(stats.train_seconds)
+            ),
+            Event::ValidationStarted { .. } => "\nRunning Validation...".to_string(),
+            Event::Validated { stats } => format!(
+                "  Accuracy: {:.2}\n  Validation Loss: {:.2}\n  Validation took: {}",
+                stats.val_accuracy,
+                stats.val_loss,
+                clock(stats.val_seconds)
+            ),
+            Event::CheckpointWritten { dir, .. } => format!("  Checkpoint: {}", dir.display()),
+            Event::Finished { total_seconds } => format!(
+                "\nTraining complete!\nTotal training took {} (h:mm:ss)",
+                clock(*total_seconds)
+            ),
+        })
+    }
+}
+
+/// Where a trainer's events go. `Send`, so a trainer can move to a background thread.
+pub trait EventSink: Send {
+    /// Called for every event, with the run's history as it stands (before a `Progress`
+    /// event's losses are filed into it).
+    fn on_event(&mut self, event: &Event<'_>, history: &History);
+
+    /// True once someone asked the run to stop: the trainer ends after the current batch.
+    fn stop_requested(&self) -> bool {
+        false
+    }
+}
+
+/// Prints each log line at once (evcxr streams stdout while a cell runs): the notebook's sink.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PrintLines;
+
+impl EventSink for PrintLines {
+    fn on_event(&mut self, event: &Event<'_>, _history: &History) {
+        if let Some(line) = event.log_line() {
+            println!("{line}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! [`Trainer`]: the one definition of a fine-tuning run. It owns the model, the optimizer, the
+//! schedule, the precision, the history and the checkpoint policy; the CLI, the notebook, the
+//! bench, the background [`super::Run`] and the tests all drive it.
+//!
+//! Read top to bottom, [`Trainer::fit`] is the tutorial's loop: for each epoch,
+//! [`Trainer::start_epoch`] (seed the epoch, draw its batches), [`Trainer::step`] per batch,
+//! [`Trainer::finish_epoch`], [`Trainer::validate`], [`Trainer::save_checkpoint`]. A notebook
+//! cell can write that loop itself from the same calls, so what runs is what the reader sees.
+//!
+//! A step issues no device-to-host copy: losses stay on the device until a progress line or
+//! the end of the epoch reads them (see [`EpochLosses`]).
+
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use tch::{Kind, Tensor};
+
+use super::events::{Event, EventSink, PrintLines};
+use super::losses::EpochLosses;
+use super::{check_sequence_length, checkpoint, epoch_seed, History, TrainConfig};
+use crate::data::{Batch, EncodedSet};
+use crate::eval::{self, Evaluation};
+use crate::model::BertForSequenceClassification;
+use crate::optim::{FusedAdamW, LinearSchedule};
+use crate::runtime::device;
+
+/// Where a run keeps its per-epoch checkpoints, and whether it continues from the newest.
+#[derive(Debug, Clone)]
+pub struct Checkpoints {
+    pub dir: PathBuf,
+    /// Continue from the newest complete checkpoint in `dir` (a fresh run when there is none);
+    /// when false, old checkpoints there are removed first.
+    pub resume: bool,
+}
+
+/// A fine-tuning run; see the module documentation.
+pub struct Trainer {
+    model: BertForSequenceClassification,
+    config: TrainConfig,
+    train: EncodedSet,
+    val: EncodedSet,
+    optimizer: FusedAdamW,
+    schedule: LinearSchedule,
+    history: History,
+    /// Checkpoint folder (`save_checkpoint` writes there; `fit` after every epoch).
+    checkpoints: Option<PathBuf>,
+    /// The epoch being trained: between `start_epoch` and `finish_epoch`.
+    open: Option<EpochLosses>,
+    sink: Box<dyn EventSink>,
+}
+
+fn emit(sink: &mut dyn EventSink, history: &History, event: Event<'_>) {
+    sink.on_event(&event, history);
+}
+
+impl Trainer {
+    /// A run of `config` fine-tuning `model` on `train`, validated on `val` after every
+    /// epoch. Every check a run needs comes first (the settings, a non-empty training set,
+    /// sequences the position embeddings hold, warm-up within the run), then the optimizer
+    /// and schedule are built and the precision is applied (TF32 is a libtorch-wide switch).
+    pub fn new(
+        model: BertForSequenceClassification,
+        config: TrainConfig,
+        train: EncodedSet,
+        val: EncodedSet,
+    ) -> Result<Self> {
+        device::ensure_cuda_backend();
+        if train.is_empty() {
+            bail!("the training set is empty");
+        }
+        config.validate()?;
+        let per_epoch = train.num_batches(config.batch_size);
+        config.validate_steps(per_epoch)?;
+        check_sequence_length(train.max_len, &model.config)?;
+        let device = model.vs.device();
+        let mut optimizer = FusedAdamW::new(&model.vs, config.optimizer)?;
+        let schedule = LinearSchedule::new(
+            &mut optimizer,
+            config.optimizer.warmup_steps,
+            per_epoch * config.epochs,
+        );
+        config.precision.apply(device)?;
+        let history = History::new(&config, &train, &val, device);
+        Ok(Trainer {
+            model,
+            config,
+            train,
+            val,
+            optimizer,
+            schedule,
+            history,
+            checkpoints: None,
+            open: None,
+            sink: Box::new(PrintLines),
+        })
+    }
+
+    /// Sends events to `sink` instead of printing them.
+    pub fn with_sink(mut self, sink: impl EventSink + 'static) -> Self {
+        self.sink = Box::new(sink);
+        self
+    }
+
+    /// Replaces the event sink, returning the previous one.
+    pub fn set_sink(&mut self, sink: Box<dyn EventSink>) -> Box<dyn EventSink> {
+        std::mem::replace(&mut self.sink, sink)
+    }
+
+    /// Keeps a checkpoint in `checkpoints.dir` after every epoch [`Trainer::fit`] runs (only
+    /// the newest stays). With `resume`, continues from the newest one there (a fresh run
+    /// when there is none); without, removes the old ones, so a later resume cannot pick up
+    /// another run's.
+    pub fn with_checkpoints(mut self, checkpoints: Checkpoints) -> Result<Self> {
+        if checkpoints.resume {
+            self.resume_from(&checkpoints.dir)?;
+        } else {
+            checkpoint::clear(&checkpoints.dir)?;
+        }
+        self.checkpoints = Some(checkpoints.dir);
+        Ok(self)
+    }
+
+    /// Loads the newest complete checkpoint in `dir` (or `dir` itself when it is one):
+    /// weights, optimizer moments, schedule position and history, so the run goes on exactly
+    /// as if it had never stopped. Returns the epochs it holds; `None` when `dir` has none.
+    pub fn resume_from(&mut self, dir: impl AsRef<Path>) -> Result<Option<usize>> {
+        let dir = dir.as_ref();
+        let found = if dir.join("state.json").is_file() {
+            Some(dir.to_path_buf())
+        } else {
+            checkpoint::newest(dir)?
+        };
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let mut saved =
+            checkpoint::load(&found, &self.model, &mut self.optimizer, &mut self.schedule)?;
+        saved
+            .check_same_run(&self.history)
+            .with_context(|| format!("cannot resume from {}", found.display()))?;
+        saved.restart_clock();
+        self.history = saved;
+        self.open = None;
+        let epochs_done = self.history.epochs.len();
+        emit(
+            self.sink.as_mut(),
+            &self.history,
+            Event::Resumed {
+                epochs_done,
+                epochs: self.config.epochs,
+                from: &found,
+            },
+        );
+        Ok(Some(epochs_done))
+    }
+
+    /// The whole run: every epoch not yet done is trained, validated and checkpointed (when
+    /// checkpoints are kept); ends early, after the current batch, when the sink asks to
+    /// stop. Returns the history.
+    pub fn fit(&mut self) -> Result<History> {
+        for epoch in self.remaining_epochs() {
+            if !self.train_epoch(epoch)? {
+                break;
+            }
+            self.validate()?;
+            if self.checkpoints.is_some() {
+                self.save_checkpoint()?;
+            }
+        }
+        Ok(self.finish())
+    }
+
+    /// Trains epoch `epoch`: its batches, one [`Trainer::step`] each, then
+    /// [`Trainer::finish_epoch`]. Returns false when it stopped early on request.
+    pub fn train_epoch(&mut self, epoch: usize) -> Result<bool> {
+        let batches = self.start_epoch(epoch)?;
+        for batch in &batches {
+            if self.stop_requested() {
+                break;
+            }
+            let _loss_on_the_device = self.step(batch)?;
+        }
+        self.finish_epoch()?;
+        Ok(!self.stop_requested())
+    }
+
+    /// The epochs still to train: all of them for a fresh run, those after the checkpoint
+    /// for a resumed one.
+    pub fn remaining_epochs(&self) -> RangeInclusive<usize> {
+        self.history.epochs.len() + 1..=self.config.epochs
+    }
+
+    /// Opens epoch `epoch` (1-based, the next one due): seeds the generators from the run's
+    /// seed and the epoch's number alone (see [`epoch_seed`]), so a resumed run draws exactly
+    /// what the uninterrupted one drew, and returns the epoch's batches in the training
+    /// sampler's order, on the model's device.
+    pub fn start_epoch(&mut self, epoch: usize) -> Result<Vec<Batch>> {
+        let due = self.history.epochs.len() + 1;
+        if self.open.is_some() {
+            bail!("epoch {epoch} cannot start: the epoch before it is still open (finish_epoch)");
+        }
+        if epoch != due || epoch > self.config.epochs {
+            bail!(
+                "epoch {epoch} cannot start: the next epoch due is {due} of {}",
+                self.config.epochs
+            );
+        }
+        emit(
+            self.sink.as_mut(),
+            &self.history,
+            Event::EpochStarted {
+                epoch,
+                epochs: self.config.epochs,
+            },
+        );
+        let seed = epoch_seed(self.config.seed, epoch);
+        device::manual_seed(seed); // this epoch's dropout masks
+        let batches = self.train.batches(
+            self.config.batch_size,
+            self.train.training_sampler(seed),
+            self.model.vs.device(),
+        );
+        self.open = Some(EpochLosses::new(
+            epoch,
+            self.history.batch_losses.len(),
+            &batches,
+        ));
+        Ok(batches)
+    }
+
+    /// One optimizer step on `batch`, line for line the body of the tutorial's loop: clear the
+    /// gradients, forward with dropout (in autocast under bf16; the logits are cast to
+    /// float32 before the loss), backward, clip to `max_grad_norm`, AdamW, advance the
+    /// schedule. Returns the detached loss, still on the device.
+    ///
+    /// Inside an epoch the loss is filed, and every `log_every` steps the losses are read
+    /// back for a progress line (a diverged loss stops the run there). Outside one (the bench)
+    /// the step is just timed work.
+    pub fn step(&mut self, batch: &Batch) -> Result<Tensor> {
+        let device = self.model.vs.device();
+        self.optimizer.zero_grad()?;
+        let logits = {
+            let _autocast = self.config.precision.autocast(device)?;
+            self.model.logits(&batch.inputs, true) // dropout on
+        };
+        let loss = logits
+            .to_kind(Kind::Float)
+            .cross_entropy_for_logits(&batch.labels);
+        loss.f_backward()?;
+        let _norm_before_clipping = self.optimizer.clip_grad_norm()?;
+        self.optimizer.step()?;
+        self.schedule.step(&mut self.optimizer);
+        let loss = loss.detach();
+        if let Some(open) = self.open.as_mut() {
+            open.push(loss.shallow_clone());
+            let (epoch, done, of) = (open.epoch(), open.done(), open.batches());
+            if done % self.config.log_every == 0 && done < of {
+                let elapsed_seconds = open.elapsed_seconds();
+                let losses = open.read()?;
+                self.sink.on_event(
+                    &Event::Progress {
+                        epoch,
+                        done,
+                        of,
+                        elapsed_seconds,
+                        losses,
+                    },
+                    &self.history,
+                );
+            }
+            self.sink
+                .on_event(&Event::BatchDone { epoch, done, of }, &self.history);
+        }
+        Ok(loss)
+    }
+
+    /// Closes the open epoch: reads its losses back (a non-finite one is an error naming its
+    /// step) and files them in the history.
+    pub fn finish_epoch(&mut self) -> Result<()> {
+        let Some(losses) = self.open.take() else {
+            bail!("no epoch is open (start_epoch first)");
+        };
+        self.history.record_training(losses)?;
+        if let Some(stats) = self.history.trained_epoch() {
+            self.sink
+                .on_event(&Event::EpochTrained { stats }, &self.history);
+        }
+        Ok(())
+    }
+
+    /// Scores the validation set after the epoch just finished and files the scores.
+    pub fn validate(&mut self) -> Result<Evaluation> {
+        let epoch = self.history.epochs.len() + 1;
+        emit(
+            self.sink.as_mut(),
+            &self.history,
+            Event::ValidationStarted { epoch },
+        );
+        let scored = self.evaluate(&self.val, self.config.eval_batch_size)?;
+        self.history.record_validation(&scored)?;
+        if let Some(stats) = self.history.epochs.last() {
+            self.sink
+                .on_event(&Event::Validated { stats }, &self.history);
+        }
+        Ok(scored)
+    }
+
+    /// Runs the model over `set` in order, without dropout or gradients, in the run's
+    /// precision, and scores it (see [`eval::evaluate`]).
+    pub fn evaluate(&self, set: &EncodedSet, batch_size: usize) -> Result<Evaluation> {
+        eval::evaluate(&self.model, set, batch_size, self.config.precision)
+    }
+
+    /// Writes a checkpoint of the epochs done into the checkpoint folder
+    /// ([`Trainer::with_checkpoints`]); returns its folder.
+    pub fn save_checkpoint(&mut self) -> Result<PathBuf> {
+        let Some(dir) = &self.checkpoints else {
+            bail!("no checkpoint folder: build the trainer with_checkpoints(...)");
+        };
+        let written = checkpoint::save(
+            dir,
+            &self.model,
+            &self.optimizer,
+            &self.schedule,
+            &self.history,
+        )?;
+        let epoch = self.history.epochs.len();
+        emit(
+            self.sink.as_mut(),
+            &self.history,
+            Event::CheckpointWritten {
+                epoch,
+                dir: &written,
+            },
+        );
+        Ok(written)
+    }
+
+    /// Ends the run: stops its clock, says so, and returns the history.
+    pub fn finish(&mut self) -> History {
+        let total_seconds = self.history.update_clock();
+        emit(
+            self.sink.as_mut(),
+            &self.history,
+            Event::Finished { total_seconds },
+        );
+        self.history.clone()
+    }
+
+    /// True once the sink asked the run to stop (a background run's `stop`).
+    pub fn stop_requested(&self) -> bool {
+        self.sink.stop_requested()
+    }
+
+    pub fn model(&self) -> &BertForSequenceClassification {
+        &self.model
+    }
+
+    /// The trained model, for saving or predictions; the trainer is gone.
+    pub fn into_model(self) -> BertForSequenceClassification {
+        self.model
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    pub fn optimizer(&self) -> &FusedAdamW {
+        &self.optimizer
+    }
+
+    /// The optimizer itself, for measurements outside a run (the bench's operator count).
+    pub fn optimizer_mut(&mut self) -> &mut FusedAdamW {
+        &mut self.optimizer
+    }
+
+    /// Optimizer steps the schedule spans: batches per epoch × epochs.
+    pub fn total_steps(&self) -> usize {
+        self.train.num_batches(self.config.batch_size) * self.config.epochs
+    }
+
+    pub fn train_set(&self) -> &EncodedSet {
+        &self.train
+    }
+
+    pub fn val_set(&self) -> &EncodedSet {
+        &self.val
+    }
+}
