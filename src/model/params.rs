@@ -40,29 +40,26 @@ impl BertForSequenceClassification {
     }
 
     /// The two weight-decay groups of the tutorial's appendix, with counts and examples.
-    pub fn weight_decay_groups(&self, weight_decay: f64) -> Table {
+    pub fn weight_decay_groups(&self, weight_decay: f64) -> DecayGroups {
         let params = self.parameters_with_groups();
-        let mut table = Table::new(
-            "Weight-decay groups",
-            &["group", "weight decay", "tensors", "values", "examples"],
-        );
-        for (group, label, decay) in [
+        [
             (DECAY, "weights", weight_decay),
             (NO_DECAY, "biases and LayerNorm", 0.0),
-        ] {
+        ]
+        .into_iter()
+        .map(|(group, label, decay)| {
             let members: Vec<&(String, Tensor, usize)> =
                 params.iter().filter(|(_, _, g)| *g == group).collect();
-            let values: i64 = members.iter().map(|(_, t, _)| t.numel() as i64).sum();
-            let examples: Vec<&str> = members.iter().take(3).map(|(n, _, _)| n.as_str()).collect();
-            table.push_row([
-                label.to_string(),
-                format!("{decay}"),
-                members.len().to_string(),
-                crate::viz::display::thousands(values as usize),
-                format!("{}, …", examples.join(", ")),
-            ]);
-        }
-        table
+            DecayGroup {
+                label,
+                weight_decay: decay,
+                tensors: members.len(),
+                values: members.iter().map(|(_, t, _)| t.numel()).sum(),
+                examples: members.iter().take(3).map(|(n, _, _)| n.clone()).collect(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .into()
     }
 
     /// The tutorial's parameter listing: count, embeddings, first layer, output layer.
@@ -169,3 +166,57 @@ impl Rich for ParameterListing {
 }
 
 crate::impl_evcxr_display!(ParameterListing);
+
+/// One weight-decay group of the optimizer: which parameters, how many values, the decay.
+#[derive(Debug, Clone)]
+pub struct DecayGroup {
+    pub label: &'static str,
+    pub weight_decay: f64,
+    pub tensors: usize,
+    pub values: usize,
+    /// The first three parameter names.
+    pub examples: Vec<String>,
+}
+
+/// The optimizer's weight-decay groups; shown as the tutorial's appendix table.
+#[derive(Debug, Clone)]
+pub struct DecayGroups(pub Vec<DecayGroup>);
+
+impl From<Vec<DecayGroup>> for DecayGroups {
+    fn from(groups: Vec<DecayGroup>) -> Self {
+        DecayGroups(groups)
+    }
+}
+
+impl DecayGroups {
+    fn table(&self) -> Table {
+        let mut table = Table::new(
+            "Weight-decay groups",
+            &["group", "weight decay", "tensors", "values", "examples"],
+        );
+        for g in &self.0 {
+            table.push_row([
+                g.label.to_string(),
+                format!("{}", g.weight_decay),
+                g.tensors.to_string(),
+                crate::viz::display::thousands(g.values),
+                format!("{}, …", g.examples.join(", ")),
+            ]);
+        }
+        table
+    }
+}
+
+impl fmt::Display for DecayGroups {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.table())
+    }
+}
+
+impl Rich for DecayGroups {
+    fn html(&self) -> Option<Html> {
+        self.table().html()
+    }
+}
+
+crate::impl_evcxr_display!(DecayGroups);

@@ -50,10 +50,6 @@ pub struct Trainer {
     sink: Box<dyn EventSink>,
 }
 
-fn emit(sink: &mut dyn EventSink, history: &History, event: Event<'_>) {
-    sink.on_event(&event, history);
-}
-
 impl Trainer {
     /// A run of `config` fine-tuning `model` on `train`, validated on `val` after every
     /// epoch. Every check a run needs comes first (the settings, a non-empty training set,
@@ -143,15 +139,11 @@ impl Trainer {
         self.history = saved;
         self.open = None;
         let epochs_done = self.history.epochs.len();
-        emit(
-            self.sink.as_mut(),
-            &self.history,
-            Event::Resumed {
-                epochs_done,
-                epochs: self.config.epochs,
-                from: &found,
-            },
-        );
+        self.emit(Event::Resumed {
+            epochs_done,
+            epochs: self.config.epochs,
+            from: &found,
+        });
         Ok(Some(epochs_done))
     }
 
@@ -206,14 +198,10 @@ impl Trainer {
                 self.config.epochs
             );
         }
-        emit(
-            self.sink.as_mut(),
-            &self.history,
-            Event::EpochStarted {
-                epoch,
-                epochs: self.config.epochs,
-            },
-        );
+        self.emit(Event::EpochStarted {
+            epoch,
+            epochs: self.config.epochs,
+        });
         let seed = epoch_seed(self.config.seed, epoch);
         device::manual_seed(seed); // this epoch's dropout masks
         let batches = self.train.batches(
@@ -292,11 +280,7 @@ impl Trainer {
     /// Scores the validation set after the epoch just finished and files the scores.
     pub fn validate(&mut self) -> Result<Evaluation> {
         let epoch = self.history.epochs.len() + 1;
-        emit(
-            self.sink.as_mut(),
-            &self.history,
-            Event::ValidationStarted { epoch },
-        );
+        self.emit(Event::ValidationStarted { epoch });
         let scored = self.evaluate(&self.val, self.config.eval_batch_size)?;
         self.history.record_validation(&scored)?;
         if let Some(stats) = self.history.epochs.last() {
@@ -326,31 +310,28 @@ impl Trainer {
             &self.history,
         )?;
         let epoch = self.history.epochs.len();
-        emit(
-            self.sink.as_mut(),
-            &self.history,
-            Event::CheckpointWritten {
-                epoch,
-                dir: &written,
-            },
-        );
+        self.emit(Event::CheckpointWritten {
+            epoch,
+            dir: &written,
+        });
         Ok(written)
     }
 
     /// Ends the run: stops its clock, says so, and returns the history.
     pub fn finish(&mut self) -> History {
         let total_seconds = self.history.update_clock();
-        emit(
-            self.sink.as_mut(),
-            &self.history,
-            Event::Finished { total_seconds },
-        );
+        self.emit(Event::Finished { total_seconds });
         self.history.clone()
     }
 
     /// True once the sink asked the run to stop (a background run's `stop`).
     pub fn stop_requested(&self) -> bool {
         self.sink.stop_requested()
+    }
+
+    /// Sends an event that borrows nothing of the trainer (those that do are sent in place).
+    fn emit(&mut self, event: Event<'_>) {
+        self.sink.on_event(&event, &self.history);
     }
 
     pub fn model(&self) -> &BertForSequenceClassification {
