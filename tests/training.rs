@@ -426,7 +426,7 @@ fn a_loop_of_the_trainers_pieces_trains_as_fit() {
     };
     let fitted = trainer().fit().unwrap();
     let mut by_hand = trainer();
-    let err = by_hand.start_epoch(2).err().expect("epoch 1 is due first");
+    let err = by_hand.start_epoch(2).expect_err("epoch 1 is due first");
     assert!(
         format!("{err}").contains("the next epoch due is 1 of 2"),
         "{err}"
