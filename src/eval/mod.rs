@@ -5,4 +5,4 @@ mod evaluation;
 pub mod metrics;
 
 pub use evaluation::{evaluate, Evaluation};
-pub use metrics::{accuracy, matthews, ConfusionMatrix};
+pub use metrics::{accuracy, matthews, ClassScores, ConfusionMatrix};
