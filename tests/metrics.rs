@@ -15,7 +15,9 @@ use serde_json::{json, Value};
 const TOLERANCE: f64 = 1e-10;
 
 fn close(ours: f64, theirs: &Value, what: &str) {
-    let theirs = theirs.as_f64().unwrap_or_else(|| panic!("{what}: {theirs}"));
+    let theirs = theirs
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what}: {theirs}"));
     assert!(
         (ours - theirs).abs() <= TOLERANCE,
         "{what}: ours {ours}, scikit-learn/scipy {theirs}"
@@ -44,7 +46,9 @@ fn metrics_match_scikit_learn_and_scipy() {
     }
     let mut regression = Vec::new();
     for n in [10usize, 57] {
-        let x: Vec<f64> = (0..n).map(|_| rng.random_range(0..6) as f64 * 0.5).collect(); // ties
+        let x: Vec<f64> = (0..n)
+            .map(|_| rng.random_range(0..6) as f64 * 0.5)
+            .collect(); // ties
         let y: Vec<f64> = x.iter().map(|v| v + rng.random_range(-1.0..1.0)).collect();
         regression.push((x, y));
     }
@@ -61,7 +65,9 @@ fn metrics_match_scikit_learn_and_scipy() {
     let dir = tmp();
     let file = dir.path().join("cases.json");
     let bits = |m: &Vec<Vec<bool>>| -> Vec<Vec<u8>> {
-        m.iter().map(|r| r.iter().map(|&b| b as u8).collect()).collect()
+        m.iter()
+            .map(|r| r.iter().map(|&b| b as u8).collect())
+            .collect()
     };
     let cases = json!({
         "classes": classes.iter().map(|(k, p, l)| json!({"k": k, "preds": p, "labels": l})).collect::<Vec<_>>(),
@@ -75,30 +81,74 @@ fn metrics_match_scikit_learn_and_scipy() {
         let theirs = &reference["classes"][i];
         let cm = ConfusionMatrix::new(preds, labels, *k);
         for (c, s) in cm.per_class().iter().enumerate() {
-            close(s.precision, &theirs["precision"][c], &format!("case {i} precision[{c}]"));
-            close(s.recall, &theirs["recall"][c], &format!("case {i} recall[{c}]"));
+            close(
+                s.precision,
+                &theirs["precision"][c],
+                &format!("case {i} precision[{c}]"),
+            );
+            close(
+                s.recall,
+                &theirs["recall"][c],
+                &format!("case {i} recall[{c}]"),
+            );
             close(s.f1, &theirs["f1"][c], &format!("case {i} f1[{c}]"));
             assert_eq!(Some(s.support as u64), theirs["support"][c].as_u64());
         }
         let m = cm.macro_average();
-        close(m.precision, &theirs["macro"][0], &format!("case {i} macro precision"));
-        close(m.recall, &theirs["macro"][1], &format!("case {i} macro recall"));
+        close(
+            m.precision,
+            &theirs["macro"][0],
+            &format!("case {i} macro precision"),
+        );
+        close(
+            m.recall,
+            &theirs["macro"][1],
+            &format!("case {i} macro recall"),
+        );
         close(m.f1, &theirs["macro"][2], &format!("case {i} macro f1"));
-        close(accuracy(preds, labels), &theirs["accuracy"], &format!("case {i} accuracy"));
-        close(matthews(preds, labels), &theirs["mcc"], &format!("case {i} mcc"));
+        close(
+            accuracy(preds, labels),
+            &theirs["accuracy"],
+            &format!("case {i} accuracy"),
+        );
+        close(
+            matthews(preds, labels),
+            &theirs["mcc"],
+            &format!("case {i} mcc"),
+        );
         if *k == 2 {
-            close(binary_f1(preds, labels), &theirs["binary_f1"], &format!("case {i} f1"));
+            close(
+                binary_f1(preds, labels),
+                &theirs["binary_f1"],
+                &format!("case {i} f1"),
+            );
         }
     }
     for (i, (x, y)) in regression.iter().enumerate() {
         let theirs = &reference["regression"][i];
-        close(pearson(x, y), &theirs["pearson"], &format!("case {i} pearson"));
-        close(spearman(x, y), &theirs["spearman"], &format!("case {i} spearman"));
+        close(
+            pearson(x, y),
+            &theirs["pearson"],
+            &format!("case {i} pearson"),
+        );
+        close(
+            spearman(x, y),
+            &theirs["spearman"],
+            &format!("case {i} spearman"),
+        );
     }
     for (i, (p, l)) in multilabel.iter().enumerate() {
         let theirs = &reference["multilabel"][i];
-        close(micro_f1(p, l), &theirs["micro_f1"], &format!("case {i} micro f1"));
-        close(subset_accuracy(p, l), &theirs["subset_accuracy"], &format!("case {i} subset accuracy"));
+        close(
+            micro_f1(p, l),
+            &theirs["micro_f1"],
+            &format!("case {i} micro f1"),
+        );
+        close(
+            subset_accuracy(p, l),
+            &theirs["subset_accuracy"],
+            &format!("case {i} subset accuracy"),
+        );
     }
     assert_eq!(average_ranks(&[3.0, 1.0, 3.0, 2.0]), [3.5, 1.0, 3.5, 2.0]);
 }

@@ -1,7 +1,9 @@
 //! From a file to batches: the CoLA files and their archive ([`cola`], [`archive`]), the
 //! checkpoint's tokenizer ([`tokenizer`]), sentences encoded once ([`EncodedSet`]), the
 //! tutorial's train/validation split ([`split`]), the orders a set is walked in ([`Sampler`])
-//! and the batches a step takes ([`Batch`]).
+//! and the batches a step takes ([`Batch`]). A user's own file is read by [`table`] (CSV, TSV,
+//! JSON lines, Parquet through polars) and understood by [`task`] (text columns, labels,
+//! problem type).
 
 pub mod archive;
 mod batch;
@@ -9,6 +11,8 @@ pub mod cola;
 mod encoded;
 mod sampler;
 pub mod split;
+pub mod table;
+pub mod task;
 pub mod tokenizer;
 
 pub use batch::{padded_share, Batch};

@@ -1,0 +1,114 @@
+//! A user's file as a polars [`DataFrame`], through polars' own readers: CSV and TSV (a header
+//! row, quoted fields, newlines inside quotes), JSON lines, Parquet. The format comes from the
+//! extension unless given. Errors name the file.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::{anyhow, bail, Context, Result};
+use polars::prelude::*;
+
+/// The file formats a table is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Tsv,
+    JsonLines,
+    Parquet,
+}
+
+impl Format {
+    pub const ALL: [Format; 4] = [Format::Csv, Format::Tsv, Format::JsonLines, Format::Parquet];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Tsv => "tsv",
+            Format::JsonLines => "jsonl",
+            Format::Parquet => "parquet",
+        }
+    }
+
+    /// From the file's extension: `.csv`, `.tsv`, `.jsonl`/`.ndjson`/`.json` (one object per
+    /// line), `.parquet`/`.pq`.
+    pub fn of_path(path: &Path) -> Result<Format> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        ext.parse().map_err(|_| {
+            anyhow!(
+                "{}: cannot tell the format from the extension {:?}; name it (csv, tsv, \
+                 jsonl, parquet)",
+                path.display(),
+                ext
+            )
+        })
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Format> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "csv" => Format::Csv,
+            "tsv" | "tab" => Format::Tsv,
+            "jsonl" | "ndjson" | "json" | "json-lines" => Format::JsonLines,
+            "parquet" | "pq" => Format::Parquet,
+            other => bail!("unknown format {other:?}: use csv, tsv, jsonl or parquet"),
+        })
+    }
+}
+
+/// Reads `path` into a frame (`format`, or the one its extension names). An empty file, or
+/// one without a row, is an error: there is nothing to train or score on.
+pub fn read_table(path: impl AsRef<Path>, format: Option<Format>) -> Result<DataFrame> {
+    let path = path.as_ref();
+    let format = match format {
+        Some(f) => f,
+        None => Format::of_path(path)?,
+    };
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{} is not a file", path.display());
+    }
+    if meta.len() == 0 {
+        bail!("{} is empty", path.display());
+    }
+    let read = || -> PolarsResult<DataFrame> {
+        match format {
+            Format::Csv | Format::Tsv => {
+                let separator = if format == Format::Tsv { b'\t' } else { b',' };
+                CsvReadOptions::default()
+                    .with_has_header(true)
+                    .with_infer_schema_length(None) // every row decides a column's type
+                    .with_parse_options(CsvParseOptions::default().with_separator(separator))
+                    .try_into_reader_with_file_path(Some(path.to_path_buf()))?
+                    .finish()
+            }
+            Format::JsonLines => {
+                let file = std::fs::File::open(path)?;
+                JsonReader::new(file)
+                    .with_json_format(JsonFormat::JsonLines)
+                    .infer_schema_len(None)
+                    .finish()
+            }
+            Format::Parquet => ParquetReader::new(std::fs::File::open(path)?).finish(),
+        }
+    };
+    let frame =
+        read().map_err(|e| anyhow!("{} is not readable as {format}: {e}", path.display()))?;
+    if frame.height() == 0 {
+        bail!("{} holds no rows", path.display());
+    }
+    Ok(frame)
+}

@@ -1,0 +1,263 @@
+//! A user's own files: every format through polars' readers, the task inferred from the
+//! columns and labels, and each bad file a clear error naming file, row and column.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use bert_finetune::data::cola::{Cola, Split};
+use bert_finetune::data::table::{read_table, Format};
+use bert_finetune::data::task::{Labels, ProblemType, Task, TaskSpec};
+use bert_finetune::polars::prelude::*;
+use bert_finetune::runtime::settings;
+use common::*;
+
+/// Twelve real CoLA sentences, some with commas and quotes, for files of every kind.
+fn sentences() -> Vec<String> {
+    let cola = Cola::load_split(settings::cola_dir(), Split::Train).unwrap();
+    let mut all = cola.sentences();
+    all.truncate(12);
+    all
+}
+
+fn csv_field(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// The same table (text, a string label, a float score) in each format; returns the files.
+fn write_all_formats(dir: &Path, texts: &[String]) -> Vec<(Format, PathBuf)> {
+    let names = ["good", "bad", "odd"];
+    let label = |i: usize| names[i % 3];
+    let score = |i: usize| i as f64 * 0.25;
+    // A quoted field holding the separator, a quote and a newline.
+    let mut texts = texts.to_vec();
+    texts[1] = format!("{}, \"quoted\"\nand a second line", texts[1]);
+    let mut csv = String::from("text,label,score\n");
+    let mut tsv = String::from("text\tlabel\tscore\n");
+    let mut jsonl = String::new();
+    for (i, t) in texts.iter().enumerate() {
+        csv += &format!("{},{},{}\n", csv_field(t), label(i), score(i));
+        tsv += &format!("{}\t{}\t{}\n", csv_field(t), label(i), score(i));
+        jsonl += &format!(
+            "{}\n",
+            serde_json::json!({"text": t, "label": label(i), "score": score(i)})
+        );
+    }
+    let files = [
+        (Format::Csv, dir.join("data.csv"), csv),
+        (Format::Tsv, dir.join("data.tsv"), tsv),
+        (Format::JsonLines, dir.join("data.jsonl"), jsonl),
+    ];
+    let mut out = Vec::new();
+    for (format, path, text) in files {
+        std::fs::write(&path, text).unwrap();
+        out.push((format, path));
+    }
+    let mut frame = df!(
+        "text" => texts.clone(),
+        "label" => (0..texts.len()).map(label).collect::<Vec<_>>(),
+        "score" => (0..texts.len()).map(score).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let parquet = dir.join("data.parquet");
+    ParquetWriter::new(std::fs::File::create(&parquet).unwrap())
+        .finish(&mut frame)
+        .unwrap();
+    out.push((Format::Parquet, parquet));
+    out
+}
+
+#[test]
+fn every_format_reads_the_same_examples() {
+    let dir = tmp();
+    let texts = sentences();
+    let files = write_all_formats(dir.path(), &texts);
+    let mut seen = Vec::new();
+    for (format, path) in &files {
+        assert_eq!(Format::of_path(path).unwrap(), *format);
+        let frame = read_table(path, None).unwrap();
+        assert_eq!(frame.height(), 12, "{format}");
+        let spec = TaskSpec {
+            text_columns: vec!["text".into()],
+            ..TaskSpec::default()
+        };
+        let task = Task::infer(&frame, &spec, path).unwrap();
+        assert_eq!(task.problem_type, ProblemType::SingleLabelClassification);
+        assert_eq!(
+            task.label_names,
+            ["bad", "good", "odd"],
+            "sorted, as run_glue sorts"
+        );
+        let examples = task.examples(&frame, path).unwrap();
+        assert!(
+            examples.first[1].contains("\"quoted\"\nand a second line"),
+            "{format}"
+        );
+        assert_eq!(examples.first[0], texts[0]);
+        seen.push((examples.first, examples.labels));
+    }
+    for s in &seen[1..] {
+        assert_eq!(s, &seen[0], "every format gives the same texts and labels");
+    }
+    let Labels::Classes(ids) = &seen[0].1 else {
+        panic!("class ids")
+    };
+    assert_eq!(&ids[..3], &[1, 0, 2], "good, bad, odd");
+
+    // The float column means regression, for every format alike.
+    for (format, path) in &files {
+        let frame = read_table(path, None).unwrap();
+        let spec = TaskSpec {
+            text_columns: vec!["text".into()],
+            label_column: "score".into(),
+            problem_type: None,
+        };
+        let task = Task::infer(&frame, &spec, path).unwrap();
+        assert_eq!(task.problem_type, ProblemType::Regression, "{format}");
+        assert_eq!(task.num_labels(), 1);
+        let Labels::Values(v) = task.examples(&frame, path).unwrap().labels else {
+            panic!("values")
+        };
+        assert_eq!(v[3], 0.75);
+    }
+}
+
+#[test]
+fn pairs_and_multi_label_are_inferred_as_run_glue_does() {
+    let dir = tmp();
+    let texts = sentences();
+    let mut jsonl = String::new();
+    for (i, pair) in texts.chunks(2).enumerate() {
+        let tags: Vec<&str> = ["syntax", "semantics", "morphology"]
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| (i + k) % 2 == 0)
+            .map(|(_, t)| t)
+            .collect();
+        jsonl += &format!(
+            "{}\n",
+            serde_json::json!({"idx": i, "sentence1": pair[0], "sentence2": pair[1],
+                               "label": i % 2, "tags": tags})
+        );
+    }
+    let path = dir.path().join("pairs.jsonl");
+    std::fs::write(&path, jsonl).unwrap();
+    let frame = read_table(&path, None).unwrap();
+    let task = Task::infer(&frame, &TaskSpec::default(), &path).unwrap();
+    assert_eq!(task.text_columns, ["sentence1", "sentence2"]);
+    assert!(task.is_pair());
+    assert_eq!(task.label_names, ["0", "1"]);
+    let examples = task.examples(&frame, &path).unwrap();
+    assert_eq!(examples.second.as_ref().unwrap()[0], texts[1]);
+
+    let spec = TaskSpec {
+        label_column: "tags".into(),
+        ..TaskSpec::default()
+    };
+    let task = Task::infer(&frame, &spec, &path).unwrap();
+    assert_eq!(task.problem_type, ProblemType::MultiLabelClassification);
+    assert_eq!(task.label_names, ["morphology", "semantics", "syntax"]);
+    let Labels::MultiHot(hot) = task.examples(&frame, &path).unwrap().labels else {
+        panic!("multi-hot")
+    };
+    assert_eq!(hot[0], [1.0, 0.0, 1.0], "row 0: syntax and morphology");
+    assert_eq!(hot[1], [0.0, 1.0, 0.0], "row 1: semantics");
+}
+
+/// The error of reading `text` (as a `.csv`) and inferring its task with `spec`.
+fn refused(name: &str, text: &str, spec: &TaskSpec) -> String {
+    let dir = tmp();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    let result = read_table(&path, None).and_then(|frame| {
+        let task = Task::infer(&frame, spec, &path)?;
+        task.examples(&frame, &path)
+    });
+    let err = format!("{:#}", result.expect_err("a bad file is refused"));
+    assert!(err.contains(name), "the error names the file: {err}");
+    err
+}
+
+#[test]
+fn bad_files_are_refused_naming_file_row_and_column() {
+    let spec = TaskSpec::default();
+    let err = refused("missing.csv", "sentence,class\nA cat.,1\nCats.,0\n", &spec);
+    assert!(
+        err.contains("no column \"label\"") && err.contains("sentence, class"),
+        "{err}"
+    );
+
+    let err = refused(
+        "null_text.csv",
+        "text,label\nA cat.,1\n,0\nDogs.,1\n",
+        &spec,
+    );
+    assert!(
+        err.contains("row 2") && err.contains("\"text\"") && err.contains("null"),
+        "{err}"
+    );
+
+    let err = refused("null_label.csv", "text,label\nA cat.,1\nDogs.,\n", &spec);
+    assert!(err.contains("row 2") && err.contains("\"label\""), "{err}");
+
+    let err = refused(
+        "ragged.csv",
+        "text,label\nA cat.,1\nDogs.,0,extra,fields\n",
+        &spec,
+    );
+    assert!(err.contains("not readable as csv"), "{err}");
+
+    let err = refused("misquoted.csv", "text,label\n\"A cat.,1\nDogs.,0\n", &spec);
+    assert!(err.contains("misquoted.csv"), "{err}");
+
+    let err = refused("empty.csv", "", &spec);
+    assert!(err.contains("is empty"), "{err}");
+    let err = refused("header_only.csv", "text,label\n", &spec);
+    assert!(err.contains("no rows"), "{err}");
+
+    let strings_as_regression = TaskSpec {
+        problem_type: Some(ProblemType::Regression),
+        ..TaskSpec::default()
+    };
+    let err = refused(
+        "typed.csv",
+        "text,label\nA cat.,good\nDogs.,bad\n",
+        &strings_as_regression,
+    );
+    assert!(
+        err.contains("regression") && err.contains("\"label\""),
+        "{err}"
+    );
+
+    let err = refused("one_class.csv", "text,label\nA cat.,1\nDogs.,1\n", &spec);
+    assert!(err.contains("at least two"), "{err}");
+
+    // A validation file with a label the training file never had.
+    let dir = tmp();
+    let train = dir.path().join("train.csv");
+    let val = dir.path().join("validation.csv");
+    std::fs::write(&train, "text,label\nA cat.,good\nDogs.,bad\n").unwrap();
+    std::fs::write(&val, "text,label\nA bird.,good\nFish.,ugly\n").unwrap();
+    let task = Task::infer(&read_table(&train, None).unwrap(), &spec, &train).unwrap();
+    let err = format!(
+        "{:#}",
+        task.examples(&read_table(&val, None).unwrap(), &val)
+            .expect_err("unseen label")
+    );
+    assert!(
+        err.contains("validation.csv")
+            && err.contains("row 2")
+            && err.contains("\"ugly\"")
+            && err.contains("bad, good"),
+        "{err}"
+    );
+
+    let err = format!(
+        "{:#}",
+        read_table(dir.path().join("data.xlsx"), None).unwrap_err()
+    );
+    assert!(
+        err.contains("data.xlsx") && err.contains("csv, tsv, jsonl, parquet"),
+        "{err}"
+    );
+}
