@@ -261,3 +261,139 @@ fn bad_files_are_refused_naming_file_row_and_column() {
         "{err}"
     );
 }
+
+/// Real CoLA sentences as pairs: (i, i+1), some long enough to be cut at `max_len`.
+fn pairs_of_sentences(n: usize) -> (Vec<String>, Vec<String>, Vec<i64>) {
+    let cola = Cola::load_split(settings::cola_dir(), Split::Train).unwrap();
+    let all = cola.sentences();
+    let labels = cola.labels();
+    // Long sentences first, so truncation is exercised on both sides and unevenly.
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(all[i].len()));
+    let pick: Vec<usize> = order[..n / 2]
+        .iter()
+        .chain(&order[2000..2000 + n / 2])
+        .copied()
+        .collect();
+    let first = pick.iter().map(|&i| all[i].clone()).collect();
+    let second = pick
+        .iter()
+        .map(|&i| all[(i + 1) % all.len()].clone())
+        .collect();
+    let labels = pick.iter().map(|&i| labels[i]).collect();
+    (first, second, labels)
+}
+
+#[test]
+fn pairs_encode_as_transformers_and_a_pair_model_trains_and_matches_it() {
+    use bert_finetune::data::tokenizer::BertTokenizer;
+    use bert_finetune::data::tokenizer::Padding;
+    use bert_finetune::data::{EncodedSet, Sampler};
+    use bert_finetune::model::BertForSequenceClassification;
+    use bert_finetune::train::{TrainConfig, Trainer};
+
+    let tokenizer = BertTokenizer::from_dir(minilm()).unwrap();
+    let (first, second, labels) = pairs_of_sentences(40);
+    let dir = tmp();
+    for max_len in [16usize, 64] {
+        let spec = dir.path().join(format!("pairs-{max_len}.json"));
+        std::fs::write(
+            &spec,
+            serde_json::json!({"first": first, "second": second, "max_len": max_len}).to_string(),
+        )
+        .unwrap();
+        let theirs: serde_json::Value = serde_json::from_str(&python(
+            "reference.py",
+            &[
+                "pairs",
+                "--tokenizer",
+                &path_str(&minilm()),
+                "--pairs",
+                &path_str(&spec),
+            ],
+        ))
+        .unwrap();
+        let ours = tokenizer.encode_pairs(&first, &second, max_len).unwrap();
+        for (i, (ids, types)) in ours.iter().enumerate() {
+            assert_eq!(
+                serde_json::json!(ids),
+                theirs["ids"][i],
+                "pair {i} ids at {max_len}"
+            );
+            assert_eq!(
+                serde_json::json!(types),
+                theirs["type_ids"][i],
+                "pair {i} types"
+            );
+            assert!(ids.len() <= max_len);
+        }
+        if max_len == 16 {
+            assert!(
+                ours.iter().all(|(ids, _)| ids.len() == 16),
+                "the long pairs are cut"
+            );
+        }
+    }
+
+    // A pair classifier: a few steps, saved, and transformers reads the same logits.
+    let set =
+        EncodedSet::pairs(&tokenizer, &first, &second, &labels, 64, Padding::Longest).unwrap();
+    assert!(set.type_ids.as_ref().unwrap()[0].contains(&1));
+    tch::manual_seed(3);
+    let model = BertForSequenceClassification::from_pretrained(
+        minilm().to_str().unwrap(),
+        2,
+        tch::Device::Cpu,
+    )
+    .unwrap();
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 8,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(model, config, set.take(32), set.subset(&[32, 33])).unwrap();
+    let history = trainer.fit().unwrap();
+    assert_eq!(history.batch_losses.len(), 4);
+    let out = dir.path().join("pair_model");
+    trainer
+        .model()
+        .save_pretrained(&out, Some(&tokenizer))
+        .unwrap();
+    let batch = set
+        .batches(40, Sampler::Sequential, tch::Device::Cpu)
+        .remove(0);
+    let ours = tch::no_grad(|| trainer.model().logits(&batch.inputs, false));
+    let spec = dir.path().join("pairs-64.json");
+    let theirs: serde_json::Value = serde_json::from_str(&python(
+        "reference.py",
+        &[
+            "pairs",
+            "--model",
+            &path_str(&out),
+            "--pairs",
+            &path_str(&spec),
+        ],
+    ))
+    .unwrap();
+    let theirs: Vec<Vec<f64>> = serde_json::from_value(theirs["logits"].clone()).unwrap();
+    let ours: Vec<Vec<f64>> = Vec::<Vec<f64>>::try_from(ours.to_kind(tch::Kind::Double)).unwrap();
+    let worst = ours
+        .iter()
+        .flatten()
+        .zip(theirs.iter().flatten())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst <= 1e-4,
+        "transformers sees the pair logits {worst} away"
+    );
+    // Without the type ids the logits change: the second text's segment is read.
+    let mut single = batch.inputs.to_device(tch::Device::Cpu);
+    single.token_type_ids = single.token_type_ids.zeros_like();
+    let untyped = tch::no_grad(|| trainer.model().logits(&single, false));
+    let ours = tch::no_grad(|| trainer.model().logits(&batch.inputs, false));
+    assert!(
+        !ours.allclose(&untyped, 1e-6, 1e-6, false),
+        "token type ids reach the model"
+    );
+}

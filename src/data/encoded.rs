@@ -15,12 +15,15 @@ use tch::{Device, Tensor};
 use super::batch::Batch;
 use super::sampler::{length_grouped_order, Sampler};
 
-use super::tokenizer::{pad_rows, upload, BertTokenizer, Padding};
+use super::tokenizer::{pad_rows_with_types, upload, BertTokenizer, Padding};
 
 /// Tokenized sentences with their labels.
 #[derive(Debug, Clone)]
 pub struct EncodedSet {
     pub ids: Vec<Vec<i64>>,
+    /// Token type ids of each row, for pairs (0 for the first text, 1 for the second); `None`
+    /// for single texts (all 0).
+    pub type_ids: Option<Vec<Vec<i64>>>,
     pub labels: Vec<i64>,
     pub pad_id: i64,
     pub max_len: usize,
@@ -40,6 +43,34 @@ impl EncodedSet {
         }
         Ok(EncodedSet {
             ids: tokenizer.encode_truncated(sentences, max_len)?,
+            type_ids: None,
+            labels: labels.to_vec(),
+            pad_id: tokenizer.pad_id,
+            max_len,
+            padding,
+        })
+    }
+
+    /// Pairs of texts with their labels, encoded as transformers' tokenizer encodes pairs
+    /// (see [`BertTokenizer::encode_pairs`]).
+    pub fn pairs(
+        tokenizer: &BertTokenizer,
+        first: &[String],
+        second: &[String],
+        labels: &[i64],
+        max_len: usize,
+        padding: Padding,
+    ) -> Result<Self> {
+        if first.len() != labels.len() {
+            bail!("{} pairs but {} labels", first.len(), labels.len());
+        }
+        let (ids, type_ids) = tokenizer
+            .encode_pairs(first, second, max_len)?
+            .into_iter()
+            .unzip();
+        Ok(EncodedSet {
+            ids,
+            type_ids: Some(type_ids),
             labels: labels.to_vec(),
             pad_id: tokenizer.pad_id,
             max_len,
@@ -59,6 +90,10 @@ impl EncodedSet {
     pub fn subset(&self, indices: &[usize]) -> Self {
         EncodedSet {
             ids: indices.iter().map(|&i| self.ids[i].clone()).collect(),
+            type_ids: self
+                .type_ids
+                .as_ref()
+                .map(|t| indices.iter().map(|&i| t[i].clone()).collect()),
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
             ..self.clone()
         }
@@ -132,7 +167,17 @@ impl EncodedSet {
     pub fn batch_of(&self, rows: &[usize], device: Device) -> Batch {
         let ids: Vec<&[i64]> = rows.iter().map(|&r| self.ids[r].as_slice()).collect();
         let labels: Vec<i64> = rows.iter().map(|&r| self.labels[r]).collect();
-        let inputs = pad_rows(&ids, self.pad_id, self.max_len, self.padding);
+        let types: Option<Vec<&[i64]>> = self
+            .type_ids
+            .as_ref()
+            .map(|t| rows.iter().map(|&r| t[r].as_slice()).collect());
+        let inputs = pad_rows_with_types(
+            &ids,
+            types.as_deref(),
+            self.pad_id,
+            self.max_len,
+            self.padding,
+        );
         let width = inputs.seq_len().max(0) as usize;
         Batch {
             tokens: ids.iter().map(|r| r.len().min(width)).sum(),

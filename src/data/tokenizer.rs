@@ -270,6 +270,76 @@ impl BertTokenizer {
             .collect()
     }
 
+    /// Pairs as BERT reads them: `[CLS] first [SEP] second [SEP]`, cut to `max_len` tokens the
+    /// way transformers' tokenizer does with `truncation=True` (`longest_first`, as its Rust
+    /// `tokenizers` computes it; checked pair by pair in `tests/own_data.rs`), with their token
+    /// type ids (0 for `[CLS] first [SEP]`, 1 after). Returns (ids, type ids) per pair.
+    pub fn encode_pairs(
+        &self,
+        first: &[impl AsRef<str>],
+        second: &[impl AsRef<str>],
+        max_len: usize,
+    ) -> Result<Vec<(Vec<i64>, Vec<i64>)>> {
+        if first.len() != second.len() {
+            bail!(
+                "{} first texts but {} second texts",
+                first.len(),
+                second.len()
+            );
+        }
+        if max_len < 3 {
+            bail!("max_len must leave room for [CLS] and two [SEP] (got {max_len})");
+        }
+        let budget = max_len - 3; // [CLS], [SEP], [SEP]
+        first
+            .iter()
+            .zip(second)
+            .map(|(a, b)| {
+                let words = |s: &str| -> Result<Vec<i64>> {
+                    Ok(self
+                        .encode_raw(s, false)?
+                        .get_ids()
+                        .iter()
+                        .map(|&i| i64::from(i))
+                        .collect())
+                };
+                let (mut a, mut b) = (words(a.as_ref())?, words(b.as_ref())?);
+                // longest_first as transformers' (Rust) tokenizer applies it: the shorter text
+                // keeps up to what the longer one leaves; two long texts get half the budget
+                // each, the odd token going to the one that was longer (the second on a tie).
+                if a.len() + b.len() > budget {
+                    let first_longer = a.len() > b.len();
+                    let short = a.len().min(b.len());
+                    let (mut keep_short, mut keep_long) =
+                        (short, short.max(budget - short.min(budget)));
+                    if short > budget {
+                        keep_long = short;
+                    }
+                    if keep_short + keep_long > budget {
+                        keep_short = budget / 2;
+                        keep_long = keep_short + budget % 2;
+                    }
+                    let (keep_a, keep_b) = if first_longer {
+                        (keep_long, keep_short)
+                    } else {
+                        (keep_short, keep_long)
+                    };
+                    a.truncate(keep_a);
+                    b.truncate(keep_b);
+                }
+                let mut ids = Vec::with_capacity(a.len() + b.len() + 3);
+                ids.push(self.cls_id);
+                ids.extend(&a);
+                ids.push(self.sep_id);
+                let first_len = ids.len();
+                ids.extend(&b);
+                ids.push(self.sep_id);
+                let types = (0..ids.len()).map(|i| i64::from(i >= first_len)).collect();
+                Ok((ids, types))
+            })
+            .collect()
+    }
+
     /// Tokenizes, truncates and pads a list of sentences into BERT's input tensors (on the CPU).
     pub fn encode_batch(
         &self,
@@ -353,6 +423,18 @@ fn from_vocab(vocab: &Path, lowercase: bool) -> Result<Tokenizer> {
 /// Pads id rows at the end with `pad_id` into `[rows, width]` tensors on the CPU, where the
 /// width is `max_len` ([`Padding::Fixed`]) or the longest row ([`Padding::Longest`]).
 pub fn pad_rows(rows: &[&[i64]], pad_id: i64, max_len: usize, padding: Padding) -> Encoded {
+    pad_rows_with_types(rows, None, pad_id, max_len, padding)
+}
+
+/// [`pad_rows`] with each row's token type ids (pairs); padding positions get type 0, as
+/// transformers pads them.
+pub fn pad_rows_with_types(
+    rows: &[&[i64]],
+    types: Option<&[&[i64]]>,
+    pad_id: i64,
+    max_len: usize,
+    padding: Padding,
+) -> Encoded {
     let width = match padding {
         Padding::Fixed => max_len,
         Padding::Longest | Padding::Bucket => {
@@ -361,17 +443,26 @@ pub fn pad_rows(rows: &[&[i64]], pad_id: i64, max_len: usize, padding: Padding) 
     };
     let mut ids = vec![pad_id; rows.len() * width];
     let mut mask = vec![0i64; rows.len() * width];
+    let mut type_ids = vec![0i64; rows.len() * width];
     for (r, row) in rows.iter().enumerate() {
         for (c, &id) in row.iter().take(width).enumerate() {
             ids[r * width + c] = id;
             mask[r * width + c] = 1;
+        }
+        if let Some(types) = types {
+            for (c, &t) in types[r].iter().take(width).enumerate() {
+                type_ids[r * width + c] = t;
+            }
         }
     }
     let shape = [rows.len() as i64, width as i64];
     Encoded {
         input_ids: Tensor::from_slice(&ids).view(shape),
         attention_mask: Tensor::from_slice(&mask).view(shape),
-        token_type_ids: Tensor::zeros(shape, (Kind::Int64, tch::Device::Cpu)),
+        token_type_ids: match types {
+            Some(_) => Tensor::from_slice(&type_ids).view(shape),
+            None => Tensor::zeros(shape, (Kind::Int64, tch::Device::Cpu)),
+        },
         row_lengths: Some(rows.iter().map(|r| r.len().min(width) as i64).collect()),
     }
 }

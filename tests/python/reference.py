@@ -81,6 +81,22 @@ def cmd_logits(args):
 
 
 
+def cmd_pairs(args):
+    """transformers' pair encoding (truncation=True, longest_first) of the pairs in a JSON file,
+    and, with --model, the logits of that checkpoint on them padded to the longest."""
+    spec = json.load(open(args.pairs))
+    tok = AutoTokenizer.from_pretrained(args.model or args.tokenizer)
+    enc = tok(spec["first"], spec["second"], truncation=True, max_length=spec["max_len"])
+    out = {"ids": enc["input_ids"], "type_ids": enc["token_type_ids"]}
+    if args.model:
+        model = BertForSequenceClassification.from_pretrained(args.model).eval()
+        batch = tok(spec["first"], spec["second"], truncation=True, max_length=spec["max_len"],
+                    padding=True, return_tensors="pt")
+        with torch.no_grad():
+            out["logits"] = model(**batch).logits.tolist()
+    print(json.dumps(out))
+
+
 def cmd_variants(args):
     """Checkpoints as they are found on the hub, each with reference outputs in fp32.
 
@@ -241,10 +257,14 @@ def main():
         s.add_argument("--out", required=True)
         s.add_argument("sentences", nargs="+")
     add_train_steps(sub)
+    s = sub.add_parser("pairs")
+    s.add_argument("--pairs", required=True)
+    s.add_argument("--tokenizer")
+    s.add_argument("--model")
     args = p.parse_args()
     {"tokenize": cmd_tokenize, "pretrained": cmd_pretrained, "random": cmd_random,
      "logits": cmd_logits, "train-steps": cmd_train_steps, "variants": cmd_variants,
-     "hub-outputs": cmd_hub_outputs, "attentions": cmd_attentions}[args.cmd](args)
+     "hub-outputs": cmd_hub_outputs, "attentions": cmd_attentions, "pairs": cmd_pairs}[args.cmd](args)
 
 
 if __name__ == "__main__":
