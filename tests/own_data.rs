@@ -397,3 +397,134 @@ fn pairs_encode_as_transformers_and_a_pair_model_trains_and_matches_it() {
         "token type ids reach the model"
     );
 }
+
+/// `bert-finetune train` on files of its own, as a user runs it.
+fn train_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_bert-finetune"))
+        .arg("train")
+        .args([
+            "--model",
+            &path_str(&minilm()),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+        ])
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_cli_fine_tunes_a_three_class_csv_and_a_pair_file() {
+    let dir = tmp();
+    let cola = Cola::load_split(settings::cola_dir(), Split::Train).unwrap();
+    let all = cola.sentences();
+    // Three classes by length, named as a user would name them: learnable, real text.
+    let class = |s: &str| match s.split_whitespace().count() {
+        0..=5 => "short",
+        6..=9 => "medium",
+        _ => "long",
+    };
+    let table = |rows: &[String]| {
+        let mut csv = String::from("sentence,length\n");
+        for s in rows {
+            csv += &format!("{},{}\n", csv_field(s), class(s));
+        }
+        csv
+    };
+    let (train, test) = (dir.path().join("train.csv"), dir.path().join("test.csv"));
+    std::fs::write(&train, table(&all[..64])).unwrap();
+    std::fs::write(&test, table(&all[64..88])).unwrap();
+    let out = dir.path().join("model");
+    let run = train_cli(&[
+        "--train-file",
+        &path_str(&train),
+        "--test-file",
+        &path_str(&test),
+        "--label-column",
+        "length",
+        "--out",
+        &path_str(&out),
+    ]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains("3 classes: long, medium, short"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Macro F1: "), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        summary["train_size"], 57,
+        "floor(0.9 · 64) rows, the rest held out"
+    );
+    assert!(summary["test_accuracy"].as_f64().is_some());
+    // transformers loads the model with the file's label names.
+    let printed = python(
+        "reference.py",
+        &[
+            "logits",
+            "--model",
+            &path_str(&out),
+            "--out",
+            &path_str(dir.path()),
+            "A short one.",
+        ],
+    );
+    assert!(
+        printed.contains("\"0\": \"long\"") && printed.contains("\"2\": \"short\""),
+        "{printed}"
+    );
+
+    // Pairs from a JSON-lines file, found by their sentence1/sentence2 columns.
+    let mut jsonl = String::new();
+    for (i, pair) in all[..48].chunks(2).enumerate() {
+        jsonl += &format!(
+            "{}\n",
+            serde_json::json!({"sentence1": pair[0], "sentence2": pair[1], "label": i % 2})
+        );
+    }
+    let pairs = dir.path().join("pairs.jsonl");
+    std::fs::write(&pairs, jsonl).unwrap();
+    let run = train_cli(&[
+        "--train-file",
+        &path_str(&pairs),
+        "--validation-split",
+        "0.25",
+        "--out",
+        &path_str(&dir.path().join("pair_model")),
+    ]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("on sentence1 + sentence2"), "{stdout}");
+    assert!(
+        stdout.contains("18 training samples, 6 validation samples"),
+        "{stdout}"
+    );
+
+    // A float label column is a regression, which this version says it does not train yet.
+    let scores = dir.path().join("scores.csv");
+    std::fs::write(&scores, "text,label\nA cat.,0.5\nDogs bark.,1.5\n").unwrap();
+    let run = train_cli(&["--train-file", &path_str(&scores), "--out", &path_str(&out)]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        stderr.contains("scores.csv") && stderr.contains("regression"),
+        "{stderr}"
+    );
+    assert!(
+        out.join("model.safetensors").exists(),
+        "the earlier model is untouched"
+    );
+}

@@ -22,6 +22,7 @@ use bert_finetune::train::TrainConfig;
 use bert_finetune::viz::display::thousands;
 
 mod bench;
+mod own_data;
 mod progress;
 mod run_files;
 mod train;
@@ -193,6 +194,8 @@ enum Command {
         /// checkpoint (give the same arguments as the first time).
         #[arg(long, value_name = "DIR")]
         resume: Option<PathBuf>,
+        #[command(flatten)]
+        own: own_data::OwnData,
     },
     /// Download a model from the Hugging Face hub into its cache (what `--model ID` does on
     /// first use) and print its folder.
@@ -273,6 +276,7 @@ fn run(cli: Cli) -> ExitCode {
             limit,
             out,
             resume,
+            own,
         } => {
             let config = TrainConfig {
                 epochs,
@@ -290,7 +294,11 @@ fn run(cli: Cli) -> ExitCode {
                 ..TrainConfig::default()
             };
             let out = resume.clone().unwrap_or(out);
-            train::run(&common, config, limit, &out, resume.is_some())
+            if own.train_file.is_some() {
+                own_data::run(&common, &own, config, limit, &out, resume.is_some())
+            } else {
+                train::run(&common, config, limit, &out, resume.is_some())
+            }
         }
         Command::Fetch { model, revision } => {
             let name = model.unwrap_or_else(|| {

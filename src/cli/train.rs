@@ -96,7 +96,7 @@ fn check_before_training(
 }
 
 /// The output folder must be a folder we can write: created if missing, probed with a file.
-fn check_output_folder(out: &Path) -> Result<()> {
+pub fn check_output_folder(out: &Path) -> Result<()> {
     if out.exists() && !out.is_dir() {
         bail!("--out {}: this is a file, not a folder", out.display());
     }
