@@ -528,3 +528,73 @@ fn the_cli_fine_tunes_a_three_class_csv_and_a_pair_file() {
         "the earlier model is untouched"
     );
 }
+
+/// Each problem type's loss equals transformers' `BertForSequenceClassification(labels=…)` on
+/// the same logits.
+#[test]
+fn the_loss_of_each_problem_type_is_transformers() {
+    use bert_finetune::model::heads;
+    let dir = tmp();
+    let sentences: Vec<String> = sentences()[..6].to_vec();
+    let cases = serde_json::json!([
+        {"problem_type": "single_label_classification", "num_labels": 3, "labels": [0, 2, 1, 1, 0, 2]},
+        {"problem_type": "regression", "num_labels": 1, "labels": [0.5, 3.25, -1.0, 2.0, 0.0, 4.5]},
+        {"problem_type": "multi_label_classification", "num_labels": 4,
+         "labels": [[1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0],
+                    [0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 1.0]]},
+    ]);
+    let spec = dir.path().join("losses.json");
+    std::fs::write(
+        &spec,
+        serde_json::json!({"sentences": sentences, "cases": cases}).to_string(),
+    )
+    .unwrap();
+    let theirs: serde_json::Value = serde_json::from_str(&python(
+        "reference.py",
+        &[
+            "losses",
+            "--model",
+            &path_str(&minilm()),
+            "--spec",
+            &path_str(&spec),
+        ],
+    ))
+    .unwrap();
+    for (i, case) in cases.as_array().unwrap().iter().enumerate() {
+        let problem: ProblemType = case["problem_type"].as_str().unwrap().parse().unwrap();
+        let logits: Vec<Vec<f32>> = serde_json::from_value(theirs[i]["logits"].clone()).unwrap();
+        let logits = tch::Tensor::from_slice2(&logits);
+        let labels = match problem {
+            ProblemType::SingleLabelClassification => {
+                let ids: Vec<i64> = serde_json::from_value(case["labels"].clone()).unwrap();
+                tch::Tensor::from_slice(&ids)
+            }
+            ProblemType::Regression => {
+                let v: Vec<f32> = serde_json::from_value(case["labels"].clone()).unwrap();
+                tch::Tensor::from_slice(&v)
+            }
+            ProblemType::MultiLabelClassification => {
+                let v: Vec<Vec<f32>> = serde_json::from_value(case["labels"].clone()).unwrap();
+                tch::Tensor::from_slice2(&v)
+            }
+        };
+        let ours = heads::loss(problem, &logits, &labels)
+            .unwrap()
+            .double_value(&[]);
+        let reference = theirs[i]["loss"].as_f64().unwrap();
+        assert!(
+            (ours - reference).abs() <= 1e-5,
+            "{}: ours {ours}, transformers {reference}",
+            problem.name()
+        );
+    }
+    // Shapes that cannot be a head's are refused, not broadcast.
+    let two = tch::Tensor::zeros([6, 2], (tch::Kind::Float, tch::Device::Cpu));
+    assert!(heads::loss(ProblemType::Regression, &two, &two.select(1, 0)).is_err());
+    assert!(heads::loss(
+        ProblemType::MultiLabelClassification,
+        &two,
+        &two.select(1, 0)
+    )
+    .is_err());
+}

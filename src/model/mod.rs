@@ -3,6 +3,7 @@
 pub mod bert;
 pub mod classifier;
 pub mod config;
+pub mod heads;
 pub mod hub;
 mod packing;
 pub mod params;

@@ -14,14 +14,15 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::events::{Event, EventSink, PrintLines};
 use super::losses::EpochLosses;
 use super::{check_sequence_length, checkpoint, epoch_seed, History, TrainConfig};
+use crate::data::task::ProblemType;
 use crate::data::{Batch, EncodedSet};
 use crate::eval::{self, Evaluation};
-use crate::model::BertForSequenceClassification;
+use crate::model::{heads, BertForSequenceClassification};
 use crate::optim::{FusedAdamW, LinearSchedule};
 use crate::runtime::device;
 
@@ -232,9 +233,11 @@ impl Trainer {
             let _autocast = self.config.precision.autocast(device)?;
             self.model.logits(&batch.inputs, true) // dropout on
         };
-        let loss = logits
-            .to_kind(Kind::Float)
-            .cross_entropy_for_logits(&batch.labels);
+        let loss = heads::loss(
+            ProblemType::SingleLabelClassification,
+            &logits,
+            &batch.labels,
+        )?;
         loss.f_backward()?;
         let _norm_before_clipping = self.optimizer.clip_grad_norm()?;
         self.optimizer.step()?;

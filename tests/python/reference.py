@@ -97,6 +97,24 @@ def cmd_pairs(args):
     print(json.dumps(out))
 
 
+def cmd_losses(args):
+    """transformers' BertForSequenceClassification(labels=...) loss for each problem type in a
+    JSON file, with the logits it computed them from."""
+    spec = json.load(open(args.spec))
+    tok = AutoTokenizer.from_pretrained(args.model)
+    batch = tok(spec["sentences"], padding=True, return_tensors="pt")
+    out = []
+    for case in spec["cases"]:
+        torch.manual_seed(0)
+        model = BertForSequenceClassification.from_pretrained(
+            args.model, num_labels=case["num_labels"], problem_type=case["problem_type"]).eval()
+        labels = torch.tensor(case["labels"])
+        with torch.no_grad():
+            result = model(**batch, labels=labels)
+        out.append({"logits": result.logits.tolist(), "loss": result.loss.item()})
+    print(json.dumps(out))
+
+
 def cmd_variants(args):
     """Checkpoints as they are found on the hub, each with reference outputs in fp32.
 
@@ -261,10 +279,13 @@ def main():
     s.add_argument("--pairs", required=True)
     s.add_argument("--tokenizer")
     s.add_argument("--model")
+    s = sub.add_parser("losses")
+    s.add_argument("--model", required=True)
+    s.add_argument("--spec", required=True)
     args = p.parse_args()
     {"tokenize": cmd_tokenize, "pretrained": cmd_pretrained, "random": cmd_random,
      "logits": cmd_logits, "train-steps": cmd_train_steps, "variants": cmd_variants,
-     "hub-outputs": cmd_hub_outputs, "attentions": cmd_attentions, "pairs": cmd_pairs}[args.cmd](args)
+     "hub-outputs": cmd_hub_outputs, "attentions": cmd_attentions, "pairs": cmd_pairs, "losses": cmd_losses}[args.cmd](args)
 
 
 if __name__ == "__main__":
