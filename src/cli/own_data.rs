@@ -1,9 +1,10 @@
 //! `bert-finetune train --train-file FILE`: fine-tuning on a user's own table (CSV, TSV, JSON
 //! lines, Parquet), single texts or pairs, any number of classes named as the file names them.
-//! The run is the same [`Trainer`] as the tutorial's; only the data comes from elsewhere.
+//! The run is the tutorial's own ([`fit`], [`save_run`]); only the data comes from elsewhere.
 //!
 //! Regression and multi-label files are recognised (see [`Task`]) but not trained yet: their
-//! heads and losses are the next step, and the command says so instead of guessing.
+//! losses exist (`model::heads`), their batches and metrics are the next step, and the command
+//! says so instead of guessing.
 
 use std::path::{Path, PathBuf};
 
@@ -15,13 +16,10 @@ use bert_finetune::data::tokenizer::{BertTokenizer, Padding};
 use bert_finetune::data::EncodedSet;
 use bert_finetune::eval::ConfusionMatrix;
 use bert_finetune::model::{pretrained, BertForSequenceClassification};
-use bert_finetune::runtime::atomic;
-use bert_finetune::train::{checkpoint, Checkpoints, TrainConfig, Trainer};
+use bert_finetune::train::TrainConfig;
 use bert_finetune::viz::display::thousands;
 
-use super::progress::BarsAndLines;
-use super::run_files::RunFiles;
-use super::train::{check_output_folder, flag_error};
+use super::train::{check_run_folder, fit, flag_error, save_run};
 use super::Common;
 
 /// The flags that name a user's files and columns.
@@ -88,14 +86,7 @@ pub fn run(
         );
     }
     let format: Option<Format> = own.format.as_deref().map(str::parse).transpose()?;
-    check_output_folder(out)?;
-    if resume && checkpoint::newest(out.join("checkpoints"))?.is_none() {
-        bail!(
-            "--resume {}: no complete checkpoint in {}",
-            out.display(),
-            out.join("checkpoints").display()
-        );
-    }
+    check_run_folder(out, resume)?;
     let train_file = own
         .train_file
         .as_deref()
@@ -168,14 +159,7 @@ pub fn run(
         BertForSequenceClassification::from_pretrained(&model_name, task.num_labels(), device)?;
     model.config.set_labels(&task.label_names);
     pretrained::check_vocabulary(&tokenizer, &model)?;
-    let mut trainer = Trainer::new(model, config, train_set, val_set)
-        .map_err(flag_error)?
-        .with_sink(BarsAndLines::new())
-        .with_checkpoints(Checkpoints {
-            dir: out.join("checkpoints"),
-            resume,
-        })?;
-    let history = trainer.fit()?;
+    let (trainer, history) = fit(model, config, train_set, val_set, out, resume)?;
 
     let mut summary = serde_json::json!({
         "model": model_name,
@@ -206,13 +190,7 @@ pub fn run(
         summary["test_macro_f1"] = macro_scores.f1.into();
         summary["test_mcc"] = scored.mcc().into();
     }
-    let files = RunFiles::new(out);
-    trainer.model().save_pretrained(out, Some(&tokenizer))?;
-    atomic::write(&files.history(), history.to_json()?.as_bytes())?;
-    atomic::write(
-        &files.summary(),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
-    )?;
+    save_run(&trainer, &tokenizer, &history, &summary, out)?;
     println!("\n{history}\n\nSaved to {}", out.display());
     Ok(())
 }

@@ -11,11 +11,12 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use bert_finetune::data::cola::{Cola, Split};
 use bert_finetune::data::split::{self, VALIDATION_FRACTION};
-use bert_finetune::data::tokenizer::Padding;
-use bert_finetune::model::{pretrained, BertConfig};
+use bert_finetune::data::tokenizer::{BertTokenizer, Padding};
+use bert_finetune::data::EncodedSet;
+use bert_finetune::model::{pretrained, BertConfig, BertForSequenceClassification};
 use bert_finetune::runtime::atomic;
 use bert_finetune::train::{check_sequence_length, checkpoint, Checkpoints, ConfigError};
-use bert_finetune::train::{TrainConfig, Trainer};
+use bert_finetune::train::{History, TrainConfig, Trainer};
 use bert_finetune::viz::display::thousands;
 use bert_finetune::viz::{self, files::list_files};
 
@@ -61,14 +62,7 @@ fn check_before_training(
             common.max_len
         );
     }
-    check_output_folder(out)?;
-    if resume && checkpoint::newest(out.join("checkpoints"))?.is_none() {
-        bail!(
-            "--resume {}: no complete checkpoint in {}",
-            out.display(),
-            out.join("checkpoints").display()
-        );
-    }
+    check_run_folder(out, resume)?;
     let data = common.data();
     for split in [Split::Train, Split::OutOfDomainDev] {
         let file = data.join(split.relative_path());
@@ -95,8 +89,62 @@ fn check_before_training(
     Ok(model_dir)
 }
 
+/// The run's folder: writable (see [`check_output_folder`]), and holding a checkpoint when the
+/// run resumes. Both train commands check it before reading any data.
+pub fn check_run_folder(out: &Path, resume: bool) -> Result<()> {
+    check_output_folder(out)?;
+    if resume && checkpoint::newest(out.join("checkpoints"))?.is_none() {
+        bail!(
+            "--resume {}: no complete checkpoint in {}",
+            out.display(),
+            out.join("checkpoints").display()
+        );
+    }
+    Ok(())
+}
+
+/// The run itself, the same for CoLA and a user's files: a [`Trainer`] with the CLI's bars and
+/// per-epoch checkpoints in `<out>/checkpoints/` (resumed from there with `resume`), fitted.
+pub fn fit(
+    model: BertForSequenceClassification,
+    config: TrainConfig,
+    train_set: EncodedSet,
+    val_set: EncodedSet,
+    out: &Path,
+    resume: bool,
+) -> Result<(Trainer, History)> {
+    let mut trainer = Trainer::new(model, config, train_set, val_set)
+        .map_err(flag_error)?
+        .with_sink(BarsAndLines::new())
+        .with_checkpoints(Checkpoints {
+            dir: out.join("checkpoints"),
+            resume,
+        })?;
+    let history = trainer.fit()?;
+    Ok((trainer, history))
+}
+
+/// Writes what a finished run leaves in `out`: the model with its tokenizer,
+/// `history.json` and `summary.json`, each through a temporary name.
+pub fn save_run(
+    trainer: &Trainer,
+    tokenizer: &BertTokenizer,
+    history: &History,
+    summary: &serde_json::Value,
+    out: &Path,
+) -> Result<()> {
+    let files = RunFiles::new(out);
+    trainer.model().save_pretrained(out, Some(tokenizer))?;
+    atomic::write(&files.history(), history.to_json()?.as_bytes())?;
+    atomic::write(
+        &files.summary(),
+        serde_json::to_string_pretty(summary)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
 /// The output folder must be a folder we can write: created if missing, probed with a file.
-pub fn check_output_folder(out: &Path) -> Result<()> {
+fn check_output_folder(out: &Path) -> Result<()> {
     if out.exists() && !out.is_dir() {
         bail!("--out {}: this is a file, not a folder", out.display());
     }
@@ -142,14 +190,7 @@ pub fn run(
     let model = pretrained::load_model(&model_name, device)?;
     pretrained::check_vocabulary(&tokenizer, &model)?;
     let precision = config.precision;
-    let mut trainer = Trainer::new(model, config, train_set, val_set)
-        .map_err(flag_error)?
-        .with_sink(BarsAndLines::new())
-        .with_checkpoints(Checkpoints {
-            dir: out.join("checkpoints"),
-            resume,
-        })?;
-    let history = trainer.fit()?;
+    let (trainer, history) = fit(model, config, train_set, val_set, out, resume)?;
 
     let test_set = split::encode_split(
         &tokenizer,
@@ -170,9 +211,6 @@ pub fn run(
     );
     println!("{scored}");
 
-    let files = RunFiles::new(out);
-    trainer.model().save_pretrained(out, Some(&tokenizer))?;
-    atomic::write(&files.history(), history.to_json()?.as_bytes())?;
     let summary = serde_json::json!({
         "model": model_name,
         "device": format!("{device:?}"),
@@ -187,10 +225,7 @@ pub fn run(
         "padded_share": history.padded_share,
         "sentences_per_second": history.epochs.iter().map(|e| e.sentences_per_second).collect::<Vec<_>>(),
     });
-    atomic::write(
-        &files.summary(),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
-    )?;
+    save_run(&trainer, &tokenizer, &history, &summary, out)?;
     viz::save_history_plots(&history, out)?;
     viz::mcc_bars(&scored)?.save(out, "mcc")?;
     println!("\n{history}\n");

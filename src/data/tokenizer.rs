@@ -310,15 +310,12 @@ impl BertTokenizer {
                 if a.len() + b.len() > budget {
                     let first_longer = a.len() > b.len();
                     let short = a.len().min(b.len());
-                    let (mut keep_short, mut keep_long) =
-                        (short, short.max(budget - short.min(budget)));
-                    if short > budget {
-                        keep_long = short;
-                    }
-                    if keep_short + keep_long > budget {
-                        keep_short = budget / 2;
-                        keep_long = keep_short + budget % 2;
-                    }
+                    let keep_long = short.max(budget.saturating_sub(short));
+                    let (keep_short, keep_long) = if short + keep_long > budget {
+                        (budget / 2, budget / 2 + budget % 2)
+                    } else {
+                        (short, keep_long)
+                    };
                     let (keep_a, keep_b) = if first_longer {
                         (keep_long, keep_short)
                     } else {
