@@ -111,6 +111,7 @@ fn every_format_reads_the_same_examples() {
             text_columns: vec!["text".into()],
             label_column: "score".into(),
             problem_type: None,
+            label_columns: Vec::new(),
         };
         let task = Task::infer(&frame, &spec, path).unwrap();
         assert_eq!(task.problem_type, ProblemType::Regression, "{format}");

@@ -396,7 +396,7 @@ fn the_trainer_refuses_settings_by_field_before_any_work() {
     config.optimizer.warmup_steps = 100;
     assert_eq!(
         refused(config),
-        "TrainConfig.optimizer.warmup_steps = 100: the run has only 4 steps (1 batches × 4 epochs)"
+        "TrainConfig.optimizer.warmup_steps = 100: the run has only 4 steps (1 steps × 4 epochs)"
     );
     let mut tiny = tiny_config();
     tiny.max_position_embeddings = 16;

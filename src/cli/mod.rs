@@ -25,6 +25,7 @@ mod bench;
 mod own_data;
 mod progress;
 mod run_files;
+mod scores;
 mod train;
 
 #[derive(Parser)]
@@ -154,6 +155,31 @@ impl Common {
     }
 }
 
+/// Training controls, as transformers' `TrainingArguments` names them.
+#[derive(clap::Args)]
+struct Controls {
+    /// Batches whose gradients make one optimizer step (batch size × this sentences a step).
+    #[arg(long, default_value_t = 1)]
+    gradient_accumulation_steps: usize,
+    /// Weights of the classes in the loss: "balanced" (scikit-learn's n / (k · count)) or
+    /// one number per class, comma-separated, in class order.
+    #[arg(long)]
+    class_weights: Option<String>,
+    /// Also evaluate every N optimizer steps (default: after each epoch only).
+    #[arg(long, value_name = "N")]
+    eval_steps: Option<usize>,
+    /// Keep the best evaluation's weights on this metric and load them at the end: loss,
+    /// accuracy, mcc, f1, macro_f1, mse, pearson, spearmanr, micro_f1, subset_accuracy.
+    #[arg(long)]
+    metric_for_best_model: Option<String>,
+    /// Stop after this many evaluations without improvement (needs --metric-for-best-model).
+    #[arg(long)]
+    early_stopping_patience: Option<usize>,
+    /// An improvement must exceed this to reset the patience.
+    #[arg(long, default_value_t = 0.0)]
+    early_stopping_threshold: f64,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Print the device report and a summary of the CoLA data (the default).
@@ -194,6 +220,8 @@ enum Command {
         /// checkpoint (give the same arguments as the first time).
         #[arg(long, value_name = "DIR")]
         resume: Option<PathBuf>,
+        #[command(flatten)]
+        controls: Controls,
         #[command(flatten)]
         own: own_data::OwnData,
     },
@@ -276,6 +304,7 @@ fn run(cli: Cli) -> ExitCode {
             limit,
             out,
             resume,
+            controls,
             own,
         } => {
             let config = TrainConfig {
@@ -291,13 +320,27 @@ fn run(cli: Cli) -> ExitCode {
                     ..AdamWConfig::default()
                 },
                 precision: common.precision(common.device()),
+                gradient_accumulation_steps: controls.gradient_accumulation_steps,
+                eval_steps: controls.eval_steps,
+                metric_for_best_model: controls.metric_for_best_model,
+                early_stopping_patience: controls.early_stopping_patience,
+                early_stopping_threshold: controls.early_stopping_threshold,
                 ..TrainConfig::default()
             };
             let out = resume.clone().unwrap_or(out);
+            let weights = controls.class_weights.as_deref();
             if own.train_file.is_some() {
-                own_data::run(&common, &own, config, limit, &out, resume.is_some())
+                own_data::run(
+                    &common,
+                    &own,
+                    config,
+                    weights,
+                    limit,
+                    &out,
+                    resume.is_some(),
+                )
             } else {
-                train::run(&common, config, limit, &out, resume.is_some())
+                train::run(&common, config, weights, limit, &out, resume.is_some())
             }
         }
         Command::Fetch { model, revision } => {

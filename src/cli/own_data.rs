@@ -1,20 +1,18 @@
 //! `bert-finetune train --train-file FILE`: fine-tuning on a user's own table (CSV, TSV, JSON
-//! lines, Parquet), single texts or pairs, any number of classes named as the file names them.
-//! The run is the tutorial's own ([`fit`], [`save_run`]); only the data comes from elsewhere.
-//!
-//! Regression and multi-label files are recognised (see [`Task`]) but not trained yet: their
-//! losses exist (`model::heads`), their batches and metrics are the next step, and the command
-//! says so instead of guessing.
+//! lines, Parquet), single texts or pairs, for every problem type transformers knows:
+//! single-label classification with any number of classes named as the file names them,
+//! regression (float labels), multi-label (a list of labels per row, or one 0/1 column per
+//! label). The run is the tutorial's own ([`fit`], [`save_run`]); only the data comes from
+//! elsewhere.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
 use bert_finetune::data::table::{read_table, Format};
-use bert_finetune::data::task::{Examples, Labels, ProblemType, Task, TaskSpec};
-use bert_finetune::data::tokenizer::{BertTokenizer, Padding};
+use bert_finetune::data::task::{Examples, ProblemType, Task, TaskSpec};
+use bert_finetune::data::tokenizer::Padding;
 use bert_finetune::data::EncodedSet;
-use bert_finetune::eval::ConfusionMatrix;
 use bert_finetune::model::{pretrained, BertForSequenceClassification};
 use bert_finetune::train::TrainConfig;
 use bert_finetune::viz::display::thousands;
@@ -39,34 +37,32 @@ pub struct OwnData {
     pub test_file: Option<PathBuf>,
     /// The text column, or two for pairs: a,b (default: sentence1,sentence2 when present, else
     /// the first columns besides the label).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', alias = "text-column")]
     pub text_columns: Vec<String>,
-    #[arg(long, default_value = "label")]
-    pub label_column: String,
+    /// The label column; several, comma-separated (toxic,insult,threat), for a multi-label
+    /// task with one 0/1 column per label.
+    #[arg(long, value_delimiter = ',', default_value = "label")]
+    pub label_column: Vec<String>,
+    /// single_label_classification, regression or multi_label_classification (default: from
+    /// the labels: floats mean regression, lists multi-label).
+    #[arg(long)]
+    pub problem_type: Option<String>,
     /// csv, tsv, jsonl or parquet (default: from each file's extension).
     #[arg(long)]
     pub format: Option<String>,
 }
 
-fn encode(
-    tokenizer: &BertTokenizer,
-    examples: &Examples,
-    common: &Common,
-    padding: Padding,
-) -> Result<EncodedSet> {
-    let Labels::Classes(labels) = &examples.labels else {
-        bail!("only class labels are encoded here");
-    };
-    match &examples.second {
-        Some(second) => EncodedSet::pairs(
-            tokenizer,
-            &examples.first,
-            second,
-            labels,
-            common.max_len,
-            padding,
-        ),
-        None => EncodedSet::new(tokenizer, &examples.first, labels, common.max_len, padding),
+/// Says how many training rows `--max-len` cut, so a user sees what the cut costs.
+pub fn report_truncation(set: &EncodedSet, max_len: usize) {
+    let cut = set.truncated();
+    if cut > 0 {
+        println!(
+            "{} of {} training rows are longer than --max-len {max_len} tokens and were cut \
+             ({:.1}%; the model takes up to 512)",
+            thousands(cut),
+            thousands(set.len()),
+            100.0 * cut as f64 / set.len().max(1) as f64
+        );
     }
 }
 
@@ -74,6 +70,7 @@ pub fn run(
     common: &Common,
     own: &OwnData,
     config: TrainConfig,
+    class_weights: Option<&str>,
     limit: Option<usize>,
     out: &Path,
     resume: bool,
@@ -92,21 +89,23 @@ pub fn run(
         .as_deref()
         .context("--train-file is missing")?;
     let train_frame = read_table(train_file, format)?;
+    let problem_type: Option<ProblemType> = own
+        .problem_type
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .context("--problem-type")?;
+    let (label_column, label_columns) = match own.label_column.as_slice() {
+        [one] => (one.clone(), Vec::new()),
+        many => (String::new(), many.to_vec()),
+    };
     let spec = TaskSpec {
         text_columns: own.text_columns.clone(),
-        label_column: own.label_column.clone(),
-        problem_type: None,
+        label_column,
+        label_columns,
+        problem_type,
     };
     let task = Task::infer(&train_frame, &spec, train_file)?;
-    if task.problem_type != ProblemType::SingleLabelClassification {
-        bail!(
-            "{}: column {:?} makes this a {} task; this version trains single-label \
-             classification only (regression and multi-label heads come next)",
-            train_file.display(),
-            task.label_column,
-            task.problem_type.name()
-        );
-    }
     if task.is_pair() && common.max_len < 3 {
         bail!(
             "--max-len {}: a pair needs at least 3 positions ([CLS] and two [SEP])",
@@ -128,19 +127,34 @@ pub fn run(
     println!("{report}");
     let model_name = common.model()?;
     println!("Model: {model_name}");
-    println!(
-        "Task: {} on {} ({} classes: {})",
-        task.problem_type.name(),
-        task.text_columns.join(" + "),
-        task.label_names.len(),
-        task.label_names.join(", ")
-    );
+    match task.problem_type {
+        ProblemType::Regression => println!(
+            "Task: regression of {} on {}",
+            task.label_column,
+            task.text_columns.join(" + ")
+        ),
+        p => println!(
+            "Task: {} on {} ({} {}: {})",
+            p.name(),
+            task.text_columns.join(" + "),
+            task.label_names.len(),
+            if p == ProblemType::MultiLabelClassification {
+                "labels"
+            } else {
+                "classes"
+            },
+            task.label_names.join(", ")
+        ),
+    }
     bert_finetune::runtime::device::manual_seed(common.seed);
     let tokenizer = pretrained::load_tokenizer(&model_name)?;
     let padding = Padding::from(common.padding);
-    let all = encode(&tokenizer, &train_examples, common, padding)?;
+    let encode = |examples: &Examples, padding: Padding| {
+        EncodedSet::from_examples(&tokenizer, examples, common.max_len, padding)
+    };
+    let all = encode(&train_examples, padding)?;
     let (train_set, val_set) = match &val_examples {
-        Some(v) => (all, encode(&tokenizer, v, common, padding)?),
+        Some(v) => (all, encode(v, padding)?),
         None => all.split(own.validation_split, common.seed),
     };
     let train_set = match limit {
@@ -155,9 +169,12 @@ pub fn run(
         thousands(train_set.len()),
         thousands(val_set.len())
     );
+    report_truncation(&train_set, common.max_len);
+    let config = super::train::resolve_class_weights(config, class_weights, &train_set)?;
     let mut model =
         BertForSequenceClassification::from_pretrained(&model_name, task.num_labels(), device)?;
     model.config.set_labels(&task.label_names);
+    model.config.set_problem_type(task.problem_type);
     pretrained::check_vocabulary(&tokenizer, &model)?;
     let (trainer, history) = fit(model, config, train_set, val_set, out, resume)?;
 
@@ -165,30 +182,22 @@ pub fn run(
         "model": model_name,
         "task": task,
         "train_size": trainer.train_set().len(),
-        "validation_accuracy": history.epochs.iter().map(|e| e.val_accuracy).collect::<Vec<_>>(),
+        "train_truncated": history.train_truncated,
+        "validation_metrics": history.epochs.iter().map(|e| &e.val_metrics).collect::<Vec<_>>(),
+        "best": history.best,
+        "stopped_early": history.stopped_early,
         "training_seconds": history.total_seconds,
     });
     if let Some(test) = &test_examples {
-        let test_set = encode(&tokenizer, test, common, Padding::Longest)?;
+        let test_set = encode(test, Padding::Longest)?;
         println!("\nScoring {} test rows...", thousands(test_set.len()));
         let scored = trainer.evaluate(&test_set, common.batch_size)?;
-        let cm = ConfusionMatrix::new(&scored.preds, &scored.labels, task.label_names.len());
-        let macro_scores = cm.macro_average();
-        println!(
-            "Accuracy: {:.3}\nMacro F1: {:.3}\nMCC: {:.3}",
-            scored.accuracy(),
-            macro_scores.f1,
-            scored.mcc()
-        );
-        for (name, s) in task.label_names.iter().zip(cm.per_class()) {
-            println!(
-                "  {name:<20} precision {:.3}  recall {:.3}  F1 {:.3}  ({} rows)",
-                s.precision, s.recall, s.f1, s.support
-            );
+        print!("{}", super::scores::report(&scored, &task.label_names));
+        let metrics = scored.metrics();
+        for (k, v) in &metrics {
+            summary[format!("test_{k}")] = (*v).into();
         }
-        summary["test_accuracy"] = scored.accuracy().into();
-        summary["test_macro_f1"] = macro_scores.f1.into();
-        summary["test_mcc"] = scored.mcc().into();
+        summary["test_metrics"] = serde_json::to_value(&metrics)?;
     }
     save_run(&trainer, &tokenizer, &history, &summary, out)?;
     println!("\n{history}\n\nSaved to {}", out.display());

@@ -13,6 +13,7 @@ use bert_finetune::data::cola::{Cola, Split};
 use bert_finetune::data::split::{self, VALIDATION_FRACTION};
 use bert_finetune::data::tokenizer::{BertTokenizer, Padding};
 use bert_finetune::data::EncodedSet;
+use bert_finetune::model::heads::balanced_class_weights;
 use bert_finetune::model::{pretrained, BertConfig, BertForSequenceClassification};
 use bert_finetune::runtime::atomic;
 use bert_finetune::train::{check_sequence_length, checkpoint, Checkpoints, ConfigError};
@@ -36,6 +37,12 @@ pub fn flag_error(err: anyhow::Error) -> anyhow::Error {
         "optimizer.eps" => "--eps",
         "optimizer.weight_decay" => "--weight-decay",
         "optimizer.warmup_steps" => "--warmup-steps",
+        "gradient_accumulation_steps" => "--gradient-accumulation-steps",
+        "class_weights" => "--class-weights",
+        "eval_steps" => "--eval-steps",
+        "metric_for_best_model" => "--metric-for-best-model",
+        "early_stopping_patience" => "--early-stopping-patience",
+        "early_stopping_threshold" => "--early-stopping-threshold",
         _ => return err,
     };
     anyhow!("{flag} {}: {}", e.value, e.reason)
@@ -87,6 +94,36 @@ fn check_before_training(
     check_sequence_length(common.max_len, &model_config)
         .with_context(|| format!("--max-len {} ({})", common.max_len, config_file.display()))?;
     Ok(model_dir)
+}
+
+/// `--class-weights` made concrete for `train`'s classes: "balanced" from its labels, or the
+/// numbers given (their count is checked against the head when the run is built).
+pub fn resolve_class_weights(
+    mut config: TrainConfig,
+    arg: Option<&str>,
+    train: &EncodedSet,
+) -> Result<TrainConfig> {
+    let Some(arg) = arg else {
+        return Ok(config);
+    };
+    let weights = if arg == "balanced" {
+        let Some(classes) = train.labels.classes() else {
+            bail!("--class-weights balanced: class weights apply to single-label classification");
+        };
+        let k = classes.iter().copied().max().map_or(0, |m| m as usize + 1);
+        balanced_class_weights(classes, k).context("--class-weights balanced")?
+    } else {
+        arg.split(',')
+            .map(|w| {
+                w.trim().parse::<f64>().map_err(|_| {
+                    anyhow!("--class-weights {arg}: {w:?} is not a number (give \"balanced\" or w1,w2,…)")
+                })
+            })
+            .collect::<Result<_>>()?
+    };
+    config.class_weights = Some(weights);
+    config.validate().map_err(|e| flag_error(e.into()))?;
+    Ok(config)
 }
 
 /// The run's folder: writable (see [`check_output_folder`]), and holding a checkpoint when the
@@ -160,6 +197,7 @@ fn check_output_folder(out: &Path) -> Result<()> {
 pub fn run(
     common: &Common,
     config: TrainConfig,
+    class_weights: Option<&str>,
     limit: Option<usize>,
     out: &Path,
     resume: bool,
@@ -187,6 +225,8 @@ pub fn run(
         thousands(train_set.len()),
         thousands(val_set.len())
     );
+    super::own_data::report_truncation(&train_set, common.max_len);
+    let config = resolve_class_weights(config, class_weights, &train_set)?;
     let model = pretrained::load_model(&model_name, device)?;
     pretrained::check_vocabulary(&tokenizer, &model)?;
     let precision = config.precision;

@@ -10,10 +10,12 @@ use anyhow::{bail, Result};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use tch::{Device, Tensor};
+use tch::Device;
 
 use super::batch::Batch;
+use super::labels::Labels;
 use super::sampler::{length_grouped_order, Sampler};
+use super::task::Examples;
 
 use super::tokenizer::{pad_rows_with_types, upload, BertTokenizer, Padding};
 
@@ -24,31 +26,69 @@ pub struct EncodedSet {
     /// Token type ids of each row, for pairs (0 for the first text, 1 for the second); `None`
     /// for single texts (all 0).
     pub type_ids: Option<Vec<Vec<i64>>>,
-    pub labels: Vec<i64>,
+    /// Class ids, values or indicators: the problem type the set trains.
+    pub labels: Labels,
     pub pad_id: i64,
     pub max_len: usize,
     pub padding: Padding,
+    /// Per row: whether its text was longer than `max_len` tokens and was cut (a run reports
+    /// the count, as a user of `--max-len` wants to know what the cut costs).
+    pub cut: Vec<bool>,
 }
 
 impl EncodedSet {
+    /// Single sentences with their labels (class ids for CoLA; any [`Labels`]).
     pub fn new(
         tokenizer: &BertTokenizer,
         sentences: &[String],
-        labels: &[i64],
+        labels: impl Into<Labels>,
         max_len: usize,
         padding: Padding,
     ) -> Result<Self> {
+        let labels = labels.into();
         if sentences.len() != labels.len() {
             bail!("{} sentences but {} labels", sentences.len(), labels.len());
         }
+        let cut = tokenizer
+            .lengths(sentences)?
+            .iter()
+            .map(|&n| n > max_len)
+            .collect();
         Ok(EncodedSet {
             ids: tokenizer.encode_truncated(sentences, max_len)?,
             type_ids: None,
-            labels: labels.to_vec(),
+            labels,
             pad_id: tokenizer.pad_id,
             max_len,
             padding,
+            cut,
         })
+    }
+
+    /// A file's examples, single texts or pairs, with whatever labels their task has.
+    pub fn from_examples(
+        tokenizer: &BertTokenizer,
+        examples: &Examples,
+        max_len: usize,
+        padding: Padding,
+    ) -> Result<Self> {
+        match &examples.second {
+            Some(second) => Self::pairs(
+                tokenizer,
+                &examples.first,
+                second,
+                &examples.labels,
+                max_len,
+                padding,
+            ),
+            None => Self::new(
+                tokenizer,
+                &examples.first,
+                &examples.labels,
+                max_len,
+                padding,
+            ),
+        }
     }
 
     /// Pairs of texts with their labels, encoded as transformers' tokenizer encodes pairs
@@ -57,13 +97,15 @@ impl EncodedSet {
         tokenizer: &BertTokenizer,
         first: &[String],
         second: &[String],
-        labels: &[i64],
+        labels: impl Into<Labels>,
         max_len: usize,
         padding: Padding,
     ) -> Result<Self> {
+        let labels = labels.into();
         if first.len() != labels.len() {
             bail!("{} pairs but {} labels", first.len(), labels.len());
         }
+        let whole = tokenizer.pair_lengths(first, second)?;
         let (ids, type_ids) = tokenizer
             .encode_pairs(first, second, max_len)?
             .into_iter()
@@ -71,15 +113,21 @@ impl EncodedSet {
         Ok(EncodedSet {
             ids,
             type_ids: Some(type_ids),
-            labels: labels.to_vec(),
+            labels,
             pad_id: tokenizer.pad_id,
             max_len,
             padding,
+            cut: whole.iter().map(|&n| n > max_len).collect(),
         })
     }
 
     pub fn len(&self) -> usize {
         self.labels.len()
+    }
+
+    /// Rows cut at `max_len`.
+    pub fn truncated(&self) -> usize {
+        self.cut.iter().filter(|&&c| c).count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -94,7 +142,8 @@ impl EncodedSet {
                 .type_ids
                 .as_ref()
                 .map(|t| indices.iter().map(|&i| t[i].clone()).collect()),
-            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            labels: self.labels.subset(indices),
+            cut: indices.iter().map(|&i| self.cut[i]).collect(),
             ..self.clone()
         }
     }
@@ -166,7 +215,6 @@ impl EncodedSet {
     /// The batch of the given rows, padded per the set's [`Padding`], on `device`.
     pub fn batch_of(&self, rows: &[usize], device: Device) -> Batch {
         let ids: Vec<&[i64]> = rows.iter().map(|&r| self.ids[r].as_slice()).collect();
-        let labels: Vec<i64> = rows.iter().map(|&r| self.labels[r]).collect();
         let types: Option<Vec<&[i64]>> = self
             .type_ids
             .as_ref()
@@ -183,7 +231,7 @@ impl EncodedSet {
             tokens: ids.iter().map(|r| r.len().min(width)).sum(),
             positions: rows.len() * width,
             inputs: inputs.to_device(device),
-            labels: upload(&Tensor::from_slice(&labels), device),
+            labels: upload(&self.labels.tensor(rows), device),
         }
     }
 }

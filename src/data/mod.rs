@@ -9,6 +9,7 @@ pub mod archive;
 mod batch;
 pub mod cola;
 mod encoded;
+mod labels;
 mod sampler;
 pub mod split;
 pub mod table;
@@ -17,4 +18,5 @@ pub mod tokenizer;
 
 pub use batch::{padded_share, Batch};
 pub use encoded::EncodedSet;
+pub use labels::Labels;
 pub use sampler::{length_grouped_order, Sampler};

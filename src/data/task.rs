@@ -15,6 +15,8 @@ use anyhow::{anyhow, bail, Result};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use super::labels::Labels;
+
 /// The kind of head and loss a task trains, with transformers' `problem_type` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,31 +57,6 @@ impl std::str::FromStr for ProblemType {
     }
 }
 
-/// The labels of a set, in the form its problem type trains on.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Labels {
-    /// Class ids, `0..num_labels`.
-    Classes(Vec<i64>),
-    /// One value per row.
-    Values(Vec<f32>),
-    /// One 0/1 indicator per label per row.
-    MultiHot(Vec<Vec<f32>>),
-}
-
-impl Labels {
-    pub fn len(&self) -> usize {
-        match self {
-            Labels::Classes(v) => v.len(),
-            Labels::Values(v) => v.len(),
-            Labels::MultiHot(v) => v.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 /// The texts and labels of one file, row by row.
 #[derive(Debug, Clone)]
 pub struct Examples {
@@ -105,6 +82,9 @@ pub struct TaskSpec {
     /// One column (single texts) or two (pairs); empty: inferred.
     pub text_columns: Vec<String>,
     pub label_column: String,
+    /// Several 0/1 columns, one per label, make a multi-label task named by the columns
+    /// (`label_column` is then unused).
+    pub label_columns: Vec<String>,
     /// Inferred from the label column when `None`.
     pub problem_type: Option<ProblemType>,
 }
@@ -114,6 +94,7 @@ impl Default for TaskSpec {
         TaskSpec {
             text_columns: Vec::new(),
             label_column: "label".to_string(),
+            label_columns: Vec::new(),
             problem_type: None,
         }
     }
@@ -125,6 +106,10 @@ impl Default for TaskSpec {
 pub struct Task {
     pub text_columns: Vec<String>,
     pub label_column: String,
+    /// The 0/1 columns of a multi-label task read from one column per label (empty when the
+    /// labels are in `label_column`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub label_columns: Vec<String>,
     pub problem_type: ProblemType,
     /// Class names in id order (single- and multi-label); `["score"]`-like for regression.
     pub label_names: Vec<String>,
@@ -260,6 +245,9 @@ fn list_keys(col: &Column, name: &str, file: &Path) -> Result<Vec<Vec<Key>>> {
 impl Task {
     /// The task a training file defines, from what `spec` says and the rest inferred.
     pub fn infer(frame: &DataFrame, spec: &TaskSpec, file: &Path) -> Result<Task> {
+        if !spec.label_columns.is_empty() {
+            return Self::infer_indicator_columns(frame, spec, file);
+        }
         let label = &spec.label_column;
         let label_col = column(frame, label, file)?;
         let text_columns = if spec.text_columns.is_empty() {
@@ -339,9 +327,99 @@ impl Task {
         Ok(Task {
             text_columns,
             label_column: label.clone(),
+            label_columns: Vec::new(),
             problem_type,
             label_names,
         })
+    }
+
+    /// A multi-label task whose labels are one 0/1 column each (`spec.label_columns`).
+    fn infer_indicator_columns(frame: &DataFrame, spec: &TaskSpec, file: &Path) -> Result<Task> {
+        if let Some(p) = spec.problem_type {
+            if p != ProblemType::MultiLabelClassification {
+                bail!(
+                    "several label columns ({}) make a multi-label task, not {}",
+                    spec.label_columns.join(", "),
+                    p.name()
+                );
+            }
+        }
+        if spec.label_columns.len() < 2 {
+            bail!(
+                "one label column given as a list ({}); a multi-label task needs two or more",
+                spec.label_columns.join(", ")
+            );
+        }
+        for c in &spec.label_columns {
+            column(frame, c, file)?;
+        }
+        let text_columns = if spec.text_columns.is_empty() {
+            let others: Vec<String> = frame
+                .get_column_names()
+                .iter()
+                .map(|n| n.to_string())
+                .filter(|n| !spec.label_columns.contains(n))
+                .take(1)
+                .collect();
+            if others.is_empty() {
+                bail!(
+                    "{}: no text column besides the label columns",
+                    file.display()
+                );
+            }
+            others
+        } else {
+            spec.text_columns.clone()
+        };
+        for c in &text_columns {
+            column(frame, c, file)?;
+        }
+        let task = Task {
+            text_columns,
+            label_column: spec.label_columns.join(","),
+            label_columns: spec.label_columns.clone(),
+            problem_type: ProblemType::MultiLabelClassification,
+            label_names: spec.label_columns.clone(),
+        };
+        task.indicator_rows(frame, file)?; // every cell 0 or 1, now, before any long work
+        Ok(task)
+    }
+
+    /// The 0/1 indicator rows of a task read from one column per label.
+    fn indicator_rows(&self, frame: &DataFrame, file: &Path) -> Result<Vec<Vec<f32>>> {
+        let mut rows = vec![vec![0.0f32; self.label_columns.len()]; frame.height()];
+        for (j, name) in self.label_columns.iter().enumerate() {
+            let col = column(frame, name, file)?;
+            if let Some(row) = first_null(col) {
+                bail!(
+                    "{}: row {}: the label in column {name:?} is missing (null)",
+                    file.display(),
+                    row + 1
+                );
+            }
+            let values = col.cast(&DataType::Float64).map_err(|_| {
+                anyhow!(
+                    "{}: column {name:?} holds {}; a label column holds 0 or 1",
+                    file.display(),
+                    col.dtype()
+                )
+            })?;
+            let values = values
+                .f64()
+                .map_err(|e| anyhow!("{}: column {name:?}: {e}", file.display()))?;
+            for (r, v) in values.iter().enumerate() {
+                match v {
+                    Some(x) if x == 0.0 || x == 1.0 => rows[r][j] = x as f32,
+                    other => bail!(
+                        "{}: row {}: column {name:?} holds {}; a label column holds 0 or 1",
+                        file.display(),
+                        r + 1,
+                        other.map_or("null".to_string(), |x| x.to_string())
+                    ),
+                }
+            }
+        }
+        Ok(rows)
     }
 
     /// Outputs of the model's head: classes (or labels) for classification, 1 for regression.
@@ -382,6 +460,13 @@ impl Task {
             Some(c) => Some(strings(frame, c, file, "text")?),
             None => None,
         };
+        if !self.label_columns.is_empty() {
+            return Ok(Examples {
+                first,
+                second,
+                labels: Labels::MultiHot(self.indicator_rows(frame, file)?),
+            });
+        }
         let label = &self.label_column;
         let col = column(frame, label, file)?;
         if let Some(row) = first_null(col) {

@@ -236,6 +236,22 @@ impl BertTokenizer {
             .collect()
     }
 
+    /// Each pair's length in tokens as `[CLS] first [SEP] second [SEP]`, before any cut.
+    pub fn pair_lengths(
+        &self,
+        first: &[impl AsRef<str>],
+        second: &[impl AsRef<str>],
+    ) -> Result<Vec<usize>> {
+        first
+            .iter()
+            .zip(second)
+            .map(|(a, b)| {
+                let words = |s: &str| -> Result<usize> { Ok(self.encode_raw(s, false)?.len()) };
+                Ok(words(a.as_ref())? + words(b.as_ref())? + 3)
+            })
+            .collect()
+    }
+
     /// Length in tokens (special tokens included) of the longest sentence, and its index
     /// (the first one, if several tie).
     pub fn longest(&self, sentences: &[impl AsRef<str>]) -> Result<(usize, usize)> {

@@ -1,26 +1,41 @@
 //! [`evaluate`]: a model run over a set in order, without dropout or gradients, and the
-//! [`Evaluation`] it returns (logits, predictions, mean loss, accuracy, MCC overall and per
-//! batch as the tutorial prints them).
+//! [`Evaluation`] it returns: logits, predictions and labels, the mean loss, and the metrics
+//! of the problem type (accuracy and MCC overall and per batch as the tutorial prints them;
+//! macro F1; Pearson and Spearman for a regression; micro-F1 and subset accuracy for
+//! multi-label).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use anyhow::{bail, Result};
 use tch::{Device, Kind, Tensor};
 
-use super::metrics::{accuracy, matthews, ConfusionMatrix};
-use crate::data::{EncodedSet, Sampler};
-use crate::model::BertForSequenceClassification;
+use super::metrics::{
+    accuracy, binary_f1, matthews, micro_f1, pearson, spearman, subset_accuracy, ConfusionMatrix,
+};
+use crate::data::task::ProblemType;
+use crate::data::{EncodedSet, Labels, Sampler};
+use crate::model::{heads, BertForSequenceClassification};
 use crate::runtime::precision::Precision;
+use crate::viz::display::Table;
+
+/// A multi-label model predicts every label whose probability reaches this (transformers'
+/// and scikit-learn's usual cut: sigmoid(logit) ≥ 0.5, i.e. logit ≥ 0).
+pub const MULTI_LABEL_THRESHOLD: f64 = 0.5;
 
 /// A model's outputs over a set, in set order, with the batch boundaries used.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
+    pub problem_type: ProblemType,
     /// `[n][num_labels]` logits.
     pub logits: Vec<Vec<f32>>,
-    pub preds: Vec<i64>,
-    pub labels: Vec<i64>,
+    /// The predictions, in the labels' form: the arg-max class, the value, or each label over
+    /// [`MULTI_LABEL_THRESHOLD`].
+    pub preds: Labels,
+    pub labels: Labels,
     pub batch_size: usize,
-    /// Mean cross-entropy over the batches (as the tutorial averages it).
+    /// Mean loss over the batches (as the tutorial averages it), the training loss of the
+    /// problem type.
     pub loss: f64,
     /// Wall-clock seconds the pass took.
     pub seconds: f64,
@@ -54,20 +69,43 @@ pub fn evaluate(
     Ok(scored)
 }
 
+/// The predictions of `logits` (`[n, num_labels]`, on the CPU, float) for `problem`.
+pub fn predictions(problem: ProblemType, logits: &Tensor) -> Result<Labels> {
+    Ok(match problem {
+        ProblemType::SingleLabelClassification => {
+            Labels::Classes(Vec::try_from(logits.argmax(1, false))?)
+        }
+        ProblemType::Regression => Labels::Values(Vec::try_from(logits.reshape([-1]))?),
+        ProblemType::MultiLabelClassification => {
+            let hot = logits
+                .sigmoid()
+                .ge(MULTI_LABEL_THRESHOLD)
+                .to_kind(Kind::Float);
+            Labels::MultiHot(
+                (0..hot.size()[0])
+                    .map(|i| Vec::<f32>::try_from(hot.get(i)))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+    })
+}
+
 impl Evaluation {
     /// Scores the logits of consecutive evaluation batches (of `batch_size` rows, the last
-    /// one possibly shorter) against `labels`: the loss is the mean of the batches'
-    /// cross-entropies, as the tutorial averages it. One copy to the host for the lot.
-    pub fn new(batch_logits: &[Tensor], labels: &[i64], batch_size: usize) -> Result<Self> {
+    /// one possibly shorter) against `labels`: the loss is the mean of the batches' losses,
+    /// as the tutorial averages it. One copy to the host for the lot.
+    pub fn new(batch_logits: &[Tensor], labels: &Labels, batch_size: usize) -> Result<Self> {
+        let problem_type = labels.problem_type();
         let rows: i64 = batch_logits.iter().map(|l| l.size()[0]).sum();
         if rows as usize != labels.len() {
             bail!("{rows} rows of logits for {} labels", labels.len());
         }
         if batch_logits.is_empty() {
             return Ok(Evaluation {
+                problem_type,
                 logits: Vec::new(),
-                preds: Vec::new(),
-                labels: Vec::new(),
+                preds: labels.clone(),
+                labels: labels.clone(),
                 batch_size,
                 loss: 0.0,
                 seconds: 0.0,
@@ -79,64 +117,218 @@ impl Evaluation {
             .iter()
             .map(|l| {
                 let n = l.size()[0] as usize;
-                let y = Tensor::from_slice(&labels[start..start + n]).to_device(device);
+                let rows: Vec<usize> = (start..start + n).collect();
                 start += n;
-                l.to_kind(Kind::Float).cross_entropy_for_logits(&y)
+                let y = labels.tensor(&rows).to_device(device);
+                heads::loss(problem_type, l, &y)
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let loss = Tensor::stack(&losses, 0)
             .mean(Kind::Double)
             .double_value(&[]);
         let all = Tensor::cat(batch_logits, 0)
             .to_kind(Kind::Float)
             .to_device(Device::Cpu);
-        let preds: Vec<i64> = Vec::try_from(all.argmax(1, false))?;
+        let preds = predictions(problem_type, &all)?;
         let logits = (0..all.size()[0])
             .map(|i| Vec::<f32>::try_from(all.get(i)))
             .collect::<Result<_, _>>()?;
         Ok(Evaluation {
+            problem_type,
             logits,
             preds,
-            labels: labels.to_vec(),
+            labels: labels.clone(),
             batch_size,
             loss,
             seconds: 0.0,
         })
     }
 
-    pub fn accuracy(&self) -> f64 {
-        accuracy(&self.preds, &self.labels)
+    /// Outputs per row (classes, labels, or 1 for a regression).
+    pub fn width(&self) -> usize {
+        self.logits.first().map_or(2, Vec::len)
     }
 
-    /// MCC over the whole set: the number CoLA results are quoted by.
+    /// Share of rows predicted right: of classes, or of rows whose every label is right
+    /// (multi-label subset accuracy); NaN for a regression, where it has no meaning.
+    pub fn accuracy(&self) -> f64 {
+        match (&self.preds, &self.labels) {
+            (Labels::Classes(p), Labels::Classes(l)) => accuracy(p, l),
+            (Labels::MultiHot(_), Labels::MultiHot(_)) => {
+                let (p, l) = self.indicators();
+                subset_accuracy(&p, &l)
+            }
+            _ => f64::NAN,
+        }
+    }
+
+    /// MCC over the whole set: the number CoLA results are quoted by (single-label only;
+    /// NaN otherwise).
     pub fn mcc(&self) -> f64 {
-        matthews(&self.preds, &self.labels)
+        match (&self.preds, &self.labels) {
+            (Labels::Classes(p), Labels::Classes(l)) => matthews(p, l),
+            _ => f64::NAN,
+        }
     }
 
     /// MCC of each evaluation batch (small batches often score 0.0: one class only).
     pub fn per_batch_mcc(&self) -> Vec<f64> {
-        self.preds
-            .chunks(self.batch_size.max(1))
-            .zip(self.labels.chunks(self.batch_size.max(1)))
+        let (Labels::Classes(p), Labels::Classes(l)) = (&self.preds, &self.labels) else {
+            return Vec::new();
+        };
+        p.chunks(self.batch_size.max(1))
+            .zip(l.chunks(self.batch_size.max(1)))
             .map(|(p, l)| matthews(p, l))
             .collect()
     }
 
+    /// Counts by (true class, predicted class); single-label only (an empty grid otherwise).
     pub fn confusion(&self) -> ConfusionMatrix {
-        let k = self.logits.first().map_or(2, Vec::len).max(2);
-        ConfusionMatrix::new(&self.preds, &self.labels, k)
+        match (&self.preds, &self.labels) {
+            (Labels::Classes(p), Labels::Classes(l)) => {
+                ConfusionMatrix::new(p, l, self.width().max(2))
+            }
+            _ => ConfusionMatrix::new(&[], &[], 0),
+        }
+    }
+
+    fn indicators(&self) -> (Vec<Vec<bool>>, Vec<Vec<bool>>) {
+        let w = self.width();
+        (
+            self.preds.indicators(w).unwrap_or_default(),
+            self.labels.indicators(w).unwrap_or_default(),
+        )
+    }
+
+    fn values(&self) -> (Vec<f64>, Vec<f64>) {
+        let as_f64 = |l: &Labels| match l {
+            Labels::Values(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            _ => Vec::new(),
+        };
+        (as_f64(&self.preds), as_f64(&self.labels))
+    }
+
+    /// The figures of the problem type, by the names `metric_for_best_model` takes:
+    /// - always `loss`;
+    /// - single-label: `accuracy`, `macro_f1`, `mcc`, and for two classes `f1` (of class 1,
+    ///   what GLUE reports for MRPC and QQP);
+    /// - regression: `mse`, `pearson`, `spearmanr`;
+    /// - multi-label: `micro_f1`, `macro_f1`, `subset_accuracy`.
+    pub fn metrics(&self) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        m.insert("loss".to_string(), self.loss);
+        match self.problem_type {
+            ProblemType::SingleLabelClassification => {
+                m.insert("accuracy".into(), self.accuracy());
+                m.insert("mcc".into(), self.mcc());
+                m.insert("macro_f1".into(), self.confusion().macro_average().f1);
+                if let (Labels::Classes(p), Labels::Classes(l), 2) =
+                    (&self.preds, &self.labels, self.width())
+                {
+                    m.insert("f1".into(), binary_f1(p, l));
+                }
+            }
+            ProblemType::Regression => {
+                let (p, l) = self.values();
+                let mse = p.iter().zip(&l).map(|(a, b)| (a - b).powi(2)).sum::<f64>()
+                    / l.len().max(1) as f64;
+                m.insert("mse".into(), mse);
+                m.insert("pearson".into(), pearson(&p, &l));
+                m.insert("spearmanr".into(), spearman(&p, &l));
+            }
+            ProblemType::MultiLabelClassification => {
+                let (p, l) = self.indicators();
+                m.insert("micro_f1".into(), micro_f1(&p, &l));
+                m.insert("subset_accuracy".into(), subset_accuracy(&p, &l));
+                let per_label: Vec<f64> = (0..self.width())
+                    .map(|j| {
+                        let col = |rows: &[Vec<bool>]| -> Vec<Vec<bool>> {
+                            rows.iter().map(|r| vec![r[j]]).collect()
+                        };
+                        micro_f1(&col(&p), &col(&l))
+                    })
+                    .collect();
+                m.insert(
+                    "macro_f1".into(),
+                    per_label.iter().sum::<f64>() / per_label.len().max(1) as f64,
+                );
+            }
+        }
+        m
+    }
+}
+
+impl Evaluation {
+    /// Precision, recall, F1 and support of each class (single-label) or label
+    /// (multi-label), named by `names`, with the macro average last (scikit-learn's
+    /// `classification_report`); `None` for a regression.
+    pub fn class_report(&self, names: &[String]) -> Option<Table> {
+        let scores = match self.problem_type {
+            ProblemType::Regression => return None,
+            ProblemType::SingleLabelClassification => self.confusion().per_class(),
+            ProblemType::MultiLabelClassification => {
+                let (p, l) = self.indicators();
+                (0..self.width())
+                    .map(|j| {
+                        let col = |rows: &[Vec<bool>]| -> Vec<i64> {
+                            rows.iter().map(|r| i64::from(r[j])).collect()
+                        };
+                        ConfusionMatrix::new(&col(&p), &col(&l), 2).per_class()[1]
+                    })
+                    .collect()
+            }
+        };
+        let mut table = Table::new(
+            "Scores per class",
+            &["class", "precision", "recall", "F1", "support"],
+        );
+        let n = scores.len().max(1) as f64;
+        for (i, s) in scores.iter().enumerate() {
+            let name = names
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("LABEL_{i}"));
+            table.push_row([
+                name,
+                format!("{:.3}", s.precision),
+                format!("{:.3}", s.recall),
+                format!("{:.3}", s.f1),
+                s.support.to_string(),
+            ]);
+        }
+        let mean = |f: fn(&super::ClassScores) -> f64| scores.iter().map(f).sum::<f64>() / n;
+        table.push_row([
+            "macro average".to_string(),
+            format!("{:.3}", mean(|s| s.precision)),
+            format!("{:.3}", mean(|s| s.recall)),
+            format!("{:.3}", mean(|s| s.f1)),
+            scores.iter().map(|s| s.support).sum::<usize>().to_string(),
+        ]);
+        Some(table)
     }
 }
 
 impl fmt::Display for Evaluation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let per_batch: Vec<String> = self
-            .per_batch_mcc()
-            .iter()
-            .map(|m| format!("{m:.3}"))
-            .collect();
-        writeln!(f, "MCC per batch: [{}]", per_batch.join(", "))?;
-        writeln!(f, "Accuracy: {:.3}", self.accuracy())?;
-        write!(f, "MCC: {:.3}", self.mcc())
+        match self.problem_type {
+            ProblemType::SingleLabelClassification => {
+                let per_batch: Vec<String> = self
+                    .per_batch_mcc()
+                    .iter()
+                    .map(|m| format!("{m:.3}"))
+                    .collect();
+                writeln!(f, "MCC per batch: [{}]", per_batch.join(", "))?;
+                writeln!(f, "Accuracy: {:.3}", self.accuracy())?;
+                write!(f, "MCC: {:.3}", self.mcc())
+            }
+            _ => {
+                let lines: Vec<String> = self
+                    .metrics()
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v:.4}"))
+                    .collect();
+                write!(f, "{}", lines.join("\n"))
+            }
+        }
     }
 }

@@ -9,6 +9,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::data::task::ProblemType;
+
 fn d_dropout() -> f64 {
     0.1
 }
@@ -355,6 +357,28 @@ impl BertConfig {
                 .map(|(i, n)| (n.clone(), i as i64))
                 .collect(),
         );
+    }
+
+    /// The head's problem type, as transformers decides it: `problem_type` when the file
+    /// names one, else regression for a single output and single-label classification
+    /// otherwise (transformers picks multi-label only from float labels at training time, so
+    /// a multi-label model must say so; [`BertConfig::set_problem_type`] does).
+    pub fn problem_type(&self) -> Result<ProblemType> {
+        match self.extra.get("problem_type") {
+            Some(serde_json::Value::String(name)) => name.parse(),
+            None | Some(serde_json::Value::Null) => Ok(if self.num_labels() == 1 {
+                ProblemType::Regression
+            } else {
+                ProblemType::SingleLabelClassification
+            }),
+            Some(other) => bail!("problem_type is {other}; expected a string"),
+        }
+    }
+
+    /// Records the problem type in `config.json`, so transformers and a reload agree.
+    pub fn set_problem_type(&mut self, problem: ProblemType) {
+        self.extra
+            .insert("problem_type".into(), serde_json::json!(problem.name()));
     }
 
     /// Name of class `i` (`LABEL_i` when unnamed).

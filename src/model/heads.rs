@@ -8,6 +8,10 @@
 //! | multi-label classification | 0/1 indicators `[batch, num_labels]` (float) | binary cross-entropy with logits, mean over every entry |
 //!
 //! Logits are cast to float32 first, so a bf16 forward pass still gets an fp32 loss.
+//!
+//! Class weights (for imbalanced classes) weight each row's cross-entropy by its true class,
+//! and the mean is over the weights, as `torch.nn.CrossEntropyLoss(weight=…)` computes it;
+//! [`balanced_class_weights`] is scikit-learn's `compute_class_weight("balanced")`.
 
 use anyhow::{bail, Result};
 use tch::{Kind, Reduction, Tensor};
@@ -16,9 +20,28 @@ use crate::data::task::ProblemType;
 
 /// The training loss of `logits` against `labels` for `problem`.
 pub fn loss(problem: ProblemType, logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    weighted_loss(problem, logits, labels, None)
+}
+
+/// [`loss`] with optional class weights (`[num_labels]` float32, single-label only).
+pub fn weighted_loss(
+    problem: ProblemType,
+    logits: &Tensor,
+    labels: &Tensor,
+    class_weights: Option<&Tensor>,
+) -> Result<Tensor> {
     let logits = logits.to_kind(Kind::Float);
+    if class_weights.is_some() && problem != ProblemType::SingleLabelClassification {
+        bail!(
+            "class weights weight the classes of single-label classification, not {}",
+            problem.name()
+        );
+    }
     Ok(match problem {
-        ProblemType::SingleLabelClassification => logits.cross_entropy_for_logits(labels),
+        ProblemType::SingleLabelClassification => match class_weights {
+            None => logits.cross_entropy_for_logits(labels),
+            Some(w) => logits.cross_entropy_loss(labels, Some(w), Reduction::Mean, -100, 0.0),
+        },
         ProblemType::Regression => {
             if logits.size().last() != Some(&1) {
                 bail!(
@@ -46,4 +69,22 @@ pub fn loss(problem: ProblemType, logits: &Tensor, labels: &Tensor) -> Result<Te
             )
         }
     })
+}
+
+/// scikit-learn's `compute_class_weight("balanced")`: `n / (k · count(c))` for each of the
+/// `k` classes, so every class weighs as much in the loss as the others together. A class
+/// with no row is an error (its weight would be infinite).
+pub fn balanced_class_weights(labels: &[i64], k: usize) -> Result<Vec<f64>> {
+    let mut counts = vec![0usize; k];
+    for &l in labels {
+        match counts.get_mut(l as usize) {
+            Some(c) => *c += 1,
+            None => bail!("class id {l} is outside the {k} classes"),
+        }
+    }
+    if let Some(empty) = counts.iter().position(|&c| c == 0) {
+        bail!("class {empty} has no training row, so it cannot be balanced");
+    }
+    let n = labels.len() as f64;
+    Ok(counts.iter().map(|&c| n / (k as f64 * c as f64)).collect())
 }

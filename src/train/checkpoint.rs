@@ -79,6 +79,7 @@ pub fn save(
     optimizer: &FusedAdamW,
     scheduler: &LinearSchedule,
     history: &History,
+    best: Option<&[(String, Tensor)]>,
 ) -> Result<PathBuf> {
     let dir = dir.as_ref();
     std::fs::create_dir_all(dir)
@@ -103,6 +104,9 @@ pub fn save(
     #[cfg(feature = "fault-injection")]
     pause_for_tests();
     weights::save(&optimizer.state(), &partial.join("optimizer.safetensors"))?;
+    if let Some(best) = best {
+        weights::save(best, &partial.join(BEST_WEIGHTS))?;
+    }
     crate::runtime::atomic::write(
         &partial.join("state.json"),
         serde_json::to_string_pretty(&state)?.as_bytes(),
@@ -134,14 +138,19 @@ pub fn clear(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The weights of the best evaluation so far, in a checkpoint of a run with
+/// `metric_for_best_model`.
+const BEST_WEIGHTS: &str = "best.safetensors";
+
 /// Loads a checkpoint into `model`, `optimizer` and `scheduler`; returns the history it
-/// holds (its clock stopped: call [`History::restart_clock`] to go on).
+/// holds (its clock stopped: call [`History::restart_clock`] to go on) and the best
+/// evaluation's weights when it kept them.
 pub fn load(
     checkpoint: impl AsRef<Path>,
     model: &BertForSequenceClassification,
     optimizer: &mut FusedAdamW,
     scheduler: &mut LinearSchedule,
-) -> Result<History> {
+) -> Result<(History, Option<Vec<(String, Tensor)>>)> {
     let checkpoint = checkpoint.as_ref();
     let state_file = checkpoint.join("state.json");
     let text = std::fs::read_to_string(&state_file)
@@ -177,7 +186,27 @@ pub fn load(
             state.history.epochs.len()
         );
     }
-    Ok(state.history)
+    let best_file = checkpoint.join(BEST_WEIGHTS);
+    let best = if best_file.is_file() {
+        let device = optimizer.device();
+        Some(
+            Tensor::read_safetensors(&best_file)
+                .with_context(|| format!("cannot read {}", best_file.display()))?
+                .into_iter()
+                .map(|(n, t)| (n, t.to_device(device)))
+                .collect(),
+        )
+    } else {
+        None
+    };
+    if state.history.best.is_some() != best.is_some() {
+        bail!(
+            "{} and {} disagree on whether a best evaluation was kept",
+            state_file.display(),
+            best_file.display()
+        );
+    }
+    Ok((state.history, best))
 }
 
 /// Fault injection for the kill tests (built only with the `fault-injection` feature, which

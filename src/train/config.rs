@@ -28,10 +28,64 @@ pub struct TrainConfig {
     /// Batch size for validation (no gradients are kept, so it can be larger).
     #[serde(default = "default_eval_batch_size")]
     pub eval_batch_size: usize,
+    /// Batches whose gradients add up to one optimizer step (transformers'
+    /// `gradient_accumulation_steps`): `batch_size × this` sentences per step, in the memory
+    /// of one batch. Each batch's loss is divided by the batches in its group, so a group of
+    /// equal batches steps as one batch of their size does.
+    #[serde(default = "one")]
+    pub gradient_accumulation_steps: usize,
+    /// A weight per class for the cross-entropy (single-label only; see
+    /// `model::heads::balanced_class_weights` for scikit-learn's "balanced").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_weights: Option<Vec<f64>>,
+    /// Also evaluate every this many optimizer steps, not only after each epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_steps: Option<usize>,
+    /// Keep the weights of the evaluation that scored best on this metric (a name of
+    /// `Evaluation::metrics`: `loss`, `accuracy`, `mcc`, `f1`, `macro_f1`, `pearson`,
+    /// `spearmanr`, `mse`, `micro_f1`, `subset_accuracy`; an `eval_` prefix is allowed, as in
+    /// transformers) and load them at the end. Lower is better for `loss` and `mse`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_for_best_model: Option<String>,
+    /// Stop after this many evaluations in a row that do not improve on the best by more than
+    /// `early_stopping_threshold` (transformers' `EarlyStoppingCallback`); needs
+    /// `metric_for_best_model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping_patience: Option<usize>,
+    #[serde(default)]
+    pub early_stopping_threshold: f64,
 }
 
 fn default_eval_batch_size() -> usize {
     128
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Every metric name an evaluation can report (see `Evaluation::metrics`).
+pub const METRIC_NAMES: [&str; 10] = [
+    "loss",
+    "accuracy",
+    "mcc",
+    "f1",
+    "macro_f1",
+    "mse",
+    "pearson",
+    "spearmanr",
+    "micro_f1",
+    "subset_accuracy",
+];
+
+/// The metric's name without transformers' `eval_` prefix.
+pub fn metric_key(name: &str) -> &str {
+    name.strip_prefix("eval_").unwrap_or(name)
+}
+
+/// Whether a higher value of `metric` is better (false for `loss` and `mse`).
+pub fn greater_is_better(metric: &str) -> bool {
+    !matches!(metric_key(metric), "loss" | "mse")
 }
 
 impl Default for TrainConfig {
@@ -44,6 +98,12 @@ impl Default for TrainConfig {
             optimizer: AdamWConfig::default(),
             precision: Precision::Fp32,
             eval_batch_size: default_eval_batch_size(),
+            gradient_accumulation_steps: 1,
+            class_weights: None,
+            eval_steps: None,
+            metric_for_best_model: None,
+            early_stopping_patience: None,
+            early_stopping_threshold: 0.0,
         }
     }
 }
@@ -97,6 +157,58 @@ impl TrainConfig {
         if self.log_every == 0 {
             return Err(refuse("log_every", 0, "log at least every 1 batch"));
         }
+        if self.gradient_accumulation_steps == 0 {
+            return Err(refuse(
+                "gradient_accumulation_steps",
+                0,
+                "a step takes at least 1 batch",
+            ));
+        }
+        if self.eval_steps == Some(0) {
+            return Err(refuse("eval_steps", 0, "evaluate at most every 1 step"));
+        }
+        if let Some(metric) = &self.metric_for_best_model {
+            if !METRIC_NAMES.contains(&metric_key(metric)) {
+                return Err(refuse(
+                    "metric_for_best_model",
+                    metric,
+                    format!("use one of {}", METRIC_NAMES.join(", ")),
+                ));
+            }
+        }
+        match self.early_stopping_patience {
+            Some(0) => {
+                return Err(refuse(
+                    "early_stopping_patience",
+                    0,
+                    "wait at least 1 evaluation",
+                ))
+            }
+            Some(p) if self.metric_for_best_model.is_none() => {
+                return Err(refuse(
+                    "early_stopping_patience",
+                    p,
+                    "early stopping watches metric_for_best_model; set it too",
+                ))
+            }
+            _ => {}
+        }
+        if !(self.early_stopping_threshold.is_finite() && self.early_stopping_threshold >= 0.0) {
+            return Err(refuse(
+                "early_stopping_threshold",
+                self.early_stopping_threshold,
+                "must be a finite number ≥ 0",
+            ));
+        }
+        if let Some(w) = &self.class_weights {
+            if let Some(bad) = w.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
+                return Err(refuse(
+                    "class_weights",
+                    format!("{w:?}"),
+                    format!("every weight must be a finite number > 0 (not {bad})"),
+                ));
+            }
+        }
         let o = &self.optimizer;
         let positive = |field, v: f64| {
             (!(v.is_finite() && v > 0.0)).then(|| refuse(field, v, "must be a finite number > 0"))
@@ -125,15 +237,22 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// Optimizer steps of an epoch of `batches_per_epoch` batches (a last, shorter group of
+    /// accumulated batches is a step too).
+    pub fn steps_per_epoch(&self, batches_per_epoch: usize) -> usize {
+        batches_per_epoch.div_ceil(self.gradient_accumulation_steps.max(1))
+    }
+
     /// The check that needs the number of batches per epoch: warm-up fits in the run.
     pub fn validate_steps(&self, batches_per_epoch: usize) -> Result<(), ConfigError> {
-        let total = batches_per_epoch * self.epochs;
+        let per_epoch = self.steps_per_epoch(batches_per_epoch);
+        let total = per_epoch * self.epochs;
         if self.optimizer.warmup_steps > total {
             return Err(refuse(
                 "optimizer.warmup_steps",
                 self.optimizer.warmup_steps,
                 format!(
-                    "the run has only {total} steps ({batches_per_epoch} batches × {} epochs)",
+                    "the run has only {total} steps ({per_epoch} steps × {} epochs)",
                     self.epochs
                 ),
             ));

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::{EpochStats, History};
+use super::{BestEval, EpochStats, EvalRecord, History};
 use crate::viz::display::clock;
 
 /// One thing that happened in a run. Borrowed data: a sink copies what it keeps.
@@ -46,9 +46,25 @@ pub enum Event<'a> {
     Validated {
         stats: &'a EpochStats,
     },
+    /// An evaluation every `eval_steps` steps (inside an epoch); `best` when it is the best
+    /// so far on `metric_for_best_model`.
+    Evaluated {
+        record: &'a EvalRecord,
+        best: bool,
+    },
     CheckpointWritten {
         epoch: usize,
         dir: &'a Path,
+    },
+    /// Early stopping: `evaluations` in a row did not improve on the best.
+    StoppedEarly {
+        epoch: usize,
+        evaluations: usize,
+        best: &'a BestEval,
+    },
+    /// The best evaluation's weights replaced the last ones (`metric_for_best_model`).
+    BestLoaded {
+        best: &'a BestEval,
     },
     Finished {
         total_seconds: f64,
@@ -86,19 +102,55 @@ impl Event<'_> {
                 clock(stats.train_seconds)
             ),
             Event::ValidationStarted { .. } => "\nRunning Validation...".to_string(),
-            Event::Validated { stats } => format!(
+            Event::Validated { stats } if stats.val_accuracy.is_finite() => format!(
                 "  Accuracy: {:.2}\n  Validation Loss: {:.2}\n  Validation took: {}",
                 stats.val_accuracy,
                 stats.val_loss,
                 clock(stats.val_seconds)
             ),
+            Event::Validated { stats } => format!(
+                "  {}\n  Validation Loss: {:.2}\n  Validation took: {}",
+                metric_list(&stats.val_metrics),
+                stats.val_loss,
+                clock(stats.val_seconds)
+            ),
+            Event::Evaluated { record, best } => format!(
+                "  Step {} (epoch {:.2}): {}{}",
+                record.step,
+                record.epoch,
+                metric_list(&record.metrics),
+                if *best { "  (best so far)" } else { "" }
+            ),
             Event::CheckpointWritten { dir, .. } => format!("  Checkpoint: {}", dir.display()),
+            Event::StoppedEarly {
+                epoch,
+                evaluations,
+                best,
+            } => format!(
+                "\nEarly stopping after epoch {epoch}: {evaluations} evaluations without \
+                 improvement on {} (best {:.4} at step {})",
+                best.metric, best.value, best.step
+            ),
+            Event::BestLoaded { best } => format!(
+                "Loaded the best weights: {} {:.4} at step {} (epoch {:.2})",
+                best.metric, best.value, best.step, best.epoch
+            ),
             Event::Finished { total_seconds } => format!(
                 "\nTraining complete!\nTotal training took {} (h:mm:ss)",
                 clock(*total_seconds)
             ),
         })
     }
+}
+
+/// `name value, …` in the metrics' order, the loss left out (it has its own line).
+fn metric_list(metrics: &std::collections::BTreeMap<String, f64>) -> String {
+    metrics
+        .iter()
+        .filter(|(k, _)| *k != "loss")
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Where a trainer's events go. `Send`, so a trainer can move to a background thread.

@@ -21,9 +21,11 @@ mod run;
 mod trainer;
 
 pub use checkpoint::epoch_seed;
-pub use config::{check_sequence_length, ConfigError, TrainConfig};
+pub use config::{
+    check_sequence_length, greater_is_better, ConfigError, TrainConfig, METRIC_NAMES,
+};
 pub use events::{Event, EventSink, PrintLines};
-pub use history::{EpochStats, History};
+pub use history::{BestEval, EpochStats, EvalRecord, History};
 pub use losses::EpochLosses;
 pub use run::{Run, RunProgress};
 pub use trainer::{Checkpoints, Trainer};

@@ -16,11 +16,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use tch::Tensor;
 
+use super::config::metric_key;
 use super::events::{Event, EventSink, PrintLines};
 use super::losses::EpochLosses;
 use super::{check_sequence_length, checkpoint, epoch_seed, History, TrainConfig};
 use crate::data::task::ProblemType;
-use crate::data::{Batch, EncodedSet};
+use crate::data::{Batch, EncodedSet, Labels};
 use crate::eval::{self, Evaluation};
 use crate::model::{heads, BertForSequenceClassification};
 use crate::optim::{FusedAdamW, LinearSchedule};
@@ -49,6 +50,78 @@ pub struct Trainer {
     /// The epoch being trained: between `start_epoch` and `finish_epoch`.
     open: Option<EpochLosses>,
     sink: Box<dyn EventSink>,
+    /// The head's problem type (from the model's config): which loss a step takes.
+    problem: ProblemType,
+    /// `config.class_weights` on the device.
+    class_weights: Option<Tensor>,
+    /// Batches whose gradients are summed since the last optimizer step.
+    accumulated: usize,
+    /// A copy of the weights of the best evaluation (`metric_for_best_model`).
+    best_weights: Option<Vec<(String, Tensor)>>,
+}
+
+/// What `labels` are, in words, for an error.
+fn describe(labels: &Labels) -> &'static str {
+    match labels {
+        Labels::Classes(_) => "class ids",
+        Labels::Values(_) => "values (regression)",
+        Labels::MultiHot(_) => "label indicators (multi-label)",
+    }
+}
+
+/// Labels of `set` fit a head of `num_labels` outputs for `problem`.
+fn check_labels(
+    what: &str,
+    set: &EncodedSet,
+    problem: ProblemType,
+    num_labels: usize,
+) -> Result<()> {
+    if set.labels.problem_type() != problem {
+        bail!(
+            "the {what} set's labels are {} but the model's head is {} (problem_type in its \
+             config.json)",
+            describe(&set.labels),
+            problem.name()
+        );
+    }
+    match &set.labels {
+        Labels::Classes(c) => {
+            if let Some(&bad) = c.iter().find(|&&c| c < 0 || c as usize >= num_labels) {
+                bail!("the {what} set holds class id {bad}; the model's head has {num_labels} classes");
+            }
+        }
+        Labels::Values(v) => {
+            if num_labels != 1 {
+                bail!("a regression head has 1 output; this model's has {num_labels}");
+            }
+            if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
+                bail!("the {what} set holds the value {bad}; a regression needs finite values");
+            }
+        }
+        Labels::MultiHot(rows) => {
+            if let Some(row) = rows.iter().find(|r| r.len() != num_labels) {
+                bail!(
+                    "the {what} set has rows of {} labels; the model's head has {num_labels}",
+                    row.len()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The metrics an evaluation of `problem` reports (see `Evaluation::metrics`).
+fn metrics_of(problem: ProblemType, num_labels: usize) -> Vec<&'static str> {
+    match problem {
+        ProblemType::SingleLabelClassification if num_labels == 2 => {
+            vec!["loss", "accuracy", "mcc", "macro_f1", "f1"]
+        }
+        ProblemType::SingleLabelClassification => vec!["loss", "accuracy", "mcc", "macro_f1"],
+        ProblemType::Regression => vec!["loss", "mse", "pearson", "spearmanr"],
+        ProblemType::MultiLabelClassification => {
+            vec!["loss", "micro_f1", "macro_f1", "subset_accuracy"]
+        }
+    }
 }
 
 impl Trainer {
@@ -70,12 +143,46 @@ impl Trainer {
         let per_epoch = train.num_batches(config.batch_size);
         config.validate_steps(per_epoch)?;
         check_sequence_length(train.max_len, &model.config)?;
+        let problem = model.config.problem_type()?;
+        let num_labels = model.config.num_labels();
+        check_labels("training", &train, problem, num_labels)?;
+        check_labels("validation", &val, problem, num_labels)?;
+        if let Some(metric) = &config.metric_for_best_model {
+            let reported = metrics_of(problem, num_labels);
+            if !reported.contains(&metric_key(metric)) {
+                return Err(super::ConfigError {
+                    field: "metric_for_best_model",
+                    value: metric.clone(),
+                    reason: format!("a {} run reports {}", problem.name(), reported.join(", ")),
+                }
+                .into());
+            }
+        }
         let device = model.vs.device();
+        let class_weights = match &config.class_weights {
+            None => None,
+            Some(w) => {
+                if problem != ProblemType::SingleLabelClassification || w.len() != num_labels {
+                    return Err(super::ConfigError {
+                        field: "class_weights",
+                        value: format!("{w:?}"),
+                        reason: format!(
+                            "give one weight per class of a single-label head ({num_labels} \
+                             outputs, {})",
+                            problem.name()
+                        ),
+                    }
+                    .into());
+                }
+                let w: Vec<f32> = w.iter().map(|&x| x as f32).collect();
+                Some(Tensor::from_slice(&w).to_device(device))
+            }
+        };
         let mut optimizer = FusedAdamW::new(&model.vs, config.optimizer)?;
         let schedule = LinearSchedule::new(
             &mut optimizer,
             config.optimizer.warmup_steps,
-            per_epoch * config.epochs,
+            config.steps_per_epoch(per_epoch) * config.epochs,
         );
         config.precision.apply(device)?;
         let history = History::new(&config, &train, &val, device);
@@ -90,6 +197,10 @@ impl Trainer {
             checkpoints: None,
             open: None,
             sink: Box::new(PrintLines),
+            problem,
+            class_weights,
+            accumulated: 0,
+            best_weights: None,
         })
     }
 
@@ -131,14 +242,16 @@ impl Trainer {
         let Some(found) = found else {
             return Ok(None);
         };
-        let mut saved =
+        let (mut saved, best) =
             checkpoint::load(&found, &self.model, &mut self.optimizer, &mut self.schedule)?;
         saved
             .check_same_run(&self.history)
             .with_context(|| format!("cannot resume from {}", found.display()))?;
         saved.restart_clock();
         self.history = saved;
+        self.best_weights = best;
         self.open = None;
+        self.accumulated = 0;
         let epochs_done = self.history.epochs.len();
         self.emit(Event::Resumed {
             epochs_done,
@@ -150,7 +263,9 @@ impl Trainer {
 
     /// The whole run: every epoch not yet done is trained, validated and checkpointed (when
     /// checkpoints are kept); ends early, after the current batch, when the sink asks to
-    /// stop. Returns the history.
+    /// stop, or after an evaluation when early stopping's patience runs out. With
+    /// `metric_for_best_model`, the best evaluation's weights are loaded at the end. Returns
+    /// the history.
     pub fn fit(&mut self) -> Result<History> {
         for epoch in self.remaining_epochs() {
             if !self.train_epoch(epoch)? {
@@ -160,22 +275,113 @@ impl Trainer {
             if self.checkpoints.is_some() {
                 self.save_checkpoint()?;
             }
+            if self.should_stop_early(epoch) {
+                break;
+            }
         }
+        self.load_best_weights()?;
         Ok(self.finish())
     }
 
-    /// Trains epoch `epoch`: its batches, one [`Trainer::step`] each, then
-    /// [`Trainer::finish_epoch`]. Returns false when it stopped early on request.
+    /// Trains epoch `epoch`: its batches, one [`Trainer::step`] each (and an evaluation every
+    /// `eval_steps` optimizer steps), then [`Trainer::finish_epoch`]. Returns false when it
+    /// stopped early, on request or by early stopping.
     pub fn train_epoch(&mut self, epoch: usize) -> Result<bool> {
         let batches = self.start_epoch(epoch)?;
-        for batch in &batches {
+        let mut patience_out = false;
+        for (i, batch) in batches.iter().enumerate() {
             if self.stop_requested() {
                 break;
             }
             let _loss_on_the_device = self.step(batch)?;
+            let stepped = self.accumulated == 0;
+            let last = i + 1 == batches.len();
+            let due = self
+                .config
+                .eval_steps
+                .is_some_and(|n| self.schedule.steps_done() % n == 0);
+            if stepped && due && !last {
+                let fraction = (i + 1) as f64 / batches.len() as f64;
+                self.evaluate_at(epoch - 1, fraction)?;
+                if self.should_stop_early(epoch) {
+                    patience_out = true;
+                    break;
+                }
+            }
         }
         self.finish_epoch()?;
-        Ok(!self.stop_requested())
+        Ok(!self.stop_requested() && !patience_out)
+    }
+
+    /// A mid-epoch evaluation of the validation set, `fraction` of the way into the epoch
+    /// after `epochs_done`: filed in the history, the weights kept when it is the best.
+    fn evaluate_at(&mut self, epochs_done: usize, fraction: f64) -> Result<()> {
+        let scored = self.evaluate(&self.val, self.config.eval_batch_size)?;
+        let step = self.schedule.steps_done();
+        let best = self
+            .history
+            .record_evaluation(step, epochs_done as f64 + fraction, &scored)?;
+        if best {
+            self.keep_best_weights();
+        }
+        if let Some(record) = self.history.evaluations.last() {
+            self.sink
+                .on_event(&Event::Evaluated { record, best }, &self.history);
+        }
+        Ok(())
+    }
+
+    fn keep_best_weights(&mut self) {
+        self.best_weights = Some(
+            self.model
+                .named_parameters()
+                .into_iter()
+                .map(|(name, t)| (name, t.detach().copy()))
+                .collect(),
+        );
+    }
+
+    /// True (and said, once) when early stopping's patience has run out.
+    fn should_stop_early(&mut self, epoch: usize) -> bool {
+        if !self.history.patience_exhausted() {
+            return false;
+        }
+        if !self.history.stopped_early {
+            self.history.stopped_early = true;
+            if let Some(best) = &self.history.best {
+                self.sink.on_event(
+                    &Event::StoppedEarly {
+                        epoch,
+                        evaluations: self.history.evaluations_without_improvement,
+                        best,
+                    },
+                    &self.history,
+                );
+            }
+        }
+        true
+    }
+
+    /// Puts the weights of the best evaluation back into the model (`metric_for_best_model`
+    /// set and an evaluation made); a no-op otherwise. [`Trainer::fit`] calls it at the end.
+    pub fn load_best_weights(&mut self) -> Result<()> {
+        let (Some(weights), Some(best)) = (&self.best_weights, &self.history.best) else {
+            return Ok(());
+        };
+        let params: std::collections::HashMap<String, Tensor> =
+            self.model.named_parameters().into_iter().collect();
+        tch::no_grad(|| -> Result<()> {
+            for (name, saved) in weights {
+                let Some(mut p) = params.get(name).map(Tensor::shallow_clone) else {
+                    bail!("the best weights hold {name}, which the model lacks");
+                };
+                p.f_copy_(saved)?;
+            }
+            Ok(())
+        })?;
+        self.sink
+            .on_event(&Event::BestLoaded { best }, &self.history);
+        Ok(())
     }
 
     /// The epochs still to train: all of them for a fresh run, those after the checkpoint
@@ -220,28 +426,53 @@ impl Trainer {
 
     /// One optimizer step on `batch`, line for line the body of the tutorial's loop: clear the
     /// gradients, forward with dropout (in autocast under bf16; the logits are cast to
-    /// float32 before the loss), backward, clip to `max_grad_norm`, AdamW, advance the
-    /// schedule. Returns the detached loss, still on the device.
+    /// float32 before the loss of the head's problem type), backward, clip to
+    /// `max_grad_norm`, AdamW, advance the schedule. Returns the detached loss, still on the
+    /// device.
+    ///
+    /// With `gradient_accumulation_steps` k > 1 a step is one batch of a group of k: the
+    /// gradients are cleared at the group's first batch, each loss is divided by the group's
+    /// size before backward, and the optimizer steps after its last batch (an epoch's last
+    /// group may be shorter, and is divided by its own size).
     ///
     /// Inside an epoch the loss is filed, and every `log_every` steps the losses are read
     /// back for a progress line (a diverged loss stops the run there). Outside one (the bench)
     /// the step is just timed work.
     pub fn step(&mut self, batch: &Batch) -> Result<Tensor> {
         let device = self.model.vs.device();
-        self.optimizer.zero_grad()?;
+        let k = self.config.gradient_accumulation_steps.max(1);
+        let group = match &self.open {
+            Some(open) => {
+                let start = open.done() / k * k;
+                k.min(open.batches() - start)
+            }
+            None => k,
+        };
+        if self.accumulated == 0 {
+            self.optimizer.zero_grad()?;
+        }
         let logits = {
             let _autocast = self.config.precision.autocast(device)?;
             self.model.logits(&batch.inputs, true) // dropout on
         };
-        let loss = heads::loss(
-            ProblemType::SingleLabelClassification,
+        let loss = heads::weighted_loss(
+            self.problem,
             &logits,
             &batch.labels,
+            self.class_weights.as_ref(),
         )?;
-        loss.f_backward()?;
-        let _norm_before_clipping = self.optimizer.clip_grad_norm()?;
-        self.optimizer.step()?;
-        self.schedule.step(&mut self.optimizer);
+        if group > 1 {
+            (&loss / group as f64).f_backward()?;
+        } else {
+            loss.f_backward()?;
+        }
+        self.accumulated += 1;
+        if self.accumulated >= group {
+            let _norm_before_clipping = self.optimizer.clip_grad_norm()?;
+            self.optimizer.step()?;
+            self.schedule.step(&mut self.optimizer);
+            self.accumulated = 0;
+        }
         let loss = loss.detach();
         if let Some(open) = self.open.as_mut() {
             open.push(loss.shallow_clone());
@@ -286,6 +517,13 @@ impl Trainer {
         self.emit(Event::ValidationStarted { epoch });
         let scored = self.evaluate(&self.val, self.config.eval_batch_size)?;
         self.history.record_validation(&scored)?;
+        let step = self.schedule.steps_done();
+        if self
+            .history
+            .record_evaluation(step, self.history.epochs.len() as f64, &scored)?
+        {
+            self.keep_best_weights();
+        }
         if let Some(stats) = self.history.epochs.last() {
             self.sink
                 .on_event(&Event::Validated { stats }, &self.history);
@@ -311,6 +549,7 @@ impl Trainer {
             &self.optimizer,
             &self.schedule,
             &self.history,
+            self.best_weights.as_deref(),
         )?;
         let epoch = self.history.epochs.len();
         self.emit(Event::CheckpointWritten {
@@ -363,9 +602,16 @@ impl Trainer {
         &mut self.optimizer
     }
 
-    /// Optimizer steps the schedule spans: batches per epoch × epochs.
+    /// Optimizer steps the schedule spans: steps per epoch × epochs.
     pub fn total_steps(&self) -> usize {
-        self.train.num_batches(self.config.batch_size) * self.config.epochs
+        self.config
+            .steps_per_epoch(self.train.num_batches(self.config.batch_size))
+            * self.config.epochs
+    }
+
+    /// The head's problem type, which decides the loss and the metrics.
+    pub fn problem_type(&self) -> ProblemType {
+        self.problem
     }
 
     pub fn train_set(&self) -> &EncodedSet {

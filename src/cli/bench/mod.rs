@@ -185,6 +185,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .iter()
             .map(|&i| epoch[i].to_device(Device::Cpu))
             .collect();
+        let classes = train_set
+            .labels
+            .classes()
+            .context("the bench trains CoLA's classes")?;
         plans.push(Plan {
             padding,
             rows: picked
@@ -193,7 +197,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 .collect(),
             labels: picked
                 .iter()
-                .map(|&i| order[i].iter().map(|&r| train_set.labels[r]).collect())
+                .map(|&i| order[i].iter().map(|&r| classes[r]).collect())
                 .collect(),
             batches,
             padded_share: share,
