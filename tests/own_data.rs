@@ -513,21 +513,247 @@ fn the_cli_fine_tunes_a_three_class_csv_and_a_pair_file() {
         stdout.contains("18 training samples, 6 validation samples"),
         "{stdout}"
     );
+    // The pair model predicts pairs given two by two; an odd count is refused.
+    let pair_model = path_str(&dir.path().join("pair_model"));
+    let stdout = run_ok(&predict_cli(&[
+        "--model",
+        &pair_model,
+        "--pairs",
+        "The cat sat.",
+        "It was tired.",
+    ]));
+    assert!(stdout.contains("The cat sat. | It was tired."), "{stdout}");
+    let odd = predict_cli(&["--model", &pair_model, "--pairs", "One text."]);
+    assert!(!odd.status.success());
+    assert!(
+        String::from_utf8_lossy(&odd.stderr).contains("two by two"),
+        "{}",
+        String::from_utf8_lossy(&odd.stderr)
+    );
+}
 
-    // A float label column is a regression, which this version says it does not train yet.
-    let scores = dir.path().join("scores.csv");
-    std::fs::write(&scores, "text,label\nA cat.,0.5\nDogs bark.,1.5\n").unwrap();
-    let run = train_cli(&["--train-file", &path_str(&scores), "--out", &path_str(&out)]);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success());
+fn run_ok(run: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&run.stdout).to_string();
     assert!(
-        stderr.contains("scores.csv") && stderr.contains("regression"),
-        "{stderr}"
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    stdout
+}
+
+fn predict_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_bert-finetune"))
+        .arg("predict")
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap()
+}
+
+/// What transformers says of a saved model on `texts`: its config and logits.
+fn transformers_view(model: &Path, out: &Path, texts: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "logits".to_string(),
+        "--model".into(),
+        path_str(model),
+        "--out".into(),
+        path_str(out),
+    ];
+    args.extend(texts.iter().map(|t| t.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    serde_json::from_str(python("reference.py", &args).lines().last().unwrap()).unwrap()
+}
+
+/// Regression (float labels) and multi-label (a list column, and one 0/1 column per label)
+/// train from files through the CLI, save with transformers' `problem_type`, load in
+/// transformers with the same head and label names, and predict a file: our scores equal
+/// transformers' logits (regression) and probabilities (multi-label) within 1e-4.
+#[test]
+fn regression_and_multi_label_train_save_load_and_predict() {
+    let dir = tmp();
+    let cola = Cola::load_split(settings::cola_dir(), Split::Train).unwrap();
+    let all = cola.sentences();
+    let words = |s: &str| s.split_whitespace().count();
+    // Regression: a real sentence's length in words over ten, as a float column.
+    let mut csv = String::from("sentence,label\n");
+    for s in &all[..48] {
+        csv += &format!("{},{:.1}\n", csv_field(s), words(s) as f64 / 10.0);
+    }
+    let train = dir.path().join("lengths.csv");
+    std::fs::write(&train, csv).unwrap();
+    let model = dir.path().join("regression");
+    let stdout = run_ok(&train_cli(&[
+        "--train-file",
+        &path_str(&train),
+        "--test-file",
+        &path_str(&train),
+        "--out",
+        &path_str(&model),
+    ]));
+    assert!(
+        stdout.contains("Task: regression of label on sentence"),
+        "{stdout}"
     );
     assert!(
-        out.join("model.safetensors").exists(),
-        "the earlier model is untouched"
+        stdout.contains("Pearson: ") && stdout.contains("MSE: "),
+        "{stdout}"
     );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("summary.json")).unwrap())
+            .unwrap();
+    assert!(summary["test_pearson"].as_f64().unwrap().is_finite());
+    let texts = [
+        "The cat sat.",
+        "A much longer sentence about what the dog did today.",
+    ];
+    let theirs = transformers_view(&model, dir.path(), &texts);
+    assert_eq!(theirs["problem_type"], "regression");
+    assert_eq!(theirs["num_labels"], 1);
+    // predict --file keeps the input's columns and adds the value.
+    let input = dir.path().join("new.csv");
+    std::fs::write(
+        &input,
+        format!("id,sentence\n7,{}\n8,{}\n", texts[0], csv_field(texts[1])),
+    )
+    .unwrap();
+    let output = dir.path().join("new_predicted.csv");
+    run_ok(&predict_cli(&[
+        "--model",
+        &path_str(&model),
+        "--file",
+        &path_str(&input),
+        "--out",
+        &path_str(&output),
+    ]));
+    let frame = read_table(&output, None).unwrap();
+    let names: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        ["id", "sentence", "predicted_label", "predicted_score"]
+    );
+    let ids: Vec<i64> = frame
+        .column("id")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(ids, [7, 8], "the input's columns are kept as they were");
+    let ours: Vec<f64> = frame
+        .column("predicted_score")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    for (i, v) in ours.iter().enumerate() {
+        let reference = theirs["logits"][i][0].as_f64().unwrap();
+        assert!(
+            (v - reference).abs() <= 1e-4,
+            "row {i}: ours {v}, transformers {reference}"
+        );
+    }
+
+    // Multi-label from a list column (JSON lines) and from 0/1 columns (CSV): same task.
+    let tags = |s: &str| {
+        let mut t = Vec::new();
+        if words(s) <= 6 {
+            t.push("short");
+        }
+        if s.contains(" the ") || s.starts_with("The ") {
+            t.push("the");
+        }
+        if s.ends_with('?') || s.contains(',') {
+            t.push("punct");
+        }
+        t
+    };
+    let mut jsonl = String::new();
+    let mut columns = String::from("text,short,the,punct\n");
+    for s in &all[..48] {
+        let t = tags(s);
+        jsonl += &format!("{}\n", serde_json::json!({"text": s, "label": t}));
+        let has = |n: &str| i32::from(t.contains(&n));
+        columns += &format!(
+            "{},{},{},{}\n",
+            csv_field(s),
+            has("short"),
+            has("the"),
+            has("punct")
+        );
+    }
+    let list_file = dir.path().join("tags.jsonl");
+    let columns_file = dir.path().join("tags.csv");
+    std::fs::write(&list_file, jsonl).unwrap();
+    std::fs::write(&columns_file, columns).unwrap();
+    let list_model = dir.path().join("multi_list");
+    let stdout = run_ok(&train_cli(&[
+        "--train-file",
+        &path_str(&list_file),
+        "--out",
+        &path_str(&list_model),
+    ]));
+    assert!(
+        stdout.contains("multi_label_classification on text (3 labels: punct, short, the)"),
+        "{stdout}"
+    );
+    let columns_model = dir.path().join("multi_columns");
+    let stdout = run_ok(&train_cli(&[
+        "--train-file",
+        &path_str(&columns_file),
+        "--label-column",
+        "short,the,punct",
+        "--test-file",
+        &path_str(&columns_file),
+        "--out",
+        &path_str(&columns_model),
+    ]));
+    assert!(stdout.contains("3 labels: short, the, punct"), "{stdout}");
+    assert!(stdout.contains("Micro F1: "), "{stdout}");
+    let theirs = transformers_view(&columns_model, dir.path(), &texts);
+    assert_eq!(theirs["problem_type"], "multi_label_classification");
+    assert_eq!(theirs["id2label"]["1"], "the");
+    let stdout = run_ok(&predict_cli(&[
+        "--model",
+        &path_str(&columns_model),
+        texts[0],
+        texts[1],
+    ]));
+    assert!(stdout.contains("highest probability"), "{stdout}");
+    let output = dir.path().join("tags_predicted.jsonl");
+    run_ok(&predict_cli(&[
+        "--model",
+        &path_str(&columns_model),
+        "--text-columns",
+        "sentence",
+        "--file",
+        &path_str(&input),
+        "--out",
+        &path_str(&output),
+    ]));
+    let frame = read_table(&output, None).unwrap();
+    for (j, name) in ["short", "the", "punct"].iter().enumerate() {
+        let ours: Vec<f64> = frame
+            .column(&format!("probability_{name}"))
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        for (i, p) in ours.iter().enumerate() {
+            let logit = theirs["logits"][i][j].as_f64().unwrap();
+            let reference = 1.0 / (1.0 + (-logit).exp());
+            assert!(
+                (p - reference).abs() <= 1e-4,
+                "{name}, row {i}: ours {p}, transformers {reference}"
+            );
+        }
+    }
 }
 
 /// Each problem type's loss equals transformers' `BertForSequenceClassification(labels=…)` on

@@ -445,3 +445,261 @@ fn a_loop_of_the_trainers_pieces_trains_as_fit() {
     let mcc = |h: &History| h.epochs.iter().map(|e| e.val_mcc).collect::<Vec<_>>();
     assert_eq!(mcc(&by_hand), mcc(&fitted));
 }
+
+fn no_dropout_config() -> BertConfig {
+    let mut c = tiny_config();
+    c.hidden_dropout_prob = 0.0;
+    c.attention_probs_dropout_prob = 0.0;
+    c
+}
+
+fn weights_of(trainer: &Trainer) -> Vec<(String, tch::Tensor)> {
+    trainer.model().named_parameters()
+}
+
+/// Two steps of batches of 8 with gradients accumulated over 2 give the weights of two steps
+/// of batches of 16 (dropout off), up to float rounding.
+#[test]
+fn gradient_accumulation_equals_the_larger_batch() {
+    let _generators = generators();
+    let (train_set, val_set) = small_sets(36);
+    let train_set = train_set.take(32);
+    let run = |batch_size, k| {
+        tch::manual_seed(5);
+        let model = BertForSequenceClassification::new(&no_dropout_config(), Device::Cpu).unwrap();
+        let config = TrainConfig {
+            epochs: 1,
+            batch_size,
+            gradient_accumulation_steps: k,
+            optimizer: AdamWConfig {
+                lr: 1e-3,
+                weight_decay: 0.01,
+                ..AdamWConfig::default()
+            },
+            ..TrainConfig::default()
+        };
+        let mut trainer = Trainer::new(model, config, train_set.clone(), val_set.clone())
+            .unwrap()
+            .with_sink(Lines::default());
+        assert_eq!(trainer.total_steps(), 2);
+        trainer.train_epoch(1).unwrap();
+        trainer
+    };
+    let (big, accumulated) = (run(16, 1), run(8, 2));
+    let mut worst = 0.0f64;
+    let mut moved = 0.0f64;
+    let before = {
+        tch::manual_seed(5);
+        BertForSequenceClassification::new(&no_dropout_config(), Device::Cpu)
+            .unwrap()
+            .named_parameters()
+    };
+    for (((name, a), (_, b)), (_, start)) in weights_of(&big)
+        .iter()
+        .zip(weights_of(&accumulated))
+        .zip(&before)
+    {
+        let diff = (a - &b).abs().max().double_value(&[]);
+        worst = worst.max(diff);
+        moved = moved.max((a - start).abs().max().double_value(&[]));
+        assert!(diff <= 1e-5, "{name}: {diff}");
+    }
+    assert!(moved > 1e-4, "the two steps changed the weights ({moved})");
+    eprintln!("largest weight difference after two steps: {worst:e}");
+    assert_eq!(accumulated.history().batch_losses.len(), 4);
+    assert_eq!(big.history().batch_losses.len(), 2);
+}
+
+/// With no room to improve (a learning rate too small to move the loss past the threshold),
+/// early stopping ends the run after epoch 1 + patience, and the best (epoch 1) weights are
+/// the ones left in the model.
+#[test]
+fn early_stopping_stops_at_the_right_epoch_and_the_best_weights_come_back() {
+    let _generators = generators();
+    let (train_set, val_set) = small_sets(40);
+    tch::manual_seed(3);
+    let model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
+    let config = TrainConfig {
+        epochs: 6,
+        batch_size: 16,
+        optimizer: AdamWConfig {
+            lr: 1e-9,
+            ..AdamWConfig::default()
+        },
+        metric_for_best_model: Some("eval_loss".into()),
+        early_stopping_patience: Some(2),
+        early_stopping_threshold: 1e-3,
+        ..TrainConfig::default()
+    };
+    let lines = Lines::default();
+    let (trainer, history) = fit(model, &train_set, &val_set, &config, &lines).unwrap();
+    assert_eq!(
+        history.epochs.len(),
+        3,
+        "epoch 1, then 2 without improvement"
+    );
+    assert!(history.stopped_early);
+    let best = history.best.clone().unwrap();
+    let lowest = history
+        .epochs
+        .iter()
+        .map(|e| e.val_loss)
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(best.value, lowest, "the best is the lowest validation loss");
+    let text = lines.0.lock().unwrap().join("\n");
+    assert!(text.contains("Early stopping after epoch 3"), "{text}");
+    assert!(text.contains("Loaded the best weights: loss"), "{text}");
+    // The model holds the best evaluation's weights: scoring it again gives the best loss.
+    let again = trainer.evaluate(&val_set, 128).unwrap();
+    assert!(
+        (again.loss - best.value).abs() < 1e-12,
+        "{} vs {}",
+        again.loss,
+        best.value
+    );
+
+    // Where the metric keeps improving, patience never runs out.
+    tch::manual_seed(3);
+    let model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
+    let config = TrainConfig {
+        epochs: 3,
+        optimizer: AdamWConfig {
+            lr: 1e-3,
+            ..AdamWConfig::default()
+        },
+        metric_for_best_model: Some("loss".into()),
+        early_stopping_patience: Some(1),
+        ..config
+    };
+    let (_, history) = fit(model, &train_set, &val_set, &config, &Lines::default()).unwrap();
+    let losses: Vec<f64> = history.epochs.iter().map(|e| e.val_loss).collect();
+    let rule_stops_at = losses.windows(2).position(|w| w[1] >= w[0]).map(|i| i + 2);
+    assert_eq!(
+        history.stopped_early,
+        rule_stops_at.is_some(),
+        "losses {losses:?}"
+    );
+    assert_eq!(
+        history.epochs.len(),
+        rule_stops_at.unwrap_or(3),
+        "losses {losses:?}"
+    );
+}
+
+/// Evaluation every N steps files each evaluation; class weights change the loss as
+/// PyTorch's weighted cross-entropy; a metric the problem type lacks is refused by name.
+#[test]
+fn eval_steps_class_weights_and_metric_names() {
+    let _generators = generators();
+    let (train_set, val_set) = small_sets(40);
+    tch::manual_seed(4);
+    let model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 4,
+        eval_steps: Some(3),
+        class_weights: Some(vec![2.0, 0.5]),
+        metric_for_best_model: Some("mcc".into()),
+        ..TrainConfig::default()
+    };
+    let (_, history) = fit(model, &train_set, &val_set, &config, &Lines::default()).unwrap();
+    // 40 rows in batches of 4: 10 steps, evaluated after 3, 6 and 9 and at the epoch's end.
+    assert_eq!(train_set.len(), 40);
+    let steps: Vec<usize> = history.evaluations.iter().map(|e| e.step).collect();
+    assert_eq!(steps, [3, 6, 9, 10]);
+    assert!((history.evaluations[0].epoch - 0.3).abs() < 1e-9);
+    assert!(history.best.is_some());
+
+    let logits = tch::Tensor::from_slice2(&[[1.0f32, -0.5], [0.2, 0.3], [-1.0, 2.0]]);
+    let labels = tch::Tensor::from_slice(&[0i64, 0, 1]);
+    let w = tch::Tensor::from_slice(&[2.0f32, 0.5]);
+    let ours = bert_finetune::model::heads::weighted_loss(
+        bert_finetune::data::task::ProblemType::SingleLabelClassification,
+        &logits,
+        &labels,
+        Some(&w),
+    )
+    .unwrap()
+    .double_value(&[]);
+    // By hand: Σ w_y · CE_i / Σ w_y.
+    let ce = |l: [f64; 2], y: usize| (l[0].exp() + l[1].exp()).ln() - l[y];
+    let by_hand =
+        (2.0 * ce([1.0, -0.5], 0) + 2.0 * ce([0.2, 0.3], 0) + 0.5 * ce([-1.0, 2.0], 1)) / 4.5;
+    assert!((ours - by_hand).abs() < 1e-6, "{ours} vs {by_hand}");
+    assert_eq!(
+        bert_finetune::model::heads::balanced_class_weights(&[0, 0, 0, 1], 2).unwrap(),
+        [4.0 / 6.0, 2.0],
+        "scikit-learn's n / (k · count)"
+    );
+
+    let model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
+    let config = TrainConfig {
+        metric_for_best_model: Some("pearson".into()),
+        ..TrainConfig::default()
+    };
+    let err = Trainer::new(model, config, train_set.clone(), val_set.clone())
+        .err()
+        .unwrap();
+    assert!(
+        format!("{err}").contains("TrainConfig.metric_for_best_model = pearson: a single_label_classification run reports loss, accuracy, mcc, macro_f1, f1"),
+        "{err}"
+    );
+}
+
+/// A run keeping the best model resumes from a checkpoint with its best weights: stopped
+/// after epoch 1 and resumed, it ends with the same best, the same history and the same
+/// weights as the run that never stopped.
+#[test]
+fn a_resumed_run_keeps_its_best_weights() {
+    let _generators = generators();
+    let (train_set, val_set) = small_sets(32);
+    let dir = tmp();
+    let config = TrainConfig {
+        epochs: 3,
+        batch_size: 16,
+        optimizer: AdamWConfig {
+            lr: 1e-3,
+            ..AdamWConfig::default()
+        },
+        metric_for_best_model: Some("accuracy".into()),
+        ..TrainConfig::default()
+    };
+    let trainer = |seed| {
+        tch::manual_seed(seed);
+        let model = BertForSequenceClassification::new(&tiny_config(), Device::Cpu).unwrap();
+        Trainer::new(model, config.clone(), train_set.clone(), val_set.clone())
+            .unwrap()
+            .with_sink(Lines::default())
+    };
+    let mut whole = trainer(8);
+    let whole_history = whole.fit().unwrap();
+
+    let mut first = trainer(8)
+        .with_checkpoints(bert_finetune::train::Checkpoints {
+            dir: dir.path().to_path_buf(),
+            resume: false,
+        })
+        .unwrap();
+    assert!(first.train_epoch(1).unwrap());
+    first.validate().unwrap();
+    first.save_checkpoint().unwrap();
+    drop(first);
+    let mut resumed = trainer(99)
+        .with_checkpoints(bert_finetune::train::Checkpoints {
+            dir: dir.path().to_path_buf(),
+            resume: true,
+        })
+        .unwrap();
+    let resumed_history = resumed.fit().unwrap();
+    assert!(
+        whole_history.best.as_ref().unwrap().step < 6,
+        "the best is an earlier epoch's ({:?}), so the resumed run must restore it from the \
+         checkpoint",
+        whole_history.best
+    );
+    assert_eq!(resumed_history.best, whole_history.best);
+    assert_eq!(resumed_history.batch_losses, whole_history.batch_losses);
+    for ((name, a), (_, b)) in weights_of(&whole).iter().zip(weights_of(&resumed)) {
+        assert!(a.equal(&b), "{name} differs");
+    }
+}

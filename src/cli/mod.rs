@@ -23,6 +23,7 @@ use bert_finetune::viz::display::thousands;
 
 mod bench;
 mod own_data;
+mod predict_file;
 mod progress;
 mod run_files;
 mod scores;
@@ -234,7 +235,8 @@ enum Command {
         #[arg(long)]
         revision: Option<String>,
     },
-    /// Classify sentences with a saved model.
+    /// Predict with a saved model: the class and its probability, the value of a
+    /// regression, or every label over 0.5 of a multi-label model.
     Predict {
         /// A folder written by `train`, or any BertForSequenceClassification checkpoint or hub id.
         #[arg(long, default_value = "model_save")]
@@ -242,8 +244,22 @@ enum Command {
         /// Branch, tag or commit of a hub model (default: main).
         #[arg(long)]
         revision: Option<String>,
-        #[arg(required = true)]
+        /// The texts; with --pairs, taken two by two as (first, second) pairs.
+        #[arg(required_unless_present = "file")]
         sentences: Vec<String>,
+        /// The model reads pairs: the texts are given two by two.
+        #[arg(long)]
+        pairs: bool,
+        /// Predict every row of this table (.csv, .tsv, .jsonl, .parquet) instead.
+        #[arg(long, requires = "out", conflicts_with = "sentences")]
+        file: Option<PathBuf>,
+        /// Where --file's rows go, with the predictions added as columns (the input's kept).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The text column(s) of --file (default: those the model was trained on, from its
+        /// summary.json, else sentence1,sentence2 or sentence or text).
+        #[arg(long, value_delimiter = ',', alias = "text-column")]
+        text_columns: Vec<String>,
     },
     /// Training throughput of Rust and PyTorch side by side (`make bench`): prints a table,
     /// writes <out>/bench.json and <out>/bench.png.
@@ -355,7 +371,14 @@ fn run(cli: Cli) -> ExitCode {
             model,
             revision,
             sentences,
-        } => fetch(&model, revision.as_deref()).and_then(|dir| predict(&dir, &sentences)),
+            pairs,
+            file,
+            out,
+            text_columns,
+        } => fetch(&model, revision.as_deref()).and_then(|dir| match (file, out) {
+            (Some(file), Some(out)) => predict_file::run(&dir, &file, &out, &text_columns),
+            _ => predict(&dir, &sentences, pairs),
+        }),
         Command::Bench(args) => bench::run(&args),
     };
     match result {
@@ -393,14 +416,26 @@ fn info(data: PathBuf) -> Result<()> {
     Ok(())
 }
 
-fn predict(model_dir: &str, sentences: &[String]) -> Result<()> {
+fn predict(model_dir: &str, sentences: &[String], pairs: bool) -> Result<()> {
+    if pairs && !sentences.len().is_multiple_of(2) {
+        anyhow::bail!(
+            "--pairs: {} texts given; pairs come two by two (first second first second …)",
+            sentences.len()
+        );
+    }
     let device = device::choose();
     let tokenizer = pretrained::load_tokenizer(model_dir)?;
     let model = pretrained::load_classifier(model_dir, device)?;
     pretrained::check_vocabulary(&tokenizer, &model)?;
-    println!(
-        "{}",
-        predict::classify_sentences(&model, &tokenizer, sentences)?
-    );
+    let predictions = if pairs {
+        let (first, second): (Vec<String>, Vec<String>) = sentences
+            .chunks(2)
+            .map(|p| (p[0].clone(), p[1].clone()))
+            .unzip();
+        predict::predict(&model, &tokenizer, &first, Some(&second))?
+    } else {
+        predict::predict(&model, &tokenizer, sentences, None)?
+    };
+    println!("{predictions}");
     Ok(())
 }

@@ -27,7 +27,7 @@ pub fn encode_split(
     let set = EncodedSet::new(
         tokenizer,
         &cola.sentences(),
-        &cola.labels(),
+        cola.labels(),
         max_len,
         padding,
     )?;

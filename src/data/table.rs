@@ -112,3 +112,31 @@ pub fn read_table(path: impl AsRef<Path>, format: Option<Format>) -> Result<Data
     }
     Ok(frame)
 }
+
+/// Writes `frame` to `path` as `format` (or the one its extension names), through a
+/// temporary name, so a failed write leaves no half file and an existing one untouched.
+pub fn write_table(
+    frame: &mut DataFrame,
+    path: impl AsRef<Path>,
+    format: Option<Format>,
+) -> Result<()> {
+    let path = path.as_ref();
+    let format = match format {
+        Some(f) => f,
+        None => Format::of_path(path)?,
+    };
+    let mut bytes = Vec::new();
+    let written = match format {
+        Format::Csv | Format::Tsv => CsvWriter::new(&mut bytes)
+            .include_header(true)
+            .with_separator(if format == Format::Tsv { b'\t' } else { b',' })
+            .finish(frame),
+        Format::JsonLines => JsonWriter::new(&mut bytes)
+            .with_json_format(JsonFormat::JsonLines)
+            .finish(frame),
+        Format::Parquet => ParquetWriter::new(&mut bytes).finish(frame).map(|_| ()),
+    };
+    written.map_err(|e| anyhow!("cannot write {} as {format}: {e}", path.display()))?;
+    crate::runtime::atomic::write(path, &bytes)?;
+    Ok(())
+}

@@ -138,6 +138,9 @@ pub fn clear(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Tensors by parameter name (the best evaluation's weights).
+pub type NamedTensors = Vec<(String, Tensor)>;
+
 /// The weights of the best evaluation so far, in a checkpoint of a run with
 /// `metric_for_best_model`.
 const BEST_WEIGHTS: &str = "best.safetensors";
@@ -150,7 +153,7 @@ pub fn load(
     model: &BertForSequenceClassification,
     optimizer: &mut FusedAdamW,
     scheduler: &mut LinearSchedule,
-) -> Result<(History, Option<Vec<(String, Tensor)>>)> {
+) -> Result<(History, Option<NamedTensors>)> {
     let checkpoint = checkpoint.as_ref();
     let state_file = checkpoint.join("state.json");
     let text = std::fs::read_to_string(&state_file)

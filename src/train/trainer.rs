@@ -299,7 +299,7 @@ impl Trainer {
             let due = self
                 .config
                 .eval_steps
-                .is_some_and(|n| self.schedule.steps_done() % n == 0);
+                .is_some_and(|n| self.schedule.steps_done().is_multiple_of(n));
             if stepped && due && !last {
                 let fraction = (i + 1) as f64 / batches.len() as f64;
                 self.evaluate_at(epoch - 1, fraction)?;

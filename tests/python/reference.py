@@ -75,8 +75,13 @@ def cmd_logits(args):
     model = BertForSequenceClassification.from_pretrained(args.model)
     tok = AutoTokenizer.from_pretrained(args.model)
     forward_outputs(model, tok, args.sentences, args.out)
+    batch = tok(args.sentences, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model.eval()(**batch).logits
     print(json.dumps({"num_labels": model.config.num_labels,
-                      "id2label": {str(k): v for k, v in model.config.id2label.items()}}))
+                      "problem_type": model.config.problem_type,
+                      "id2label": {str(k): v for k, v in model.config.id2label.items()},
+                      "logits": logits.tolist()}))
 
 
 
