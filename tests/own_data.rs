@@ -825,3 +825,126 @@ fn the_loss_of_each_problem_type_is_transformers() {
     )
     .is_err());
 }
+
+/// The GLUE presets read a task's folder as the GLUE download lays it out (TSV, no quoting:
+/// sentences keep their `"`), pick its columns and print the metric GLUE reports: MRPC F1
+/// and accuracy, STS-B Pearson and Spearman (a regression), MNLI matched and mismatched.
+#[test]
+fn glue_presets_read_their_folders_and_report_glue_metrics() {
+    let dir = tmp();
+    let cola = Cola::load_split(settings::cola_dir(), Split::Train).unwrap();
+    let all = cola.sentences();
+    let quoted: Vec<&String> = all.iter().filter(|s| s.contains('"')).take(4).collect();
+    assert!(!quoted.is_empty(), "CoLA has sentences with quotes");
+    let rows = |offset: usize, n: usize| -> Vec<(String, String)> {
+        (0..n)
+            .map(|i| {
+                let a = if i < quoted.len() {
+                    quoted[i].clone()
+                } else {
+                    all[offset + 2 * i].clone()
+                };
+                (a, all[offset + 2 * i + 1].clone())
+            })
+            .collect()
+    };
+    let write = |task: &str,
+                 file: &str,
+                 header: &str,
+                 line: &dyn Fn(usize, &(String, String)) -> String,
+                 offset: usize| {
+        let folder = dir.path().join(task);
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut text = format!("{header}\n");
+        for (i, pair) in rows(offset, 24).iter().enumerate() {
+            text += &line(i, pair);
+            text.push('\n');
+        }
+        std::fs::write(folder.join(file), text).unwrap();
+        folder
+    };
+    let mrpc_line =
+        |i: usize, (a, b): &(String, String)| format!("{}\t{i}\t{}\t{a}\t{b}", i % 2, i + 100);
+    let mrpc_header = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String";
+    write("MRPC", "train.tsv", mrpc_header, &mrpc_line, 0);
+    let mrpc = write("MRPC", "dev.tsv", mrpc_header, &mrpc_line, 100);
+    let stsb_line = |i: usize, (a, b): &(String, String)| {
+        format!(
+            "{i}\tmain-news\tf\t2012\t{i}\tnone\tnone\t{a}\t{b}\t{:.1}",
+            (i % 6) as f64 * 0.8
+        )
+    };
+    let stsb_header =
+        "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore";
+    write("STS-B", "train.tsv", stsb_header, &stsb_line, 0);
+    let stsb = write("STS-B", "dev.tsv", stsb_header, &stsb_line, 100);
+    let nli = ["entailment", "neutral", "contradiction"];
+    let mnli_line = |i: usize, (a, b): &(String, String)| {
+        format!(
+            "{i}\t{i}\t{i}x\tfiction\t-\t-\t-\t-\t{a}\t{b}\t{}\t{}",
+            nli[i % 3],
+            nli[i % 3]
+        )
+    };
+    let mnli_header = "index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label";
+    write("MNLI", "train.tsv", mnli_header, &mnli_line, 0);
+    write("MNLI", "dev_matched.tsv", mnli_header, &mnli_line, 100);
+    let mnli = write("MNLI", "dev_mismatched.tsv", mnli_header, &mnli_line, 200);
+
+    let glue = |task: &str, folder: &Path| {
+        train_cli(&[
+            "--task",
+            task,
+            "--data",
+            &path_str(folder),
+            "--out",
+            &path_str(&dir.path().join(format!("{task}_model"))),
+        ])
+    };
+    let stdout = run_ok(&glue("mrpc", &mrpc));
+    assert!(
+        stdout.contains("on #1 String + #2 String (2 classes: 0, 1)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("GLUE mrpc") && stdout.contains(": f1 "),
+        "{stdout}"
+    );
+    assert!(stdout.contains(", accuracy "), "{stdout}");
+    let stdout = run_ok(&glue("stsb", &stsb));
+    assert!(
+        stdout.contains("Task: regression of score on sentence1 + sentence2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("GLUE stsb") && stdout.contains(": pearson "),
+        "{stdout}"
+    );
+    assert!(stdout.contains(", spearmanr "), "{stdout}");
+    let stdout = run_ok(&glue("mnli", &mnli));
+    assert!(
+        stdout.contains("3 classes: contradiction, entailment, neutral"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("dev_matched.tsv): accuracy")
+            && stdout.contains("dev_mismatched.tsv): accuracy"),
+        "{stdout}"
+    );
+    // A folder without the task's files names what is missing (MNLI's has no dev.tsv) …
+    let run = glue("qnli", &mnli);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("--task qnli") && stderr.contains("dev.tsv is missing"),
+        "{stderr}"
+    );
+    // … and one with another task's columns lists the ones it has.
+    let run = glue("qnli", &mrpc);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("no column \"label\"; its columns are Quality, #1 ID"),
+        "{stderr}"
+    );
+}

@@ -345,7 +345,11 @@ fn run(cli: Cli) -> ExitCode {
             };
             let out = resume.clone().unwrap_or(out);
             let weights = controls.class_weights.as_deref();
-            if own.train_file.is_some() {
+            let cola_preset = own
+                .task
+                .as_deref()
+                .is_none_or(|t| t.eq_ignore_ascii_case("cola"));
+            if own.train_file.is_some() || !cola_preset {
                 own_data::run(
                     &common,
                     &own,

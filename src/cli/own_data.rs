@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use bert_finetune::data::table::{read_table, Format};
+use bert_finetune::data::glue::GlueTask;
+use bert_finetune::data::table::{read_table_with, Format, Quoting};
 use bert_finetune::data::task::{Examples, ProblemType, Task, TaskSpec};
 use bert_finetune::data::tokenizer::Padding;
 use bert_finetune::data::EncodedSet;
@@ -50,6 +51,67 @@ pub struct OwnData {
     /// csv, tsv, jsonl or parquet (default: from each file's extension).
     #[arg(long)]
     pub format: Option<String>,
+    /// A GLUE task (cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli): its files in the
+    /// --data folder (the task's folder of the GLUE download), its columns and the metric
+    /// GLUE reports, scored on its dev file(s).
+    #[arg(long, conflicts_with = "train_file")]
+    pub task: Option<String>,
+}
+
+/// Where a run's data comes from and how its table is read: the user's flags, or a GLUE
+/// preset filling them in.
+struct Sources {
+    train: PathBuf,
+    validation: Option<PathBuf>,
+    tests: Vec<PathBuf>,
+    quoting: Quoting,
+    spec: TaskSpec,
+    glue: Option<GlueTask>,
+}
+
+impl Sources {
+    fn of(common: &Common, own: &OwnData) -> Result<Sources> {
+        let problem_type: Option<ProblemType> = own
+            .problem_type
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .context("--problem-type")?;
+        if let Some(name) = &own.task {
+            let glue = GlueTask::named(name)?;
+            let (train, dev) = glue.files(&common.data())?;
+            return Ok(Sources {
+                train,
+                validation: dev.first().cloned(),
+                tests: dev,
+                quoting: Quoting::Off,
+                spec: TaskSpec {
+                    text_columns: glue.text_columns.iter().map(|c| c.to_string()).collect(),
+                    label_column: glue.label_column.to_string(),
+                    label_columns: Vec::new(),
+                    problem_type: Some(glue.problem_type),
+                },
+                glue: Some(glue),
+            });
+        }
+        let (label_column, label_columns) = match own.label_column.as_slice() {
+            [one] => (one.clone(), Vec::new()),
+            many => (String::new(), many.to_vec()),
+        };
+        Ok(Sources {
+            train: own.train_file.clone().context("--train-file is missing")?,
+            validation: own.validation_file.clone(),
+            tests: own.test_file.iter().cloned().collect(),
+            quoting: Quoting::Double,
+            spec: TaskSpec {
+                text_columns: own.text_columns.clone(),
+                label_column,
+                label_columns,
+                problem_type,
+            },
+            glue: None,
+        })
+    }
 }
 
 /// Says how many training rows `--max-len` cut, so a user sees what the cut costs.
@@ -84,28 +146,11 @@ pub fn run(
     }
     let format: Option<Format> = own.format.as_deref().map(str::parse).transpose()?;
     check_run_folder(out, resume)?;
-    let train_file = own
-        .train_file
-        .as_deref()
-        .context("--train-file is missing")?;
-    let train_frame = read_table(train_file, format)?;
-    let problem_type: Option<ProblemType> = own
-        .problem_type
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .context("--problem-type")?;
-    let (label_column, label_columns) = match own.label_column.as_slice() {
-        [one] => (one.clone(), Vec::new()),
-        many => (String::new(), many.to_vec()),
-    };
-    let spec = TaskSpec {
-        text_columns: own.text_columns.clone(),
-        label_column,
-        label_columns,
-        problem_type,
-    };
-    let task = Task::infer(&train_frame, &spec, train_file)?;
+    let sources = Sources::of(common, own)?;
+    let read = |file: &Path| read_table_with(file, format, sources.quoting);
+    let train_file = sources.train.as_path();
+    let train_frame = read(train_file)?;
+    let task = Task::infer(&train_frame, &sources.spec, train_file)?;
     if task.is_pair() && common.max_len < 3 {
         bail!(
             "--max-len {}: a pair needs at least 3 positions ([CLS] and two [SEP])",
@@ -113,14 +158,15 @@ pub fn run(
         );
     }
     let train_examples = task.examples(&train_frame, train_file)?;
-    let val_examples = match &own.validation_file {
-        Some(file) => Some(task.examples(&read_table(file, format)?, file)?),
+    let val_examples = match &sources.validation {
+        Some(file) => Some(task.examples(&read(file)?, file)?),
         None => None,
     };
-    let test_examples = match &own.test_file {
-        Some(file) => Some(task.examples(&read_table(file, format)?, file)?),
-        None => None,
-    };
+    let test_examples = sources
+        .tests
+        .iter()
+        .map(|file| Ok((file.clone(), task.examples(&read(file)?, file)?)))
+        .collect::<Result<Vec<_>>>()?;
 
     let report = common.device_report();
     let device = report.device;
@@ -188,16 +234,43 @@ pub fn run(
         "stopped_early": history.stopped_early,
         "training_seconds": history.total_seconds,
     });
-    if let Some(test) = &test_examples {
+    let mut by_file = serde_json::Map::new();
+    for (i, (file, test)) in test_examples.iter().enumerate() {
         let test_set = encode(test, Padding::Longest)?;
-        println!("\nScoring {} test rows...", thousands(test_set.len()));
+        println!(
+            "\nScoring {} rows of {}...",
+            thousands(test_set.len()),
+            file.display()
+        );
         let scored = trainer.evaluate(&test_set, common.batch_size)?;
         print!("{}", super::scores::report(&scored, &task.label_names));
         let metrics = scored.metrics();
-        for (k, v) in &metrics {
-            summary[format!("test_{k}")] = (*v).into();
+        if let Some(glue) = &sources.glue {
+            let reported: Vec<String> = glue
+                .metrics
+                .iter()
+                .map(|m| format!("{m} {:.4}", metrics.get(*m).copied().unwrap_or(f64::NAN)))
+                .collect();
+            println!(
+                "GLUE {} ({}): {}",
+                glue.name,
+                file.display(),
+                reported.join(", ")
+            );
         }
-        summary["test_metrics"] = serde_json::to_value(&metrics)?;
+        if i == 0 {
+            for (k, v) in &metrics {
+                summary[format!("test_{k}")] = (*v).into();
+            }
+            summary["test_metrics"] = serde_json::to_value(&metrics)?;
+        }
+        by_file.insert(file.display().to_string(), serde_json::to_value(&metrics)?);
+    }
+    if !by_file.is_empty() {
+        summary["test_metrics_by_file"] = by_file.into();
+    }
+    if let Some(glue) = &sources.glue {
+        summary["glue_task"] = glue.name.into();
     }
     save_run(&trainer, &tokenizer, &history, &summary, out)?;
     println!("\n{history}\n\nSaved to {}", out.display());

@@ -15,6 +15,7 @@ use rand::SeedableRng;
 
 /// Kept at its old path for `model::params` and `model::classifier`, which still import it
 /// from here; the helper itself lives with the other formatters in [`crate::viz::display`].
+use super::task::{Examples, ProblemType, Task};
 use crate::viz::display::{escape, thousands, Html, Rich};
 
 /// Largest file `Cola::load` reads (the biggest CoLA file has 0.5 MB).
@@ -101,6 +102,23 @@ impl Cola {
 
     pub fn len(&self) -> usize {
         self.frame.height()
+    }
+
+    /// CoLA as a task of the general own-data path: its `sentence` column, its 0/1 `label`
+    /// (classes named by value here; the model names them [`LABELS`]).
+    pub fn task() -> Task {
+        Task {
+            text_columns: vec!["sentence".into()],
+            label_column: "label".into(),
+            label_columns: Vec::new(),
+            problem_type: ProblemType::SingleLabelClassification,
+            label_names: vec!["0".into(), "1".into()],
+        }
+    }
+
+    /// The file's sentences and labels, read by [`Cola::task`] as any user's table is.
+    pub fn examples(&self) -> Result<Examples> {
+        Self::task().examples(&self.frame, &self.path)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -9,6 +9,7 @@ pub mod archive;
 mod batch;
 pub mod cola;
 mod encoded;
+pub mod glue;
 mod labels;
 mod sampler;
 pub mod split;

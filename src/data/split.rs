@@ -1,4 +1,5 @@
-//! From a CoLA file to an [`EncodedSet`]: one split tokenized, or the training file divided
+//! From a CoLA file to an [`EncodedSet`] through the own-data path ([`Cola::task`]): one split
+//! tokenized, or the training file divided
 //! into training and validation sets the way the tutorial does (90/10, seeded). [`hold_out`]
 //! is the one place that split is made; the CLI, the notebook and the bench all call it.
 
@@ -24,13 +25,7 @@ pub fn encode_split(
     limit: Option<usize>,
 ) -> Result<EncodedSet> {
     let cola = Cola::load_split(data_dir, split)?;
-    let set = EncodedSet::new(
-        tokenizer,
-        &cola.sentences(),
-        cola.labels(),
-        max_len,
-        padding,
-    )?;
+    let set = EncodedSet::from_examples(tokenizer, &cola.examples()?, max_len, padding)?;
     Ok(match limit {
         Some(n) => set.take(n),
         None => set,

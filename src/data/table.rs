@@ -71,6 +71,26 @@ impl FromStr for Format {
 /// Reads `path` into a frame (`format`, or the one its extension names). An empty file, or
 /// one without a row, is an error: there is nothing to train or score on.
 pub fn read_table(path: impl AsRef<Path>, format: Option<Format>) -> Result<DataFrame> {
+    read_table_with(path, format, Quoting::Double)
+}
+
+/// How a CSV or TSV file quotes fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quoting {
+    /// `"…"` around a field that holds the separator, a quote (doubled) or a newline: what
+    /// spreadsheets and pandas write.
+    Double,
+    /// No quoting: every `"` is text (GLUE's and CoLA's TSV files).
+    Off,
+}
+
+/// [`read_table`] with the quoting of a CSV or TSV file given (the GLUE presets read their
+/// files with quoting off).
+pub fn read_table_with(
+    path: impl AsRef<Path>,
+    format: Option<Format>,
+    quoting: Quoting,
+) -> Result<DataFrame> {
     let path = path.as_ref();
     let format = match format {
         Some(f) => f,
@@ -88,10 +108,15 @@ pub fn read_table(path: impl AsRef<Path>, format: Option<Format>) -> Result<Data
         match format {
             Format::Csv | Format::Tsv => {
                 let separator = if format == Format::Tsv { b'\t' } else { b',' };
+                let quote = (quoting == Quoting::Double).then_some(b'"');
                 CsvReadOptions::default()
                     .with_has_header(true)
                     .with_infer_schema_length(None) // every row decides a column's type
-                    .with_parse_options(CsvParseOptions::default().with_separator(separator))
+                    .with_parse_options(
+                        CsvParseOptions::default()
+                            .with_separator(separator)
+                            .with_quote_char(quote),
+                    )
                     .try_into_reader_with_file_path(Some(path.to_path_buf()))?
                     .finish()
             }
