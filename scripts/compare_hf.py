@@ -1,7 +1,8 @@
 """Our CLI and transformers' Trainer side by side on the same files and checkpoint
 (`make compare-hf`): a 3-class single-text task and a pair task from data/examples/ (see
 scripts/make_examples.py), two seeds a side, the Trainer's defaults (AdamW lr 5e-5, batch 8,
-3 epochs, linear decay, dynamic padding) with group_by_length, and ours with the same settings
+3 epochs, linear decay, dynamic padding) with group_by_length sampling
+(transformers 5: `train_sampling_strategy="group_by_length"`), and ours with the same settings
 and bucket padding (our group_by_length). Both train on the whole training file and are
 scored on the test file.
 
@@ -75,14 +76,18 @@ def hf_run(task, seed, args, out):
     train_rows = Rows(encode(train), [ids[l] for l in train["label"]])
     test_rows = Rows(encode(test), [ids[l] for l in test["label"]])
     targs = TrainingArguments(
-        output_dir=out, num_train_epochs=args.epochs, seed=seed, group_by_length=True,
+        output_dir=out, num_train_epochs=args.epochs, seed=seed,
+        train_sampling_strategy="group_by_length",
         eval_strategy="no", save_strategy="no", report_to=[], logging_strategy="no",
         use_cpu=True, disable_tqdm=True)
     trainer = Trainer(model=model, args=targs, train_dataset=train_rows,
                       data_collator=DataCollatorWithPadding(tok))
     result = trainer.train()
-    preds = trainer.predict(test_rows).predictions.argmax(-1)
-    truth = np.array(test_rows.labels)
+    # With group_by_length the Trainer's evaluation sampler reorders the rows too, so the
+    # labels to compare with are the ones it returns, in its order.
+    out = trainer.predict(test_rows)
+    preds = out.predictions.argmax(-1)
+    truth = np.asarray(out.label_ids)
     return {
         "accuracy": accuracy_score(truth, preds),
         "macro_f1": f1_score(truth, preds, average="macro"),

@@ -1,10 +1,11 @@
-"""Execute notebooks/cola.ipynb headless on the project kernel, printing progress per cell and
-relaying what the cells print (epochs, batches, elapsed time) as it arrives.
+"""Execute a notebook of notebooks/ (cola.ipynb by default, or own_data.ipynb) headless on the
+project kernel, printing progress per cell and relaying what the cells print (epochs, batches,
+elapsed time) as it arrives.
 
-    python scripts/run_notebook.py [--quick] [--out out]
+    python scripts/run_notebook.py [--quick] [--out out] [--notebook cola|own_data]
 
-Writes <out>/cola.ipynb (executed), <out>/cola.html and the figures the notebook drew as
-<out>/figures/<name>.png and .svg. Stops with a non-zero exit at the first failing cell, after
+Writes <out>/<name>.ipynb (executed), <out>/<name>.html and the figures the notebook drew as
+<out>/figures/<name>.png and .svg (own_data's under <out>/figures/own_data/). Stops with a non-zero exit at the first failing cell, after
 saving what ran so far.
 """
 import argparse
@@ -19,7 +20,7 @@ from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NOTEBOOK = os.path.join(ROOT, "notebooks", "cola.ipynb")
+NOTEBOOKS = os.path.join(ROOT, "notebooks")
 
 
 def first_line(cell):
@@ -33,13 +34,14 @@ def first_line(cell):
 FIGURES = {"viz::loss_curve(": "loss", "viz::batch_loss_curve(": "batch_loss",
            "viz::mcc_bars(": "mcc", "viz::accuracy_curve(": "accuracy",
            "viz::token_lengths(": "token_lengths", "viz::confusion_matrix(": "confusion",
-           "viz::attention_map(": "attention", "run.progress()": "progress"}
+           "viz::attention_map(": "attention", "run.progress()": "progress",
+           "viz::label_counts(": "label_counts", "confusion_matrix_with_labels(": "confusion"}
 
 
-def save_figures(nb, out_dir):
+def save_figures(nb, out_dir, notebook="cola"):
     """Writes each figure output of the executed notebook as PNG and SVG files."""
     written = []
-    folder = os.path.join(out_dir, "figures")
+    folder = os.path.join(out_dir, "figures", *([] if notebook == "cola" else [notebook]))
     for cell in nb.cells:
         name = next((n for call, n in FIGURES.items() if call in cell.get("source", "")), None)
         for out in cell.get("outputs", []) if name else []:
@@ -67,12 +69,12 @@ class EchoingClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
-def execute(quick, out_dir, timeout=None, echo=False):
+def execute(quick, out_dir, timeout=None, echo=False, notebook="cola"):
     if quick:
         os.environ["BERT_FINETUNE_QUICK"] = "1"
     else:
         os.environ.pop("BERT_FINETUNE_QUICK", None)
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb = nbformat.read(os.path.join(NOTEBOOKS, f"{notebook}.ipynb"), as_version=4)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     started = time.time()
     state = {"n": 0, "t": time.time()}
@@ -98,18 +100,19 @@ def execute(quick, out_dir, timeout=None, echo=False):
     except CellExecutionError as e:
         error = e
     finally:
-        nbformat.write(nb, os.path.join(out_dir, "cola.ipynb"))
+        nbformat.write(nb, os.path.join(out_dir, f"{notebook}.ipynb"))
         html, _ = HTMLExporter().from_notebook_node(nb)
-        with open(os.path.join(out_dir, "cola.html"), "w", encoding="utf-8") as f:
+        with open(os.path.join(out_dir, f"{notebook}.html"), "w", encoding="utf-8") as f:
             f.write(html)
-        figures = save_figures(nb, out_dir)
+        figures = save_figures(nb, out_dir, notebook)
     for cell in code_cells:
         for out in cell.get("outputs", []):
             for line in out.get("text", "").splitlines():
                 if line.startswith("MCC: ") or line.startswith("Using "):
                     print(f"[notebook] {line}", flush=True)
     print(f"[notebook] {'failed' if error else 'finished'} after {time.time() - started:.0f}s; "
-          f"wrote {out_dir}/cola.ipynb, cola.html and figures/ ({', '.join(figures)})", flush=True)
+          f"wrote {out_dir}/{notebook}.ipynb, {notebook}.html and figures ({', '.join(figures)})",
+          flush=True)
     if error:
         raise error
     return nb
@@ -119,9 +122,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=os.path.join(ROOT, "out"))
+    ap.add_argument("--notebook", default="cola", choices=["cola", "own_data"])
     args = ap.parse_args()
     try:
-        execute(args.quick, args.out, echo=True)
+        execute(args.quick, args.out, echo=True, notebook=args.notebook)
     except CellExecutionError as e:
         print(e, file=sys.stderr)
         sys.exit(1)

@@ -14,6 +14,7 @@
 //! notebook depends on this crate alone and never pulls a second, clashing version of either.
 
 pub use polars;
+pub use serde_json;
 pub use tch;
 
 pub mod data;

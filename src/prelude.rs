@@ -4,8 +4,10 @@
 //! types it builds; nothing here is new, each item lives in its folder.
 
 pub use crate::data::cola::{Cola, Split};
+pub use crate::data::table::{read_table, Format, Frame};
+pub use crate::data::task::{Examples, ProblemType, Task, TaskSpec};
 pub use crate::data::tokenizer::{row_preview, BertTokenizer, Padding};
-pub use crate::data::{split, EncodedSet, Sampler};
+pub use crate::data::{split, EncodedSet, Labels, Sampler};
 pub use crate::eval;
 pub use crate::model::{predict, pretrained, BertForSequenceClassification};
 pub use crate::optim::AdamWConfig;

@@ -233,6 +233,40 @@ fn bad_files_are_refused_naming_file_row_and_column() {
     let err = refused("one_class.csv", "text,label\nA cat.,1\nDogs.,1\n", &spec);
     assert!(err.contains("at least two"), "{err}");
 
+    // Label columns of a multi-label task hold 0 or 1, in every row.
+    let columns = TaskSpec {
+        label_columns: vec!["toxic".into(), "insult".into()],
+        ..TaskSpec::default()
+    };
+    let err = refused(
+        "flags.csv",
+        "text,toxic,insult\nA cat.,0,1\nDogs.,2,0\n",
+        &columns,
+    );
+    assert!(
+        err.contains("row 2") && err.contains("\"toxic\"") && err.contains("0 or 1"),
+        "{err}"
+    );
+    let err = refused("no_flag.csv", "text,toxic\nA cat.,0\n", &columns);
+    assert!(
+        err.contains("no column \"insult\"") && err.contains("text, toxic"),
+        "{err}"
+    );
+    // A list label with a null inside names the row.
+    let dir = tmp();
+    let list = dir.path().join("lists.jsonl");
+    std::fs::write(
+        &list,
+        "{\"text\": \"A cat.\", \"label\": [\"a\"]}\n{\"text\": \"Dogs.\", \"label\": [\"b\", null]}\n",
+    )
+    .unwrap();
+    let frame = read_table(&list, None).unwrap();
+    let err = format!("{:#}", Task::infer(&frame, &spec, &list).unwrap_err());
+    assert!(
+        err.contains("lists.jsonl") && err.contains("row 2"),
+        "{err}"
+    );
+
     // A validation file with a label the training file never had.
     let dir = tmp();
     let train = dir.path().join("train.csv");
@@ -947,4 +981,146 @@ fn glue_presets_read_their_folders_and_report_glue_metrics() {
         stderr.contains("no column \"label\"; its columns are Quality, #1 ID"),
         "{stderr}"
     );
+}
+
+/// Training controls that cannot work are refused before training, naming the flag; predict
+/// never writes over its input.
+#[test]
+fn bad_training_controls_and_predict_outputs_are_refused() {
+    let dir = tmp();
+    let file = dir.path().join("three.csv");
+    let mut csv = String::from("text,label\n");
+    for (i, s) in sentences().iter().enumerate() {
+        csv += &format!("{},{}\n", csv_field(s), ["a", "b", "c"][i % 3]);
+    }
+    std::fs::write(&file, csv).unwrap();
+    let out = path_str(&dir.path().join("model"));
+    let file = path_str(&file);
+    let refused = |extra: &[&str], needle: &str| {
+        let mut args = vec!["--train-file", file.as_str(), "--out", out.as_str()];
+        args.extend(extra);
+        let run = train_cli(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+        assert!(!run.status.success(), "{extra:?} was accepted");
+        assert!(stderr.contains(needle), "{extra:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    };
+    refused(
+        &["--early-stopping-patience", "2"],
+        "--early-stopping-patience 2: early stopping watches metric_for_best_model",
+    );
+    refused(
+        &["--metric-for-best-model", "spearman"],
+        "--metric-for-best-model spearman: use one of loss, accuracy",
+    );
+    refused(
+        &["--metric-for-best-model", "pearson"],
+        "--metric-for-best-model pearson: a single_label_classification run reports",
+    );
+    refused(
+        &["--class-weights", "1,2"],
+        "--class-weights [1.0, 2.0]: give one weight per class",
+    );
+    refused(&["--class-weights", "1,x,2"], "\"x\" is not a number");
+    refused(
+        &["--gradient-accumulation-steps", "0"],
+        "--gradient-accumulation-steps 0",
+    );
+    assert!(!dir.path().join("model/model.safetensors").exists());
+
+    // A good run, then predict --file may not overwrite its input.
+    run_ok(&train_cli(&[
+        "--train-file",
+        &file,
+        "--class-weights",
+        "balanced",
+        "--out",
+        &out,
+    ]));
+    let before = std::fs::read(&file).unwrap();
+    let run = predict_cli(&[
+        "--model",
+        &out,
+        "--text-columns",
+        "text",
+        "--file",
+        &file,
+        "--out",
+        &file,
+    ]);
+    assert!(!run.status.success());
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("that is the input file"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        before,
+        "the input is untouched"
+    );
+}
+
+/// Every format trains a few steps and predicts a file of its own format back, keeping the
+/// input's columns.
+#[test]
+fn every_format_trains_and_predicts_its_own_format() {
+    let dir = tmp();
+    let mut texts = sentences();
+    texts.extend(sentences().iter().map(|s| format!("{s} Indeed.")));
+    for (format, path) in write_all_formats(dir.path(), &texts) {
+        let model = dir.path().join(format!("model_{format}"));
+        run_ok(&train_cli(&[
+            "--train-file",
+            &path_str(&path),
+            "--text-columns",
+            "text",
+            "--validation-split",
+            "0.25",
+            "--out",
+            &path_str(&model),
+        ]));
+        let ext = path.extension().unwrap().to_str().unwrap().to_string();
+        let out = dir.path().join(format!("predicted_{format}.{ext}"));
+        run_ok(&predict_cli(&[
+            "--model",
+            &path_str(&model),
+            "--file",
+            &path_str(&path),
+            "--out",
+            &path_str(&out),
+        ]));
+        let frame = read_table(&out, None).unwrap();
+        let names: Vec<String> = frame
+            .get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "text",
+                "label",
+                "score",
+                "predicted_label",
+                "predicted_score"
+            ],
+            "{format}"
+        );
+        assert_eq!(frame.height(), texts.len(), "{format}");
+        let predicted: Vec<String> = frame
+            .column("predicted_label")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect();
+        assert!(
+            predicted
+                .iter()
+                .all(|p| ["bad", "good", "odd"].contains(&p.as_str())),
+            "{format}: {predicted:?}"
+        );
+    }
 }

@@ -38,6 +38,32 @@ impl Labels {
         }
     }
 
+    /// Rows per class (single-label) or per label (multi-label) among `width`; empty for
+    /// values.
+    pub fn counts(&self, width: usize) -> Vec<usize> {
+        let mut counts = vec![0; width];
+        match self {
+            Labels::Classes(v) => {
+                for &c in v {
+                    if let Some(n) = counts.get_mut(c as usize) {
+                        *n += 1;
+                    }
+                }
+            }
+            Labels::Values(_) => return Vec::new(),
+            Labels::MultiHot(v) => {
+                for row in v {
+                    for (n, &x) in counts.iter_mut().zip(row) {
+                        if x >= 0.5 {
+                            *n += 1;
+                        }
+                    }
+                }
+            }
+        }
+        counts
+    }
+
     /// The class ids, for single-label classification (`None` otherwise).
     pub fn classes(&self) -> Option<&[i64]> {
         match self {

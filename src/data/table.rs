@@ -9,6 +9,8 @@ use std::str::FromStr;
 use anyhow::{anyhow, bail, Context, Result};
 use polars::prelude::*;
 
+use crate::viz::display::{escape, Html, Rich};
+
 /// The file formats a table is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -165,3 +167,50 @@ pub fn write_table(
     crate::runtime::atomic::write(path, &bytes)?;
     Ok(())
 }
+
+/// A polars frame that renders as an HTML table in evcxr and as polars' own table in text.
+#[derive(Debug, Clone)]
+pub struct Frame(pub DataFrame);
+
+impl fmt::Display for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Rich for Frame {
+    fn html(&self) -> Option<Html> {
+        let df = &self.0;
+        let mut html = String::from("<table class=\"bert-finetune\"><thead><tr>");
+        for name in df.get_column_names() {
+            html.push_str(&format!("<th>{}</th>", escape(name)));
+        }
+        html.push_str("</tr></thead><tbody>");
+        for row in 0..df.height() {
+            html.push_str("<tr>");
+            for column in df.columns() {
+                let value = column.get(row).ok();
+                let text = match &value {
+                    Some(AnyValue::Null) | None => "null".to_string(),
+                    Some(v) => v
+                        .get_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
+                };
+                html.push_str(&format!(
+                    "<td style=\"text-align:left\">{}</td>",
+                    escape(&text)
+                ));
+            }
+            html.push_str("</tr>");
+        }
+        html.push_str(&format!(
+            "</tbody></table><p>{} rows × {} columns</p>",
+            df.height(),
+            df.width()
+        ));
+        Some(Html(html))
+    }
+}
+
+crate::impl_evcxr_display!(Frame);

@@ -31,6 +31,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::data::Labels;
 use crate::eval::Evaluation;
 use crate::train::History;
 use crate::viz::display::Rich;
@@ -363,6 +364,22 @@ pub fn grouped_bars(
         groups: groups.to_vec(),
         series: series.to_vec(),
     })
+}
+
+/// How many rows of each set hold each class (or label): the balance a user checks before
+/// training, and the reason to reach for class weights.
+pub fn label_counts(names: &[String], sets: &[(&str, &Labels)]) -> Result<Figure> {
+    let series: Vec<(String, Vec<f64>)> = sets
+        .iter()
+        .map(|(name, labels)| {
+            let counts = labels.counts(names.len());
+            if counts.is_empty() {
+                anyhow::bail!("label_counts: {name} holds values (a regression), not classes");
+            }
+            Ok((name.to_string(), counts.iter().map(|&c| c as f64).collect()))
+        })
+        .collect::<Result<_>>()?;
+    grouped_bars("Rows per label", "label", "rows", names, &series)
 }
 
 fn render(chart: impl Drawing) -> Result<Figure> {
