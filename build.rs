@@ -2,8 +2,9 @@
 //! and compiles the C++ shim against the same headers.
 //!
 //! * `csrc/shim.cpp` (fused AdamW, foreach clipping, autocast dtype, matmul precision, an
-//!   operator counter) with torch-sys's flags: C++17, the C++11 ABI, `torch/include` and
-//!   `torch/include/torch/csrc/api/include`;
+//!   operator counter) and `csrc/distributed.cpp` (c10d's TCPStore and Gloo process group)
+//!   with torch-sys's flags: C++17, the C++11 ABI, `torch/include` and
+//!   `torch/include/torch/csrc/api/include`, plus `USE_C10D_GLOO` and gloo's headers;
 //! * an rpath to `torch/lib`, so binaries run without `LD_LIBRARY_PATH`;
 //! * `libtorch_cuda` linked with `--no-as-needed`, since nothing references its symbols
 //!   directly and the default as-needed linking would drop it, leaving a GPU machine on the CPU;
@@ -13,9 +14,14 @@
 use std::env;
 use std::path::Path;
 
+/// Where Debian's libgloo-dev puts gloo's headers (torch's ProcessGroupGloo.hpp includes them).
+const GLOO_HEADERS: &str = "/usr/include/gloo";
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=csrc/shim.cpp");
+    println!("cargo:rerun-if-changed=csrc/distributed.cpp");
+    println!("cargo:rerun-if-changed=csrc/guarded.hpp");
     let lib = env::var("DEP_TCH_LIBTORCH_LIB").unwrap_or_default();
     println!("cargo:rustc-env=BERT_FINETUNE_TORCH_LIB={lib}");
     let Some(torch) = Path::new(&lib).parent().filter(|_| !lib.is_empty()) else {
@@ -32,11 +38,20 @@ fn main() {
             include.display()
         );
     }
+    if !Path::new(GLOO_HEADERS).join("algorithm.h").exists() {
+        panic!(
+            "no gloo headers in {GLOO_HEADERS}: the process group (csrc/distributed.cpp) \
+             includes torch's ProcessGroupGloo.hpp, which needs them; install Debian's \
+             libgloo-dev (scripts/setup does)"
+        );
+    }
     cc::Build::new()
         .cpp(true)
         .file("csrc/shim.cpp")
+        .file("csrc/distributed.cpp")
         .std("c++17")
         .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .define("USE_C10D_GLOO", None)
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
         .warnings(false)

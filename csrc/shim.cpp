@@ -22,22 +22,14 @@
 #include <string>
 #include <vector>
 
+#include "guarded.hpp"
+
+thread_local std::string bf::last_error;
+
 namespace {
 
-thread_local std::string last_error;
-
-template <typename F>
-int guarded(F&& body) {
-  try {
-    body();
-    return 0;
-  } catch (const std::exception& e) {
-    last_error = e.what();
-  } catch (...) {
-    last_error = "unknown C++ exception";
-  }
-  return 1;
-}
+using bf::guarded;
+using bf::last_error;
 
 // Parameters that received a gradient, with those gradients (PyTorch skips the others too).
 void with_grads(at::Tensor* const* params, size_t n, std::vector<at::Tensor>& ps,

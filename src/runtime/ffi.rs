@@ -46,6 +46,128 @@ mod raw {
         pub fn bf_op_counter_start() -> c_int;
         pub fn bf_op_counter_stop(top: *mut i64, all: *mut i64, host_reads: *mut i64) -> c_int;
     }
+
+    /// `csrc/distributed.cpp`'s process group (opaque here).
+    #[repr(C)]
+    pub struct BfGroup {
+        _private: [u8; 0],
+    }
+
+    extern "C" {
+        pub fn bf_pg_new_gloo(
+            host: *const c_char,
+            port: c_int,
+            rank: c_int,
+            world: c_int,
+            store_hosted: c_int,
+            loopback: c_int,
+            timeout_ms: i64,
+            out: *mut *mut BfGroup,
+        ) -> c_int;
+        pub fn bf_pg_free(group: *mut BfGroup);
+        pub fn bf_pg_allreduce_sum(
+            group: *mut BfGroup,
+            tensors: *const *const C_tensor,
+            n: usize,
+        ) -> c_int;
+        pub fn bf_pg_broadcast(group: *mut BfGroup, tensor: *const C_tensor, root: c_int) -> c_int;
+        pub fn bf_pg_allgather(
+            group: *mut BfGroup,
+            tensor: *const C_tensor,
+            out: *mut *mut C_tensor,
+        ) -> c_int;
+        pub fn bf_pg_barrier(group: *mut BfGroup) -> c_int;
+    }
+}
+
+/// A c10d Gloo process group (`csrc/distributed.cpp`), freed when dropped.
+pub struct Group(std::ptr::NonNull<raw::BfGroup>);
+
+// SAFETY: the group is a heap object of torch's (a store and a backend, both thread-safe
+// c10d objects); the pointer is owned by this value alone and only used through `&self`.
+unsafe impl Send for Group {}
+
+/// The rendezvous and the Gloo group of `world` ranks (see `bf_pg_new_gloo`).
+#[allow(clippy::too_many_arguments)]
+pub fn gloo_group(
+    host: &str,
+    port: u16,
+    rank: usize,
+    world: usize,
+    store_hosted: bool,
+    loopback: bool,
+    timeout_ms: i64,
+) -> Result<Group> {
+    let c = CString::new(host)?;
+    let mut out: *mut raw::BfGroup = std::ptr::null_mut();
+    // SAFETY: `c` is a NUL-terminated string alive for the call; on success the shim stores a
+    // `new`ed group in `out`, which `Group` owns from here on.
+    check(
+        unsafe {
+            raw::bf_pg_new_gloo(
+                c.as_ptr(),
+                c_int::from(port),
+                rank as c_int,
+                world as c_int,
+                c_int::from(store_hosted),
+                c_int::from(loopback),
+                timeout_ms,
+                &mut out,
+            )
+        },
+        "the process group (c10d TCPStore + ProcessGroupGloo)",
+    )?;
+    std::ptr::NonNull::new(out)
+        .map(Group)
+        .ok_or_else(|| anyhow::anyhow!("the process group was not created"))
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `bf_pg_new_gloo` and is freed once, here.
+        unsafe { raw::bf_pg_free(self.0.as_ptr()) }
+    }
+}
+
+impl Group {
+    /// `all_reduce(SUM)` of every tensor, in place, as one collective.
+    pub fn allreduce_sum(&self, tensors: &[Tensor]) -> Result<()> {
+        let ts = pointers(tensors);
+        // SAFETY: live group; `ts` points to tensors borrowed for the call.
+        check(
+            unsafe { raw::bf_pg_allreduce_sum(self.0.as_ptr(), ts.as_ptr(), ts.len()) },
+            "all_reduce",
+        )
+    }
+
+    /// Rank `root`'s `tensor` copied into every rank's, in place.
+    pub fn broadcast(&self, tensor: &Tensor, root: usize) -> Result<()> {
+        // SAFETY: live group and tensor for the call.
+        check(
+            unsafe { raw::bf_pg_broadcast(self.0.as_ptr(), tensor.as_ptr(), root as c_int) },
+            "broadcast",
+        )
+    }
+
+    /// Every rank's `tensor`, stacked in rank order.
+    pub fn allgather(&self, tensor: &Tensor) -> Result<Tensor> {
+        let mut out: *mut C_tensor = std::ptr::null_mut();
+        // SAFETY: live group and tensor; on success `out` is a `new`ed tensor we take over.
+        check(
+            unsafe { raw::bf_pg_allgather(self.0.as_ptr(), tensor.as_ptr(), &mut out) },
+            "all_gather",
+        )?;
+        if out.is_null() {
+            bail!("all_gather returned no tensor");
+        }
+        // SAFETY: non-null, freshly allocated by the shim and owned by nobody else.
+        Ok(unsafe { Tensor::from_ptr(out) })
+    }
+
+    pub fn barrier(&self) -> Result<()> {
+        // SAFETY: live group.
+        check(unsafe { raw::bf_pg_barrier(self.0.as_ptr()) }, "barrier")
+    }
 }
 
 /// Turns a shim status into a `Result`, fetching the C++ message on failure.

@@ -1,10 +1,11 @@
 //! What every other module runs on: the device ([`device`]), numeric precision
 //! ([`precision`]), the environment's settings ([`settings`]), atomic file writes
-//! ([`atomic`]), operator counting ([`count_ops`]) and, crate-private, the C++ shim for the
-//! ATen calls `tch` lacks.
+//! ([`atomic`]), operator counting ([`count_ops`]), the process group of a data-parallel run
+//! ([`distributed`]) and, crate-private, the C++ shim for the ATen calls `tch` lacks.
 
 pub mod atomic;
 pub mod device;
+pub mod distributed;
 pub(crate) mod ffi;
 pub mod precision;
 pub mod settings;

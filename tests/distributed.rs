@@ -1,0 +1,272 @@
+//! The process group on PyTorch's c10d (TCPStore + Gloo) between real processes on this
+//! machine: collectives give every rank the same answer, and a killed rank ends its peer's
+//! collective with an error within the timeout instead of a hang.
+//!
+//! Each rank is this test binary started again with `rank_process` as its filter and the
+//! variables torchrun would set; `rank_process` does nothing when run by the harness itself.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bert_finetune::runtime::distributed::{ProcessGroup, Rendezvous};
+use bert_finetune::tch::{Kind, Tensor};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn_rank(scenario: &str, rank: usize, world: usize, port: u16) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["rank_process", "--exact", "--nocapture", "--test-threads=1"])
+        .env("BF_TEST_SCENARIO", scenario)
+        .env("RANK", rank.to_string())
+        .env("LOCAL_RANK", rank.to_string())
+        .env("WORLD_SIZE", world.to_string())
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", port.to_string())
+        .env("BERT_FINETUNE_DIST_TIMEOUT", "20")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// One rank's part; the scenario and the rendezvous come from the environment.
+#[test]
+fn rank_process() {
+    let Ok(scenario) = std::env::var("BF_TEST_SCENARIO") else {
+        return; // started by the harness, not as a rank
+    };
+    let group = ProcessGroup::from_env().unwrap().expect("WORLD_SIZE > 1");
+    let rank = group.rank() as f64;
+    match scenario.as_str() {
+        "collectives" => {
+            let a = Tensor::full([4], rank + 1.0, (Kind::Float, tch::Device::Cpu));
+            let b = Tensor::full([2, 3], 10.0 * (rank + 1.0), (Kind::Float, tch::Device::Cpu));
+            group
+                .all_reduce_sum(&[a.shallow_clone(), b.shallow_clone()])
+                .unwrap();
+            let c = Tensor::full([3], rank, (Kind::Float, tch::Device::Cpu));
+            group.broadcast(&c, 1).unwrap();
+            let gathered = group
+                .all_gather(&Tensor::from_slice(&[rank as f32, rank as f32 * 2.0]))
+                .unwrap();
+            group.barrier().unwrap();
+            let flat = |t: &Tensor| Vec::<f32>::try_from(t.reshape([-1])).unwrap();
+            println!(
+                "RESULT {}",
+                serde_json::json!({
+                    "a": flat(&a), "b": flat(&b), "c": flat(&c), "gathered": flat(&gathered),
+                    "collectives": group.collectives(),
+                })
+            );
+        }
+        "until_error" => {
+            let t = Tensor::ones([1024], (Kind::Float, tch::Device::Cpu));
+            let mut rounds = 0;
+            loop {
+                if let Err(e) = group.all_reduce_sum(&[t.shallow_clone()]) {
+                    eprintln!("ERROR {e:#}");
+                    std::process::exit(3);
+                }
+                rounds += 1;
+                if rounds == 1 {
+                    println!("READY");
+                }
+                if rounds > 3000 {
+                    std::process::exit(4); // a minute without losing the peer: never linger
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+}
+
+fn result_of(child: Child) -> serde_json::Value {
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("RESULT ").map(|(_, json)| json))
+        .unwrap_or_else(|| panic!("no result in {stdout}"));
+    serde_json::from_str(line).unwrap()
+}
+
+#[test]
+fn two_gloo_ranks_agree_on_every_collective() {
+    let port = free_port();
+    let ranks: Vec<Child> = (0..2)
+        .map(|r| spawn_rank("collectives", r, 2, port))
+        .collect();
+    let results: Vec<serde_json::Value> = ranks.into_iter().map(result_of).collect();
+    for r in &results {
+        assert_eq!(
+            r["a"],
+            serde_json::json!([3.0, 3.0, 3.0, 3.0]),
+            "1 + 2 on each rank"
+        );
+        assert_eq!(
+            r["b"],
+            serde_json::json!([30.0, 30.0, 30.0, 30.0, 30.0, 30.0]),
+            "two tensors, one all-reduce"
+        );
+        assert_eq!(
+            r["c"],
+            serde_json::json!([1.0, 1.0, 1.0]),
+            "rank 1's values"
+        );
+        assert_eq!(
+            r["gathered"],
+            serde_json::json!([0.0, 0.0, 1.0, 2.0]),
+            "rank order"
+        );
+        assert_eq!(r["collectives"], 4);
+    }
+}
+
+/// Killing one rank ends the other's collective with an error naming what failed, within
+/// the timeout (20 s here), and leaves no process behind.
+#[test]
+fn a_killed_rank_ends_its_peer_with_an_error() {
+    let port = free_port();
+    let mut survivor = spawn_rank("until_error", 0, 2, port);
+    let mut victim = spawn_rank("until_error", 1, 2, port);
+    let stdout = survivor.stdout.take().unwrap();
+    let ready = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("READY"));
+    assert!(ready, "rank 0 finished its first all-reduce");
+    let killed_at = Instant::now();
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let deadline = Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = survivor.try_wait().unwrap() {
+            break s;
+        }
+        if killed_at.elapsed() > deadline {
+            let _ = survivor.kill();
+            panic!("the surviving rank still waits {deadline:?} after its peer died");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut survivor.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("all_reduce on rank 0 of 2: a peer has stopped or is unreachable"),
+        "{stderr}"
+    );
+    eprintln!(
+        "the survivor stopped {:.1} s after its peer was killed",
+        killed_at.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn the_rendezvous_reads_torchruns_variables() {
+    let vars = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    assert_eq!(Rendezvous::from_vars(vars(&[])).unwrap(), None);
+    assert_eq!(
+        Rendezvous::from_vars(vars(&[("WORLD_SIZE", "1")])).unwrap(),
+        None
+    );
+    let r = Rendezvous::from_vars(vars(&[
+        ("WORLD_SIZE", "4"),
+        ("RANK", "3"),
+        ("LOCAL_RANK", "1"),
+        ("MASTER_ADDR", "10.0.0.2"),
+        ("MASTER_PORT", "29400"),
+        ("TORCHELASTIC_USE_AGENT_STORE", "True"),
+    ]))
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        (r.rank, r.world_size, r.local_rank, r.master_port),
+        (3, 4, 1, 29400)
+    );
+    assert!(r.store_hosted);
+    for (bad, needle) in [
+        (&[("WORLD_SIZE", "2")][..], "RANK is not"),
+        (
+            &[("WORLD_SIZE", "2"), ("RANK", "2")][..],
+            "RANK=2 is not below WORLD_SIZE=2",
+        ),
+        (&[("WORLD_SIZE", "two")][..], "WORLD_SIZE=\"two\""),
+        (
+            &[("WORLD_SIZE", "2"), ("RANK", "0"), ("MASTER_PORT", "70000")][..],
+            "MASTER_PORT=70000",
+        ),
+    ] {
+        let owned: Vec<(String, String)> = bad
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let err =
+            Rendezvous::from_vars(|k| owned.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+                .unwrap_err();
+        assert!(format!("{err}").contains(needle), "{err}");
+    }
+}
+
+/// torchrun launches the ranks (`--no-python`), its agent hosting the store
+/// (`TORCHELASTIC_USE_AGENT_STORE=True`): every rank connects as a client and the collectives
+/// agree as above.
+#[test]
+fn torchrun_launches_two_ranks_around_its_agents_store() {
+    let torchrun = bert_finetune::runtime::settings::project_dir().join(".venv/bin/torchrun");
+    let port = free_port();
+    let out = Command::new(&torchrun)
+        .args([
+            "--no-python",
+            "--nproc-per-node",
+            "2",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            &port.to_string(),
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .args(["rank_process", "--exact", "--nocapture", "--test-threads=1"])
+        .env("BF_TEST_SCENARIO", "collectives")
+        .env("BERT_FINETUNE_DIST_TIMEOUT", "30")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| {
+            l.split_once("RESULT ")
+                .map(|(_, j)| serde_json::from_str(j).unwrap())
+        })
+        .collect();
+    assert_eq!(results.len(), 2, "{stdout}");
+    for r in &results {
+        assert_eq!(r["a"], serde_json::json!([3.0, 3.0, 3.0, 3.0]));
+        assert_eq!(r["gathered"], serde_json::json!([0.0, 0.0, 1.0, 2.0]));
+    }
+}
