@@ -22,6 +22,7 @@ use bert_finetune::train::TrainConfig;
 use bert_finetune::viz::display::thousands;
 
 mod bench;
+mod launch;
 mod own_data;
 mod predict_file;
 mod progress;
@@ -181,6 +182,8 @@ struct Controls {
     early_stopping_threshold: f64,
 }
 
+// Parsed once per process, so the size of `Train`'s flags costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Print the device report and a summary of the CoLA data (the default).
@@ -225,6 +228,10 @@ enum Command {
         controls: Controls,
         #[command(flatten)]
         own: own_data::OwnData,
+        /// Data parallel on this machine: start N processes (Gloo), each training
+        /// --batch-size rows per step (as `torchrun --nproc-per-node N --no-python` does).
+        #[arg(long, value_name = "N")]
+        nproc: Option<usize>,
     },
     /// Download a model from the Hugging Face hub into its cache (what `--model ID` does on
     /// first use) and print its folder.
@@ -311,6 +318,11 @@ fn run(cli: Cli) -> ExitCode {
         Command::PrepareData { zip, dest } => archive::extract(&zip, &dest).map(|dir| {
             println!("CoLA 1.1 is ready in {}", dir.display());
         }),
+        Command::Train { nproc: Some(n), .. }
+            if n > 1 && std::env::var_os("WORLD_SIZE").is_none() =>
+        {
+            launch::run(n)
+        }
         Command::Train {
             common,
             epochs,
@@ -322,6 +334,7 @@ fn run(cli: Cli) -> ExitCode {
             resume,
             controls,
             own,
+            nproc: _,
         } => {
             let config = TrainConfig {
                 epochs,

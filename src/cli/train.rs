@@ -16,6 +16,7 @@ use bert_finetune::data::EncodedSet;
 use bert_finetune::model::heads::balanced_class_weights;
 use bert_finetune::model::{pretrained, BertConfig, BertForSequenceClassification};
 use bert_finetune::runtime::atomic;
+use bert_finetune::runtime::distributed::ProcessGroup;
 use bert_finetune::train::{check_sequence_length, checkpoint, Checkpoints, ConfigError};
 use bert_finetune::train::{History, TrainConfig, Trainer};
 use bert_finetune::viz::display::thousands;
@@ -142,6 +143,8 @@ pub fn check_run_folder(out: &Path, resume: bool) -> Result<()> {
 
 /// The run itself, the same for CoLA and a user's files: a [`Trainer`] with the CLI's bars and
 /// per-epoch checkpoints in `<out>/checkpoints/` (resumed from there with `resume`), fitted.
+/// Started by torchrun (or `--nproc`), it is one rank of a data-parallel run over c10d's Gloo
+/// group: `--batch-size` rows per rank and step, rank 0 alone printing and writing.
 pub fn fit(
     model: BertForSequenceClassification,
     config: TrainConfig,
@@ -152,13 +155,28 @@ pub fn fit(
 ) -> Result<(Trainer, History)> {
     let mut trainer = Trainer::new(model, config, train_set, val_set)
         .map_err(flag_error)?
-        .with_sink(BarsAndLines::new())
-        .with_checkpoints(Checkpoints {
-            dir: out.join("checkpoints"),
-            resume,
-        })?;
+        .with_sink(BarsAndLines::new());
+    if let Some(group) = ProcessGroup::from_env()? {
+        if group.is_main() {
+            println!(
+                "Data parallel: {} ranks (Gloo), {} sentences per step",
+                group.world_size(),
+                group.world_size() * trainer.config().batch_size
+            );
+        }
+        trainer = trainer.with_process_group(group)?;
+    }
+    let mut trainer = trainer.with_checkpoints(Checkpoints {
+        dir: out.join("checkpoints"),
+        resume,
+    })?;
     let history = trainer.fit()?;
     Ok((trainer, history))
+}
+
+/// True unless this process is a rank other than 0 of a data-parallel run.
+pub fn is_main(trainer: &Trainer) -> bool {
+    trainer.process_group().is_none_or(ProcessGroup::is_main)
 }
 
 /// Writes what a finished run leaves in `out`: the model with its tokenizer,
@@ -170,6 +188,9 @@ pub fn save_run(
     summary: &serde_json::Value,
     out: &Path,
 ) -> Result<()> {
+    if !is_main(trainer) {
+        return Ok(()); // rank 0 writes the run's files
+    }
     let files = RunFiles::new(out);
     trainer.model().save_pretrained(out, Some(tokenizer))?;
     atomic::write(&files.history(), history.to_json()?.as_bytes())?;
@@ -240,16 +261,20 @@ pub fn run(
         padding,
         None,
     )?;
-    println!(
-        "\nPredicting labels for {} test sentences...",
-        thousands(test_set.len())
-    );
+    if is_main(&trainer) {
+        println!(
+            "\nPredicting labels for {} test sentences...",
+            thousands(test_set.len())
+        );
+    }
     let scored = trainer.evaluate(&test_set, common.batch_size)?;
-    println!(
-        "{}",
-        Cola::load_split(&data, Split::OutOfDomainDev)?.label_counts()
-    );
-    println!("{scored}");
+    if is_main(&trainer) {
+        println!(
+            "{}",
+            Cola::load_split(&data, Split::OutOfDomainDev)?.label_counts()
+        );
+        println!("{scored}");
+    }
 
     let summary = serde_json::json!({
         "model": model_name,
@@ -266,6 +291,9 @@ pub fn run(
         "sentences_per_second": history.epochs.iter().map(|e| e.sentences_per_second).collect::<Vec<_>>(),
     });
     save_run(&trainer, &tokenizer, &history, &summary, out)?;
+    if !is_main(&trainer) {
+        return Ok(());
+    }
     viz::save_history_plots(&history, out)?;
     viz::mcc_bars(&scored)?.save(out, "mcc")?;
     println!("\n{history}\n");

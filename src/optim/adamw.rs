@@ -129,6 +129,21 @@ impl FusedAdamW {
         &self.config
     }
 
+    /// The gradients the last backward pass left, in parameter order (those without one are
+    /// left out), sharing storage with the parameters' `.grad`.
+    pub fn gradients(&self) -> Vec<Tensor> {
+        self.params
+            .iter()
+            .map(Tensor::grad)
+            .filter(Tensor::defined)
+            .collect()
+    }
+
+    /// Every trainable parameter, in the optimizer's order.
+    pub fn parameters(&self) -> &[Tensor] {
+        &self.params
+    }
+
     /// Number of parameter tensors it updates.
     pub fn num_tensors(&self) -> usize {
         self.params.len()

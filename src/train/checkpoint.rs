@@ -36,7 +36,7 @@ pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed.wrapping_add((epoch as u64 - 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-fn epoch_dir(dir: &Path, epoch: usize) -> PathBuf {
+pub(crate) fn epoch_dir(dir: &Path, epoch: usize) -> PathBuf {
     dir.join(format!("epoch-{epoch}"))
 }
 

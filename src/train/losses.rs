@@ -9,6 +9,7 @@ use anyhow::{bail, Result};
 use tch::Tensor;
 
 use crate::data::{self, Batch};
+use crate::runtime::distributed::ProcessGroup;
 
 /// The losses of one epoch's batches; see the module documentation.
 pub struct EpochLosses {
@@ -99,6 +100,22 @@ impl EpochLosses {
     /// Seconds since the epoch started.
     pub fn elapsed_seconds(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
+    }
+
+    /// In a data-parallel run: every loss becomes the mean over the ranks of that step's
+    /// loss (one all-reduce for the epoch), so the history holds the loss of the global batch,
+    /// and the sentences count every rank's.
+    pub fn average_over(&mut self, group: &ProcessGroup) -> Result<()> {
+        let values = self.read()?.to_vec();
+        if values.is_empty() {
+            return Ok(());
+        }
+        let t = Tensor::from_slice(&values);
+        group.all_reduce_sum(&[t.shallow_clone()])?;
+        let world = group.world_size() as f64;
+        self.read = Vec::<f64>::try_from(t)?.iter().map(|v| v / world).collect();
+        self.sentences *= group.world_size();
+        Ok(())
     }
 
     /// Losses read back so far (see [`EpochLosses::read`]).

@@ -26,6 +26,7 @@ use crate::eval::{self, Evaluation};
 use crate::model::{heads, BertForSequenceClassification};
 use crate::optim::{FusedAdamW, LinearSchedule};
 use crate::runtime::device;
+use crate::runtime::distributed::ProcessGroup;
 
 /// Where a run keeps its per-epoch checkpoints, and whether it continues from the newest.
 #[derive(Debug, Clone)]
@@ -58,6 +59,29 @@ pub struct Trainer {
     accumulated: usize,
     /// A copy of the weights of the best evaluation (`metric_for_best_model`).
     best_weights: Option<Vec<(String, Tensor)>>,
+    /// The other ranks of a data-parallel run ([`Trainer::with_process_group`]).
+    group: Option<ProcessGroup>,
+}
+
+/// The sink of a rank other than 0: rank 0 alone tells the world.
+struct Quiet;
+
+impl EventSink for Quiet {
+    fn on_event(&mut self, _event: &Event<'_>, _history: &History) {}
+}
+
+/// Rank `rank`'s share of a global batch: the rows padded to a multiple of `world` by
+/// repeating its first rows (as PyTorch's `DistributedSampler` pads), then one contiguous
+/// slice per rank, so every rank takes as many rows and as many steps.
+fn shard(global: &[usize], rank: usize, world: usize) -> Vec<usize> {
+    let per_rank = global.len().div_ceil(world);
+    let padded: Vec<usize> = global
+        .iter()
+        .copied()
+        .cycle()
+        .take(per_rank * world)
+        .collect();
+    padded[rank * per_rank..(rank + 1) * per_rank].to_vec()
 }
 
 /// What `labels` are, in words, for an error.
@@ -201,7 +225,60 @@ impl Trainer {
             class_weights,
             accumulated: 0,
             best_weights: None,
+            group: None,
         })
+    }
+
+    /// Makes this trainer one rank of a data-parallel run (DistributedDataParallel's scheme):
+    /// every rank starts from rank 0's weights (broadcast now, in one collective), draws its
+    /// share of each global batch of `batch_size × world_size` rows from the same sampler
+    /// order (bucketing included), and averages the gradients over the ranks (one all-reduce
+    /// per optimizer step, whatever the number of tensors) before clipping and AdamW, so the
+    /// weights stay identical everywhere. Rank 0 alone sends events and writes checkpoints;
+    /// every rank validates on the whole validation set, so all see the same figures.
+    pub fn with_process_group(mut self, group: ProcessGroup) -> Result<Self> {
+        let params: Vec<Tensor> = self
+            .optimizer
+            .parameters()
+            .iter()
+            .map(Tensor::shallow_clone)
+            .collect();
+        let flat = Tensor::cat(
+            &params
+                .iter()
+                .map(|p| p.detach().reshape([-1]))
+                .collect::<Vec<_>>(),
+            0,
+        );
+        group.broadcast(&flat, 0)?;
+        tch::no_grad(|| -> Result<()> {
+            let mut offset = 0;
+            for p in &params {
+                let n = p.numel() as i64;
+                p.shallow_clone()
+                    .f_copy_(&flat.narrow(0, offset, n).reshape(p.size()))?;
+                offset += n;
+            }
+            Ok(())
+        })?;
+        if !group.is_main() {
+            self.sink = Box::new(Quiet);
+        }
+        self.group = Some(group);
+        // Fewer, larger global batches: the schedule spans the steps the run will take.
+        let per_epoch = self.batches_per_epoch();
+        self.config.validate_steps(per_epoch)?;
+        self.schedule = LinearSchedule::new(
+            &mut self.optimizer,
+            self.config.optimizer.warmup_steps,
+            self.config.steps_per_epoch(per_epoch) * self.config.epochs,
+        );
+        Ok(self)
+    }
+
+    /// The process group of a data-parallel run, if any.
+    pub fn process_group(&self) -> Option<&ProcessGroup> {
+        self.group.as_ref()
     }
 
     /// Sends events to `sink` instead of printing them.
@@ -222,7 +299,7 @@ impl Trainer {
     pub fn with_checkpoints(mut self, checkpoints: Checkpoints) -> Result<Self> {
         if checkpoints.resume {
             self.resume_from(&checkpoints.dir)?;
-        } else {
+        } else if self.group.as_ref().is_none_or(ProcessGroup::is_main) {
             checkpoint::clear(&checkpoints.dir)?;
         }
         self.checkpoints = Some(checkpoints.dir);
@@ -411,11 +488,19 @@ impl Trainer {
         });
         let seed = epoch_seed(self.config.seed, epoch);
         device::manual_seed(seed); // this epoch's dropout masks
-        let batches = self.train.batches(
-            self.config.batch_size,
-            self.train.training_sampler(seed),
-            self.model.vs.device(),
-        );
+        let sampler = self.train.training_sampler(seed);
+        let device = self.model.vs.device();
+        let batches = match &self.group {
+            None => self.train.batches(self.config.batch_size, sampler, device),
+            Some(group) => {
+                let (rank, world) = (group.rank(), group.world_size());
+                self.train
+                    .batch_rows(self.config.batch_size * world, sampler)
+                    .iter()
+                    .map(|global| self.train.batch_of(&shard(global, rank, world), device))
+                    .collect()
+            }
+        };
         self.open = Some(EpochLosses::new(
             epoch,
             self.history.batch_losses.len(),
@@ -468,6 +553,17 @@ impl Trainer {
         }
         self.accumulated += 1;
         if self.accumulated >= group {
+            if let Some(ranks) = &self.group {
+                let grads = self.optimizer.gradients();
+                ranks.all_reduce_sum(&grads)?;
+                let world = ranks.world_size() as f64;
+                tch::no_grad(|| -> Result<()> {
+                    for g in &grads {
+                        let _ = g.shallow_clone().f_div_scalar_(world)?;
+                    }
+                    Ok(())
+                })?;
+            }
             let _norm_before_clipping = self.optimizer.clip_grad_norm()?;
             self.optimizer.step()?;
             self.schedule.step(&mut self.optimizer);
@@ -500,9 +596,12 @@ impl Trainer {
     /// Closes the open epoch: reads its losses back (a non-finite one is an error naming its
     /// step) and files them in the history.
     pub fn finish_epoch(&mut self) -> Result<()> {
-        let Some(losses) = self.open.take() else {
+        let Some(mut losses) = self.open.take() else {
             bail!("no epoch is open (start_epoch first)");
         };
+        if let Some(group) = &self.group {
+            losses.average_over(group)?;
+        }
         self.history.record_training(losses)?;
         if let Some(stats) = self.history.trained_epoch() {
             self.sink
@@ -543,6 +642,10 @@ impl Trainer {
         let Some(dir) = &self.checkpoints else {
             bail!("no checkpoint folder: build the trainer with_checkpoints(...)");
         };
+        if self.group.as_ref().is_some_and(|g| !g.is_main()) {
+            // Rank 0 writes it; the weights here are the same.
+            return Ok(checkpoint::epoch_dir(dir, self.history.epochs.len()));
+        }
         let written = checkpoint::save(
             dir,
             &self.model,
@@ -604,9 +707,14 @@ impl Trainer {
 
     /// Optimizer steps the schedule spans: steps per epoch × epochs.
     pub fn total_steps(&self) -> usize {
-        self.config
-            .steps_per_epoch(self.train.num_batches(self.config.batch_size))
-            * self.config.epochs
+        self.config.steps_per_epoch(self.batches_per_epoch()) * self.config.epochs
+    }
+
+    /// Batches each rank trains per epoch: of `batch_size` rows, or of `batch_size ×
+    /// world_size` global rows in a data-parallel run.
+    pub fn batches_per_epoch(&self) -> usize {
+        let world = self.group.as_ref().map_or(1, ProcessGroup::world_size);
+        self.train.num_batches(self.config.batch_size * world)
     }
 
     /// The head's problem type, which decides the loss and the metrics.
