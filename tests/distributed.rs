@@ -140,8 +140,9 @@ fn rank_process() {
                 .unwrap();
             let before = trainer.process_group().unwrap().collectives();
             trainer.train_epoch(1).unwrap();
-            let history = trainer.history().clone();
             let collectives = trainer.process_group().unwrap().collectives() - before;
+            let validated = trainer.validate().unwrap(); // sharded, gathered
+            let history = trainer.history().clone();
             if std::env::var("RANK").as_deref() == Ok("0") {
                 let out = std::env::var("BF_TEST_OUT").unwrap();
                 weights::save(
@@ -154,6 +155,8 @@ fn rank_process() {
                 "RESULT {}",
                 serde_json::json!({
                     "batch_losses": history.batch_losses,
+                    "val_loss": validated.loss,
+                    "val_logits": validated.logits,
                     "collectives": collectives,
                     "tensors": trainer.optimizer().num_tensors(),
                 })
@@ -347,8 +350,9 @@ fn torchrun_launches_two_ranks_around_its_agents_store() {
 }
 
 /// Two Gloo ranks of 16 sentences a step train the weights one process trains with 32
-/// (dropout off; ≤ 1e-5 after 3 steps), with the same logged losses, and one all-reduce per
-/// step whatever the number of parameter tensors.
+/// (dropout off; ≤ 1e-5 after 3 steps), with the same logged losses, one all-reduce per step
+/// whatever the number of parameter tensors, and the same validation figures from a
+/// validation shared between them.
 #[test]
 fn two_ranks_of_16_train_as_one_process_of_32() {
     let dir = common::tmp();
@@ -377,6 +381,7 @@ fn two_ranks_of_16_train_as_one_process_of_32() {
     let (train_set, val_set) = sets();
     let mut single = Trainer::new(model, data_parallel_config(32), train_set, val_set).unwrap();
     single.train_epoch(1).unwrap();
+    let validated = single.validate().unwrap();
     let tensors: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&out)
         .unwrap()
         .into_iter()
@@ -400,6 +405,22 @@ fn two_ranks_of_16_train_as_one_process_of_32() {
         // `tensors` parameter tensors.
         assert_eq!(r["collectives"], 4, "{r}");
         assert!(r["tensors"].as_u64().unwrap() > 20);
+        // Validation shared between the ranks scores the whole set as one process does.
+        let loss = r["val_loss"].as_f64().unwrap();
+        assert!(
+            (loss - validated.loss).abs() < 1e-6,
+            "{loss} vs {}",
+            validated.loss
+        );
+        let logits: Vec<Vec<f32>> = serde_json::from_value(r["val_logits"].clone()).unwrap();
+        assert_eq!(logits.len(), validated.logits.len());
+        for (a, b) in logits
+            .iter()
+            .flatten()
+            .zip(validated.logits.iter().flatten())
+        {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
     }
 }
 

@@ -20,4 +20,4 @@ pub mod tokenizer;
 pub use batch::{padded_share, Batch};
 pub use encoded::EncodedSet;
 pub use labels::Labels;
-pub use sampler::{length_grouped_order, Sampler};
+pub use sampler::{length_grouped_order, shard, Sampler};

@@ -48,3 +48,18 @@ pub fn length_grouped_order(lengths: &[usize], batch_size: usize, rng: &mut StdR
     }
     megabatches.concat()
 }
+
+/// Rank `rank`'s share of `rows` among `world` ranks: the rows padded to a multiple of
+/// `world` by repeating the first ones (as PyTorch's `DistributedSampler` pads), then one
+/// contiguous slice per rank, so every rank takes as many rows (and steps), and the slices
+/// put back in rank order start with `rows` in order.
+pub fn shard(rows: &[usize], rank: usize, world: usize) -> Vec<usize> {
+    let per_rank = rows.len().div_ceil(world.max(1));
+    let padded: Vec<usize> = rows
+        .iter()
+        .copied()
+        .cycle()
+        .take(per_rank * world)
+        .collect();
+    padded[rank * per_rank..(rank + 1) * per_rank].to_vec()
+}

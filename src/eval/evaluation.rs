@@ -14,8 +14,9 @@ use super::metrics::{
     accuracy, binary_f1, matthews, micro_f1, pearson, spearman, subset_accuracy, ConfusionMatrix,
 };
 use crate::data::task::ProblemType;
-use crate::data::{EncodedSet, Labels, Sampler};
+use crate::data::{shard, EncodedSet, Labels, Sampler};
 use crate::model::{heads, BertForSequenceClassification};
+use crate::runtime::distributed::ProcessGroup;
 use crate::runtime::precision::Precision;
 use crate::viz::display::Table;
 
@@ -65,6 +66,38 @@ pub fn evaluate(
             .collect()
     })?;
     let mut scored = Evaluation::new(&logits, &set.labels, batch_size)?;
+    scored.seconds = started.elapsed().as_secs_f64();
+    Ok(scored)
+}
+
+/// [`evaluate`] shared among the ranks of `group`: each runs the model over its contiguous
+/// share of `set` (see [`crate::data::shard`]), the logits are gathered in rank order, and the
+/// whole set is scored on every rank from them, in the same batches of `batch_size` as one
+/// process scores it.
+pub fn evaluate_sharded(
+    model: &BertForSequenceClassification,
+    set: &EncodedSet,
+    batch_size: usize,
+    precision: Precision,
+    group: &ProcessGroup,
+) -> Result<Evaluation> {
+    let started = std::time::Instant::now();
+    let n = set.len();
+    if n == 0 {
+        return Evaluation::new(&[], &set.labels, batch_size);
+    }
+    let all: Vec<usize> = (0..n).collect();
+    let mine = set.subset(&shard(&all, group.rank(), group.world_size()));
+    let local = evaluate(model, &mine, batch_size, precision)?;
+    let rows: Vec<f32> = local.logits.concat();
+    let width = local.width() as i64;
+    let logits = Tensor::from_slice(&rows).reshape([mine.len() as i64, width]);
+    let gathered = group
+        .all_gather(&logits)?
+        .reshape([-1, width])
+        .narrow(0, 0, n as i64);
+    let batches = gathered.split(batch_size.max(1) as i64, 0);
+    let mut scored = Evaluation::new(&batches, &set.labels, batch_size)?;
     scored.seconds = started.elapsed().as_secs_f64();
     Ok(scored)
 }

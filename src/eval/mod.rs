@@ -4,5 +4,5 @@
 mod evaluation;
 pub mod metrics;
 
-pub use evaluation::{evaluate, predictions, Evaluation, MULTI_LABEL_THRESHOLD};
+pub use evaluation::{evaluate, evaluate_sharded, predictions, Evaluation, MULTI_LABEL_THRESHOLD};
 pub use metrics::{accuracy, matthews, ClassScores, ConfusionMatrix};

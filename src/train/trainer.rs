@@ -21,7 +21,7 @@ use super::events::{Event, EventSink, PrintLines};
 use super::losses::EpochLosses;
 use super::{check_sequence_length, checkpoint, epoch_seed, History, TrainConfig};
 use crate::data::task::ProblemType;
-use crate::data::{Batch, EncodedSet, Labels};
+use crate::data::{shard, Batch, EncodedSet, Labels};
 use crate::eval::{self, Evaluation};
 use crate::model::{heads, BertForSequenceClassification};
 use crate::optim::{FusedAdamW, LinearSchedule};
@@ -68,20 +68,6 @@ struct Quiet;
 
 impl EventSink for Quiet {
     fn on_event(&mut self, _event: &Event<'_>, _history: &History) {}
-}
-
-/// Rank `rank`'s share of a global batch: the rows padded to a multiple of `world` by
-/// repeating its first rows (as PyTorch's `DistributedSampler` pads), then one contiguous
-/// slice per rank, so every rank takes as many rows and as many steps.
-fn shard(global: &[usize], rank: usize, world: usize) -> Vec<usize> {
-    let per_rank = global.len().div_ceil(world);
-    let padded: Vec<usize> = global
-        .iter()
-        .copied()
-        .cycle()
-        .take(per_rank * world)
-        .collect();
-    padded[rank * per_rank..(rank + 1) * per_rank].to_vec()
 }
 
 /// What `labels` are, in words, for an error.
@@ -235,7 +221,7 @@ impl Trainer {
     /// order (bucketing included), and averages the gradients over the ranks (one all-reduce
     /// per optimizer step, whatever the number of tensors) before clipping and AdamW, so the
     /// weights stay identical everywhere. Rank 0 alone sends events and writes checkpoints;
-    /// every rank validates on the whole validation set, so all see the same figures.
+    /// validation is sharded over the ranks and gathered, so every rank sees the same figures.
     pub fn with_process_group(mut self, group: ProcessGroup) -> Result<Self> {
         let params: Vec<Tensor> = self
             .optimizer
@@ -631,9 +617,16 @@ impl Trainer {
     }
 
     /// Runs the model over `set` in order, without dropout or gradients, in the run's
-    /// precision, and scores it (see [`eval::evaluate`]).
+    /// precision, and scores it (see [`eval::evaluate`]). In a data-parallel run each rank
+    /// scores its share and the logits are gathered, so every rank gets the whole set's
+    /// figures ([`eval::evaluate_sharded`]).
     pub fn evaluate(&self, set: &EncodedSet, batch_size: usize) -> Result<Evaluation> {
-        eval::evaluate(&self.model, set, batch_size, self.config.precision)
+        match &self.group {
+            None => eval::evaluate(&self.model, set, batch_size, self.config.precision),
+            Some(group) => {
+                eval::evaluate_sharded(&self.model, set, batch_size, self.config.precision, group)
+            }
+        }
     }
 
     /// Writes a checkpoint of the epochs done into the checkpoint folder
