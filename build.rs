@@ -21,6 +21,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=csrc/shim.cpp");
     println!("cargo:rerun-if-changed=csrc/distributed.cpp");
+    println!("cargo:rerun-if-changed=csrc/nccl.cpp");
     println!("cargo:rerun-if-changed=csrc/guarded.hpp");
     let lib = env::var("DEP_TCH_LIBTORCH_LIB").unwrap_or_default();
     println!("cargo:rustc-env=BERT_FINETUNE_TORCH_LIB={lib}");
@@ -45,17 +46,46 @@ fn main() {
              libgloo-dev (scripts/setup does)"
         );
     }
-    cc::Build::new()
+    let mut build = cc::Build::new();
+    build
         .cpp(true)
         .file("csrc/shim.cpp")
         .file("csrc/distributed.cpp")
+        .file("csrc/nccl.cpp")
         .std("c++17")
         .define("_GLIBCXX_USE_CXX11_ABI", "1")
         .define("USE_C10D_GLOO", None)
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
-        .warnings(false)
-        .compile("bert_finetune_shim");
+        .warnings(false);
+    // NCCL: the wheel's ProcessGroupNCCL.hpp needs nccl.h and the CUDA headers, all in the
+    // venv beside torch (nvidia/nccl, nvidia/cu13 with nvidia-cuda-cccl, triton's crt/), and
+    // a libtorch_cuda to link against. Without them nccl.cpp compiles to a stub that says so.
+    let site = torch.parent().unwrap_or(torch);
+    let nccl_headers = [
+        site.join("nvidia/nccl/include"),
+        site.join("nvidia/cu13/include"),
+        site.join("triton/backends/nvidia/include"),
+    ];
+    let has_cuda = Path::new(&lib).join("libtorch_cuda.so").exists()
+        && nccl_headers[0].join("nccl.h").exists()
+        && nccl_headers[1].join("nv/target").exists()
+        && nccl_headers[2].join("crt/host_config.h").exists();
+    if has_cuda {
+        build
+            .define("USE_C10D_NCCL", None)
+            .define("BF_WITH_NCCL", None);
+        for dir in &nccl_headers {
+            build.include(dir);
+        }
+    } else {
+        println!(
+            "cargo:warning=NCCL process group not built: libtorch_cuda, nccl.h or the CUDA \
+             headers (nvidia-cuda-cccl, triton) are missing beside {}",
+            torch.display()
+        );
+    }
+    build.compile("bert_finetune_shim");
 
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     if Path::new(&lib).join("libtorch_cuda.so").exists() {

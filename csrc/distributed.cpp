@@ -41,6 +41,12 @@ void wait(const c10::intrusive_ptr<c10d::Work>& work) {
 
 }  // namespace
 
+// For csrc/nccl.cpp: a group of another backend over its store.
+BfGroup* bf_group_from(c10::intrusive_ptr<c10d::Store> store,
+                       c10::intrusive_ptr<c10d::Backend> backend) {
+  return new BfGroup{std::move(store), std::move(backend)};
+}
+
 extern "C" {
 
 // The rendezvous at host:port (rank 0 hosts the store unless `store_hosted`, as when

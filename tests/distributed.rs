@@ -497,3 +497,13 @@ fn the_cli_trains_data_parallel_by_nproc_and_by_torchrun() {
     assert_eq!(by_nproc["batch_losses"].as_array().unwrap().len(), 4);
     assert_eq!(by_nproc["batch_losses"], by_torchrun["batch_losses"]);
 }
+
+/// The NCCL group is compiled in wherever the CUDA wheel's libtorch and headers are (here and
+/// in CI, without a GPU); it runs where a GPU is lent (`scripts/gpu-check`).
+#[test]
+fn the_nccl_group_is_built_in() {
+    assert!(
+        ProcessGroup::nccl_available(),
+        "build.rs found no NCCL or CUDA headers beside the wheel (see its warning)"
+    );
+}

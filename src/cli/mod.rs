@@ -123,6 +123,19 @@ struct Common {
     cpu: bool,
 }
 
+/// A data-parallel rank takes its own GPU, the one torchrun's `LOCAL_RANK` names.
+fn own_gpu(device: tch::Device) -> tch::Device {
+    match (
+        device,
+        std::env::var("LOCAL_RANK")
+            .ok()
+            .and_then(|v| v.parse().ok()),
+    ) {
+        (tch::Device::Cuda(_), Some(local_rank)) => tch::Device::Cuda(local_rank),
+        (other, _) => other,
+    }
+}
+
 impl Common {
     /// The checkpoint to use, fetched first when a revision is asked for.
     fn model(&self) -> Result<String> {
@@ -139,15 +152,16 @@ impl Common {
         if self.cpu {
             tch::Device::Cpu
         } else {
-            device::choose()
+            own_gpu(device::choose())
         }
     }
     /// The device report for this run, naming `--cpu` when it kept a GPU machine on the CPU.
     fn device_report(&self) -> device::DeviceReport {
-        let report = device::detect();
+        let mut report = device::detect();
         if self.cpu {
             report.choose_cpu("--cpu")
         } else {
+            report.device = own_gpu(report.device);
             report
         }
     }

@@ -156,11 +156,16 @@ pub fn fit(
     let mut trainer = Trainer::new(model, config, train_set, val_set)
         .map_err(flag_error)?
         .with_sink(BarsAndLines::new());
-    if let Some(group) = ProcessGroup::from_env()? {
+    if let Some(group) = ProcessGroup::from_env_for(trainer.model().vs.device())? {
         if group.is_main() {
             println!(
-                "Data parallel: {} ranks (Gloo), {} sentences per step",
+                "Data parallel: {} ranks ({}), {} sentences per step",
                 group.world_size(),
+                if trainer.model().vs.device().is_cuda() {
+                    "NCCL"
+                } else {
+                    "Gloo"
+                },
                 group.world_size() * trainer.config().batch_size
             );
         }

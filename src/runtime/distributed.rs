@@ -9,8 +9,8 @@
 //! an error naming the operation and gloo's reason; one that stalls, after the timeout
 //! (`BERT_FINETUNE_DIST_TIMEOUT` seconds, 1800 by default as in torch), never a hang.
 //!
-//! Gloo runs on the CPU. NCCL for CUDA tensors (each process on `cuda:LOCAL_RANK`) is the next
-//! piece; it compiles against the wheel's `ProcessGroupNCCL.hpp` the same way.
+//! Gloo runs on the CPU; NCCL carries CUDA tensors (each process on `cuda:LOCAL_RANK`), built
+//! from the wheel's `ProcessGroupNCCL.hpp` (`csrc/nccl.cpp`); it has not run on a GPU yet.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -134,12 +134,57 @@ impl ProcessGroup {
         })
     }
 
-    /// The group torchrun's environment describes; `None` for a single process.
+    /// Meets the other ranks and builds the NCCL group, this process on `cuda:LOCAL_RANK`.
+    pub fn nccl(rendezvous: &Rendezvous, timeout: Duration) -> Result<ProcessGroup> {
+        let group = ffi::nccl_group(
+            &rendezvous.master_addr,
+            rendezvous.master_port,
+            rendezvous.rank,
+            rendezvous.world_size,
+            rendezvous.store_hosted,
+            timeout.as_millis().min(i64::MAX as u128) as i64,
+            rendezvous.local_rank,
+        )
+        .with_context(|| {
+            format!(
+                "rank {} of {} (cuda:{}) could not join the NCCL group at {}:{}",
+                rendezvous.rank,
+                rendezvous.world_size,
+                rendezvous.local_rank,
+                rendezvous.master_addr,
+                rendezvous.master_port
+            )
+        })?;
+        Ok(ProcessGroup {
+            group,
+            rendezvous: rendezvous.clone(),
+            collectives: AtomicUsize::new(0),
+        })
+    }
+
+    /// Whether this build carries the NCCL group (it does wherever the CUDA wheel's
+    /// libtorch and headers were found at build time, GPU or not).
+    pub fn nccl_available() -> bool {
+        ffi::nccl_available()
+    }
+
+    /// The group torchrun's environment describes, Gloo on the CPU (`None` for a single
+    /// process).
     pub fn from_env() -> Result<Option<ProcessGroup>> {
-        match Rendezvous::from_env()? {
-            None => Ok(None),
-            Some(r) => Ok(Some(Self::gloo(&r, timeout_from_env()?)?)),
-        }
+        Self::from_env_for(tch::Device::Cpu)
+    }
+
+    /// The group for a model on `device`: NCCL for CUDA (each process on
+    /// `cuda:LOCAL_RANK`), Gloo for the CPU; `None` for a single process.
+    pub fn from_env_for(device: tch::Device) -> Result<Option<ProcessGroup>> {
+        let Some(r) = Rendezvous::from_env()? else {
+            return Ok(None);
+        };
+        let timeout = timeout_from_env()?;
+        Ok(Some(match device {
+            tch::Device::Cuda(_) => Self::nccl(&r, timeout)?,
+            _ => Self::gloo(&r, timeout)?,
+        }))
     }
 
     pub fn rank(&self) -> usize {

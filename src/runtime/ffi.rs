@@ -64,6 +64,17 @@ mod raw {
             timeout_ms: i64,
             out: *mut *mut BfGroup,
         ) -> c_int;
+        pub fn bf_pg_new_nccl(
+            host: *const c_char,
+            port: c_int,
+            rank: c_int,
+            world: c_int,
+            store_hosted: c_int,
+            timeout_ms: i64,
+            device: c_int,
+            out: *mut *mut BfGroup,
+        ) -> c_int;
+        pub fn bf_nccl_available() -> c_int;
         pub fn bf_pg_free(group: *mut BfGroup);
         pub fn bf_pg_allreduce_sum(
             group: *mut BfGroup,
@@ -120,6 +131,45 @@ pub fn gloo_group(
     std::ptr::NonNull::new(out)
         .map(Group)
         .ok_or_else(|| anyhow::anyhow!("the process group was not created"))
+}
+
+/// The rendezvous and an NCCL group of `world` ranks, this one on `cuda:device`.
+pub fn nccl_group(
+    host: &str,
+    port: u16,
+    rank: usize,
+    world: usize,
+    store_hosted: bool,
+    timeout_ms: i64,
+    device: usize,
+) -> Result<Group> {
+    let c = CString::new(host)?;
+    let mut out: *mut raw::BfGroup = std::ptr::null_mut();
+    // SAFETY: as for `gloo_group`.
+    check(
+        unsafe {
+            raw::bf_pg_new_nccl(
+                c.as_ptr(),
+                c_int::from(port),
+                rank as c_int,
+                world as c_int,
+                c_int::from(store_hosted),
+                timeout_ms,
+                device as c_int,
+                &mut out,
+            )
+        },
+        "the process group (c10d TCPStore + ProcessGroupNCCL)",
+    )?;
+    std::ptr::NonNull::new(out)
+        .map(Group)
+        .ok_or_else(|| anyhow::anyhow!("the process group was not created"))
+}
+
+/// Whether this build has the NCCL process group (see `csrc/nccl.cpp`).
+pub fn nccl_available() -> bool {
+    // SAFETY: no arguments, no state.
+    unsafe { raw::bf_nccl_available() == 1 }
 }
 
 impl Drop for Group {
