@@ -41,6 +41,22 @@ void wait(const c10::intrusive_ptr<c10d::Work>& work) {
 
 }  // namespace
 
+// The rendezvous every backend meets at: a TCPStore at host:port (rank 0 hosts it unless
+// `store_hosted`, as when torchrun's agent hosts it), seen through the key space
+// torch.distributed uses for its default group. Shared with csrc/nccl.cpp.
+c10::intrusive_ptr<c10d::Store> bf_rendezvous(const char* host, int port, int rank, int world,
+                                              int store_hosted,
+                                              std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions o;
+  o.port = static_cast<std::uint16_t>(port);
+  o.isServer = rank == 0 && !store_hosted;
+  o.numWorkers = world;
+  o.waitWorkers = !store_hosted;
+  o.timeout = timeout;
+  auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(host), o);
+  return c10::make_intrusive<c10d::PrefixStore>("default_pg/0/", tcp);
+}
+
 // For csrc/nccl.cpp: a group of another backend over its store.
 BfGroup* bf_group_from(c10::intrusive_ptr<c10d::Store> store,
                        c10::intrusive_ptr<c10d::Backend> backend) {
@@ -49,22 +65,13 @@ BfGroup* bf_group_from(c10::intrusive_ptr<c10d::Store> store,
 
 extern "C" {
 
-// The rendezvous at host:port (rank 0 hosts the store unless `store_hosted`, as when
-// torchrun's agent hosts it), then a Gloo group of `world` ranks. `loopback` binds gloo to
+// The rendezvous (bf_rendezvous), then a Gloo group of `world` ranks. `loopback` binds gloo to
 // 127.0.0.1 (one machine); otherwise to the interface of this machine's hostname.
 int bf_pg_new_gloo(const char* host, int port, int rank, int world, int store_hosted,
                    int loopback, int64_t timeout_ms, BfGroup** out) {
   return guarded([&] {
     auto timeout = std::chrono::milliseconds(timeout_ms);
-    c10d::TCPStoreOptions o;
-    o.port = static_cast<std::uint16_t>(port);
-    o.isServer = rank == 0 && !store_hosted;
-    o.numWorkers = world;
-    o.waitWorkers = !store_hosted;
-    o.timeout = timeout;
-    auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(host), o);
-    // The same key space torch.distributed uses for its default group.
-    auto store = c10::make_intrusive<c10d::PrefixStore>("default_pg/0/", tcp);
+    auto store = bf_rendezvous(host, port, rank, world, store_hosted, timeout);
     auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
     opts->devices.push_back(
         loopback ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")

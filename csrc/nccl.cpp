@@ -19,11 +19,12 @@ struct BfGroup;
 
 #ifdef BF_WITH_NCCL
 
-#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 // Defined in csrc/distributed.cpp.
+c10::intrusive_ptr<c10d::Store> bf_rendezvous(const char* host, int port, int rank, int world,
+                                              int store_hosted,
+                                              std::chrono::milliseconds timeout);
 BfGroup* bf_group_from(c10::intrusive_ptr<c10d::Store> store,
                        c10::intrusive_ptr<c10d::Backend> backend);
 
@@ -34,14 +35,7 @@ extern "C" int bf_pg_new_nccl(const char* host, int port, int rank, int world, i
     // The tensors live on cuda:device (the CLI puts the model there); ProcessGroupNCCL
     // guards each collective's device from its tensors.
     (void)device;
-    c10d::TCPStoreOptions o;
-    o.port = static_cast<std::uint16_t>(port);
-    o.isServer = rank == 0 && !store_hosted;
-    o.numWorkers = world;
-    o.waitWorkers = !store_hosted;
-    o.timeout = timeout;
-    auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(host), o);
-    auto store = c10::make_intrusive<c10d::PrefixStore>("default_pg/0/", tcp);
+    auto store = bf_rendezvous(host, port, rank, world, store_hosted, timeout);
     auto opts = c10d::ProcessGroupNCCL::Options::create();
     opts->timeout = timeout;
     auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, opts);

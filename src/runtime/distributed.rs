@@ -97,6 +97,11 @@ pub fn timeout_from_env() -> Result<Duration> {
     }
 }
 
+/// `timeout` in whole milliseconds, as the shim takes it.
+fn millis(timeout: Duration) -> i64 {
+    timeout.as_millis().min(i64::MAX as u128) as i64
+}
+
 /// This process's place in a group of ranks, and the collectives between them.
 pub struct ProcessGroup {
     group: ffi::Group,
@@ -116,22 +121,9 @@ impl ProcessGroup {
             rendezvous.world_size,
             rendezvous.store_hosted,
             rendezvous.is_loopback(),
-            timeout.as_millis().min(i64::MAX as u128) as i64,
-        )
-        .with_context(|| {
-            format!(
-                "rank {} of {} could not join the group at {}:{}",
-                rendezvous.rank,
-                rendezvous.world_size,
-                rendezvous.master_addr,
-                rendezvous.master_port
-            )
-        })?;
-        Ok(ProcessGroup {
-            group,
-            rendezvous: rendezvous.clone(),
-            collectives: AtomicUsize::new(0),
-        })
+            millis(timeout),
+        );
+        Self::joined(rendezvous, "group", group)
     }
 
     /// Meets the other ranks and builds the NCCL group, this process on `cuda:LOCAL_RANK`.
@@ -142,15 +134,25 @@ impl ProcessGroup {
             rendezvous.rank,
             rendezvous.world_size,
             rendezvous.store_hosted,
-            timeout.as_millis().min(i64::MAX as u128) as i64,
+            millis(timeout),
             rendezvous.local_rank,
-        )
-        .with_context(|| {
+        );
+        let what = format!("NCCL group (cuda:{})", rendezvous.local_rank);
+        Self::joined(rendezvous, &what, group)
+    }
+
+    /// The group a backend built at `rendezvous`, or its failure said with the rank and the
+    /// address.
+    fn joined(
+        rendezvous: &Rendezvous,
+        what: &str,
+        group: Result<ffi::Group>,
+    ) -> Result<ProcessGroup> {
+        let group = group.with_context(|| {
             format!(
-                "rank {} of {} (cuda:{}) could not join the NCCL group at {}:{}",
+                "rank {} of {} could not join the {what} at {}:{}",
                 rendezvous.rank,
                 rendezvous.world_size,
-                rendezvous.local_rank,
                 rendezvous.master_addr,
                 rendezvous.master_port
             )

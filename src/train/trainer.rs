@@ -222,6 +222,10 @@ impl Trainer {
     /// per optimizer step, whatever the number of tensors) before clipping and AdamW, so the
     /// weights stay identical everywhere. Rank 0 alone sends events and writes checkpoints;
     /// validation is sharded over the ranks and gathered, so every rank sees the same figures.
+    ///
+    /// It rebuilds the schedule for the global steps, so call it before
+    /// [`Trainer::with_checkpoints`] / [`Trainer::resume_from`], which restore the schedule's
+    /// position.
     pub fn with_process_group(mut self, group: ProcessGroup) -> Result<Self> {
         let params: Vec<Tensor> = self
             .optimizer
