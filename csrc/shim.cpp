@@ -3,6 +3,9 @@
 // * `bf_zero_grad`, `bf_clip_grad_norm`, `bf_fused_adamw`: the optimizer step in a handful of
 //   ATen calls whatever the number of parameter tensors (`_foreach_norm`, `_foreach_mul_`,
 //   `_fused_adamw_`), as PyTorch's `clip_grad_norm_` and `AdamW(fused=True)` do.
+// * `bf_grads_into`: one flat gradient buffer with every parameter's `.grad` a view into it (as
+//   DDP's `gradient_as_bucket_view`), so zeroing, the norm and an all-reduce are one call each.
+// * `bf_clip_scale`: clipping folded into the fused AdamW's `grad_scale`.
 // * `bf_autocast_*`, `bf_set_matmul_precision`: bf16 autocast (per thread, CPU or CUDA) and
 //   TF32 matmuls, which tch cannot switch.
 // * `bf_op_counter_*`: counts ATen operator calls through libtorch's RecordFunction hooks, so
@@ -108,12 +111,106 @@ int bf_clip_grad_norm(at::Tensor* const* params, size_t n, double max_norm, at::
   });
 }
 
+// Points the `.grad` of `params` (in order) at consecutive slices of the 1-d `flat`, which holds
+// exactly their elements. With `zero`, `flat` is zeroed first (`zero_grad` for the next backward
+// pass, which then accumulates in place). Without, whatever the last backward pass left is
+// gathered: a gradient that is not yet its slice (someone reset or replaced it) is copied in,
+// and a parameter without one gets a zero slice. Parameters already pointing at their slice
+// cost no ATen call, so in a training loop this is one `zero_` per step.
+int bf_grads_into(at::Tensor* const* params, size_t n, at::Tensor* flat, bool zero) {
+  return guarded([&] {
+    at::NoGradGuard no_grad;
+    int64_t total = 0;
+    for (size_t i = 0; i < n; ++i) total += params[i]->numel();
+    if (flat->dim() != 1 || flat->numel() != total || !flat->is_contiguous())
+      throw std::runtime_error("the flat gradient buffer has " + std::to_string(flat->numel()) +
+                               " elements, the parameters " + std::to_string(total));
+    if (zero) flat->zero_();
+    char* base = static_cast<char*>(flat->data_ptr());
+    const int64_t item = static_cast<int64_t>(flat->element_size());
+    int64_t offset = 0;
+    for (size_t i = 0; i < n; ++i) {
+      at::Tensor& p = *params[i];
+      if (p.scalar_type() != flat->scalar_type() || p.device() != flat->device())
+        throw std::runtime_error("parameter " + std::to_string(i) +
+                                 " differs from the flat gradient buffer in dtype or device");
+      const int64_t numel = p.numel();
+      at::Tensor& g = p.mutable_grad();
+      const bool attached = g.defined() && g.data_ptr() == base + offset * item &&
+                            g.sizes() == p.sizes() && g.is_contiguous();
+      if (!attached) {
+        at::Tensor slice = flat->narrow(0, offset, numel).view(p.sizes());
+        if (!zero) {
+          if (g.defined())
+            slice.copy_(g);
+          else
+            slice.zero_();
+        }
+        g = slice;
+      }
+      offset += numel;
+    }
+  });
+}
+
+// Clipping to a global L2 norm of `max_norm`, to be applied by the fused AdamW kernel, which
+// divides the gradients by its `grad_scale` as it reads them (and writes the divided values
+// back): that saves `clip_grad_norm_`'s separate pass over every gradient. The gradients hold
+// the sum over `world` ranks. `*norm` receives the norm of their mean before clipping
+// (PyTorch's return value), `*scale` the divisor `world · max(1, (norm + 1e-6) / max_norm)`:
+// the mean, times `clip_grad_norm_`'s coefficient `min(1, max_norm / (norm + 1e-6))`.
+//
+// With `flat` (the buffer every gradient is a view into, see `bf_grads_into`) the norm is
+// `sqrt(dot(flat, flat))`, one BLAS call; without, on CUDA `_foreach_norm` over the
+// parameters' gradients, `stack` and `linalg_vector_norm`, as `clip_grad_norm_` computes it,
+// and on the CPU a loop of `dot`s (see below).
+int bf_clip_scale(at::Tensor* const* params, size_t n, at::Tensor* flat, double max_norm,
+                  double world, at::Tensor** norm, at::Tensor** scale) {
+  return guarded([&] {
+    at::NoGradGuard no_grad;
+    at::Tensor total;
+    if (flat) {
+      total = flat->numel() == 0 ? at::zeros({}, flat->options()) : at::dot(*flat, *flat).sqrt();
+    } else {
+      std::vector<at::Tensor> ps, gs;
+      with_grads(params, n, ps, gs);
+      if (gs.empty()) {
+        total = at::zeros({}, at::kFloat);
+      } else if (gs[0].is_cpu()) {
+        // On the CPU `_foreach_norm` has no kernel of its own: it loops over the tensors with
+        // `linalg_vector_norm`, which accumulates in double. The same loop with BLAS `dot`
+        // (float accumulation, as the CUDA kernel does) is 2.5 times faster. It is recorded as
+        // one operator, as `_foreach_norm`'s loop is, with the dots nested inside.
+        RECORD_FUNCTION("bf::foreach_squared_norm", std::vector<c10::IValue>());
+        std::vector<at::Tensor> squares;
+        squares.reserve(gs.size());
+        for (const at::Tensor& g : gs) {
+          at::Tensor flat_g = g.reshape({-1});
+          squares.push_back(at::dot(flat_g, flat_g));
+        }
+        total = at::stack(squares).sum().sqrt();
+      } else {
+        total = at::linalg_vector_norm(at::stack(at::_foreach_norm(gs, 2)), 2);
+      }
+    }
+    if (world != 1.0) total = total / world;
+    at::Tensor divisor = at::clamp_min((total + 1e-6) / max_norm, 1.0);
+    if (world != 1.0) divisor = divisor * world;
+    *norm = new at::Tensor(total);
+    *scale = new at::Tensor(divisor);
+  });
+}
+
 // One `AdamW(fused=True)` update of one parameter group: `at::_fused_adamw_` over every
 // parameter with a gradient. `step` is the group's 0-dim float step counter on the parameters'
 // device, already incremented by the caller; all parameters share it (the kernel only reads it).
+//
+// `grad_scale` (may be null) is a 0-dim float tensor on the same device that every gradient is
+// divided by before the update (the divided gradient is written back), as AMP's unscaling does.
 int bf_fused_adamw(at::Tensor* const* params, at::Tensor* const* exp_avgs,
                    at::Tensor* const* exp_avg_sqs, size_t n, at::Tensor* step, double lr,
-                   double beta1, double beta2, double weight_decay, double eps) {
+                   double beta1, double beta2, double weight_decay, double eps,
+                   at::Tensor* grad_scale) {
   return guarded([&] {
     at::NoGradGuard no_grad;
     std::vector<at::Tensor> ps, gs;
@@ -128,7 +225,9 @@ int bf_fused_adamw(at::Tensor* const* params, at::Tensor* const* exp_avgs,
     }
     std::vector<at::Tensor> max_exp_avg_sqs;  // amsgrad off
     at::_fused_adamw_(ps, gs, ms, vs, max_exp_avg_sqs, steps, lr, beta1, beta2, weight_decay,
-                      eps, /*amsgrad=*/false, /*maximize=*/false, std::nullopt, std::nullopt);
+                      eps, /*amsgrad=*/false, /*maximize=*/false,
+                      grad_scale ? std::optional<at::Tensor>(*grad_scale) : std::nullopt,
+                      std::nullopt);
   });
 }
 

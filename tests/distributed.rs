@@ -56,6 +56,31 @@ fn data_parallel_config(batch_size: usize) -> TrainConfig {
     }
 }
 
+/// [`no_dropout`]'s BERT with BERT's dropout (0.1) back on.
+fn with_dropout() -> BertConfig {
+    let mut c = no_dropout();
+    c.hidden_dropout_prob = 0.1;
+    c.attention_probs_dropout_prob = 0.1;
+    c
+}
+
+/// Three epochs of [`data_parallel_config`].
+fn dropout_config(batch_size: usize) -> TrainConfig {
+    TrainConfig {
+        epochs: 3,
+        ..data_parallel_config(batch_size)
+    }
+}
+
+/// Each epoch's training loss, validation loss and validation accuracy.
+fn epoch_figures(history: &bert_finetune::train::History) -> serde_json::Value {
+    history
+        .epochs
+        .iter()
+        .map(|e| serde_json::json!([e.train_loss, e.val_loss, e.val_accuracy]))
+        .collect()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -161,6 +186,19 @@ fn rank_process() {
                     "tensors": trainer.optimizer().num_tensors(),
                 })
             );
+        }
+        "train_dropout" => {
+            // As the CLI does: every rank seeds alike (transformers' `set_seed` on each rank).
+            tch::manual_seed(5);
+            let model =
+                BertForSequenceClassification::new(&with_dropout(), tch::Device::Cpu).unwrap();
+            let (train_set, val_set) = sets();
+            let mut trainer = Trainer::new(model, dropout_config(16), train_set, val_set)
+                .unwrap()
+                .with_process_group(group)
+                .unwrap();
+            let history = trainer.fit().unwrap();
+            println!("RESULT {}", epoch_figures(&history));
         }
         other => panic!("unknown scenario {other}"),
     }
@@ -421,6 +459,78 @@ fn two_ranks_of_16_train_as_one_process_of_32() {
         {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
+    }
+}
+
+/// With dropout on, two ranks of 16 and one process of 32 draw different dropout masks (each
+/// rank draws for its own 16 rows, from the same seed), so their figures differ, but by less
+/// than one process differs from itself under another seed (which reorders the batches and
+/// redraws dropout).
+#[test]
+fn with_dropout_two_ranks_track_one_process_closer_than_another_seed() {
+    let port = free_port();
+    let ranks: Vec<Child> = (0..2)
+        .map(|r| {
+            let mut c = Command::new(std::env::current_exe().unwrap());
+            c.args(["rank_process", "--exact", "--nocapture", "--test-threads=1"])
+                .env("BF_TEST_SCENARIO", "train_dropout")
+                .env("RANK", r.to_string())
+                .env("WORLD_SIZE", "2")
+                .env("MASTER_ADDR", "127.0.0.1")
+                .env("MASTER_PORT", port.to_string())
+                .env("BERT_FINETUNE_DIST_TIMEOUT", "60")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = ranks.into_iter().map(result_of).collect();
+    assert_eq!(
+        results[0], results[1],
+        "every rank reports the same figures"
+    );
+    // The Trainer seeds its sampler and dropout from `TrainConfig::seed` every epoch.
+    let single = |seed: u64| {
+        tch::manual_seed(5);
+        let model = BertForSequenceClassification::new(&with_dropout(), tch::Device::Cpu).unwrap();
+        let (train_set, val_set) = sets();
+        let config = TrainConfig {
+            seed,
+            ..dropout_config(32)
+        };
+        let mut trainer = Trainer::new(model, config, train_set, val_set).unwrap();
+        epoch_figures(&trainer.fit().unwrap())
+    };
+    let (one, other_seed) = (single(42), single(43));
+    let figures =
+        |v: &serde_json::Value| -> Vec<Vec<f64>> { serde_json::from_value(v.clone()).unwrap() };
+    let (dp, one, other_seed) = (figures(&results[0]), figures(&one), figures(&other_seed));
+    let largest = |a: &[Vec<f64>], b: &[Vec<f64>], k: usize| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x[k] - y[k]).abs())
+            .fold(0.0, f64::max)
+    };
+    for (k, name) in ["training loss", "validation loss", "validation accuracy"]
+        .iter()
+        .enumerate()
+    {
+        let (ranks, seed) = (largest(&dp, &one, k), largest(&other_seed, &one, k));
+        eprintln!(
+            "{name}: 2 ranks vs 1 process differ by up to {ranks:.4}, another seed by {seed:.4}"
+        );
+    }
+    eprintln!("2 ranks: {dp:?}\n1 process: {one:?}\nother seed: {other_seed:?}");
+    assert!(
+        largest(&dp, &one, 0) > 0.0,
+        "dropout draws differ, so the losses must"
+    );
+    for k in [0, 1] {
+        let (ranks, seed) = (largest(&dp, &one, k), largest(&other_seed, &one, k));
+        assert!(
+            ranks < seed,
+            "2 ranks differ from 1 process by {ranks}, another seed by {seed}"
+        );
     }
 }
 

@@ -335,3 +335,51 @@ fn a_full_disk_while_saving_is_a_clear_error_and_keeps_the_old_model() {
     );
     assert!(std::fs::symlink_metadata(out.join(".model.safetensors.partial")).is_err());
 }
+
+/// Data parallel (`--nproc 2`) resumes too: the whole job (launcher and both ranks) killed with
+/// SIGKILL in epoch 2, then `--resume` with two ranks again, ends exactly where an
+/// uninterrupted two-rank run ends. Every rank reads the checkpoint rank 0 wrote.
+#[test]
+fn a_killed_data_parallel_run_resumes_to_the_uninterrupted_result() {
+    use std::os::unix::process::CommandExt;
+    let dir = tmp();
+    let two = |out: &Path| {
+        let mut a = args(out);
+        a.extend(["--nproc".to_string(), "2".to_string()]);
+        a
+    };
+    let reference = dir.path().join("uninterrupted");
+    let stdout = ok(run(&two(&reference), &[]));
+    assert!(stdout.contains("Data parallel: 2 ranks (Gloo)"), "{stdout}");
+    assert_eq!(checkpoints(&reference), ["epoch-3"]);
+
+    let killed = dir.path().join("killed");
+    let mut child = Command::new(BIN)
+        .args(two(&killed))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("the CLI starts");
+    wait_for_line(&mut child, "Epoch 2 / 3");
+    // SAFETY: a plain kill(2) of the process group the launcher leads (its ranks included).
+    let rc = unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    assert_eq!(rc, 0);
+    child.wait().unwrap();
+    assert_eq!(checkpoints(&killed), ["epoch-1"]);
+    assert!(
+        !killed.join("model.safetensors").exists(),
+        "the run was cut short"
+    );
+
+    let mut resume = two(&killed);
+    resume.extend(["--resume".to_string(), path_str(&killed)]);
+    let stdout = ok(run(&resume, &[]));
+    assert!(stdout.contains("Resuming after epoch 1 of 3"), "{stdout}");
+    assert_eq!(
+        stdout.matches("Resuming after").count(),
+        1,
+        "rank 0 alone reports: {stdout}"
+    );
+    assert_same_result(&reference, &killed);
+}

@@ -100,6 +100,108 @@ fn optimizer_step_dispatches_a_fixed_number_of_operators() {
     );
 }
 
+/// The two layouts of the gradients (per tensor, and views into one flat buffer) take the same
+/// AdamW steps with clipping at work, and after each step the `.grad` tensors hold what
+/// PyTorch's `clip_grad_norm_` leaves (the clipping is applied inside the fused update). The
+/// flat layout zeroes in one operator and keeps the step's operator count fixed.
+#[test]
+fn flat_and_per_tensor_gradients_take_the_same_clipped_steps() {
+    let adamw = AdamWConfig {
+        lr: 1e-3,
+        weight_decay: 0.01,
+        max_grad_norm: 0.05, // below the norms here: every step clips
+        ..AdamWConfig::default()
+    };
+    let models: Vec<BertForSequenceClassification> = (0..3)
+        .map(|_| {
+            tch::manual_seed(3);
+            BertForSequenceClassification::new(&config(2), Device::Cpu).unwrap()
+        })
+        .collect();
+    let mut per_tensor = FusedAdamW::new(&models[0].vs, adamw).unwrap();
+    let mut flat = FusedAdamW::new(&models[1].vs, adamw).unwrap();
+    flat.set_flat_gradients(true).unwrap();
+    // The reference: PyTorch's order, clip_grad_norm_ rescaling the gradients in place, then
+    // an update that takes them as they are.
+    let mut reference_opt = FusedAdamW::new(&models[2].vs, adamw).unwrap();
+    assert!(flat.flat_gradients_on() && !per_tensor.flat_gradients_on());
+    let ids =
+        Tensor::from_slice(&[101i64, 2023, 2003, 1037, 6251, 102, 101, 2009, 102, 0]).view([2, 5]);
+    let mask = ids.ne(0).to_kind(Kind::Int64);
+    let labels = Tensor::from_slice(&[0i64, 1]);
+    let loss_of = |m: &BertForSequenceClassification| {
+        m.forward(&ids, &mask, &ids.zeros_like(), false)
+            .cross_entropy_for_logits(&labels)
+    };
+    for step in 0..3 {
+        // The reference: PyTorch's clip_grad_norm_ (rescaling the gradients in place).
+        reference_opt.zero_grad().unwrap();
+        loss_of(&models[2]).backward();
+        let reference_norm =
+            bert_finetune::optim::clip_grad_norm(&models[2].vs.trainable_variables(), 0.05)
+                .unwrap()
+                .double_value(&[]);
+        reference_opt.step().unwrap();
+        let mut norms = Vec::new();
+        for (opt, model) in [(&mut per_tensor, &models[0]), (&mut flat, &models[1])] {
+            let (zeroed, zero_ops) = count_ops(|| opt.zero_grad()).unwrap();
+            zeroed.unwrap();
+            if opt.flat_gradients_on() {
+                assert_eq!(zero_ops.top_level, 1, "one zero_ for every gradient");
+            }
+            loss_of(model).backward();
+            let (norm, ops) = count_ops(|| -> anyhow::Result<Tensor> {
+                let norm = opt.clip_grad_norm()?;
+                opt.step()?;
+                Ok(norm)
+            })
+            .unwrap();
+            assert!(ops.top_level <= 16, "{ops:?}");
+            norms.push(norm.unwrap().double_value(&[]));
+        }
+        assert!(
+            reference_norm > 0.05,
+            "step {step} must clip: {reference_norm}"
+        );
+        for norm in &norms {
+            assert!(
+                (norm - reference_norm).abs() <= 1e-5 * reference_norm,
+                "step {step}: norm {norm} vs clip_grad_norm_'s {reference_norm}"
+            );
+        }
+        // The clipped gradients, as clip_grad_norm_ leaves them.
+        let grads = |m: &BertForSequenceClassification| -> Vec<(String, Tensor)> {
+            m.named_parameters()
+                .into_iter()
+                .map(|(n, p)| (n, p.grad()))
+                .collect()
+        };
+        let reference = grads(&models[2]);
+        for model in &models[..2] {
+            for ((name, g), (_, r)) in grads(model).iter().zip(&reference) {
+                let d = max_abs_diff(g, r);
+                assert!(d <= 1e-6, "step {step}, {name}: gradient differs by {d}");
+            }
+        }
+    }
+    let mut worst = 0.0f64;
+    for model in &models[..2] {
+        for ((name, a), (_, b)) in model
+            .named_parameters()
+            .iter()
+            .zip(&models[2].named_parameters())
+        {
+            let d = max_abs_diff(a, b);
+            worst = worst.max(d);
+            assert!(d <= 1e-6, "{name}: {d} from the reference after 3 steps");
+        }
+    }
+    println!(
+        "per-tensor and flat gradients, 3 clipped steps: weights within {worst:e} of \
+         clip_grad_norm_ + AdamW"
+    );
+}
+
 #[test]
 fn bf16_autocast_on_the_cpu_tracks_fp32() {
     // The shim's autocast switch: matmuls inside the region are bf16, outside fp32 again.

@@ -21,6 +21,22 @@ use bert_finetune::runtime::{device, settings};
 use bert_finetune::train::TrainConfig;
 use bert_finetune::viz::display::thousands;
 
+/// `println!` on rank 0 alone (or outside data parallel). The set-up lines come before any
+/// process group exists, so the rank is torchrun's `RANK` (see [`first_rank`]).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        if $crate::cli::first_rank() {
+            println!($($arg)*);
+        }
+    };
+}
+
+/// False in a data-parallel rank other than 0, as torchrun (or `--nproc`) numbers them: such a
+/// rank trains and stays silent, rank 0 speaks for the run.
+pub fn first_rank() -> bool {
+    std::env::var("RANK").map_or(true, |rank| rank.trim() == "0")
+}
+
 mod bench;
 mod launch;
 mod own_data;

@@ -118,7 +118,7 @@ impl Sources {
 pub fn report_truncation(set: &EncodedSet, max_len: usize) {
     let cut = set.truncated();
     if cut > 0 {
-        println!(
+        say!(
             "{} of {} training rows are longer than --max-len {max_len} tokens and were cut \
              ({:.1}%; the model takes up to 512)",
             thousands(cut),
@@ -170,16 +170,16 @@ pub fn run(
 
     let report = common.device_report();
     let device = report.device;
-    println!("{report}");
+    say!("{report}");
     let model_name = common.model()?;
-    println!("Model: {model_name}");
+    say!("Model: {model_name}");
     match task.problem_type {
-        ProblemType::Regression => println!(
+        ProblemType::Regression => say!(
             "Task: regression of {} on {}",
             task.label_column,
             task.text_columns.join(" + ")
         ),
-        p => println!(
+        p => say!(
             "Task: {} on {} ({} {}: {})",
             p.name(),
             task.text_columns.join(" + "),
@@ -210,7 +210,7 @@ pub fn run(
     if val_set.is_empty() {
         bail!("the validation set is empty: give --validation-file or more rows");
     }
-    println!(
+    say!(
         "{} training samples, {} validation samples",
         thousands(train_set.len()),
         thousands(val_set.len())
@@ -237,13 +237,15 @@ pub fn run(
     let mut by_file = serde_json::Map::new();
     for (i, (file, test)) in test_examples.iter().enumerate() {
         let test_set = encode(test, Padding::Longest)?;
-        println!(
+        say!(
             "\nScoring {} rows of {}...",
             thousands(test_set.len()),
             file.display()
         );
         let scored = trainer.evaluate(&test_set, common.batch_size)?;
-        print!("{}", super::scores::report(&scored, &task.label_names));
+        if super::first_rank() {
+            print!("{}", super::scores::report(&scored, &task.label_names));
+        }
         let metrics = scored.metrics();
         if let Some(glue) = &sources.glue {
             let reported: Vec<String> = glue
@@ -251,7 +253,7 @@ pub fn run(
                 .iter()
                 .map(|m| format!("{m} {:.4}", metrics.get(*m).copied().unwrap_or(f64::NAN)))
                 .collect();
-            println!(
+            say!(
                 "GLUE {} ({}): {}",
                 glue.name,
                 file.display(),
@@ -273,6 +275,6 @@ pub fn run(
         summary["glue_task"] = glue.name.into();
     }
     save_run(&trainer, &tokenizer, &history, &summary, out)?;
-    println!("\n{history}\n\nSaved to {}", out.display());
+    say!("\n{history}\n\nSaved to {}", out.display());
     Ok(())
 }

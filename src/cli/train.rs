@@ -231,9 +231,9 @@ pub fn run(
     let model_name = check_before_training(common, &config, limit, out, resume)?;
     let report = common.device_report();
     let device = report.device;
-    println!("{report}");
-    println!("Model: {model_name}");
-    println!("Precision: {}", config.precision);
+    say!("{report}");
+    say!("Model: {model_name}");
+    say!("Precision: {}", config.precision);
     bert_finetune::runtime::device::manual_seed(common.seed);
     let tokenizer = pretrained::load_tokenizer(&model_name)?;
     let padding = Padding::from(common.padding);
@@ -246,7 +246,7 @@ pub fn run(
         common.seed,
         limit,
     )?;
-    println!(
+    say!(
         "{} training samples, {} validation samples",
         thousands(train_set.len()),
         thousands(val_set.len())

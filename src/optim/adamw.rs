@@ -4,6 +4,30 @@
 //! The state is plain tensors (two moments per parameter and one step counter), and one
 //! optimizer step is a fixed number of ATen calls whatever the number of parameter tensors:
 //! one step increment and one `_fused_adamw_` per group.
+//!
+//! Clipping does not rescale the gradients in a pass of its own: the clipping coefficient
+//! (and, under data parallel, the division by the world size) goes into the fused kernel's
+//! `grad_scale`, which divides each gradient as the update reads it and writes the result
+//! back, so after [`FusedAdamW::step`] the `.grad` tensors hold the clipped gradients, as after
+//! `clip_grad_norm_`. That saves one read and one write of every gradient per step.
+//!
+//! Two layouts of the gradients ([`FusedAdamW::set_flat_gradients`]):
+//! - **Per tensor** (the default): `zero_grad` drops the gradients and backward allocates them
+//!   afresh, as PyTorch's `set_to_none` does; the norm is `_foreach_norm`.
+//! - **Flat**: every parameter's `.grad` is a view into one buffer (DDP's
+//!   `gradient_as_bucket_view`, Apex's flat buffers). `zero_grad` zeroes the buffer and
+//!   backward accumulates into the views, so the norm is one `dot` and a data-parallel
+//!   all-reduce one collective on one tensor, in place, without the copies in and out of a
+//!   bucket that a list of tensors costs. The Trainer uses it under data parallel. On the CPU
+//!   it loses in a single process: zeroing the buffer and accumulating into it (where backward
+//!   would otherwise hand over its fresh gradient) cost more than the norm saves (`make bench`
+//!   times both, as the sides `rust` and `rust-flat`).
+//!
+//!   One difference from PyTorch follows: a parameter that got no gradient from a backward pass
+//!   still takes an update with a zero gradient (moment decay and weight decay), where
+//!   `torch.optim` skips a `None` gradient. Every parameter of
+//!   [`BertForSequenceClassification`](crate::model::BertForSequenceClassification) receives a
+//!   gradient at every step, so BERT training is unaffected.
 
 use anyhow::{bail, Result};
 use tch::nn::VarStore;
@@ -47,6 +71,12 @@ pub struct FusedAdamW {
     config: AdamWConfig,
     /// The learning rate of the next step.
     lr: f64,
+    /// Every gradient, in `params` order, in the flat layout (see the module doc).
+    flat_grads: Option<Tensor>,
+    /// The divisor the next step applies to the gradients: set by clipping.
+    grad_scale: Option<Tensor>,
+    /// How many ranks' gradients `flat_grads` sums (1 outside data parallel).
+    summed_over: usize,
 }
 
 impl FusedAdamW {
@@ -112,6 +142,9 @@ impl FusedAdamW {
             step: Tensor::zeros([], (Kind::Float, device)),
             lr: config.lr,
             config,
+            flat_grads: None,
+            grad_scale: None,
+            summed_over: 1,
         })
     }
 
@@ -153,21 +186,105 @@ impl FusedAdamW {
         self.step.device()
     }
 
-    /// `model.zero_grad()`: drops every gradient (set to none, as PyTorch does by default).
-    pub fn zero_grad(&mut self) -> Result<()> {
-        ffi::zero_grad(&self.params)
+    /// Switches between the per-tensor and the flat layout of the gradients (see the module
+    /// doc). Entering the flat layout keeps the current gradients (copied into the buffer);
+    /// leaving it drops them, so switch between steps.
+    pub fn set_flat_gradients(&mut self, flat: bool) -> Result<()> {
+        match (flat, self.flat_grads.is_some()) {
+            (true, false) => {
+                let numel: usize = self.params.iter().map(Tensor::numel).sum();
+                let buffer = Tensor::f_zeros([numel as i64], (Kind::Float, self.device()))?;
+                ffi::grads_into(&self.params, &buffer, false)?;
+                self.flat_grads = Some(buffer);
+            }
+            (false, true) => {
+                ffi::zero_grad(&self.params)?;
+                self.flat_grads = None;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
-    /// `clip_grad_norm_(model.parameters(), max_grad_norm)`: scales the gradients the last
-    /// backward pass left so their global norm is at most the configured `max_grad_norm`.
-    /// Returns the norm before clipping as a device scalar; reading it forces a host sync, so
-    /// the caller decides when that is worth it.
+    /// Whether the gradients are views into one flat buffer.
+    pub fn flat_gradients_on(&self) -> bool {
+        self.flat_grads.is_some()
+    }
+
+    /// `model.zero_grad()`: in the per-tensor layout drops every gradient (set to none, as
+    /// PyTorch does by default); in the flat layout zeroes the buffer (one `zero_`) and points
+    /// every `.grad` at its slice, for the next backward pass to accumulate into.
+    pub fn zero_grad(&mut self) -> Result<()> {
+        self.grad_scale = None;
+        self.summed_over = 1;
+        match &self.flat_grads {
+            Some(flat) => ffi::grads_into(&self.params, flat, true),
+            None => ffi::zero_grad(&self.params),
+        }
+    }
+
+    /// Every gradient in one 1-d tensor (the storage the `.grad` views share), for one
+    /// all-reduce; switches to the flat layout if needed. A gradient that is not a view yet
+    /// (the gradients were reset to none, or replaced, since [`FusedAdamW::zero_grad`]) is
+    /// copied in first.
+    pub fn flat_gradients(&mut self) -> Result<Tensor> {
+        self.set_flat_gradients(true)?;
+        self.gather()?;
+        match &self.flat_grads {
+            Some(flat) => Ok(flat.shallow_clone()),
+            None => bail!("no flat gradient buffer"),
+        }
+    }
+
+    /// In the flat layout, makes every `.grad` its view of the buffer again (no ATen call when
+    /// nothing replaced them).
+    fn gather(&self) -> Result<()> {
+        match &self.flat_grads {
+            Some(flat) => ffi::grads_into(&self.params, flat, false),
+            None => Ok(()),
+        }
+    }
+
+    /// Says that the gradients now hold the sum over `ranks` data-parallel ranks (after an
+    /// all-reduce of [`FusedAdamW::flat_gradients`]): clipping and the update use their mean,
+    /// the division folded into the update. Reset by [`FusedAdamW::zero_grad`].
+    pub fn gradients_summed_over(&mut self, ranks: usize) {
+        self.summed_over = ranks.max(1);
+    }
+
+    /// `clip_grad_norm_(model.parameters(), max_grad_norm)`: the global norm of the gradients
+    /// the last backward pass left (their mean over ranks under data parallel), and the
+    /// coefficient that clips it to the configured `max_grad_norm`, which the next
+    /// [`FusedAdamW::step`] applies as it reads the gradients (see the module doc; until then
+    /// the `.grad` tensors are unclipped). Returns the norm before clipping as a device scalar;
+    /// reading it forces a host sync, so the caller decides when that is worth it.
     pub fn clip_grad_norm(&mut self) -> Result<Tensor> {
-        super::clip::clip_grad_norm(&self.params, self.config.max_grad_norm)
+        self.gather()?;
+        let (norm, scale) = ffi::clip_scale(
+            &self.params,
+            self.flat_grads.as_ref(),
+            self.config.max_grad_norm,
+            self.summed_over as f64,
+        )?;
+        self.grad_scale = Some(scale);
+        Ok(norm)
     }
 
     /// `optimizer.step()`: one AdamW update of every group at the current learning rate.
+    /// Applies the clipping of [`FusedAdamW::clip_grad_norm`] (or, without it, the mean over
+    /// ranks) inside the update; afterwards the `.grad` tensors hold what the update used.
     pub fn step(&mut self) -> Result<()> {
+        self.gather()?;
+        let scale = match self.grad_scale.take() {
+            Some(scale) => Some(scale),
+            None if self.summed_over > 1 => Some(Tensor::f_full(
+                [],
+                self.summed_over as f64,
+                (Kind::Float, self.device()),
+            )?),
+            None => None,
+        };
+        self.summed_over = 1;
         let _ = tch::no_grad(|| self.step.f_add_scalar_(1.0))?;
         for g in &self.groups {
             ffi::fused_adamw(
@@ -175,6 +292,7 @@ impl FusedAdamW {
                 &g.exp_avgs,
                 &g.exp_avg_sqs,
                 &self.step,
+                scale.as_ref(),
                 AdamWStep {
                     lr: self.lr,
                     beta1: self.config.beta1,

@@ -2,10 +2,11 @@
 //! gradient clipping: the three things `torch.optim.AdamW`, `get_linear_schedule_with_warmup`
 //! and `clip_grad_norm_` do in the Python loop.
 //!
-//! The update is `at::_fused_adamw_` and the clipping `_foreach_norm` + `_foreach_mul_`
-//! (through the C++ shim, [`crate::runtime::ffi`]): one optimizer step is a fixed handful of ATen calls,
-//! not a loop over parameter tensors, which matters on a GPU where each call is a kernel
-//! launch. Decay groups come from the var store: the model puts biases and LayerNorm
+//! The update is `at::_fused_adamw_`, with the clipping folded into it (the global norm, then
+//! the kernel's `grad_scale`; see [`FusedAdamW`]), through the C++ shim
+//! ([`crate::runtime::ffi`]): one optimizer step is a fixed handful of ATen calls, not a loop
+//! over parameter tensors, which matters on a GPU where each call is a kernel launch.
+//! [`clip_grad_norm`] is PyTorch's `clip_grad_norm_` as it is, for code that wants it. Decay groups come from the var store: the model puts biases and LayerNorm
 //! parameters in group [`NO_DECAY`](crate::model::bert::NO_DECAY) when it creates them.
 
 mod adamw;

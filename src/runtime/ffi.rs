@@ -34,6 +34,22 @@ mod raw {
             beta2: f64,
             weight_decay: f64,
             eps: f64,
+            grad_scale: *const C_tensor,
+        ) -> c_int;
+        pub fn bf_grads_into(
+            params: *const *const C_tensor,
+            n: usize,
+            flat: *const C_tensor,
+            zero: bool,
+        ) -> c_int;
+        pub fn bf_clip_scale(
+            params: *const *const C_tensor,
+            n: usize,
+            flat: *const C_tensor,
+            max_norm: f64,
+            world: f64,
+            norm: *mut *mut C_tensor,
+            scale: *mut *mut C_tensor,
         ) -> c_int;
         pub fn bf_autocast_get(device_type: c_int, enabled: *mut bool, dtype: *mut c_int) -> c_int;
         pub fn bf_autocast_set(
@@ -277,13 +293,67 @@ pub struct AdamWStep {
     pub eps: f64,
 }
 
+/// Points the gradients of `params` at consecutive slices of the 1-d `flat` (which holds exactly
+/// their elements). With `zero` the buffer is zeroed first, for the next backward pass to
+/// accumulate into; without, a gradient that is not its slice yet is copied in (and a missing
+/// one zeroed), so `flat` holds every gradient. One `zero_` (or nothing) when already attached.
+pub fn grads_into(params: &[Tensor], flat: &Tensor, zero: bool) -> Result<()> {
+    let ps = pointers(params);
+    // SAFETY: `ps` points to live tensors borrowed for the call and `flat` is live; the shim
+    // replaces the parameters' gradient fields and writes into `flat`, keeping no pointer.
+    check(
+        unsafe { raw::bf_grads_into(ps.as_ptr(), ps.len(), flat.as_ptr(), zero) },
+        "flat gradients",
+    )
+}
+
+/// The norm of the mean of `world` ranks' summed gradients (before clipping) and the divisor
+/// that averages and clips them to `max_norm` inside the fused AdamW kernel. With `flat` (the
+/// buffer the gradients of `params` are views into) the norm is one `dot`; without, it is
+/// `clip_grad_norm_`'s `_foreach_norm` over the gradients of `params`.
+pub fn clip_scale(
+    params: &[Tensor],
+    flat: Option<&Tensor>,
+    max_norm: f64,
+    world: f64,
+) -> Result<(Tensor, Tensor)> {
+    let ps = pointers(params);
+    let mut norm: *mut C_tensor = std::ptr::null_mut();
+    let mut scale: *mut C_tensor = std::ptr::null_mut();
+    // SAFETY: `ps` and `flat` (null when absent) point to live tensors borrowed for the call;
+    // on success the shim stores in `norm` and `scale` tensors allocated with `new`, which
+    // `Tensor::from_ptr` takes over.
+    check(
+        unsafe {
+            raw::bf_clip_scale(
+                ps.as_ptr(),
+                ps.len(),
+                flat.map_or(std::ptr::null(), Tensor::as_ptr),
+                max_norm,
+                world,
+                &mut norm,
+                &mut scale,
+            )
+        },
+        "gradient clipping (the global norm)",
+    )?;
+    if norm.is_null() || scale.is_null() {
+        bail!("gradient clipping returned no norm");
+    }
+    // SAFETY: non-null, freshly allocated by the shim and owned by nobody else.
+    Ok(unsafe { (Tensor::from_ptr(norm), Tensor::from_ptr(scale)) })
+}
+
 /// `at::_fused_adamw_` over one parameter group (parameters without a gradient are skipped).
-/// `step` is the group's 0-dim float step counter, already incremented for this update.
+/// `step` is the group's 0-dim float step counter, already incremented for this update. With
+/// `grad_scale` (a 0-dim float tensor on the parameters' device) every gradient is divided by
+/// it first, in place.
 pub fn fused_adamw(
     params: &[Tensor],
     exp_avgs: &[Tensor],
     exp_avg_sqs: &[Tensor],
     step: &Tensor,
+    grad_scale: Option<&Tensor>,
     h: AdamWStep,
 ) -> Result<()> {
     if exp_avgs.len() != params.len() || exp_avg_sqs.len() != params.len() {
@@ -295,8 +365,8 @@ pub fn fused_adamw(
         );
     }
     let (ps, ms, vs) = (pointers(params), pointers(exp_avgs), pointers(exp_avg_sqs));
-    // SAFETY: three arrays of `ps.len()` pointers to live tensors and one live step tensor, all
-    // borrowed for the call; the shim updates their storage in place and keeps no pointer.
+    // SAFETY: three arrays of `ps.len()` pointers to live tensors, one live step tensor and
+    // an optional live scale (null when absent), all borrowed for the call; the shim updates their storage in place and keeps no pointer.
     check(
         unsafe {
             raw::bf_fused_adamw(
@@ -310,6 +380,7 @@ pub fn fused_adamw(
                 h.beta2,
                 h.weight_decay,
                 h.eps,
+                grad_scale.map_or(std::ptr::null(), Tensor::as_ptr),
             )
         },
         "fused AdamW (at::_fused_adamw_)",

@@ -299,6 +299,11 @@ impl Trainer {
     /// Loads the newest complete checkpoint in `dir` (or `dir` itself when it is one):
     /// weights, optimizer moments, schedule position and history, so the run goes on exactly
     /// as if it had never stopped. Returns the epochs it holds; `None` when `dir` has none.
+    ///
+    /// Under data parallel every rank reads the checkpoint rank 0 wrote, so `dir` must be one
+    /// folder all ranks see (one machine, or a shared file system across nodes, as for
+    /// transformers' Trainer); the ranks then check, in one collective, that they all found
+    /// the same checkpoint, and refuse to go on otherwise.
     pub fn resume_from(&mut self, dir: impl AsRef<Path>) -> Result<Option<usize>> {
         let dir = dir.as_ref();
         let found = if dir.join("state.json").is_file() {
@@ -306,6 +311,31 @@ impl Trainer {
         } else {
             checkpoint::newest(dir)?
         };
+        if let Some(group) = &self.group {
+            let name = found
+                .as_ref()
+                .and_then(|f| f.file_name())
+                .map(|n| n.to_string_lossy().into_owned());
+            // The epoch of the checkpoint each rank found (-1: none).
+            let epoch = match &name {
+                Some(n) => n
+                    .strip_prefix("epoch-")
+                    .and_then(|e| e.parse::<f64>().ok())
+                    .unwrap_or(0.0),
+                None => -1.0,
+            };
+            let all = group.all_gather(&Tensor::from_slice(&[epoch]))?;
+            let all: Vec<f64> = Vec::<f64>::try_from(all.reshape([-1]))?;
+            if all.iter().any(|&e| e != all[0]) {
+                bail!(
+                    "cannot resume from {}: the ranks found different checkpoints (the epoch \
+                     each rank found, -1 for none: {all:?}; this rank found {}); every rank \
+                     must see the folder rank 0 writes",
+                    dir.display(),
+                    name.as_deref().unwrap_or("none")
+                );
+            }
+        }
         let Some(found) = found else {
             return Ok(None);
         };
@@ -544,15 +574,10 @@ impl Trainer {
         self.accumulated += 1;
         if self.accumulated >= group {
             if let Some(ranks) = &self.group {
-                let grads = self.optimizer.gradients();
-                ranks.all_reduce_sum(&grads)?;
-                let world = ranks.world_size() as f64;
-                tch::no_grad(|| -> Result<()> {
-                    for g in &grads {
-                        let _ = g.shallow_clone().f_div_scalar_(world)?;
-                    }
-                    Ok(())
-                })?;
+                // One collective on the flat gradient buffer; the division by the world size
+                // happens inside the AdamW kernel, with the clipping.
+                ranks.all_reduce_sum(&[self.optimizer.flat_gradients()?])?;
+                self.optimizer.gradients_summed_over(ranks.world_size());
             }
             let _norm_before_clipping = self.optimizer.clip_grad_norm()?;
             self.optimizer.step()?;

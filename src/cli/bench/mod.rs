@@ -275,6 +275,33 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         ops.top_level,
         ops.all
     );
+    // Where a step's time goes, in both layouts of the gradients (the Trainer keeps them per
+    // tensor in a single process, flat under data parallel: see `optim::FusedAdamW`).
+    let mut phases_json = Vec::new();
+    if let Some(plan) = plans.last() {
+        for flat in [false, true] {
+            trainer.optimizer_mut().set_flat_gradients(flat)?;
+            let phases = step_phases(&mut trainer, plan, device)?;
+            let layout = if flat { "flat" } else { "per-tensor" };
+            println!(
+                "Rust step, {layout} gradients, {} padding, ms (median of {} steps): forward + \
+                 loss {:.1}, backward {:.1}, clip {:.1}, AdamW {:.1}, total {:.1}",
+                plan.padding.name(),
+                plan.batches.len(),
+                phases[0],
+                phases[1],
+                phases[2],
+                phases[3],
+                phases.iter().sum::<f64>()
+            );
+            phases_json.push(serde_json::json!({
+                "gradients": layout, "padding": plan.padding.name(),
+                "forward_ms": phases[0], "backward_ms": phases[1],
+                "clip_ms": phases[2], "adamw_ms": phases[3],
+            }));
+        }
+        trainer.optimizer_mut().set_flat_gradients(false)?;
+    }
     let python = args.python.clone().unwrap_or_else(|| {
         std::env::var_os("VIRTUAL_ENV")
             .map(|v| PathBuf::from(v).join("bin/python"))
@@ -372,6 +399,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "optimizer_tensors": trainer.optimizer().num_tensors(),
         "optimizer_ops_dispatched": ops.top_level,
         "optimizer_ops_all": ops.all,
+        "step_phases": phases_json,
     });
     write_report(&args.out, &runs, setup)
 }
@@ -405,17 +433,49 @@ fn time_rust(trainer: &mut Trainer, plan: &Plan, warmup: usize, device: Device) 
     })
 }
 
+/// Median milliseconds of a step's phases over `plan`'s batches: `zero_grad` + forward + loss,
+/// backward, clipping, the AdamW update (each followed by a device sync).
+fn step_phases(trainer: &mut Trainer, plan: &Plan, device: Device) -> Result<[f64; 4]> {
+    let mut phases: [Vec<f64>; 4] = Default::default();
+    for batch in &plan.batches {
+        let batch = batch.to_device(device);
+        let mut clock = Instant::now();
+        let mut lap = |phase: usize, phases: &mut [Vec<f64>; 4]| {
+            sync(device);
+            phases[phase].push(clock.elapsed().as_secs_f64() * 1e3);
+            clock = Instant::now();
+        };
+        trainer.optimizer_mut().zero_grad()?;
+        let loss = trainer
+            .model()
+            .logits(&batch.inputs, true)
+            .cross_entropy_for_logits(&batch.labels);
+        lap(0, &mut phases);
+        loss.f_backward()?;
+        lap(1, &mut phases);
+        let optimizer = trainer.optimizer_mut();
+        let _norm = optimizer.clip_grad_norm()?;
+        lap(2, &mut phases);
+        optimizer.step()?;
+        lap(3, &mut phases);
+    }
+    Ok(phases.map(|mut times| {
+        times.sort_by(f64::total_cmp);
+        times.get(times.len() / 2).copied().unwrap_or(f64::NAN)
+    }))
+}
+
 /// Operators one optimizer step dispatches (after a backward pass on the first batch).
 fn count_optimizer_ops(trainer: &mut Trainer, plans: &[Plan], device: Device) -> Result<OpCount> {
     let Some(batch) = plans.first().and_then(|p| p.batches.first()) else {
         bail!("no batches to time");
     };
     let batch = batch.to_device(device);
-    let model = trainer.model();
-    let loss = model
+    trainer.optimizer_mut().zero_grad()?;
+    let loss = trainer
+        .model()
         .logits(&batch.inputs, true)
         .cross_entropy_for_logits(&batch.labels);
-    bert_finetune::optim::zero_grad(&model.vs.trainable_variables())?;
     loss.f_backward()?;
     let optimizer = trainer.optimizer_mut();
     let (result, ops) = count_ops(|| -> Result<()> {
