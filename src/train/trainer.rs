@@ -255,6 +255,8 @@ impl Trainer {
             self.sink = Box::new(Quiet);
         }
         self.group = Some(group);
+        // One flat gradient buffer: one in-place all-reduce of one tensor per step.
+        self.optimizer.set_flat_gradients(true)?;
         // Fewer, larger global batches: the schedule spans the steps the run will take.
         let per_epoch = self.batches_per_epoch();
         self.config.validate_steps(per_epoch)?;
