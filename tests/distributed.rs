@@ -306,6 +306,11 @@ fn the_rendezvous_reads_torchruns_variables() {
         Rendezvous::from_vars(vars(&[("WORLD_SIZE", "1")])).unwrap(),
         None
     );
+    // A one-rank group on request (a machine with one GPU checks the NCCL path so).
+    let one = Rendezvous::from_vars(vars(&[("BERT_FINETUNE_DIST", "1")]))
+        .unwrap()
+        .unwrap();
+    assert_eq!((one.rank, one.world_size), (0, 1));
     let r = Rendezvous::from_vars(vars(&[
         ("WORLD_SIZE", "4"),
         ("RANK", "3"),
@@ -328,6 +333,11 @@ fn the_rendezvous_reads_torchruns_variables() {
             "RANK=2 is not below WORLD_SIZE=2",
         ),
         (&[("WORLD_SIZE", "two")][..], "WORLD_SIZE=\"two\""),
+        (&[("WORLD_SIZE", "0")][..], "WORLD_SIZE=0"),
+        (
+            &[("BERT_FINETUNE_DIST", "yes")][..],
+            "BERT_FINETUNE_DIST=\"yes\"",
+        ),
         (
             &[("WORLD_SIZE", "2"), ("RANK", "0"), ("MASTER_PORT", "70000")][..],
             "MASTER_PORT=70000",
@@ -537,6 +547,16 @@ fn with_dropout_two_ranks_track_one_process_closer_than_another_seed() {
 /// `bert-finetune train` on 64 CoLA sentences, under `launcher` (a program and its
 /// arguments, before the binary) or directly, with `extra` arguments; returns its history.
 fn cli_train(launcher: &[String], extra: &[&str], out: &std::path::Path) -> serde_json::Value {
+    cli_train_with(launcher, extra, out, &[])
+}
+
+/// [`cli_train`] with more environment variables for the command.
+fn cli_train_with(
+    launcher: &[String],
+    extra: &[&str],
+    out: &std::path::Path,
+    envs: &[(&str, String)],
+) -> serde_json::Value {
     let binary = env!("CARGO_BIN_EXE_bert-finetune");
     let mut cmd = match launcher.split_first() {
         None => Command::new(binary),
@@ -562,6 +582,7 @@ fn cli_train(launcher: &[String], extra: &[&str], out: &std::path::Path) -> serd
         .args(extra)
         .env("HF_HUB_OFFLINE", "1")
         .env("BERT_FINETUNE_DIST_TIMEOUT", "120")
+        .envs(envs.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout).to_string();
@@ -571,8 +592,14 @@ fn cli_train(launcher: &[String], extra: &[&str], out: &std::path::Path) -> serd
         String::from_utf8_lossy(&run.stderr)
     );
     assert!(
-        stdout.contains("Data parallel: 2 ranks (Gloo), 16 sentences per step"),
+        stdout.contains("Data parallel: 2 ranks (Gloo), 16 sentences per step")
+            || stdout.contains("Data parallel: 1 rank (Gloo), 8 sentences per step"),
         "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("training samples").count(),
+        1,
+        "rank 0 alone prints the set-up: {stdout}"
     );
     assert_eq!(
         stdout.matches("Predicting labels for").count(),
@@ -582,6 +609,58 @@ fn cli_train(launcher: &[String], extra: &[&str], out: &std::path::Path) -> serd
     assert!(out.join("model.safetensors").is_file());
     assert!(out.join("checkpoints/epoch-1/state.json").is_file());
     serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap()
+}
+
+/// `BERT_FINETUNE_DIST=1` makes a single process a one-rank group (what `scripts/gpu-check`
+/// runs over NCCL on one GPU): it trains through the data-parallel path (flat gradients, one
+/// all-reduce a step) to the batch losses of a plain run, up to float rounding.
+#[test]
+fn a_one_rank_group_trains_as_a_single_process() {
+    let dir = common::tmp();
+    let binary = env!("CARGO_BIN_EXE_bert-finetune");
+    let plain = Command::new(binary)
+        .args(["train", "--model"])
+        .arg(common::minilm())
+        .args([
+            "--limit",
+            "64",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--out",
+        ])
+        .arg(dir.path().join("plain"))
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        plain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+    let plain: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("plain/history.json")).unwrap(),
+    )
+    .unwrap();
+    let one = cli_train_with(
+        &[],
+        &[],
+        &dir.path().join("one-rank"),
+        &[
+            ("BERT_FINETUNE_DIST", "1".to_string()),
+            ("MASTER_PORT", free_port().to_string()),
+        ],
+    );
+    let losses = |h: &serde_json::Value| -> Vec<f64> {
+        serde_json::from_value(h["batch_losses"].clone()).unwrap()
+    };
+    let (a, b) = (losses(&plain), losses(&one));
+    assert_eq!(a.len(), 8);
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() < 1e-5, "batch loss {x} vs {y}");
+    }
 }
 
 /// `bert-finetune train --nproc 2` and `torchrun --no-python --nproc-per-node 2

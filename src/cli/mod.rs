@@ -304,6 +304,12 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
+    // `bert-finetune info | head -n 3`: a closed pipe ends the program quietly, as it ends
+    // other Unix tools, instead of a panic at the next line printed (Rust ignores SIGPIPE).
+    // SAFETY: restoring the default disposition of one signal at start-up, before any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     contain_panics();
     match std::panic::catch_unwind(|| run(cli)) {

@@ -159,8 +159,9 @@ pub fn fit(
     if let Some(group) = ProcessGroup::from_env_for(trainer.model().vs.device())? {
         if group.is_main() {
             println!(
-                "Data parallel: {} ranks ({}), {} sentences per step",
+                "Data parallel: {} rank{} ({}), {} sentences per step",
                 group.world_size(),
+                if group.world_size() == 1 { "" } else { "s" },
                 if trainer.model().vs.device().is_cuda() {
                     "NCCL"
                 } else {

@@ -35,7 +35,9 @@ pub struct Rendezvous {
 
 impl Rendezvous {
     /// The rendezvous of torchrun's environment; `None` when `WORLD_SIZE` is unset or 1 (a
-    /// single process). A variable that is set but wrong is an error naming it.
+    /// single process), unless `BERT_FINETUNE_DIST=1` asks for a group even then (a one-rank
+    /// group exercises the data-parallel path, NCCL included, on a machine with one GPU). A
+    /// variable that is set but wrong is an error naming it.
     pub fn from_env() -> Result<Option<Rendezvous>> {
         Self::from_vars(|k| std::env::var(k).ok())
     }
@@ -52,10 +54,24 @@ impl Rendezvous {
                 .transpose()
         };
         let world_size = number("WORLD_SIZE")?.unwrap_or(1);
-        if world_size <= 1 {
+        let forced = match var("BERT_FINETUNE_DIST").as_deref().map(str::trim) {
+            None | Some("" | "0") => false,
+            Some("1") => true,
+            Some(other) => {
+                bail!("BERT_FINETUNE_DIST={other:?}: use 1 (a group even for one process) or 0")
+            }
+        };
+        if world_size == 0 {
+            bail!("WORLD_SIZE=0: a run has at least one process");
+        }
+        if world_size == 1 && !forced {
             return Ok(None);
         }
-        let rank = number("RANK")?.context("WORLD_SIZE is set but RANK is not")?;
+        let rank = match number("RANK")? {
+            Some(rank) => rank,
+            None if world_size == 1 => 0,
+            None => bail!("WORLD_SIZE is set but RANK is not"),
+        };
         if rank >= world_size {
             bail!("RANK={rank} is not below WORLD_SIZE={world_size}");
         }

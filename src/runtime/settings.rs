@@ -7,7 +7,8 @@
 //! Two lookups still live with the code they steer, until their modules are reworked:
 //! `BERT_FINETUNE_DEFAULT_MODEL` in [`crate::model::default_checkpoint`] and, only in builds
 //! with the tests' `fault-injection` feature, `BERT_FINETUNE_CHECKPOINT_PAUSE_MS` in
-//! `train::checkpoint`. The hub's `HF_*` variables
+//! `train::checkpoint`. torchrun's variables, with `BERT_FINETUNE_DIST` and
+//! `BERT_FINETUNE_DIST_TIMEOUT`, are read by [`crate::runtime::distributed`]. The hub's `HF_*` variables
 //! stay in [`crate::model::hub::HubSettings`]: they are `huggingface_hub`'s own settings,
 //! read the way Python reads them, not this project's.
 
