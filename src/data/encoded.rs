@@ -49,13 +49,9 @@ impl EncodedSet {
         if sentences.len() != labels.len() {
             bail!("{} sentences but {} labels", sentences.len(), labels.len());
         }
-        let cut = tokenizer
-            .lengths(sentences)?
-            .iter()
-            .map(|&n| n > max_len)
-            .collect();
+        let (ids, cut) = tokenizer.encode_truncated_marking_cuts(sentences, max_len)?;
         Ok(EncodedSet {
-            ids: tokenizer.encode_truncated(sentences, max_len)?,
+            ids,
             type_ids: None,
             labels,
             pad_id: tokenizer.pad_id,
@@ -105,11 +101,8 @@ impl EncodedSet {
         if first.len() != labels.len() {
             bail!("{} pairs but {} labels", first.len(), labels.len());
         }
-        let whole = tokenizer.pair_lengths(first, second)?;
-        let (ids, type_ids) = tokenizer
-            .encode_pairs(first, second, max_len)?
-            .into_iter()
-            .unzip();
+        let (rows, cut) = tokenizer.encode_pairs_marking_cuts(first, second, max_len)?;
+        let (ids, type_ids) = rows.into_iter().unzip();
         Ok(EncodedSet {
             ids,
             type_ids: Some(type_ids),
@@ -117,7 +110,7 @@ impl EncodedSet {
             pad_id: tokenizer.pad_id,
             max_len,
             padding,
-            cut: whole.iter().map(|&n| n > max_len).collect(),
+            cut,
         })
     }
 

@@ -236,22 +236,6 @@ impl BertTokenizer {
             .collect()
     }
 
-    /// Each pair's length in tokens as `[CLS] first [SEP] second [SEP]`, before any cut.
-    pub fn pair_lengths(
-        &self,
-        first: &[impl AsRef<str>],
-        second: &[impl AsRef<str>],
-    ) -> Result<Vec<usize>> {
-        first
-            .iter()
-            .zip(second)
-            .map(|(a, b)| {
-                let words = |s: &str| -> Result<usize> { Ok(self.encode_raw(s, false)?.len()) };
-                Ok(words(a.as_ref())? + words(b.as_ref())? + 3)
-            })
-            .collect()
-    }
-
     /// Length in tokens (special tokens included) of the longest sentence, and its index
     /// (the first one, if several tie).
     pub fn longest(&self, sentences: &[impl AsRef<str>]) -> Result<(usize, usize)> {
@@ -270,6 +254,16 @@ impl BertTokenizer {
         sentences: &[impl AsRef<str>],
         max_len: usize,
     ) -> Result<Vec<Vec<i64>>> {
+        Ok(self.encode_truncated_marking_cuts(sentences, max_len)?.0)
+    }
+
+    /// [`BertTokenizer::encode_truncated`], with whether each sentence was longer than
+    /// `max_len` and was cut (from the same tokenization).
+    pub fn encode_truncated_marking_cuts(
+        &self,
+        sentences: &[impl AsRef<str>],
+        max_len: usize,
+    ) -> Result<(Vec<Vec<i64>>, Vec<bool>)> {
         if max_len < 2 {
             bail!("max_len must leave room for [CLS] and [SEP] (got {max_len})");
         }
@@ -277,13 +271,15 @@ impl BertTokenizer {
             .iter()
             .map(|s| {
                 let mut ids = self.encode(s)?;
-                if ids.len() > max_len {
+                let cut = ids.len() > max_len;
+                if cut {
                     ids.truncate(max_len - 1);
                     ids.push(self.sep_id);
                 }
-                Ok(ids)
+                Ok((ids, cut))
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()
+            .map(|rows| rows.into_iter().unzip())
     }
 
     /// Pairs as BERT reads them: `[CLS] first [SEP] second [SEP]`, cut to `max_len` tokens the
@@ -296,6 +292,18 @@ impl BertTokenizer {
         second: &[impl AsRef<str>],
         max_len: usize,
     ) -> Result<Vec<(Vec<i64>, Vec<i64>)>> {
+        Ok(self.encode_pairs_marking_cuts(first, second, max_len)?.0)
+    }
+
+    /// [`BertTokenizer::encode_pairs`], with whether each pair was longer than `max_len` and
+    /// was cut (from the same tokenization).
+    #[allow(clippy::type_complexity)]
+    pub fn encode_pairs_marking_cuts(
+        &self,
+        first: &[impl AsRef<str>],
+        second: &[impl AsRef<str>],
+        max_len: usize,
+    ) -> Result<(Vec<(Vec<i64>, Vec<i64>)>, Vec<bool>)> {
         if first.len() != second.len() {
             bail!(
                 "{} first texts but {} second texts",
@@ -320,6 +328,7 @@ impl BertTokenizer {
                         .collect())
                 };
                 let (mut a, mut b) = (words(a.as_ref())?, words(b.as_ref())?);
+                let cut = a.len() + b.len() > budget;
                 // longest_first as transformers' (Rust) tokenizer applies it: the shorter text
                 // keeps up to what the longer one leaves; two long texts get half the budget
                 // each, the odd token going to the one that was longer (the second on a tie).
@@ -348,9 +357,10 @@ impl BertTokenizer {
                 ids.extend(&b);
                 ids.push(self.sep_id);
                 let types = (0..ids.len()).map(|i| i64::from(i >= first_len)).collect();
-                Ok((ids, types))
+                Ok(((ids, types), cut))
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()
+            .map(|rows| rows.into_iter().unzip())
     }
 
     /// Tokenizes, truncates and pads a list of sentences into BERT's input tensors (on the CPU).
