@@ -453,6 +453,11 @@ fn two_ranks_of_16_train_as_one_process_of_32() {
         // `tensors` parameter tensors.
         assert_eq!(r["collectives"], 4, "{r}");
         assert!(r["tensors"].as_u64().unwrap() > 20);
+        eprintln!(
+            "collectives for 3 steps: {} (one all-reduce a step, one for the epoch's losses), \
+             for {} parameter tensors",
+            r["collectives"], r["tensors"]
+        );
         // Validation shared between the ranks scores the whole set as one process does.
         let loss = r["val_loss"].as_f64().unwrap();
         assert!(

@@ -13,7 +13,8 @@
 //!
 //! Two layouts of the gradients ([`FusedAdamW::set_flat_gradients`]):
 //! - **Per tensor** (the default): `zero_grad` drops the gradients and backward allocates them
-//!   afresh, as PyTorch's `set_to_none` does; the norm is `_foreach_norm`.
+//!   afresh, as PyTorch's `set_to_none` does; the norm is `_foreach_norm` on CUDA and a loop
+//!   of BLAS `dot`s on the CPU (where `_foreach_norm` is itself a loop, of slower kernels).
 //! - **Flat**: every parameter's `.grad` is a view into one buffer (DDP's
 //!   `gradient_as_bucket_view`, Apex's flat buffers). `zero_grad` zeroes the buffer and
 //!   backward accumulates into the views, so the norm is one `dot` and a data-parallel
@@ -21,7 +22,7 @@
 //!   bucket that a list of tensors costs. The Trainer uses it under data parallel. On the CPU
 //!   it loses in a single process: zeroing the buffer and accumulating into it (where backward
 //!   would otherwise hand over its fresh gradient) cost more than the norm saves (`make bench`
-//!   times both, as the sides `rust` and `rust-flat`).
+//!   prints a step's phases in both layouts).
 //!
 //!   One difference from PyTorch follows: a parameter that got no gradient from a backward pass
 //!   still takes an update with a zero gradient (moment decay and weight decay), where
