@@ -112,12 +112,15 @@ fn flat_and_per_tensor_gradients_take_the_same_clipped_steps() {
         max_grad_norm: 0.05, // below the norms here: every step clips
         ..AdamWConfig::default()
     };
-    let models: Vec<BertForSequenceClassification> = (0..3)
-        .map(|_| {
-            tch::manual_seed(3);
-            BertForSequenceClassification::new(&config(2), Device::Cpu).unwrap()
-        })
+    // Three copies of one model (copied, not reseeded: tests on other threads draw from the
+    // same global generator).
+    let mut models: Vec<BertForSequenceClassification> = (0..3)
+        .map(|_| BertForSequenceClassification::new(&config(2), Device::Cpu).unwrap())
         .collect();
+    let (first, rest) = models.split_at_mut(1);
+    for m in rest {
+        m.vs.copy(&first[0].vs).unwrap();
+    }
     let mut per_tensor = FusedAdamW::new(&models[0].vs, adamw).unwrap();
     let mut flat = FusedAdamW::new(&models[1].vs, adamw).unwrap();
     flat.set_flat_gradients(true).unwrap();
