@@ -590,12 +590,7 @@ fn cli_train_with(
         .envs(envs.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout).to_string();
-    assert!(
-        run.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let stdout = common::succeeded(&run);
     assert!(
         stdout.contains("Data parallel: 2 ranks (Gloo), 16 sentences per step")
             || stdout.contains("Data parallel: 1 rank (Gloo), 8 sentences per step"),

@@ -435,18 +435,9 @@ fn pairs_encode_as_transformers_and_a_pair_model_trains_and_matches_it() {
 
 /// `bert-finetune train` on files of its own, as a user runs it.
 fn train_cli(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_bert-finetune"))
-        .arg("train")
-        .args([
-            "--model",
-            &path_str(&minilm()),
-            "--epochs",
-            "1",
-            "--batch-size",
-            "8",
-        ])
+    cli(&["train", "--model", &path_str(&minilm())])
+        .args(["--epochs", "1", "--batch-size", "8"])
         .args(args)
-        .env("HF_HUB_OFFLINE", "1")
         .output()
         .unwrap()
 }
@@ -549,7 +540,7 @@ fn the_cli_fine_tunes_a_three_class_csv_and_a_pair_file() {
     );
     // The pair model predicts pairs given two by two; an odd count is refused.
     let pair_model = path_str(&dir.path().join("pair_model"));
-    let stdout = run_ok(&predict_cli(&[
+    let stdout = succeeded(&predict_cli(&[
         "--model",
         &pair_model,
         "--pairs",
@@ -566,23 +557,8 @@ fn the_cli_fine_tunes_a_three_class_csv_and_a_pair_file() {
     );
 }
 
-fn run_ok(run: &std::process::Output) -> String {
-    let stdout = String::from_utf8_lossy(&run.stdout).to_string();
-    assert!(
-        run.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    stdout
-}
-
 fn predict_cli(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_bert-finetune"))
-        .arg("predict")
-        .args(args)
-        .env("HF_HUB_OFFLINE", "1")
-        .output()
-        .unwrap()
+    cli(&["predict"]).args(args).output().unwrap()
 }
 
 /// What transformers says of a saved model on `texts`: its config and logits.
@@ -617,7 +593,7 @@ fn regression_and_multi_label_train_save_load_and_predict() {
     let train = dir.path().join("lengths.csv");
     std::fs::write(&train, csv).unwrap();
     let model = dir.path().join("regression");
-    let stdout = run_ok(&train_cli(&[
+    let stdout = succeeded(&train_cli(&[
         "--train-file",
         &path_str(&train),
         "--test-file",
@@ -652,7 +628,7 @@ fn regression_and_multi_label_train_save_load_and_predict() {
     )
     .unwrap();
     let output = dir.path().join("new_predicted.csv");
-    run_ok(&predict_cli(&[
+    succeeded(&predict_cli(&[
         "--model",
         &path_str(&model),
         "--file",
@@ -726,7 +702,7 @@ fn regression_and_multi_label_train_save_load_and_predict() {
     std::fs::write(&list_file, jsonl).unwrap();
     std::fs::write(&columns_file, columns).unwrap();
     let list_model = dir.path().join("multi_list");
-    let stdout = run_ok(&train_cli(&[
+    let stdout = succeeded(&train_cli(&[
         "--train-file",
         &path_str(&list_file),
         "--out",
@@ -737,7 +713,7 @@ fn regression_and_multi_label_train_save_load_and_predict() {
         "{stdout}"
     );
     let columns_model = dir.path().join("multi_columns");
-    let stdout = run_ok(&train_cli(&[
+    let stdout = succeeded(&train_cli(&[
         "--train-file",
         &path_str(&columns_file),
         "--label-column",
@@ -752,7 +728,7 @@ fn regression_and_multi_label_train_save_load_and_predict() {
     let theirs = transformers_view(&columns_model, dir.path(), &texts);
     assert_eq!(theirs["problem_type"], "multi_label_classification");
     assert_eq!(theirs["id2label"]["1"], "the");
-    let stdout = run_ok(&predict_cli(&[
+    let stdout = succeeded(&predict_cli(&[
         "--model",
         &path_str(&columns_model),
         texts[0],
@@ -760,7 +736,7 @@ fn regression_and_multi_label_train_save_load_and_predict() {
     ]));
     assert!(stdout.contains("highest probability"), "{stdout}");
     let output = dir.path().join("tags_predicted.jsonl");
-    run_ok(&predict_cli(&[
+    succeeded(&predict_cli(&[
         "--model",
         &path_str(&columns_model),
         "--text-columns",
@@ -935,7 +911,7 @@ fn glue_presets_read_their_folders_and_report_glue_metrics() {
             &path_str(&dir.path().join(format!("{task}_model"))),
         ])
     };
-    let stdout = run_ok(&glue("mrpc", &mrpc));
+    let stdout = succeeded(&glue("mrpc", &mrpc));
     assert!(
         stdout.contains("on #1 String + #2 String (2 classes: 0, 1)"),
         "{stdout}"
@@ -945,7 +921,7 @@ fn glue_presets_read_their_folders_and_report_glue_metrics() {
         "{stdout}"
     );
     assert!(stdout.contains(", accuracy "), "{stdout}");
-    let stdout = run_ok(&glue("stsb", &stsb));
+    let stdout = succeeded(&glue("stsb", &stsb));
     assert!(
         stdout.contains("Task: regression of score on sentence1 + sentence2"),
         "{stdout}"
@@ -955,7 +931,7 @@ fn glue_presets_read_their_folders_and_report_glue_metrics() {
         "{stdout}"
     );
     assert!(stdout.contains(", spearmanr "), "{stdout}");
-    let stdout = run_ok(&glue("mnli", &mnli));
+    let stdout = succeeded(&glue("mnli", &mnli));
     assert!(
         stdout.contains("3 classes: contradiction, entailment, neutral"),
         "{stdout}"
@@ -1029,7 +1005,7 @@ fn bad_training_controls_and_predict_outputs_are_refused() {
     assert!(!dir.path().join("model/model.safetensors").exists());
 
     // A good run, then predict --file may not overwrite its input.
-    run_ok(&train_cli(&[
+    succeeded(&train_cli(&[
         "--train-file",
         &file,
         "--class-weights",
@@ -1070,7 +1046,7 @@ fn every_format_trains_and_predicts_its_own_format() {
     texts.extend(sentences().iter().map(|s| format!("{s} Indeed.")));
     for (format, path) in write_all_formats(dir.path(), &texts) {
         let model = dir.path().join(format!("model_{format}"));
-        run_ok(&train_cli(&[
+        succeeded(&train_cli(&[
             "--train-file",
             &path_str(&path),
             "--text-columns",
@@ -1082,7 +1058,7 @@ fn every_format_trains_and_predicts_its_own_format() {
         ]));
         let ext = path.extension().unwrap().to_str().unwrap().to_string();
         let out = dir.path().join(format!("predicted_{format}.{ext}"));
-        run_ok(&predict_cli(&[
+        succeeded(&predict_cli(&[
             "--model",
             &path_str(&model),
             "--file",

@@ -49,16 +49,6 @@ fn run(args: &[String], env: &[(&str, &str)]) -> Output {
     command.output().expect("the CLI starts")
 }
 
-fn ok(out: Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
 fn spawn(args: &[String], env: &[(&str, &str)]) -> Child {
     let mut command = Command::new(BIN);
     command
@@ -133,7 +123,7 @@ fn assert_same_result(a: &Path, b: &Path) {
 fn killed_runs_resume_to_the_uninterrupted_result() {
     let dir = tmp();
     let reference = dir.path().join("uninterrupted");
-    let stdout = ok(run(&args(&reference), &[]));
+    let stdout = succeeded(&run(&args(&reference), &[]));
     assert!(stdout.contains("Checkpoint:"), "{stdout}");
     // Only the newest checkpoint is kept.
     assert_eq!(checkpoints(&reference), ["epoch-3"]);
@@ -148,7 +138,7 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
     assert_eq!(checkpoints(&killed), ["epoch-1"]);
     let mut resume = args(&killed);
     resume.extend(["--resume".to_string(), path_str(&killed)]);
-    let stdout = ok(run(&resume, &[]));
+    let stdout = succeeded(&run(&resume, &[]));
     assert!(stdout.contains("Resuming after epoch 1 of 3"), "{stdout}");
     assert_same_result(&reference, &killed);
 
@@ -175,7 +165,7 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
     assert!(checkpoints(&torn).contains(&"epoch-1".to_string()));
     let mut resume = args(&torn);
     resume.extend(["--resume".to_string(), path_str(&torn)]);
-    let stdout = ok(run(&resume, &[]));
+    let stdout = succeeded(&run(&resume, &[]));
     assert!(stdout.contains("Resuming after epoch 1 of 3"), "{stdout}");
     assert_same_result(&reference, &torn);
     assert_eq!(checkpoints(&torn), ["epoch-3"]);
@@ -187,7 +177,7 @@ fn one_epoch_model(out: &Path) -> (Vec<String>, Vec<u8>) {
     if let Some(i) = quick.iter().position(|a| a == "--epochs") {
         quick[i + 1] = "1".into();
     }
-    ok(run(&quick, &[]));
+    succeeded(&run(&quick, &[]));
     let weights = std::fs::read(out.join("model.safetensors")).unwrap();
     (quick, weights)
 }
@@ -349,7 +339,7 @@ fn a_killed_data_parallel_run_resumes_to_the_uninterrupted_result() {
         a
     };
     let reference = dir.path().join("uninterrupted");
-    let stdout = ok(run(&two(&reference), &[]));
+    let stdout = succeeded(&run(&two(&reference), &[]));
     assert!(stdout.contains("Data parallel: 2 ranks (Gloo)"), "{stdout}");
     assert_eq!(checkpoints(&reference), ["epoch-3"]);
 
@@ -374,7 +364,7 @@ fn a_killed_data_parallel_run_resumes_to_the_uninterrupted_result() {
 
     let mut resume = two(&killed);
     resume.extend(["--resume".to_string(), path_str(&killed)]);
-    let stdout = ok(run(&resume, &[]));
+    let stdout = succeeded(&run(&resume, &[]));
     assert!(stdout.contains("Resuming after epoch 1 of 3"), "{stdout}");
     assert_eq!(
         stdout.matches("Resuming after").count(),

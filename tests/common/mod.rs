@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use tch::Tensor;
 
@@ -93,4 +93,22 @@ pub fn load_err(dir: &Path) -> String {
         Ok(_) => panic!("{} loaded although it is broken", dir.display()),
         Err(e) => format!("{e:#}"),
     }
+}
+
+/// The `bert-finetune` binary with `args`, offline (tests never reach the network).
+pub fn cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bert-finetune"));
+    command.args(args).env("HF_HUB_OFFLINE", "1");
+    command
+}
+
+/// A finished command's standard output; a failure panics with its output and errors.
+pub fn succeeded(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
