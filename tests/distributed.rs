@@ -89,9 +89,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn_rank(scenario: &str, rank: usize, world: usize, port: u16) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["rank_process", "--exact", "--nocapture", "--test-threads=1"])
+/// This test binary as rank `rank` of `world` running `scenario` (see [`rank_process`]), with
+/// torchrun's variables and a 20 s collective timeout; callers may add or override variables.
+fn rank_command(scenario: &str, rank: usize, world: usize, port: u16) -> Command {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args(["rank_process", "--exact", "--nocapture", "--test-threads=1"])
         .env("BF_TEST_SCENARIO", scenario)
         .env("RANK", rank.to_string())
         .env("LOCAL_RANK", rank.to_string())
@@ -100,9 +102,12 @@ fn spawn_rank(scenario: &str, rank: usize, world: usize, port: u16) -> Child {
         .env("MASTER_PORT", port.to_string())
         .env("BERT_FINETUNE_DIST_TIMEOUT", "20")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::piped());
+    c
+}
+
+fn spawn_rank(scenario: &str, rank: usize, world: usize, port: u16) -> Child {
+    rank_command(scenario, rank, world, port).spawn().unwrap()
 }
 
 /// One rank's part; the scenario and the rendezvous come from the environment.
@@ -205,13 +210,7 @@ fn rank_process() {
 }
 
 fn result_of(child: Child) -> serde_json::Value {
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::succeeded(&child.wait_with_output().unwrap());
     let line = stdout
         .lines()
         .find_map(|l| l.split_once("RESULT ").map(|(_, json)| json))
@@ -377,12 +376,7 @@ fn torchrun_launches_two_ranks_around_its_agents_store() {
         .env("BERT_FINETUNE_DIST_TIMEOUT", "30")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::succeeded(&out);
     let results: Vec<serde_json::Value> = stdout
         .lines()
         .filter_map(|l| {
@@ -408,18 +402,11 @@ fn two_ranks_of_16_train_as_one_process_of_32() {
     let port = free_port();
     let ranks: Vec<Child> = (0..2)
         .map(|r| {
-            let mut c = Command::new(std::env::current_exe().unwrap());
-            c.args(["rank_process", "--exact", "--nocapture", "--test-threads=1"])
-                .env("BF_TEST_SCENARIO", "train")
+            rank_command("train", r, 2, port)
                 .env("BF_TEST_OUT", &out)
-                .env("RANK", r.to_string())
-                .env("WORLD_SIZE", "2")
-                .env("MASTER_ADDR", "127.0.0.1")
-                .env("MASTER_PORT", port.to_string())
                 .env("BERT_FINETUNE_DIST_TIMEOUT", "60")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            c.spawn().unwrap()
+                .spawn()
+                .unwrap()
         })
         .collect();
     let results: Vec<serde_json::Value> = ranks.into_iter().map(result_of).collect();
@@ -486,17 +473,10 @@ fn with_dropout_two_ranks_track_one_process_closer_than_another_seed() {
     let port = free_port();
     let ranks: Vec<Child> = (0..2)
         .map(|r| {
-            let mut c = Command::new(std::env::current_exe().unwrap());
-            c.args(["rank_process", "--exact", "--nocapture", "--test-threads=1"])
-                .env("BF_TEST_SCENARIO", "train_dropout")
-                .env("RANK", r.to_string())
-                .env("WORLD_SIZE", "2")
-                .env("MASTER_ADDR", "127.0.0.1")
-                .env("MASTER_PORT", port.to_string())
+            rank_command("train_dropout", r, 2, port)
                 .env("BERT_FINETUNE_DIST_TIMEOUT", "60")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            c.spawn().unwrap()
+                .spawn()
+                .unwrap()
         })
         .collect();
     let results: Vec<serde_json::Value> = ranks.into_iter().map(result_of).collect();
@@ -617,9 +597,7 @@ fn cli_train_with(
 #[test]
 fn a_one_rank_group_trains_as_a_single_process() {
     let dir = common::tmp();
-    let binary = env!("CARGO_BIN_EXE_bert-finetune");
-    let plain = Command::new(binary)
-        .args(["train", "--model"])
+    let plain = common::cli(&["train", "--model"])
         .arg(common::minilm())
         .args([
             "--limit",
@@ -631,14 +609,9 @@ fn a_one_rank_group_trains_as_a_single_process() {
             "--out",
         ])
         .arg(dir.path().join("plain"))
-        .env("HF_HUB_OFFLINE", "1")
         .output()
         .unwrap();
-    assert!(
-        plain.status.success(),
-        "{}",
-        String::from_utf8_lossy(&plain.stderr)
-    );
+    common::succeeded(&plain);
     let plain: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("plain/history.json")).unwrap(),
     )

@@ -37,15 +37,20 @@ fn cola(n: usize, padding: Padding) -> bert_finetune::data::EncodedSet {
     train
 }
 
-/// One backward pass on a fixed batch, so every parameter has a gradient.
-fn backward(model: &BertForSequenceClassification) {
+/// The loss of a fixed two-sentence batch (dropout on with `train`).
+fn fixed_loss(model: &BertForSequenceClassification, train: bool) -> Tensor {
     let ids =
         Tensor::from_slice(&[101i64, 2023, 2003, 1037, 6251, 102, 101, 2009, 102, 0]).view([2, 5]);
     let mask = ids.ne(0).to_kind(Kind::Int64);
     let labels = Tensor::from_slice(&[0i64, 1]);
-    let loss = model
-        .forward(&ids, &mask, &ids.zeros_like(), true)
-        .cross_entropy_for_logits(&labels);
+    model
+        .forward(&ids, &mask, &ids.zeros_like(), train)
+        .cross_entropy_for_logits(&labels)
+}
+
+/// One backward pass on a fixed batch, so every parameter has a gradient.
+fn backward(model: &BertForSequenceClassification) {
+    let loss = fixed_loss(model, true);
     bert_finetune::optim::zero_grad(&model.vs.trainable_variables()).unwrap();
     loss.backward();
 }
@@ -128,18 +133,10 @@ fn flat_and_per_tensor_gradients_take_the_same_clipped_steps() {
     // an update that takes them as they are.
     let mut reference_opt = FusedAdamW::new(&models[2].vs, adamw).unwrap();
     assert!(flat.flat_gradients_on() && !per_tensor.flat_gradients_on());
-    let ids =
-        Tensor::from_slice(&[101i64, 2023, 2003, 1037, 6251, 102, 101, 2009, 102, 0]).view([2, 5]);
-    let mask = ids.ne(0).to_kind(Kind::Int64);
-    let labels = Tensor::from_slice(&[0i64, 1]);
-    let loss_of = |m: &BertForSequenceClassification| {
-        m.forward(&ids, &mask, &ids.zeros_like(), false)
-            .cross_entropy_for_logits(&labels)
-    };
     for step in 0..3 {
         // The reference: PyTorch's clip_grad_norm_ (rescaling the gradients in place).
         reference_opt.zero_grad().unwrap();
-        loss_of(&models[2]).backward();
+        fixed_loss(&models[2], false).backward();
         let reference_norm =
             bert_finetune::optim::clip_grad_norm(&models[2].vs.trainable_variables(), 0.05)
                 .unwrap()
@@ -152,7 +149,7 @@ fn flat_and_per_tensor_gradients_take_the_same_clipped_steps() {
             if opt.flat_gradients_on() {
                 assert_eq!(zero_ops.top_level, 1, "one zero_ for every gradient");
             }
-            loss_of(model).backward();
+            fixed_loss(model, false).backward();
             let (norm, ops) = count_ops(|| -> anyhow::Result<Tensor> {
                 let norm = opt.clip_grad_norm()?;
                 opt.step()?;

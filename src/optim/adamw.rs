@@ -163,16 +163,6 @@ impl FusedAdamW {
         &self.config
     }
 
-    /// The gradients the last backward pass left, in parameter order (those without one are
-    /// left out), sharing storage with the parameters' `.grad`.
-    pub fn gradients(&self) -> Vec<Tensor> {
-        self.params
-            .iter()
-            .map(Tensor::grad)
-            .filter(Tensor::defined)
-            .collect()
-    }
-
     /// Every trainable parameter, in the optimizer's order.
     pub fn parameters(&self) -> &[Tensor] {
         &self.params

@@ -365,8 +365,9 @@ pub fn fused_adamw(
         );
     }
     let (ps, ms, vs) = (pointers(params), pointers(exp_avgs), pointers(exp_avg_sqs));
-    // SAFETY: three arrays of `ps.len()` pointers to live tensors, one live step tensor and
-    // an optional live scale (null when absent), all borrowed for the call; the shim updates their storage in place and keeps no pointer.
+    // SAFETY: three arrays of `ps.len()` pointers to live tensors, one live step tensor and an
+    // optional live scale (null when absent), all borrowed for the call; the shim updates
+    // their storage in place and keeps no pointer.
     check(
         unsafe {
             raw::bf_fused_adamw(

@@ -40,6 +40,16 @@ pub(crate) fn epoch_dir(dir: &Path, epoch: usize) -> PathBuf {
     dir.join(format!("epoch-{epoch}"))
 }
 
+/// The epochs a checkpoint folder named by [`epoch_dir`] holds; `None` for another name.
+pub(crate) fn epoch_of(folder: &Path) -> Option<usize> {
+    folder
+        .file_name()?
+        .to_str()?
+        .strip_prefix("epoch-")?
+        .parse()
+        .ok()
+}
+
 /// Complete checkpoints in `dir`, oldest first, as (epochs done, folder).
 pub fn list(dir: impl AsRef<Path>) -> Result<Vec<(usize, PathBuf)>> {
     let dir = dir.as_ref();
@@ -50,10 +60,10 @@ pub fn list(dir: impl AsRef<Path>) -> Result<Vec<(usize, PathBuf)>> {
         Err(e) => return Err(anyhow!("cannot list checkpoints in {}: {e}", dir.display())),
     };
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(k) = name.strip_prefix("epoch-").and_then(|k| k.parse().ok()) {
-            if entry.path().join("state.json").is_file() {
-                found.push((k, entry.path()));
+        let path = entry.path();
+        if let Some(k) = epoch_of(&path) {
+            if path.join("state.json").is_file() {
+                found.push((k, path));
             }
         }
     }

@@ -314,18 +314,10 @@ impl Trainer {
             checkpoint::newest(dir)?
         };
         if let Some(group) = &self.group {
-            let name = found
-                .as_ref()
-                .and_then(|f| f.file_name())
-                .map(|n| n.to_string_lossy().into_owned());
             // The epoch of the checkpoint each rank found (-1: none).
-            let epoch = match &name {
-                Some(n) => n
-                    .strip_prefix("epoch-")
-                    .and_then(|e| e.parse::<f64>().ok())
-                    .unwrap_or(0.0),
-                None => -1.0,
-            };
+            let epoch = found
+                .as_deref()
+                .map_or(-1.0, |f| checkpoint::epoch_of(f).map_or(0.0, |e| e as f64));
             let all = group.all_gather(&Tensor::from_slice(&[epoch]))?;
             let all: Vec<f64> = Vec::<f64>::try_from(all.reshape([-1]))?;
             if all.iter().any(|&e| e != all[0]) {
@@ -334,7 +326,9 @@ impl Trainer {
                      each rank found, -1 for none: {all:?}; this rank found {}); every rank \
                      must see the folder rank 0 writes",
                     dir.display(),
-                    name.as_deref().unwrap_or("none")
+                    found
+                        .as_deref()
+                        .map_or("none".into(), |f| f.display().to_string())
                 );
             }
         }
