@@ -5,15 +5,15 @@
 
 pub use crate::data::cola::{Cola, Split};
 pub use crate::data::table::{read_table, Format, Frame};
-pub use crate::data::task::{Examples, ProblemType, Task, TaskSpec};
+pub use crate::data::task::{Examples, Task, TaskSpec};
 pub use crate::data::tokenizer::{row_preview, BertTokenizer, Padding};
-pub use crate::data::{split, EncodedSet, Labels, Sampler};
+pub use crate::data::{split, EncodedSet, Labels, ProblemType, Sampler};
 pub use crate::eval;
-pub use crate::model::{predict, pretrained, BertForSequenceClassification};
+pub use crate::model::{choose_model, predict, pretrained, BertForSequenceClassification};
 pub use crate::optim::AdamWConfig;
+pub use crate::runtime::display::thousands;
 pub use crate::runtime::precision::Precision;
 pub use crate::runtime::{device, settings};
 pub use crate::tch;
 pub use crate::train::{self, Checkpoints, TrainConfig, Trainer};
-pub use crate::viz::display::thousands;
 pub use crate::viz::{self, files};

@@ -1,6 +1,6 @@
 //! The bad-input matrix: each row is a test that gives the program something a user could
 //! give it and expects either the right result or a clear error naming the file, line,
-//! tensor or field (never a panic or a silently wrong answer). The README lists the rows.
+//! tensor or field (never a panic or a silently wrong answer). docs/reliability.md lists the rows.
 
 mod common;
 

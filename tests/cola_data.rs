@@ -5,7 +5,7 @@ use std::path::Path;
 
 use bert_finetune::data::archive;
 use bert_finetune::data::cola::{Cola, Split};
-use bert_finetune::viz::display::Rich;
+use bert_finetune::runtime::display::Rich;
 
 fn data() -> std::path::PathBuf {
     bert_finetune::runtime::settings::cola_dir()

@@ -4,7 +4,6 @@
 mod common;
 
 use bert_finetune::model::{hub, BertForSequenceClassification};
-use bert_finetune::runtime::settings;
 use common::*;
 
 #[test]
@@ -31,7 +30,7 @@ fn a_model_id_is_found_in_the_hub_cache_and_a_missing_one_is_a_clear_error() {
 
     // The legacy id resolves to its google-bert/ home, as it does in Python.
     assert_eq!(hub::resolve("bert-base-uncased").unwrap(), snapshot);
-    let choice = settings::choose_model();
+    let choice = bert_finetune::model::choose_model();
     assert_eq!(choice.name_or_dir, "bert-base-uncased", "{choice}");
     let model =
         BertForSequenceClassification::from_pretrained("bert-base-uncased", 2, tch::Device::Cpu)

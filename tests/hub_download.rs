@@ -155,7 +155,10 @@ fn a_cold_download_lays_out_the_cache_as_python_does_and_python_loads_it() {
         &(&out.last_hidden_state * &keep),
         &(&reference["last_hidden_state"] * &keep),
     );
-    let pooled = max_abs_diff(&out.pooler_output, &reference["pooler_output"]);
+    let pooled = max_abs_diff(
+        out.pooler_output.as_ref().unwrap(),
+        &reference["pooler_output"],
+    );
     println!("max |Δ| against transformers: hidden {hidden:.2e}, pooled {pooled:.2e}");
     assert!(hidden <= 1e-4 && pooled <= 1e-4);
 }
@@ -348,4 +351,67 @@ fn the_cli_downloads_by_id_with_progress_reading_the_environment_like_python() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("They investigated."), "{stdout}");
+}
+
+/// A first run in a fresh checkout: `predict` with no `model_save/` yet. The default is a
+/// folder, never a hub id, so the answer says what is missing and how to make it, at once,
+/// without a single request to the (here local, recording) hub.
+#[test]
+fn predict_without_the_default_folder_says_how_to_make_one_and_asks_no_hub() {
+    let server = LocalHub::start();
+    let fresh = tmp();
+    let cache = tmp();
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_bert-finetune"))
+        .args(["predict", "The cat sat."])
+        .current_dir(fresh.path())
+        .env("HF_ENDPOINT", server.endpoint())
+        .env("HF_HUB_CACHE", cache.path())
+        .env_remove("HF_HUB_OFFLINE")
+        .env_remove("BERT_FINETUNE_MODEL")
+        .output()
+        .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("model_save/")
+            && stderr.contains("does not exist")
+            && stderr.contains("bert-finetune train --out model_save")
+            && stderr.contains("--model DIR_OR_ID"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(seconds < 1.0, "took {seconds:.2} s");
+    let requests: Vec<Value> = server
+        .log()
+        .into_iter()
+        .filter(|r| !r["path"].as_str().unwrap_or("").starts_with("/_test"))
+        .collect();
+    assert!(requests.is_empty(), "requests sent: {requests:?}");
+    assert_eq!(
+        std::fs::read_dir(fresh.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+
+    // A name given explicitly that is neither a folder here nor on the hub: one error that
+    // says both, with the hub's own answer.
+    let out = Command::new(env!("CARGO_BIN_EXE_bert-finetune"))
+        .args(["predict", "--model", "my_model", "The cat sat."])
+        .current_dir(fresh.path())
+        .env("HF_ENDPOINT", server.endpoint())
+        .env("HF_HUB_CACHE", cache.path())
+        .env_remove("HF_HUB_OFFLINE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("my_model is not a folder here")
+            && stderr.contains(&server.endpoint())
+            && stderr.contains("HTTP 404")
+            && stderr.contains("/my_model/resolve/main/config.json"),
+        "{stderr}"
+    );
 }

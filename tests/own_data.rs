@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use bert_finetune::data::cola::{Cola, Split};
 use bert_finetune::data::table::{read_table, Format};
-use bert_finetune::data::task::{Labels, ProblemType, Task, TaskSpec};
+use bert_finetune::data::task::{Task, TaskSpec};
+use bert_finetune::data::{Labels, ProblemType};
 use bert_finetune::polars::prelude::*;
 use bert_finetune::runtime::settings;
 use common::*;

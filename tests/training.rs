@@ -8,9 +8,9 @@ use bert_finetune::data::tokenizer::{BertTokenizer, Padding};
 use bert_finetune::eval::{self, matthews, ConfusionMatrix};
 use bert_finetune::model::{BertConfig, BertForSequenceClassification};
 use bert_finetune::optim::{linear_schedule, AdamWConfig, FusedAdamW, LinearSchedule};
+use bert_finetune::runtime::display::Rich;
 use bert_finetune::runtime::precision::Precision;
 use bert_finetune::train::{Event, EventSink, History, TrainConfig, Trainer};
-use bert_finetune::viz::display::Rich;
 use bert_finetune::viz::{self, files};
 use common::*;
 use tch::Device;
@@ -614,7 +614,7 @@ fn eval_steps_class_weights_and_metric_names() {
     let labels = tch::Tensor::from_slice(&[0i64, 0, 1]);
     let w = tch::Tensor::from_slice(&[2.0f32, 0.5]);
     let ours = bert_finetune::model::heads::weighted_loss(
-        bert_finetune::data::task::ProblemType::SingleLabelClassification,
+        bert_finetune::data::ProblemType::SingleLabelClassification,
         &logits,
         &labels,
         Some(&w),

@@ -16,10 +16,10 @@ use bert_finetune::data::cola::{Cola, Split};
 use bert_finetune::data::tokenizer::Padding;
 use bert_finetune::model::{predict, pretrained};
 use bert_finetune::optim::AdamWConfig;
+use bert_finetune::runtime::display::thousands;
 use bert_finetune::runtime::precision::Precision;
 use bert_finetune::runtime::{device, settings};
 use bert_finetune::train::TrainConfig;
-use bert_finetune::viz::display::thousands;
 
 /// `println!` on rank 0 alone (or outside data parallel). The set-up lines come before any
 /// process group exists, so the rank is torchrun's `RANK` (see [`first_rank`]).
@@ -38,6 +38,7 @@ pub fn first_rank() -> bool {
 }
 
 mod bench;
+mod fit;
 mod launch;
 mod own_data;
 mod predict_file;
@@ -49,7 +50,13 @@ mod train;
 #[derive(Parser)]
 #[command(
     version,
-    about = "Fine-tune BERT on CoLA (the classic tutorial, in Rust)"
+    about = "Fine-tune BERT-family encoders on your own text tasks, from Rust on libtorch",
+    long_about = "Fine-tune BERT-family encoders on your own text tasks, from Rust on libtorch.\n\n\
+        Text classification (any number of classes), regression and multi-label tagging, on \
+        single texts or pairs, from CSV, TSV, JSON lines or Parquet files, the GLUE tasks, and \
+        the classic CoLA tutorial (the default). Checkpoints are Hugging Face's own folders: \
+        transformers loads what `train` saves, and `--model` takes a folder or a hub id.\n\n\
+        Start with `bert-finetune train --help`; the README and docs/ say the rest."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -158,7 +165,7 @@ impl Common {
         let name = self
             .model
             .clone()
-            .unwrap_or_else(|| settings::choose_model().name_or_dir);
+            .unwrap_or_else(|| bert_finetune::model::choose_model().name_or_dir);
         fetch(&name, self.revision.as_deref())
     }
     fn data(&self) -> PathBuf {
@@ -231,7 +238,8 @@ enum Command {
         #[arg(long, default_value = "data")]
         dest: PathBuf,
     },
-    /// Fine-tune on CoLA, test on the out-of-domain set, save model, history and plots.
+    /// Fine-tune on CoLA (the default), a GLUE task (--task) or your own files (--train-file);
+    /// test, then save the model, its history and plots.
     Train {
         #[command(flatten)]
         common: Common,
@@ -248,7 +256,7 @@ enum Command {
         limit: Option<usize>,
         /// Output folder: checkpoint, history.json, summary.json, plots; per-epoch training
         /// checkpoints go into <out>/checkpoints/.
-        #[arg(long, default_value = "model_save")]
+        #[arg(long, default_value = DEFAULT_RUN_FOLDER)]
         out: PathBuf,
         /// Continue the interrupted run whose output folder is DIR, from its newest
         /// checkpoint (give the same arguments as the first time).
@@ -275,11 +283,12 @@ enum Command {
     /// Predict with a saved model: the class and its probability, the value of a
     /// regression, or every label over 0.5 of a multi-label model.
     Predict {
-        /// A folder written by `train`, or any BertForSequenceClassification checkpoint or hub id.
-        #[arg(long, default_value = "model_save")]
-        model: String,
-        /// Branch, tag or commit of a hub model (default: main).
-        #[arg(long)]
+        /// A folder written by `train`, or any BertForSequenceClassification checkpoint folder
+        /// or hub id (default: the folder model_save, which `train` writes by default).
+        #[arg(long, value_name = "DIR_OR_ID")]
+        model: Option<String>,
+        /// Branch, tag or commit of a hub model given by --model (default: main).
+        #[arg(long, requires = "model")]
         revision: Option<String>,
         /// The texts; with --pairs, taken two by two as (first, second) pairs.
         #[arg(required_unless_present = "file")]
@@ -414,7 +423,7 @@ fn run(cli: Cli) -> ExitCode {
         }
         Command::Fetch { model, revision } => {
             let name = model.unwrap_or_else(|| {
-                let choice = settings::choose_model();
+                let choice = bert_finetune::model::choose_model();
                 println!("{choice}");
                 choice.name_or_dir
             });
@@ -428,10 +437,12 @@ fn run(cli: Cli) -> ExitCode {
             file,
             out,
             text_columns,
-        } => fetch(&model, revision.as_deref()).and_then(|dir| match (file, out) {
-            (Some(file), Some(out)) => predict_file::run(&dir, &file, &out, &text_columns),
-            _ => predict(&dir, &sentences, pairs),
-        }),
+        } => {
+            predict_model(model.as_deref(), revision.as_deref()).and_then(|dir| match (file, out) {
+                (Some(file), Some(out)) => predict_file::run(&dir, &file, &out, &text_columns),
+                _ => predict(&dir, &sentences, pairs),
+            })
+        }
         Command::Bench(args) => bench::run(&args),
     };
     match result {
@@ -441,6 +452,32 @@ fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The folder `train` writes when no `--out` is given, and `predict` reads when no `--model`
+/// is given.
+const DEFAULT_RUN_FOLDER: &str = "model_save";
+
+/// The model `predict` uses: the one named (a folder, or a hub id fetched when missing), else
+/// the default run folder, which is only ever a folder: missing, it is an error that says how
+/// to make one, at once and without asking the hub.
+fn predict_model(model: Option<&str>, revision: Option<&str>) -> Result<String> {
+    if let Some(name) = model {
+        return fetch(name, revision);
+    }
+    let dir = std::path::Path::new(DEFAULT_RUN_FOLDER);
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "no model to predict with: {DEFAULT_RUN_FOLDER}/ (the folder `train` writes by \
+             default) does not exist in {}. Train one first (`bert-finetune train --out \
+             {DEFAULT_RUN_FOLDER}`), or pass --model DIR_OR_ID (a folder written by `train`, or a \
+             Hugging Face model id)",
+            std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| "this folder".into())
+        );
+    }
+    Ok(dir.display().to_string())
 }
 
 /// The folder of a checkpoint folder or hub id, downloading what the cache lacks.

@@ -2,7 +2,7 @@
 //! lines, Parquet), single texts or pairs, for every problem type transformers knows:
 //! single-label classification with any number of classes named as the file names them,
 //! regression (float labels), multi-label (a list of labels per row, or one 0/1 column per
-//! label). The run is the tutorial's own ([`fit`], [`save_run`]); only the data comes from
+//! label). The run is the tutorial's own ([`fit`], [`save_run`] in [`super::fit`]); only the data comes from
 //! elsewhere.
 
 use std::path::{Path, PathBuf};
@@ -11,14 +11,16 @@ use anyhow::{bail, Context, Result};
 
 use bert_finetune::data::glue::GlueTask;
 use bert_finetune::data::table::{read_table_with, Format, Quoting};
-use bert_finetune::data::task::{Examples, ProblemType, Task, TaskSpec};
+use bert_finetune::data::task::{Examples, Task, TaskSpec};
 use bert_finetune::data::tokenizer::Padding;
 use bert_finetune::data::EncodedSet;
+use bert_finetune::data::ProblemType;
 use bert_finetune::model::{pretrained, BertForSequenceClassification};
+use bert_finetune::runtime::display::thousands;
 use bert_finetune::train::TrainConfig;
-use bert_finetune::viz::display::thousands;
 
-use super::train::{check_run_folder, fit, flag_error, save_run};
+use super::fit::{check_run_folder, fit, flag_error, report_truncation};
+use super::fit::{resolve_class_weights, save_run};
 use super::Common;
 
 /// The flags that name a user's files and columns.
@@ -114,20 +116,6 @@ impl Sources {
     }
 }
 
-/// Says how many training rows `--max-len` cut, so a user sees what the cut costs.
-pub fn report_truncation(set: &EncodedSet, max_len: usize) {
-    let cut = set.truncated();
-    if cut > 0 {
-        say!(
-            "{} of {} training rows are longer than --max-len {max_len} tokens and were cut \
-             ({:.1}%; the model takes up to 512)",
-            thousands(cut),
-            thousands(set.len()),
-            100.0 * cut as f64 / set.len().max(1) as f64
-        );
-    }
-}
-
 pub fn run(
     common: &Common,
     own: &OwnData,
@@ -216,7 +204,7 @@ pub fn run(
         thousands(val_set.len())
     );
     report_truncation(&train_set, common.max_len);
-    let config = super::train::resolve_class_weights(config, class_weights, &train_set)?;
+    let config = resolve_class_weights(config, class_weights, &train_set)?;
     let mut model =
         BertForSequenceClassification::from_pretrained(&model_name, task.num_labels(), device)?;
     model.config.set_labels(&task.label_names);

@@ -1,7 +1,7 @@
 //! How the CLI prints a scored set: the headline figures of its problem type, then the
 //! per-class table for classifiers.
 
-use bert_finetune::data::task::ProblemType;
+use bert_finetune::data::ProblemType;
 use bert_finetune::eval::Evaluation;
 
 /// The test figures as a user reads them after `train --test-file`.

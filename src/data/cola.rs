@@ -13,11 +13,12 @@ use rand::rngs::StdRng;
 use rand::seq::index::sample as sample_indices;
 use rand::SeedableRng;
 
+use super::problem_type::ProblemType;
 /// Kept at its old path for `model::params` and `model::classifier`, which still import it
-/// from here; the helper itself lives with the other formatters in [`crate::viz::display`].
+/// from here; the helper itself lives with the other formatters in [`crate::runtime::display`].
 pub use super::table::Frame;
-use super::task::{Examples, ProblemType, Task};
-use crate::viz::display::thousands;
+use super::task::{Examples, Task};
+use crate::runtime::display::thousands;
 
 /// Largest file `Cola::load` reads (the biggest CoLA file has 0.5 MB).
 pub const MAX_FILE_BYTES: u64 = 64_000_000;

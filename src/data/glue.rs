@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
-use super::task::ProblemType;
+use super::problem_type::ProblemType;
 
 /// One GLUE task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

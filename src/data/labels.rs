@@ -3,7 +3,7 @@
 
 use tch::Tensor;
 
-use super::task::ProblemType;
+use super::problem_type::ProblemType;
 
 /// The labels of a set, in the form its problem type trains on.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,7 +3,9 @@
 //! tutorial's train/validation split ([`split`]), the orders a set is walked in ([`Sampler`])
 //! and the batches a step takes ([`Batch`]). A user's own file is read by [`table`] (CSV, TSV,
 //! JSON lines, Parquet through polars) and understood by [`task`] (text columns, labels,
-//! problem type).
+//! [`ProblemType`]). Token-classification files (words and their tags) are read and aligned to
+//! word pieces by [`tagging`]; question-answering files (SQuAD) are read and cut into windows by
+//! [`squad`].
 
 pub mod archive;
 mod batch;
@@ -11,13 +13,17 @@ pub mod cola;
 mod encoded;
 pub mod glue;
 mod labels;
+mod problem_type;
 mod sampler;
 pub mod split;
+pub mod squad;
 pub mod table;
+pub mod tagging;
 pub mod task;
 pub mod tokenizer;
 
 pub use batch::{padded_share, Batch};
 pub use encoded::EncodedSet;
 pub use labels::Labels;
+pub use problem_type::{ProblemType, MULTI_LABEL_THRESHOLD};
 pub use sampler::{length_grouped_order, shard, Sampler};

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use anyhow::{anyhow, bail, Context, Result};
 use polars::prelude::*;
 
-use crate::viz::display::{escape, Html, Rich};
+use crate::runtime::display::{escape, Html, Rich};
 
 /// The file formats a table is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,47 +15,8 @@ use anyhow::{anyhow, bail, Result};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use super::labels::Labels;
-
-/// The kind of head and loss a task trains, with transformers' `problem_type` names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProblemType {
-    /// One class per row: cross-entropy over `num_labels` logits.
-    SingleLabelClassification,
-    /// One number per row: mean squared error on one output.
-    Regression,
-    /// Any set of labels per row: binary cross-entropy on each logit, threshold 0.5.
-    MultiLabelClassification,
-}
-
-impl ProblemType {
-    /// transformers' name (`config.json`'s `problem_type`).
-    pub fn name(self) -> &'static str {
-        match self {
-            ProblemType::SingleLabelClassification => "single_label_classification",
-            ProblemType::Regression => "regression",
-            ProblemType::MultiLabelClassification => "multi_label_classification",
-        }
-    }
-}
-
-impl std::str::FromStr for ProblemType {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "single_label_classification" | "single-label" | "classification" => {
-                ProblemType::SingleLabelClassification
-            }
-            "regression" => ProblemType::Regression,
-            "multi_label_classification" | "multi-label" => ProblemType::MultiLabelClassification,
-            other => bail!(
-                "unknown problem type {other:?}: use single_label_classification, regression \
-                 or multi_label_classification"
-            ),
-        })
-    }
-}
+use super::labels::Labels;
+use super::problem_type::ProblemType;
 
 /// The texts and labels of one file, row by row.
 #[derive(Debug, Clone)]

@@ -13,16 +13,12 @@ use tch::{Device, Kind, Tensor};
 use super::metrics::{
     accuracy, binary_f1, matthews, micro_f1, pearson, spearman, subset_accuracy, ConfusionMatrix,
 };
-use crate::data::task::ProblemType;
 use crate::data::{shard, EncodedSet, Labels, Sampler};
+use crate::data::{ProblemType, MULTI_LABEL_THRESHOLD};
 use crate::model::{heads, BertForSequenceClassification};
+use crate::runtime::display::Table;
 use crate::runtime::distributed::ProcessGroup;
 use crate::runtime::precision::Precision;
-use crate::viz::display::Table;
-
-/// A multi-label model predicts every label whose probability reaches this (transformers'
-/// and scikit-learn's usual cut: sigmoid(logit) ≥ 0.5, i.e. logit ≥ 0).
-pub const MULTI_LABEL_THRESHOLD: f64 = 0.5;
 
 /// A model's outputs over a set, in set order, with the batch boundaries used.
 #[derive(Debug, Clone)]

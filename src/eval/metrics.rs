@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::viz::display::{Html, Rich, Table};
+use crate::runtime::display::{Html, Rich, Table};
 
 /// Matthews correlation coefficient for any number of classes (sklearn's
 /// `matthews_corrcoef`): 0.0 when either the predictions or the labels hold a single class,

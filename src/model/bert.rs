@@ -358,12 +358,13 @@ impl Layer {
     }
 }
 
-/// `BertModel`: embeddings, the encoder stack and the pooler over `[CLS]`.
+/// `BertModel`: embeddings, the encoder stack and (unless built without it, as transformers'
+/// token-classification and question-answering models are) the pooler over `[CLS]`.
 #[derive(Debug)]
 pub struct BertModel {
     embeddings: Embeddings,
     layers: Vec<Layer>,
-    pooler: Linear,
+    pooler: Option<Linear>,
 }
 
 /// What `BertModel` returns (transformers' `BaseModelOutputWithPoolingAndCrossAttentions`).
@@ -376,8 +377,9 @@ pub struct BertModelOutput {
     /// transformers leaves values no one should read (the encoder skips padding
     /// positions; see `model/packing.rs`).
     pub last_hidden_state: Tensor,
-    /// `tanh(dense([CLS] state))`, `[batch, hidden]`: what the classifier reads.
-    pub pooler_output: Tensor,
+    /// `tanh(dense([CLS] state))`, `[batch, hidden]`: what the classifier reads. `None` for
+    /// a model built without the pooler (transformers' `add_pooling_layer=False`).
+    pub pooler_output: Option<Tensor>,
     /// With [`BertModel::forward_with_attentions`]: one tensor per layer, `[batch, heads,
     /// seq, seq]`, the softmax probabilities (rows: queries, columns: keys; masked keys 0).
     pub attentions: Option<Vec<Tensor>>,
@@ -385,6 +387,12 @@ pub struct BertModelOutput {
 
 impl BertModel {
     pub fn new(p: Path, c: &BertConfig) -> Result<Self> {
+        Self::with_pooler(p, c, true)
+    }
+
+    /// transformers' `BertModel(config, add_pooling_layer=…)`: the heads that read every
+    /// token (token classification, question answering) have no `bert.pooler.*`.
+    pub fn with_pooler(p: Path, c: &BertConfig, add_pooling_layer: bool) -> Result<Self> {
         c.validate()?;
         // Creation order is module order: it is the order `named_parameters` reports.
         let embeddings = Embeddings::new(&p / "embeddings", c)?;
@@ -395,12 +403,16 @@ impl BertModel {
         Ok(BertModel {
             embeddings,
             layers,
-            pooler: Linear::new(
-                &p / "pooler" / "dense",
-                c.hidden_size,
-                c.hidden_size,
-                c.initializer_range,
-            )?,
+            pooler: if add_pooling_layer {
+                Some(Linear::new(
+                    &p / "pooler" / "dense",
+                    c.hidden_size,
+                    c.hidden_size,
+                    c.initializer_range,
+                )?)
+            } else {
+                None
+            },
         })
     }
 
@@ -462,7 +474,37 @@ impl BertModel {
             Queries::Cls,
             None,
         );
-        self.pooler.forward(&cls).tanh()
+        self.pool(&cls)
+    }
+
+    /// The last layer's state of every token, `[batch, seq, hidden]` (zeros at padding), for a
+    /// batch whose row lengths may be known on the host: what a per-token head reads. The
+    /// pooler is not run.
+    pub(crate) fn token_states(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        token_type_ids: &Tensor,
+        row_lengths: Option<&[i64]>,
+        train: bool,
+    ) -> Tensor {
+        let (packing, xs) = self.encode(
+            input_ids,
+            token_type_ids,
+            Packing::new(attention_mask, row_lengths),
+            train,
+            Queries::AllTokens,
+            None,
+        );
+        packing.unpack_to_input_width(&xs)
+    }
+
+    /// `tanh(dense(cls))` (the `[CLS]` state itself for a model without a pooler).
+    fn pool(&self, cls: &Tensor) -> Tensor {
+        match &self.pooler {
+            Some(pooler) => pooler.forward(cls).tanh(),
+            None => cls.shallow_clone(),
+        }
     }
 
     /// Number of encoder layers (`num_hidden_layers`).
@@ -488,7 +530,10 @@ impl BertModel {
             attentions.as_mut(),
         );
         let xs = packing.unpack_to_input_width(&xs);
-        let pooler_output = self.pooler.forward(&xs.select(1, 0)).tanh();
+        let pooler_output = self
+            .pooler
+            .as_ref()
+            .map(|pooler| pooler.forward(&xs.select(1, 0)).tanh());
         BertModelOutput {
             last_hidden_state: xs,
             pooler_output,

@@ -9,8 +9,8 @@ use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
 use super::bert::{BertModel, Linear};
+use super::checkpoint::BertCheckpoint;
 use super::config::BertConfig;
-use super::shapes;
 use super::weights::LoadReport;
 use crate::data::tokenizer::Encoded;
 
@@ -35,38 +35,7 @@ impl BertForSequenceClassification {
     /// naming the part and the fields that make it large; an allocation libtorch still
     /// refuses is an error naming the tensor, never a panic.
     pub fn new(config: &BertConfig, device: Device) -> Result<Self> {
-        crate::runtime::device::ensure_cuda_backend();
-        config.validate()?;
-        check_memory(config)?;
-        let on_cpu = Self::build(config, Device::Cpu)?;
-        if device == Device::Cpu {
-            return Ok(on_cpu);
-        }
-        let mut model = Self::build(config, device)?;
-        model
-            .vs
-            .copy(&on_cpu.vs)
-            .map_err(|e| anyhow::anyhow!("cannot move the new model to {device:?}: {e}"))?;
-        Ok(model)
-    }
-
-    fn build(config: &BertConfig, device: Device) -> Result<Self> {
-        let vs = VarStore::new(device);
-        let root = vs.root();
-        let bert = BertModel::new(&root / "bert", config)?;
-        let classifier = Linear::new(
-            &root / "classifier",
-            config.hidden_size,
-            config.num_labels() as i64,
-            config.initializer_range,
-        )?;
-        Ok(BertForSequenceClassification {
-            vs,
-            config: config.clone(),
-            bert,
-            classifier,
-            load_report: None,
-        })
+        super::checkpoint::create(config, device)
     }
 
     /// Classification logits `[batch, num_labels]`; `train` turns dropout on.
@@ -146,33 +115,41 @@ impl BertForSequenceClassification {
     }
 }
 
-/// Refuses a config whose fp32 parameters exceed the memory this machine has available
-/// (`MemAvailable`): libtorch would fail to allocate, or succeed and leave the system to
-/// swap or kill the process. Every model is built on the CPU first (then copied to a GPU).
-fn check_memory(config: &BertConfig) -> Result<()> {
-    let Some(available) = crate::runtime::device::available_memory() else {
-        return Ok(());
-    };
-    let footprint = shapes::footprint(config);
-    let bytes = footprint.parameters.saturating_mul(4);
-    if bytes <= u128::from(available) {
-        return Ok(());
-    }
-    let (part, count) = &footprint.largest;
-    bail!(
-        "the config describes {} parameters ({} in fp32), more than the {} of memory \
-         available; the largest part is {part} with {} parameters",
-        footprint.parameters,
-        big_size(bytes),
-        crate::viz::display::size(available),
-        count
-    )
-}
+impl BertCheckpoint for BertForSequenceClassification {
+    const ARCHITECTURE: &'static str = "BertForSequenceClassification";
 
-/// A byte count that may exceed `u64`.
-fn big_size(bytes: u128) -> String {
-    match u64::try_from(bytes) {
-        Ok(b) => crate::viz::display::size(b),
-        Err(_) => format!("{bytes} bytes"),
+    fn build(config: &BertConfig, device: Device) -> Result<Self> {
+        let vs = VarStore::new(device);
+        let root = vs.root();
+        let bert = BertModel::new(&root / "bert", config)?;
+        let classifier = Linear::new(
+            &root / "classifier",
+            config.hidden_size,
+            config.num_labels() as i64,
+            config.initializer_range,
+        )?;
+        Ok(BertForSequenceClassification {
+            vs,
+            config: config.clone(),
+            bert,
+            classifier,
+            load_report: None,
+        })
+    }
+
+    fn var_store(&self) -> &VarStore {
+        &self.vs
+    }
+
+    fn var_store_mut(&mut self) -> &mut VarStore {
+        &mut self.vs
+    }
+
+    fn bert_config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    fn set_load_report(&mut self, report: LoadReport) {
+        self.load_report = Some(report);
     }
 }

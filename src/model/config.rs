@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::data::task::ProblemType;
+use crate::data::ProblemType;
 
 fn d_dropout() -> f64 {
     0.1

@@ -16,7 +16,8 @@
 use anyhow::{bail, Result};
 use tch::{Kind, Reduction, Tensor};
 
-use crate::data::task::ProblemType;
+use crate::data::tagging::IGNORE_INDEX;
+use crate::data::ProblemType;
 
 /// The training loss of `logits` against `labels` for `problem`.
 pub fn loss(problem: ProblemType, logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
@@ -87,4 +88,66 @@ pub fn balanced_class_weights(labels: &[i64], k: usize) -> Result<Vec<f64>> {
     }
     let n = labels.len() as f64;
     Ok(counts.iter().map(|&c| n / (k as f64 * c as f64)).collect())
+}
+
+/// `BertForTokenClassification`'s loss: cross-entropy over every position whose label is not
+/// [`IGNORE_INDEX`], averaged over those positions. `logits` `[batch, seq, num_labels]`,
+/// `labels` `[batch, seq]` (int64).
+pub fn token_classification_loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    let dims = logits.size();
+    let [batch, seq, k] = dims[..] else {
+        bail!("token logits must be [batch, seq, num_labels]; got {dims:?}");
+    };
+    if labels.size() != [batch, seq] {
+        bail!(
+            "token labels of shape {:?} for logits of shape {dims:?}",
+            labels.size()
+        );
+    }
+    Ok(logits
+        .to_kind(Kind::Float)
+        .reshape([-1, k])
+        .cross_entropy_loss::<Tensor>(
+            &labels.reshape([-1]),
+            None,
+            Reduction::Mean,
+            IGNORE_INDEX,
+            0.0,
+        ))
+}
+
+/// `BertForQuestionAnswering`'s loss as transformers computes it: start and end positions
+/// (`[batch]`, int64) are clamped to `0..=seq`, `seq` itself (an answer outside the window,
+/// past its end) is ignored, and the loss is the mean of the start and end cross-entropies.
+pub fn question_answering_loss(
+    start_logits: &Tensor,
+    end_logits: &Tensor,
+    start_positions: &Tensor,
+    end_positions: &Tensor,
+) -> Result<Tensor> {
+    let dims = start_logits.size();
+    let [batch, seq] = dims[..] else {
+        bail!("start logits must be [batch, seq]; got {dims:?}");
+    };
+    if end_logits.size() != dims
+        || start_positions.size() != [batch]
+        || end_positions.size() != [batch]
+    {
+        bail!(
+            "span logits {dims:?} / {:?} and positions {:?} / {:?} do not fit together",
+            end_logits.size(),
+            start_positions.size(),
+            end_positions.size()
+        );
+    }
+    let part = |logits: &Tensor, positions: &Tensor| {
+        logits.to_kind(Kind::Float).cross_entropy_loss::<Tensor>(
+            &positions.clamp(0, seq),
+            None,
+            Reduction::Mean,
+            seq,
+            0.0,
+        )
+    };
+    Ok((part(start_logits, start_positions) + part(end_logits, end_positions)) / 2.0)
 }

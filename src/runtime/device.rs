@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 
 use tch::{Cuda, Device};
 
+use crate::runtime::display::{Html, Rich};
 use crate::runtime::settings;
-use crate::viz::display::{Html, Rich};
 
 /// Folder holding `libtorch_cuda.so`, recorded by `build.rs` from torch-sys.
 const TORCH_LIB_DIR: &str = env!("BERT_FINETUNE_TORCH_LIB");
@@ -229,10 +229,13 @@ impl fmt::Display for DeviceReport {
 impl Rich for DeviceReport {
     fn html(&self) -> Option<Html> {
         let mut html = String::from("<div><b>Device</b>: ");
-        html.push_str(&crate::viz::display::escape(&format!("{:?}", self.device)));
+        html.push_str(&crate::runtime::display::escape(&format!(
+            "{:?}",
+            self.device
+        )));
         html.push_str("<br>");
         for line in self.to_string().lines() {
-            html.push_str(&crate::viz::display::escape(line));
+            html.push_str(&crate::runtime::display::escape(line));
             html.push_str("<br>");
         }
         html.push_str("</div>");

@@ -1,10 +1,12 @@
 //! What every other module runs on: the device ([`device`]), numeric precision
 //! ([`precision`]), the environment's settings ([`settings`]), atomic file writes
-//! ([`atomic`]), operator counting ([`count_ops`]), the process group of a data-parallel run
+//! ([`atomic`]), how a value shows in a notebook and the number formats every table uses
+//! ([`display`]), operator counting ([`count_ops`]), the process group of a data-parallel run
 //! ([`distributed`]) and, crate-private, the C++ shim for the ATen calls `tch` lacks.
 
 pub mod atomic;
 pub mod device;
+pub mod display;
 pub mod distributed;
 pub(crate) mod ffi;
 pub mod precision;

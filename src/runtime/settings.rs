@@ -4,55 +4,15 @@
 //! The CLI and the notebook both ask these functions, so the same shell gives the same model,
 //! data and device to either.
 //!
-//! Two lookups still live with the code they steer, until their modules are reworked:
-//! `BERT_FINETUNE_DEFAULT_MODEL` in [`crate::model::default_checkpoint`] and, only in builds
-//! with the tests' `fault-injection` feature, `BERT_FINETUNE_CHECKPOINT_PAUSE_MS` in
-//! `train::checkpoint`. torchrun's variables, with `BERT_FINETUNE_DIST` and
-//! `BERT_FINETUNE_DIST_TIMEOUT`, are read by [`crate::runtime::distributed`]. The hub's `HF_*` variables
-//! stay in [`crate::model::hub::HubSettings`]: they are `huggingface_hub`'s own settings,
-//! read the way Python reads them, not this project's.
+//! Three lookups live with the code they steer: `BERT_FINETUNE_MODEL` and
+//! `BERT_FINETUNE_DEFAULT_MODEL` in `model::choice` (the default model is chosen where the hub
+//! cache is known, above this floor) and, only in builds with the tests' `fault-injection`
+//! feature, `BERT_FINETUNE_CHECKPOINT_PAUSE_MS` in `train::checkpoint`. torchrun's variables,
+//! with `BERT_FINETUNE_DIST` and `BERT_FINETUNE_DIST_TIMEOUT`, are read by
+//! [`crate::runtime::distributed`]. The hub's `HF_*` variables stay in `model::hub`: they are
+//! `huggingface_hub`'s own settings, read the way Python reads them, not this project's.
 
 use std::path::{Path, PathBuf};
-
-/// Which checkpoint to fine-tune and why.
-#[derive(Debug, Clone)]
-pub struct ModelChoice {
-    /// A folder or a hub id, as `from_pretrained` takes it.
-    pub name_or_dir: String,
-    pub reason: String,
-}
-
-impl std::fmt::Display for ModelChoice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Using {}: {}", self.name_or_dir, self.reason)
-    }
-}
-
-/// `$BERT_FINETUNE_MODEL` if set (downloaded when first used, like any id the user names);
-/// else bert-base-uncased when the Hugging Face cache already holds all of it; else the
-/// embedded all-MiniLM-L6-v2. The choice itself never touches the network.
-pub fn choose_model() -> ModelChoice {
-    if let Some(name) = var("BERT_FINETUNE_MODEL") {
-        return ModelChoice {
-            name_or_dir: name,
-            reason: "chosen by $BERT_FINETUNE_MODEL".into(),
-        };
-    }
-    if crate::model::hub::cached("bert-base-uncased").is_some() {
-        return ModelChoice {
-            name_or_dir: "bert-base-uncased".into(),
-            reason: "the tutorial's model, found in the local Hugging Face cache".into(),
-        };
-    }
-    ModelChoice {
-        name_or_dir: crate::model::default_checkpoint().display().to_string(),
-        reason: format!(
-            "bert-base-uncased is not in the Hugging Face cache ({}), so the embedded \
-             all-MiniLM-L6-v2 is used",
-            crate::model::hub::cache_dir().display()
-        ),
-    }
-}
 
 /// Where the project keeps CoLA: `$COLA_DIR` when set, else `data/cola_public` in the project.
 ///
@@ -88,6 +48,6 @@ pub fn cpu_requested() -> Option<&'static str> {
 
 /// A variable's value, `None` when unset or blank (an exported empty variable means "unset"
 /// to a shell user, so it must not choose anything).
-fn var(name: &str) -> Option<String> {
+pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::{BestEval, EpochStats, EvalRecord, History};
-use crate::viz::display::clock;
+use crate::runtime::display::clock;
 
 /// One thing that happened in a run. Borrowed data: a sink copies what it keeps.
 #[derive(Debug)]

@@ -15,7 +15,7 @@ use super::losses::EpochLosses;
 use super::TrainConfig;
 use crate::data::EncodedSet;
 use crate::eval::Evaluation;
-use crate::viz::display::{clock, Html, Rich, Table};
+use crate::runtime::display::{clock, Html, Rich, Table};
 
 /// JSON has no NaN: serde_json writes it as `null`, and this reads `null` back as NaN (an
 /// accuracy or MCC a regression does not have).

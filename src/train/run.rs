@@ -20,7 +20,7 @@ use anyhow::{anyhow, Result};
 
 use super::events::{Event, EventSink};
 use super::{History, Trainer};
-use crate::viz::display::clock;
+use crate::runtime::display::clock;
 
 /// Lines kept for [`Run::progress`]; older ones are dropped.
 const KEPT_LINES: usize = 1000;
@@ -237,8 +237,8 @@ impl Run {
     }
 }
 
-/// A snapshot of a [`Run`]: text in a terminal, the loss plot in a notebook (see
-/// [`crate::viz`]).
+/// A snapshot of a [`Run`]: text in a terminal, the loss plot in a notebook (drawn by the
+/// figures module, `viz`, which sits above this one).
 #[derive(Debug, Clone)]
 pub struct RunProgress {
     pub status: String,

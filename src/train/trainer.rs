@@ -20,7 +20,7 @@ use super::config::metric_key;
 use super::events::{Event, EventSink, PrintLines};
 use super::losses::EpochLosses;
 use super::{check_sequence_length, checkpoint, epoch_seed, History, TrainConfig};
-use crate::data::task::ProblemType;
+use crate::data::ProblemType;
 use crate::data::{shard, Batch, EncodedSet, Labels};
 use crate::eval::{self, Evaluation};
 use crate::model::{heads, BertForSequenceClassification};

@@ -69,7 +69,7 @@ pub fn confusion_matrix_with_labels(
                         100.0 * n as f64 / in_row as f64
                     };
                     vec![
-                        crate::viz::display::thousands(n),
+                        crate::runtime::display::thousands(n),
                         format!("{share:.1}% of row"),
                     ]
                 })
@@ -79,7 +79,7 @@ pub fn confusion_matrix_with_labels(
     render(Heatmap {
         title: format!(
             "Confusion matrix: {} sentences, accuracy {:.1}%, MCC {:.3}",
-            crate::viz::display::thousands(total),
+            crate::runtime::display::thousands(total),
             100.0 * accuracy,
             matrix.matthews()
         ),

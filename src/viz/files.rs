@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::viz::display::{size, thousands, Table};
+use crate::runtime::display::{size, thousands, Table};
 
 /// The plain files of `dir` (hidden ones left out, such as a `.partial` being written), by
 /// name, with their size in bytes and in readable units.

@@ -30,8 +30,8 @@ pub fn token_lengths(lengths: &[usize], cut: usize) -> Result<Figure> {
     let over = lengths.iter().filter(|&&n| n > cut).count();
     let title = format!(
         "Token lengths of {} sentences: {} longer than {cut} ({:.1}%)",
-        crate::viz::display::thousands(lengths.len()),
-        crate::viz::display::thousands(over),
+        crate::runtime::display::thousands(lengths.len()),
+        crate::runtime::display::thousands(over),
         100.0 * over as f64 / lengths.len() as f64
     );
     render(Lengths {
@@ -74,7 +74,7 @@ impl Drawing for Lengths {
         .label(format!(
             "max_len = {} ({} sentences cut)",
             self.cut,
-            crate::viz::display::thousands(self.over)
+            crate::runtime::display::thousands(self.over)
         ))
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
         legend(&mut plot)?;

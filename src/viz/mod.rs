@@ -11,7 +11,6 @@
 
 mod attention;
 mod confusion;
-pub mod display;
 pub mod files;
 mod heatmap;
 mod lengths;
@@ -33,8 +32,8 @@ use plotters::prelude::*;
 
 use crate::data::Labels;
 use crate::eval::Evaluation;
+use crate::runtime::display::Rich;
 use crate::train::History;
-use crate::viz::display::Rich;
 
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 480;

@@ -1,8 +1,8 @@
 //! How a background training run shows in a notebook: its status as the title of the loss
 //! chart so far, the latest log lines as text.
 
+use crate::runtime::display::Rich;
 use crate::train::RunProgress;
-use crate::viz::display::Rich;
 
 /// Batches averaged by the dark line of the progress chart.
 const WINDOW: usize = 20;

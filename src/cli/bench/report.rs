@@ -10,7 +10,7 @@ use std::fmt;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use bert_finetune::viz::display::Table;
+use bert_finetune::runtime::display::Table;
 use bert_finetune::viz::{self, Figure};
 
 /// The sides of the comparison, in table order.

@@ -139,7 +139,7 @@ pub fn check_size(url: &str, header: &str, value: &str, limit: u64) -> Result<u6
         Some(size) => bail!(
             "{url}: header {header} announces {size} bytes, more than the {} this crate \
              accepts for such a file; refusing to download it",
-            crate::viz::display::size(limit)
+            crate::runtime::display::size(limit)
         ),
         None => bail!(
             "{url}: header {header} is {}, not a size in bytes",

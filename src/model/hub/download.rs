@@ -27,7 +27,7 @@ use super::answer::{self, FileMeta, HeadAnswer};
 use super::cache::RepoCache;
 use super::progress::DownloadProgress;
 use super::{HubSettings, OPTIONAL_FILES, REQUIRED_FILES, TOKENIZER_FILES};
-use crate::viz::display::size;
+use crate::runtime::display::size;
 
 /// Attempts per file when the connection breaks mid-transfer; each resumes where it stopped.
 const ATTEMPTS: usize = 3;
@@ -449,8 +449,15 @@ pub(super) fn snapshot(
     answer::check_revision(revision)?;
     let client = Client::new(settings);
     // config.json first: a wrong id or revision shows up here, before anything large moves.
+    // No folder of this name exists (resolve checked), so say both halves of what was tried.
     let config = client
-        .metadata(id, revision, "config.json")?
+        .metadata(id, revision, "config.json")
+        .with_context(|| {
+            format!(
+                "{id} is not a folder here, and asking the Hugging Face hub ({}) for it failed",
+                settings.endpoint
+            )
+        })?
         .ok_or_else(|| {
             anyhow!(
                 "{id} at {revision} has no config.json on {}: is it a transformers model?",

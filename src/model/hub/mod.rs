@@ -196,9 +196,9 @@ impl Hub {
         if self.settings.offline {
             let missing = self.repo(id).missing_files(revision);
             bail!(
-                "{name_or_dir} is not complete in the local Hugging Face cache ({}) and \
-                 HF_HUB_OFFLINE is set, so nothing is downloaded: missing {}. Unset \
-                 HF_HUB_OFFLINE where a network exists, or pass a checkpoint folder",
+                "{name_or_dir} is not a folder here, nor complete in the local Hugging Face \
+                 cache ({}), and HF_HUB_OFFLINE is set, so nothing is downloaded: missing {}. \
+                 Unset HF_HUB_OFFLINE where a network exists, or pass a checkpoint folder",
                 self.settings.cache_dir.display(),
                 missing.join(", ")
             );

@@ -36,13 +36,13 @@ pub struct LineProgress {
 impl DownloadProgress for LineProgress {
     fn start(&mut self, file: &str, url: &str, total: u64, done: u64) {
         let resumed = if done > 0 {
-            format!(", resuming at {}", crate::viz::display::size(done))
+            format!(", resuming at {}", crate::runtime::display::size(done))
         } else {
             String::new()
         };
         println!(
             "Downloading {file} ({}{resumed}) from {url}",
-            crate::viz::display::size(total)
+            crate::runtime::display::size(total)
         );
         *self = LineProgress {
             file: file.to_string(),
@@ -62,8 +62,8 @@ impl DownloadProgress for LineProgress {
             println!(
                 "  {}: {} of {} ({}%)",
                 self.file,
-                crate::viz::display::size(done),
-                crate::viz::display::size(self.total),
+                crate::runtime::display::size(done),
+                crate::runtime::display::size(self.total),
                 share * 10
             );
             self.next_share = share + 1;
@@ -76,7 +76,7 @@ impl DownloadProgress for LineProgress {
         println!(
             "  {}: {} in {seconds:.1} s",
             self.file,
-            crate::viz::display::size(self.total)
+            crate::runtime::display::size(self.total)
         );
     }
 }

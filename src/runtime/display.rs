@@ -1,4 +1,6 @@
-//! How values show up in a notebook.
+//! How values show up in a notebook, and the number formats every table uses (`thousands`,
+//! `size`). It sits at the foundation because the data, the model, the hub and the Trainer all
+//! show values; the figures in `viz` build on it.
 //!
 //! evcxr renders a value whose type has an inherent `evcxr_display` method: the method prints
 //! `EVCXR_BEGIN_CONTENT <mime>` … `EVCXR_END_CONTENT` blocks, and the kernel gathers them into
@@ -67,7 +69,7 @@ macro_rules! impl_evcxr_display {
         impl $t {
             /// Shows this value in an evcxr notebook (plain text plus rich forms).
             pub fn evcxr_display(&self) {
-                $crate::viz::display::emit(&$crate::viz::display::Rich::mime_bundle(self));
+                $crate::runtime::display::emit(&$crate::runtime::display::Rich::mime_bundle(self));
             }
         }
     };

@@ -1,0 +1,129 @@
+//! `BertForTokenClassification`: every token's last-layer state → dropout → linear head, one
+//! label per token (named entities, slot filling). As in transformers, the encoder has no
+//! pooler, so a sequence-classification checkpoint's `bert.pooler.*` is reported unused and a
+//! base checkpoint's missing `classifier.*` is initialised fresh.
+
+use anyhow::Result;
+use tch::nn::VarStore;
+use tch::{Device, Tensor};
+
+use super::bert::{BertModel, Linear};
+use super::checkpoint::{self, BertCheckpoint};
+use super::config::BertConfig;
+use super::weights::LoadReport;
+use crate::data::tokenizer::{BertTokenizer, Encoded};
+
+/// A BERT encoder with a per-token classification head, owning its parameters.
+pub struct BertForTokenClassification {
+    pub vs: VarStore,
+    pub config: BertConfig,
+    pub bert: BertModel,
+    pub classifier: Linear,
+    /// Set by `from_pretrained`: what matched the checkpoint.
+    pub load_report: Option<LoadReport>,
+}
+
+impl BertCheckpoint for BertForTokenClassification {
+    const ARCHITECTURE: &'static str = "BertForTokenClassification";
+
+    fn build(config: &BertConfig, device: Device) -> Result<Self> {
+        let vs = VarStore::new(device);
+        let root = vs.root();
+        let bert = BertModel::with_pooler(&root / "bert", config, false)?;
+        let classifier = Linear::new(
+            &root / "classifier",
+            config.hidden_size,
+            config.num_labels() as i64,
+            config.initializer_range,
+        )?;
+        Ok(BertForTokenClassification {
+            vs,
+            config: config.clone(),
+            bert,
+            classifier,
+            load_report: None,
+        })
+    }
+
+    fn var_store(&self) -> &VarStore {
+        &self.vs
+    }
+
+    fn var_store_mut(&mut self) -> &mut VarStore {
+        &mut self.vs
+    }
+
+    fn bert_config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    fn set_load_report(&mut self, report: LoadReport) {
+        self.load_report = Some(report);
+    }
+}
+
+impl BertForTokenClassification {
+    /// A randomly initialised model (see [`checkpoint::create`]).
+    pub fn new(config: &BertConfig, device: Device) -> Result<Self> {
+        checkpoint::create(config, device)
+    }
+
+    /// Loads any BERT checkpoint (a base model, a sequence classifier, a token classifier);
+    /// `num_labels` `Some(n)` asks for `n` tags (a head of another size is replaced, and said).
+    pub fn from_pretrained(
+        name_or_dir: &str,
+        num_labels: impl Into<Option<usize>>,
+        device: Device,
+    ) -> Result<Self> {
+        checkpoint::from_pretrained(name_or_dir, num_labels.into(), device)
+    }
+
+    /// Writes a folder transformers' `AutoModelForTokenClassification` loads.
+    pub fn save_pretrained(
+        &self,
+        dir: impl AsRef<std::path::Path>,
+        tokenizer: Option<&BertTokenizer>,
+    ) -> Result<Vec<std::path::PathBuf>> {
+        checkpoint::save_pretrained(self, dir.as_ref(), tokenizer)
+    }
+
+    /// Tag logits `[batch, seq, num_labels]`; `train` turns dropout on. Padding positions get
+    /// the head's bias alone (their states are zeros); the loss never reads them (-100).
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        token_type_ids: &Tensor,
+        train: bool,
+    ) -> Tensor {
+        self.head(
+            &self
+                .bert
+                .token_states(input_ids, attention_mask, token_type_ids, None, train),
+            train,
+        )
+    }
+
+    /// Logits for an encoded batch, moved to the model's device (row lengths from the host).
+    pub fn logits(&self, batch: &Encoded, train: bool) -> Tensor {
+        let device = self.vs.device();
+        let states = self.bert.token_states(
+            &batch.input_ids.to_device(device),
+            &batch.attention_mask.to_device(device),
+            &batch.token_type_ids.to_device(device),
+            batch.row_lengths(),
+            train,
+        );
+        self.head(&states, train)
+    }
+
+    fn head(&self, states: &Tensor, train: bool) -> Tensor {
+        self.classifier
+            .forward(&states.dropout(self.config.classifier_dropout_prob(), train))
+    }
+
+    /// Parameters in module order with Hugging Face names.
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        checkpoint::named_parameters_of(&self.vs)
+    }
+}
