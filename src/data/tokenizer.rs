@@ -288,6 +288,18 @@ impl BertTokenizer {
             .collect())
     }
 
+    /// A text's word pieces without `[CLS]`/`[SEP]`, each with its character span in the text.
+    pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<i64>, Vec<(usize, usize)>)> {
+        let e = self
+            .inner
+            .encode_char_offsets(text, false)
+            .map_err(|e| anyhow!("cannot tokenize {text:?}: {e}"))?;
+        Ok((
+            e.get_ids().iter().map(|&i| i64::from(i)).collect(),
+            e.get_offsets().to_vec(),
+        ))
+    }
+
     fn encode_raw(&self, sentence: &str, special: bool) -> Result<tokenizers::Encoding> {
         self.inner
             .encode(sentence, special)

@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod choice;
 pub mod classifier;
 pub mod config;
+pub mod entities;
 pub mod heads;
 pub mod hub;
 mod packing;

@@ -150,14 +150,25 @@ def cmd_load(args):
     print(json.dumps(report))
 
 
+def cmd_pipeline(args):
+    """transformers' token-classification pipeline, aggregation "simple", on the tagger."""
+    from transformers import pipeline
+    tagger = pipeline("token-classification", model=os.path.join(args.out, "token"),
+                      aggregation_strategy="simple", device="cpu")
+    out = [[{"entity_group": e["entity_group"], "score": float(e["score"]),
+             "start": int(e["start"]), "end": int(e["end"])} for e in tagger(s)]
+           for s in args.sentences]
+    print(json.dumps(out))
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("command", choices=["reference", "load"])
+    p.add_argument("command", choices=["reference", "load", "pipeline"])
     p.add_argument("--tokenizer", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("sentences", nargs="+")
     args = p.parse_args()
-    {"reference": cmd_reference, "load": cmd_load}[args.command](args)
+    {"reference": cmd_reference, "load": cmd_load, "pipeline": cmd_pipeline}[args.command](args)
 
 
 if __name__ == "__main__":
