@@ -7,10 +7,11 @@
 //!   in a notebook (HTML tables, number formats), the process group, the C++ shim.
 //! - [`data`]: CoLA and a user's tables, the task and problem type, the tokenizer, encoded
 //!   sets, the split, samplers and batches.
-//! - [`model`]: BERT with Hugging Face names, its config, checkpoints, the default model, the
-//!   hub, predictions.
+//! - [`model`]: BERT and its task heads with Hugging Face names, its config, checkpoints, the
+//!   default model, the hub, predictions.
 //! - [`optim`]: fused AdamW, gradient clipping, the linear schedule.
-//! - [`eval`]: running a model over a set and scoring it (accuracy, MCC, F1, correlations).
+//! - [`eval`]: running a model over a set and scoring it (accuracy, MCC, F1, correlations,
+//!   entities, SQuAD).
 //! - [`train`]: the [`train::Trainer`] that defines a run (step, epoch, validation,
 //!   checkpoints, events), its history, and the background [`train::Run`] of a notebook.
 //! - [`viz`]: figures that render inline in Jupyter.

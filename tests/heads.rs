@@ -316,7 +316,8 @@ fn entities_equal_the_token_classification_pipeline_with_simple_aggregation() {
     let folder = path_str(&dir.path().join("token"));
     let tagger = BertForTokenClassification::from_pretrained(&folder, None, Device::Cpu).unwrap();
     let tokenizer = bert_finetune::model::pretrained::load_tokenizer(&folder).unwrap();
-    let ours = bert_finetune::model::entities::predict_entities(&tagger, &tokenizer, &SENTENCES).unwrap();
+    let ours =
+        bert_finetune::model::entities::predict_entities(&tagger, &tokenizer, &SENTENCES).unwrap();
     let mut args = vec![
         "pipeline".to_string(),
         "--tokenizer".into(),
@@ -325,20 +326,48 @@ fn entities_equal_the_token_classification_pipeline_with_simple_aggregation() {
         path_str(dir.path()),
     ];
     args.extend(SENTENCES.iter().map(|s| s.to_string()));
-    let theirs: Vec<Vec<serde_json::Value>> = serde_json::from_str(&python("heads.py", &args)).unwrap();
+    let theirs: Vec<Vec<serde_json::Value>> =
+        serde_json::from_str(&python("heads.py", &args)).unwrap();
     let mut found = 0;
     for (tagged, want) in ours.iter().zip(&theirs) {
-        assert_eq!(tagged.entities.len(), want.len(), "{}: {:?} vs {want:?}", tagged.text, tagged.entities);
+        assert_eq!(
+            tagged.entities.len(),
+            want.len(),
+            "{}: {:?} vs {want:?}",
+            tagged.text,
+            tagged.entities
+        );
         for (e, w) in tagged.entities.iter().zip(want) {
-            assert_eq!(e.kind, w["entity_group"].as_str().unwrap(), "{}", tagged.text);
-            assert_eq!((e.start as u64, e.end as u64), (w["start"].as_u64().unwrap(), w["end"].as_u64().unwrap()));
-            assert!((e.score - w["score"].as_f64().unwrap()).abs() < 1e-5, "{e:?} vs {w}");
-            assert_eq!(e.word, tagged.text.chars().skip(e.start).take(e.end - e.start).collect::<String>());
+            assert_eq!(
+                e.kind,
+                w["entity_group"].as_str().unwrap(),
+                "{}",
+                tagged.text
+            );
+            assert_eq!(
+                (e.start as u64, e.end as u64),
+                (w["start"].as_u64().unwrap(), w["end"].as_u64().unwrap())
+            );
+            assert!(
+                (e.score - w["score"].as_f64().unwrap()).abs() < 1e-5,
+                "{e:?} vs {w}"
+            );
+            assert_eq!(
+                e.word,
+                tagged
+                    .text
+                    .chars()
+                    .skip(e.start)
+                    .take(e.end - e.start)
+                    .collect::<String>()
+            );
             found += 1;
         }
     }
     assert!(found > 0, "the random tagger finds some entities");
     // The notebook's view: the text with its entities marked.
-    let html = bert_finetune::runtime::display::Rich::html(&ours[2]).unwrap().0;
+    let html = bert_finetune::runtime::display::Rich::html(&ours[2])
+        .unwrap()
+        .0;
     assert!(html.contains("<mark") || ours[2].entities.is_empty());
 }

@@ -27,6 +27,13 @@ pub fn report(scored: &Evaluation, label_names: &[String]) -> String {
             get("macro_f1"),
             get("subset_accuracy")
         ),
+        ProblemType::TokenClassification => format!(
+            "Entity F1: {:.3}\nPrecision: {:.3}\nRecall: {:.3}\nToken accuracy: {:.3}\n",
+            get("f1"),
+            get("precision"),
+            get("recall"),
+            get("accuracy")
+        ),
     };
     if let Some(table) = scored.class_report(label_names) {
         out += &format!("{table}\n");

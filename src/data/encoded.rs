@@ -6,7 +6,7 @@
 //! [`Sampler::ByLength`] is Hugging Face's `group_by_length` sampler: batches of sentences of
 //! similar length, so little of each batch is padding.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -107,6 +107,42 @@ impl EncodedSet {
             ids,
             type_ids: Some(type_ids),
             labels,
+            pad_id: tokenizer.pad_id,
+            max_len,
+            padding,
+            cut,
+        })
+    }
+
+    /// Sentences given as words with a tag id per word, for token classification: the word
+    /// pieces with the tags aligned to them as run_ner aligns them (see
+    /// [`tagging::align`](super::tagging::align); `label_all_tokens` is its `b_to_i` map). A row
+    /// counts as cut when `max_len` took the first piece of one of its words.
+    pub fn tagged(
+        tokenizer: &BertTokenizer,
+        words: &[Vec<String>],
+        tags: &[Vec<i64>],
+        max_len: usize,
+        padding: Padding,
+        label_all_tokens: Option<&[i64]>,
+    ) -> Result<Self> {
+        if words.len() != tags.len() {
+            bail!("{} sentences but {} tag lists", words.len(), tags.len());
+        }
+        let mut ids = Vec::with_capacity(words.len());
+        let mut labels = Vec::with_capacity(words.len());
+        let mut cut = Vec::with_capacity(words.len());
+        for (i, (w, t)) in words.iter().zip(tags).enumerate() {
+            let aligned = super::tagging::align(tokenizer, w, t, max_len, label_all_tokens)
+                .with_context(|| format!("sentence {}", i + 1))?;
+            ids.push(aligned.ids);
+            labels.push(aligned.labels);
+            cut.push(aligned.words_cut > 0);
+        }
+        Ok(EncodedSet {
+            ids,
+            type_ids: None,
+            labels: Labels::Tags(labels),
             pad_id: tokenizer.pad_id,
             max_len,
             padding,
@@ -224,7 +260,7 @@ impl EncodedSet {
             tokens: ids.iter().map(|r| r.len().min(width)).sum(),
             positions: rows.len() * width,
             inputs: inputs.to_device(device),
-            labels: upload(&self.labels.tensor(rows), device),
+            labels: upload(&self.labels.tensor_of_width(rows, width), device),
         }
     }
 }

@@ -14,6 +14,9 @@ pub enum Labels {
     Values(Vec<f32>),
     /// One 0/1 indicator per label per row (multi-label classification).
     MultiHot(Vec<Vec<f32>>),
+    /// A tag id per token of each row, aligned with the row's ids (`[CLS]`, `[SEP]` and a
+    /// word's later pieces -100, which no loss or metric reads): token classification.
+    Tags(Vec<Vec<i64>>),
 }
 
 impl Labels {
@@ -22,6 +25,7 @@ impl Labels {
             Labels::Classes(v) => v.len(),
             Labels::Values(v) => v.len(),
             Labels::MultiHot(v) => v.len(),
+            Labels::Tags(v) => v.len(),
         }
     }
 
@@ -35,6 +39,7 @@ impl Labels {
             Labels::Classes(_) => ProblemType::SingleLabelClassification,
             Labels::Values(_) => ProblemType::Regression,
             Labels::MultiHot(_) => ProblemType::MultiLabelClassification,
+            Labels::Tags(_) => ProblemType::TokenClassification,
         }
     }
 
@@ -51,6 +56,13 @@ impl Labels {
                 }
             }
             Labels::Values(_) => return Vec::new(),
+            Labels::Tags(v) => {
+                for &t in v.iter().flatten() {
+                    if let Some(n) = usize::try_from(t).ok().and_then(|t| counts.get_mut(t)) {
+                        *n += 1;
+                    }
+                }
+            }
             Labels::MultiHot(v) => {
                 for row in v {
                     for (n, &x) in counts.iter_mut().zip(row) {
@@ -80,12 +92,24 @@ impl Labels {
             Labels::MultiHot(v) => {
                 Labels::MultiHot(indices.iter().map(|&i| v[i].clone()).collect())
             }
+            Labels::Tags(v) => Labels::Tags(indices.iter().map(|&i| v[i].clone()).collect()),
         }
     }
 
     /// The labels of `rows` as the loss takes them (see `model::heads::loss`): int64 `[n]`
-    /// class ids, float32 `[n]` values, or float32 `[n, num_labels]` indicators. On the CPU.
+    /// class ids, float32 `[n]` values, float32 `[n, num_labels]` indicators, or int64
+    /// `[n, longest row]` tags padded with -100. On the CPU.
     pub fn tensor(&self, rows: &[usize]) -> Tensor {
+        let width = match self {
+            Labels::Tags(v) => rows.iter().map(|&r| v[r].len()).max().unwrap_or(0),
+            _ => 0,
+        };
+        self.tensor_of_width(rows, width)
+    }
+
+    /// [`Labels::tensor`], tags padded with -100 to `width` columns (the width of the batch's
+    /// inputs, which fixed padding makes wider than the longest row).
+    pub fn tensor_of_width(&self, rows: &[usize], width: usize) -> Tensor {
         match self.subset(rows) {
             Labels::Classes(v) => Tensor::from_slice(&v),
             Labels::Values(v) => Tensor::from_slice(&v),
@@ -93,6 +117,19 @@ impl Labels {
                 let width = v.first().map_or(0, Vec::len) as i64;
                 let flat: Vec<f32> = v.concat();
                 Tensor::from_slice(&flat).reshape([v.len() as i64, width])
+            }
+            Labels::Tags(v) => {
+                let flat: Vec<i64> = v
+                    .iter()
+                    .flat_map(|row| {
+                        let keep = row.len().min(width);
+                        row[..keep].iter().copied().chain(std::iter::repeat_n(
+                            super::tagging::IGNORE_INDEX,
+                            width - keep,
+                        ))
+                    })
+                    .collect();
+                Tensor::from_slice(&flat).reshape([v.len() as i64, width as i64])
             }
         }
     }
@@ -106,7 +143,7 @@ impl Labels {
                     .map(|&c| (0..width).map(|j| j as i64 == c).collect())
                     .collect(),
             ),
-            Labels::Values(_) => None,
+            Labels::Values(_) | Labels::Tags(_) => None,
             Labels::MultiHot(v) => Some(
                 v.iter()
                     .map(|row| row.iter().map(|&x| x >= 0.5).collect())

@@ -19,6 +19,10 @@ pub enum ProblemType {
     Regression,
     /// Any set of labels per row: binary cross-entropy on each logit, threshold 0.5.
     MultiLabelClassification,
+    /// One tag per word piece (`BertForTokenClassification`): cross-entropy over the pieces
+    /// not labelled -100. Not a `problem_type` of transformers' config: the head's class says
+    /// it, so it is never written into `config.json` nor read from a flag.
+    TokenClassification,
 }
 
 impl ProblemType {
@@ -28,6 +32,7 @@ impl ProblemType {
             ProblemType::SingleLabelClassification => "single_label_classification",
             ProblemType::Regression => "regression",
             ProblemType::MultiLabelClassification => "multi_label_classification",
+            ProblemType::TokenClassification => "token_classification",
         }
     }
 }

@@ -270,6 +270,11 @@ impl Task {
                 let keys: BTreeSet<Key> = class_keys(label_col, label, file)?.into_iter().collect();
                 keys.iter().map(Key::name).collect()
             }
+            ProblemType::TokenClassification => bail!(
+                "{}: token classification reads words and their tags (data::tagging), not a \
+                 label column of a table",
+                file.display()
+            ),
             ProblemType::MultiLabelClassification => {
                 let keys: BTreeSet<Key> = list_keys(label_col, label, file)?
                     .into_iter()
@@ -472,6 +477,11 @@ impl Task {
                         .collect::<Result<_>>()?,
                 )
             }
+            ProblemType::TokenClassification => bail!(
+                "{}: token classification reads words and their tags (data::tagging), not a \
+                 label column of a table",
+                file.display()
+            ),
             ProblemType::MultiLabelClassification => {
                 let rows = list_keys(col, label, file)?;
                 let mut out = Vec::with_capacity(rows.len());

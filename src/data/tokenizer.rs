@@ -39,6 +39,9 @@ pub struct BertTokenizer {
     pub pad_id: i64,
 }
 
+/// A token's first character and the character after its last, in its own text.
+pub type CharSpan = (usize, usize);
+
 /// One window of a question and its context (see [`BertTokenizer::encode_windows`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Window {
@@ -289,7 +292,7 @@ impl BertTokenizer {
     }
 
     /// A text's word pieces without `[CLS]`/`[SEP]`, each with its character span in the text.
-    pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<i64>, Vec<(usize, usize)>)> {
+    pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<i64>, Vec<CharSpan>)> {
         let e = self
             .inner
             .encode_char_offsets(text, false)

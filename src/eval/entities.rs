@@ -167,7 +167,8 @@ impl EntityReport {
         })
     }
 
-    fn table(&self) -> Table {
+    /// Per type and overall, as a table.
+    pub fn table(&self) -> Table {
         let mut table = Table::new(
             format!("Entities (token accuracy {:.4})", self.accuracy),
             &["entity", "precision", "recall", "F1", "support"],

@@ -15,7 +15,7 @@ use super::metrics::{
 };
 use crate::data::{shard, EncodedSet, Labels, Sampler};
 use crate::data::{ProblemType, MULTI_LABEL_THRESHOLD};
-use crate::model::{heads, BertForSequenceClassification};
+use crate::model::{heads, TaskModel};
 use crate::runtime::display::Table;
 use crate::runtime::distributed::ProcessGroup;
 use crate::runtime::precision::Precision;
@@ -36,6 +36,9 @@ pub struct Evaluation {
     pub loss: f64,
     /// Wall-clock seconds the pass took.
     pub seconds: f64,
+    /// The model's tag names by id (token classification, whose entity metrics read the
+    /// `B-`/`I-` prefixes); empty otherwise.
+    pub label_names: Vec<String>,
 }
 
 /// Runs the model over `set` in order, without dropout or gradients, and scores it: the
@@ -44,25 +47,28 @@ pub struct Evaluation {
 ///
 /// No autograd state is recorded; logits and losses stay on the device until the set is done
 /// and then come back to the host in one copy each.
-pub fn evaluate(
-    model: &BertForSequenceClassification,
+pub fn evaluate<M: TaskModel>(
+    model: &M,
     set: &EncodedSet,
     batch_size: usize,
     precision: Precision,
 ) -> Result<Evaluation> {
     let started = std::time::Instant::now();
-    let device = model.vs.device();
+    let device = model.var_store().device();
     let logits = tch::no_grad(|| -> Result<Vec<Tensor>> {
         set.batches(batch_size, Sampler::Sequential, device)
             .iter()
             .map(|batch| {
                 let _autocast = precision.autocast(device)?;
-                Ok(model.logits(&batch.inputs, false))
+                Ok(model.batch_logits(&batch.inputs, false))
             })
             .collect()
     })?;
     let mut scored = Evaluation::new(&logits, &set.labels, batch_size)?;
     scored.seconds = started.elapsed().as_secs_f64();
+    if matches!(set.labels, Labels::Tags(_)) {
+        scored.label_names = model.label_names();
+    }
     Ok(scored)
 }
 
@@ -70,14 +76,17 @@ pub fn evaluate(
 /// share of `set` (see [`crate::data::shard`]), the logits are gathered in rank order, and the
 /// whole set is scored on every rank from them, in the same batches of `batch_size` as one
 /// process scores it.
-pub fn evaluate_sharded(
-    model: &BertForSequenceClassification,
+pub fn evaluate_sharded<M: TaskModel>(
+    model: &M,
     set: &EncodedSet,
     batch_size: usize,
     precision: Precision,
     group: &ProcessGroup,
 ) -> Result<Evaluation> {
     let started = std::time::Instant::now();
+    if matches!(set.labels, Labels::Tags(_)) {
+        bail!("data-parallel evaluation of token classification is not built yet: run one process");
+    }
     let n = set.len();
     if n == 0 {
         return Evaluation::new(&[], &set.labels, batch_size);
@@ -116,6 +125,14 @@ pub fn predictions(problem: ProblemType, logits: &Tensor) -> Result<Labels> {
                     .collect::<Result<_, _>>()?,
             )
         }
+        ProblemType::TokenClassification => {
+            let best = logits.argmax(-1, false);
+            Labels::Tags(
+                (0..best.size()[0])
+                    .map(|i| Vec::<i64>::try_from(best.get(i)))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
     })
 }
 
@@ -138,7 +155,11 @@ impl Evaluation {
                 batch_size,
                 loss: 0.0,
                 seconds: 0.0,
+                label_names: Vec::new(),
             });
+        }
+        if let Labels::Tags(tags) = labels {
+            return Self::of_tags(batch_logits, tags, batch_size);
         }
         let device = batch_logits[0].device();
         let mut start = 0;
@@ -170,17 +191,92 @@ impl Evaluation {
             batch_size,
             loss,
             seconds: 0.0,
+            label_names: Vec::new(),
         })
     }
 
-    /// Outputs per row (classes, labels, or 1 for a regression).
+    /// Token classification: batches of `[rows, width, tags]` logits, each as wide as its
+    /// batch. The loss is the mean of the batches' losses; the predicted tag of every position
+    /// a true tag has is kept (the logits themselves are not: one row per token would be a lot).
+    fn of_tags(batch_logits: &[Tensor], tags: &[Vec<i64>], batch_size: usize) -> Result<Self> {
+        let mut start = 0;
+        let mut losses = Vec::with_capacity(batch_logits.len());
+        let mut preds = Vec::with_capacity(tags.len());
+        for l in batch_logits {
+            let (n, width) = (l.size()[0] as usize, l.size()[1] as usize);
+            let rows: Vec<usize> = (start..start + n).collect();
+            let labels = Labels::Tags(tags.to_vec()).tensor_of_width(&rows, width);
+            losses.push(heads::loss(
+                ProblemType::TokenClassification,
+                l,
+                &labels.to_device(l.device()),
+            )?);
+            let Labels::Tags(best) =
+                predictions(ProblemType::TokenClassification, &l.to_device(Device::Cpu))?
+            else {
+                unreachable!("token classification predicts tags")
+            };
+            for (row, mut p) in rows.iter().zip(best) {
+                p.truncate(tags[*row].len());
+                preds.push(p);
+            }
+            start += n;
+        }
+        let loss = Tensor::stack(&losses, 0)
+            .mean(Kind::Double)
+            .double_value(&[]);
+        Ok(Evaluation {
+            problem_type: ProblemType::TokenClassification,
+            logits: Vec::new(),
+            preds: Labels::Tags(preds),
+            labels: Labels::Tags(tags.to_vec()),
+            batch_size,
+            loss,
+            seconds: 0.0,
+            label_names: Vec::new(),
+        })
+    }
+
+    /// Outputs per row (classes, labels, 1 for a regression; tags for token classification).
     pub fn width(&self) -> usize {
+        if self.problem_type == ProblemType::TokenClassification {
+            return self.label_names.len();
+        }
         self.logits.first().map_or(2, Vec::len)
+    }
+
+    /// Token classification: the entity scores of the tagged positions, as seqeval reads
+    /// the tag names (`None` for other problem types).
+    pub fn entities(&self) -> Option<super::EntityReport> {
+        let (Labels::Tags(p), Labels::Tags(l)) = (&self.preds, &self.labels) else {
+            return None;
+        };
+        let name = |id: i64| {
+            self.label_names
+                .get(id as usize)
+                .cloned()
+                .unwrap_or_else(|| format!("LABEL_{id}"))
+        };
+        let (mut truth, mut predicted) = (Vec::new(), Vec::new());
+        for (p, l) in p.iter().zip(l) {
+            let kept: Vec<(i64, i64)> = l
+                .iter()
+                .zip(p)
+                .filter(|(t, _)| **t != crate::data::tagging::IGNORE_INDEX)
+                .map(|(t, q)| (*t, *q))
+                .collect();
+            truth.push(kept.iter().map(|(t, _)| name(*t)).collect::<Vec<_>>());
+            predicted.push(kept.iter().map(|(_, q)| name(*q)).collect::<Vec<_>>());
+        }
+        super::EntityReport::new(&truth, &predicted).ok()
     }
 
     /// Share of rows predicted right: of classes, or of rows whose every label is right
     /// (multi-label subset accuracy); NaN for a regression, where it has no meaning.
     pub fn accuracy(&self) -> f64 {
+        if let Some(report) = self.entities() {
+            return report.accuracy;
+        }
         match (&self.preds, &self.labels) {
             (Labels::Classes(p), Labels::Classes(l)) => accuracy(p, l),
             (Labels::MultiHot(_), Labels::MultiHot(_)) => {
@@ -242,7 +338,9 @@ impl Evaluation {
     /// - single-label: `accuracy`, `macro_f1`, `mcc`, and for two classes `f1` (of class 1,
     ///   what GLUE reports for MRPC and QQP);
     /// - regression: `mse`, `pearson`, `spearmanr`;
-    /// - multi-label: `micro_f1`, `macro_f1`, `subset_accuracy`.
+    /// - multi-label: `micro_f1`, `macro_f1`, `subset_accuracy`;
+    /// - token classification: entity `precision`, `recall`, `f1` (overall, as run_ner's
+    ///   `overall_*`) and token `accuracy`.
     pub fn metrics(&self) -> BTreeMap<String, f64> {
         let mut m = BTreeMap::new();
         m.insert("loss".to_string(), self.loss);
@@ -282,6 +380,14 @@ impl Evaluation {
                     per_label.iter().sum::<f64>() / per_label.len().max(1) as f64,
                 );
             }
+            ProblemType::TokenClassification => {
+                if let Some(report) = self.entities() {
+                    m.insert("precision".into(), report.overall.precision);
+                    m.insert("recall".into(), report.overall.recall);
+                    m.insert("f1".into(), report.overall.f1);
+                    m.insert("accuracy".into(), report.accuracy);
+                }
+            }
         }
         m
     }
@@ -294,6 +400,7 @@ impl Evaluation {
     pub fn class_report(&self, names: &[String]) -> Option<Table> {
         let scores = match self.problem_type {
             ProblemType::Regression => return None,
+            ProblemType::TokenClassification => return self.entities().map(|r| r.table()),
             ProblemType::SingleLabelClassification => self.confusion().per_class(),
             ProblemType::MultiLabelClassification => {
                 let (p, l) = self.indicators();

@@ -64,7 +64,9 @@ pub fn predict_entities(
     tokenizer: &BertTokenizer,
     texts: &[impl AsRef<str>],
 ) -> Result<Vec<TaggedText>> {
-    let window = (model.config.max_position_embeddings as usize).saturating_sub(2).max(1);
+    let window = (model.config.max_position_embeddings as usize)
+        .saturating_sub(2)
+        .max(1);
     let device = model.vs.device();
     texts
         .iter()
@@ -128,7 +130,10 @@ fn group(pieces: &[Piece], text: &str) -> Vec<EntitySpan> {
     groups
         .into_iter()
         .filter_map(|g| {
-            let kind = g[0].tag.split_once('-').map_or(g[0].tag.as_str(), |(_, k)| k);
+            let kind = g[0]
+                .tag
+                .split_once('-')
+                .map_or(g[0].tag.as_str(), |(_, k)| k);
             if kind == "O" || g[0].tag == "O" {
                 return None;
             }
@@ -146,7 +151,10 @@ fn group(pieces: &[Piece], text: &str) -> Vec<EntitySpan> {
 
 impl TaggedText {
     fn table(&self) -> Table {
-        let mut table = Table::new(self.text.clone(), &["entity", "type", "score", "characters"]);
+        let mut table = Table::new(
+            self.text.clone(),
+            &["entity", "type", "score", "characters"],
+        );
         for e in &self.entities {
             table.push_row([
                 e.word.clone(),
@@ -172,7 +180,9 @@ impl Rich for TaggedText {
         let mut html = String::from("<div><p style=\"line-height:2\">");
         let mut at = 0;
         for e in &self.entities {
-            let before: String = chars[at.min(e.start)..e.start.min(chars.len())].iter().collect();
+            let before: String = chars[at.min(e.start)..e.start.min(chars.len())]
+                .iter()
+                .collect();
             html.push_str(&escape(&before));
             html.push_str(&format!(
                 "<mark title=\"{} {:.3}\">{} <b style=\"font-size:0.75em\">{}</b></mark>",

@@ -6,6 +6,7 @@
 //! | single-label classification | class ids `[batch]` (int64) | cross-entropy over the logits |
 //! | regression | values `[batch]` or `[batch, 1]` (float) | mean squared error on the one output |
 //! | multi-label classification | 0/1 indicators `[batch, num_labels]` (float) | binary cross-entropy with logits, mean over every entry |
+//! | token classification | tag ids `[batch, seq]` (int64, -100 where none) | cross-entropy over the tagged positions |
 //!
 //! Logits are cast to float32 first, so a bf16 forward pass still gets an fp32 loss.
 //!
@@ -69,6 +70,7 @@ pub fn weighted_loss(
                 Reduction::Mean,
             )
         }
+        ProblemType::TokenClassification => token_classification_loss(&logits, labels)?,
     })
 }
 

@@ -16,6 +16,7 @@ pub mod predict;
 pub mod pretrained;
 pub mod question_answering;
 pub mod shapes;
+pub mod task_model;
 pub mod token_classifier;
 pub mod weights;
 
@@ -26,5 +27,6 @@ pub use classifier::BertForSequenceClassification;
 pub use config::{BertConfig, HiddenAct, PositionEmbeddingType};
 pub use params::{DecayGroup, DecayGroups, ParameterListing};
 pub use question_answering::BertForQuestionAnswering;
+pub use task_model::TaskModel;
 pub use token_classifier::BertForTokenClassification;
 pub use weights::LoadReport;

@@ -142,6 +142,9 @@ fn read_predictions(
                 });
             }
         }
+        ProblemType::TokenClassification => {
+            bail!("a sequence classifier does not tag tokens (model::entities predicts tags)")
+        }
         ProblemType::MultiLabelClassification => {
             let probs = logits.sigmoid();
             for i in 0..n {
@@ -178,6 +181,7 @@ impl Predictions {
             ProblemType::SingleLabelClassification => ("label", "probability"),
             ProblemType::Regression => ("value", ""),
             ProblemType::MultiLabelClassification => ("labels", "highest probability"),
+            ProblemType::TokenClassification => ("tags", ""),
         };
         let mut headers = vec!["sentence", label];
         if !score.is_empty() {

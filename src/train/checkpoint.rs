@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use super::History;
-use crate::model::{weights, BertForSequenceClassification};
+use crate::model::{weights, TaskModel};
 use crate::optim::{FusedAdamW, LinearSchedule};
 
 /// What `state.json` holds besides the tensors.
@@ -85,7 +85,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// Writes the checkpoint after the epochs `history` holds; returns its folder.
 pub fn save(
     dir: impl AsRef<Path>,
-    model: &BertForSequenceClassification,
+    model: &impl TaskModel,
     optimizer: &FusedAdamW,
     scheduler: &LinearSchedule,
     history: &History,
@@ -107,10 +107,7 @@ pub fn save(
     }
     std::fs::create_dir(&partial)
         .with_context(|| format!("cannot create {}", partial.display()))?;
-    weights::save(
-        &model.named_parameters(),
-        &partial.join("model.safetensors"),
-    )?;
+    weights::save(&model.parameters(), &partial.join("model.safetensors"))?;
     #[cfg(feature = "fault-injection")]
     pause_for_tests();
     weights::save(&optimizer.state(), &partial.join("optimizer.safetensors"))?;
@@ -160,7 +157,7 @@ const BEST_WEIGHTS: &str = "best.safetensors";
 /// evaluation's weights when it kept them.
 pub fn load(
     checkpoint: impl AsRef<Path>,
-    model: &BertForSequenceClassification,
+    model: &impl TaskModel,
     optimizer: &mut FusedAdamW,
     scheduler: &mut LinearSchedule,
 ) -> Result<(History, Option<NamedTensors>)> {
@@ -171,7 +168,7 @@ pub fn load(
     let state: TrainState = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a training state", state_file.display()))?;
     let report = weights::load(
-        &model.vs,
+        model.var_store(),
         &checkpoint.join("model.safetensors"),
         "the model being trained",
     )?;

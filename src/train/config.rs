@@ -65,7 +65,7 @@ fn one() -> usize {
 }
 
 /// Every metric name an evaluation can report (see `Evaluation::metrics`).
-pub const METRIC_NAMES: [&str; 10] = [
+pub const METRIC_NAMES: [&str; 12] = [
     "loss",
     "accuracy",
     "mcc",
@@ -76,6 +76,8 @@ pub const METRIC_NAMES: [&str; 10] = [
     "spearmanr",
     "micro_f1",
     "subset_accuracy",
+    "precision",
+    "recall",
 ];
 
 /// The metric's name without transformers' `eval_` prefix.

@@ -23,7 +23,7 @@ use super::{check_sequence_length, checkpoint, epoch_seed, History, TrainConfig}
 use crate::data::ProblemType;
 use crate::data::{shard, Batch, EncodedSet, Labels};
 use crate::eval::{self, Evaluation};
-use crate::model::{heads, BertForSequenceClassification};
+use crate::model::{heads, BertForSequenceClassification, TaskModel};
 use crate::optim::{FusedAdamW, LinearSchedule};
 use crate::runtime::device;
 use crate::runtime::distributed::ProcessGroup;
@@ -37,9 +37,10 @@ pub struct Checkpoints {
     pub resume: bool,
 }
 
-/// A fine-tuning run; see the module documentation.
-pub struct Trainer {
-    model: BertForSequenceClassification,
+/// A fine-tuning run; see the module documentation. `M` is the model with its task head
+/// (sequence classification unless said otherwise; any [`TaskModel`]).
+pub struct Trainer<M: TaskModel = BertForSequenceClassification> {
+    model: M,
     config: TrainConfig,
     train: EncodedSet,
     val: EncodedSet,
@@ -76,6 +77,7 @@ fn describe(labels: &Labels) -> &'static str {
         Labels::Classes(_) => "class ids",
         Labels::Values(_) => "values (regression)",
         Labels::MultiHot(_) => "label indicators (multi-label)",
+        Labels::Tags(_) => "tags per token (token classification)",
     }
 }
 
@@ -116,6 +118,16 @@ fn check_labels(
                 );
             }
         }
+        Labels::Tags(rows) => {
+            let ignore = crate::data::tagging::IGNORE_INDEX;
+            if let Some(&bad) = rows
+                .iter()
+                .flatten()
+                .find(|&&t| t != ignore && (t < 0 || t as usize >= num_labels))
+            {
+                bail!("the {what} set holds tag id {bad}; the model's head has {num_labels} tags");
+            }
+        }
     }
     Ok(())
 }
@@ -131,20 +143,16 @@ fn metrics_of(problem: ProblemType, num_labels: usize) -> Vec<&'static str> {
         ProblemType::MultiLabelClassification => {
             vec!["loss", "micro_f1", "macro_f1", "subset_accuracy"]
         }
+        ProblemType::TokenClassification => vec!["loss", "precision", "recall", "f1", "accuracy"],
     }
 }
 
-impl Trainer {
+impl<M: TaskModel> Trainer<M> {
     /// A run of `config` fine-tuning `model` on `train`, validated on `val` after every
     /// epoch. Every check a run needs comes first (the settings, a non-empty training set,
     /// sequences the position embeddings hold, warm-up within the run), then the optimizer
     /// and schedule are built and the precision is applied (TF32 is a libtorch-wide switch).
-    pub fn new(
-        model: BertForSequenceClassification,
-        config: TrainConfig,
-        train: EncodedSet,
-        val: EncodedSet,
-    ) -> Result<Self> {
+    pub fn new(model: M, config: TrainConfig, train: EncodedSet, val: EncodedSet) -> Result<Self> {
         device::ensure_cuda_backend();
         if train.is_empty() {
             bail!("the training set is empty");
@@ -152,9 +160,9 @@ impl Trainer {
         config.validate()?;
         let per_epoch = train.num_batches(config.batch_size);
         config.validate_steps(per_epoch)?;
-        check_sequence_length(train.max_len, &model.config)?;
-        let problem = model.config.problem_type()?;
-        let num_labels = model.config.num_labels();
+        check_sequence_length(train.max_len, model.bert_config())?;
+        let problem = model.problem_type()?;
+        let num_labels = model.bert_config().num_labels();
         check_labels("training", &train, problem, num_labels)?;
         check_labels("validation", &val, problem, num_labels)?;
         if let Some(metric) = &config.metric_for_best_model {
@@ -168,7 +176,7 @@ impl Trainer {
                 .into());
             }
         }
-        let device = model.vs.device();
+        let device = model.var_store().device();
         let class_weights = match &config.class_weights {
             None => None,
             Some(w) => {
@@ -188,7 +196,7 @@ impl Trainer {
                 Some(Tensor::from_slice(&w).to_device(device))
             }
         };
-        let mut optimizer = FusedAdamW::new(&model.vs, config.optimizer)?;
+        let mut optimizer = FusedAdamW::new(model.var_store(), config.optimizer)?;
         let schedule = LinearSchedule::new(
             &mut optimizer,
             config.optimizer.warmup_steps,
@@ -427,7 +435,7 @@ impl Trainer {
     fn keep_best_weights(&mut self) {
         self.best_weights = Some(
             self.model
-                .named_parameters()
+                .parameters()
                 .into_iter()
                 .map(|(name, t)| (name, t.detach().copy()))
                 .collect(),
@@ -462,7 +470,7 @@ impl Trainer {
             return Ok(());
         };
         let params: std::collections::HashMap<String, Tensor> =
-            self.model.named_parameters().into_iter().collect();
+            self.model.parameters().into_iter().collect();
         tch::no_grad(|| -> Result<()> {
             for (name, saved) in weights {
                 let Some(mut p) = params.get(name).map(Tensor::shallow_clone) else {
@@ -505,7 +513,7 @@ impl Trainer {
         let seed = epoch_seed(self.config.seed, epoch);
         device::manual_seed(seed); // this epoch's dropout masks
         let sampler = self.train.training_sampler(seed);
-        let device = self.model.vs.device();
+        let device = self.model.var_store().device();
         let batches = match &self.group {
             None => self.train.batches(self.config.batch_size, sampler, device),
             Some(group) => {
@@ -540,7 +548,7 @@ impl Trainer {
     /// back for a progress line (a diverged loss stops the run there). Outside one (the bench)
     /// the step is just timed work.
     pub fn step(&mut self, batch: &Batch) -> Result<Tensor> {
-        let device = self.model.vs.device();
+        let device = self.model.var_store().device();
         let k = self.config.gradient_accumulation_steps.max(1);
         let group = match &self.open {
             Some(open) => {
@@ -554,7 +562,7 @@ impl Trainer {
         }
         let logits = {
             let _autocast = self.config.precision.autocast(device)?;
-            self.model.logits(&batch.inputs, true) // dropout on
+            self.model.batch_logits(&batch.inputs, true) // dropout on
         };
         let loss = heads::weighted_loss(
             self.problem,
@@ -697,12 +705,12 @@ impl Trainer {
         self.sink.on_event(&event, &self.history);
     }
 
-    pub fn model(&self) -> &BertForSequenceClassification {
+    pub fn model(&self) -> &M {
         &self.model
     }
 
     /// The trained model, for saving or predictions; the trainer is gone.
-    pub fn into_model(self) -> BertForSequenceClassification {
+    pub fn into_model(self) -> M {
         self.model
     }
 

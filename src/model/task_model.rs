@@ -1,0 +1,55 @@
+//! [`TaskModel`]: what the `Trainer` and the evaluation ask of a model with a task head, so one
+//! training loop drives every head. Each head says which problem type its loss and metrics
+//! follow and gives logits for a batch; the loss itself is [`heads::weighted_loss`] of that
+//! problem type.
+//!
+//! [`heads::weighted_loss`]: super::heads::weighted_loss
+
+use anyhow::Result;
+use tch::Tensor;
+
+use super::checkpoint::BertCheckpoint;
+use super::classifier::BertForSequenceClassification;
+use super::token_classifier::BertForTokenClassification;
+use crate::data::tokenizer::Encoded;
+use crate::data::ProblemType;
+
+/// A BERT with a task head that the `Trainer` can train and evaluate.
+pub trait TaskModel: BertCheckpoint {
+    /// The problem type of its loss and metrics.
+    fn problem_type(&self) -> Result<ProblemType>;
+    /// Logits for an encoded batch, moved to the model's device; dropout on with `train`.
+    fn batch_logits(&self, inputs: &Encoded, train: bool) -> Tensor;
+    /// Parameters in module order with Hugging Face names.
+    fn parameters(&self) -> Vec<(String, Tensor)> {
+        super::checkpoint::named_parameters_of(self.var_store())
+    }
+    /// The name of each output (class or tag), by id.
+    fn label_names(&self) -> Vec<String> {
+        let config = self.bert_config();
+        (0..config.num_labels())
+            .map(|i| config.label_name(i))
+            .collect()
+    }
+}
+
+impl TaskModel for BertForSequenceClassification {
+    /// From `config.json` (`problem_type`, else by the number of outputs, as transformers).
+    fn problem_type(&self) -> Result<ProblemType> {
+        self.config.problem_type()
+    }
+
+    fn batch_logits(&self, inputs: &Encoded, train: bool) -> Tensor {
+        self.logits(inputs, train)
+    }
+}
+
+impl TaskModel for BertForTokenClassification {
+    fn problem_type(&self) -> Result<ProblemType> {
+        Ok(ProblemType::TokenClassification)
+    }
+
+    fn batch_logits(&self, inputs: &Encoded, train: bool) -> Tensor {
+        self.logits(inputs, train)
+    }
+}
