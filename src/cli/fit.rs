@@ -12,8 +12,9 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use bert_finetune::data::tokenizer::BertTokenizer;
 use bert_finetune::data::EncodedSet;
+use bert_finetune::model::checkpoint::save_pretrained;
 use bert_finetune::model::heads::balanced_class_weights;
-use bert_finetune::model::BertForSequenceClassification;
+use bert_finetune::model::TaskModel;
 use bert_finetune::runtime::atomic;
 use bert_finetune::runtime::display::thousands;
 use bert_finetune::runtime::distributed::ProcessGroup;
@@ -76,6 +77,36 @@ pub fn resolve_class_weights(
     Ok(config)
 }
 
+/// The training and validation sets of a run on a user's files: the validation file's, or a
+/// seeded `--validation-split` of the training file; the training set cut to `--limit`. Says
+/// how many `unit`s each holds; an empty validation set is an error.
+pub fn hold_out(
+    all: EncodedSet,
+    validation: Option<EncodedSet>,
+    validation_split: f64,
+    seed: u64,
+    limit: Option<usize>,
+    unit: &str,
+) -> Result<(EncodedSet, EncodedSet)> {
+    let (train_set, val_set) = match validation {
+        Some(v) => (all, v),
+        None => all.split(validation_split, seed),
+    };
+    let train_set = match limit {
+        Some(n) => train_set.take(n),
+        None => train_set,
+    };
+    if val_set.is_empty() {
+        bail!("the validation set is empty: give --validation-file or more {unit}");
+    }
+    say!(
+        "{} training {unit}, {} validation {unit}",
+        thousands(train_set.len()),
+        thousands(val_set.len())
+    );
+    Ok((train_set, val_set))
+}
+
 /// The run's folder: writable (see [`check_output_folder`]), and holding a checkpoint when the
 /// run resumes. Both train commands check it before reading any data.
 pub fn check_run_folder(out: &Path, resume: bool) -> Result<()> {
@@ -94,28 +125,25 @@ pub fn check_run_folder(out: &Path, resume: bool) -> Result<()> {
 /// per-epoch checkpoints in `<out>/checkpoints/` (resumed from there with `resume`), fitted.
 /// Started by torchrun (or `--nproc`), it is one rank of a data-parallel run over c10d's Gloo
 /// group: `--batch-size` rows per rank and step, rank 0 alone printing and writing.
-pub fn fit(
-    model: BertForSequenceClassification,
+pub fn fit<M: TaskModel>(
+    model: M,
     config: TrainConfig,
     train_set: EncodedSet,
     val_set: EncodedSet,
     out: &Path,
     resume: bool,
-) -> Result<(Trainer, History)> {
+) -> Result<(Trainer<M>, History)> {
     let mut trainer = Trainer::new(model, config, train_set, val_set)
         .map_err(flag_error)?
         .with_sink(BarsAndLines::new());
-    if let Some(group) = ProcessGroup::from_env_for(trainer.model().vs.device())? {
+    let device = trainer.model().var_store().device();
+    if let Some(group) = ProcessGroup::from_env_for(device)? {
         if group.is_main() {
             println!(
                 "Data parallel: {} rank{} ({}), {} sentences per step",
                 group.world_size(),
                 if group.world_size() == 1 { "" } else { "s" },
-                if trainer.model().vs.device().is_cuda() {
-                    "NCCL"
-                } else {
-                    "Gloo"
-                },
+                if device.is_cuda() { "NCCL" } else { "Gloo" },
                 group.world_size() * trainer.config().batch_size
             );
         }
@@ -130,14 +158,14 @@ pub fn fit(
 }
 
 /// True unless this process is a rank other than 0 of a data-parallel run.
-pub fn is_main(trainer: &Trainer) -> bool {
+pub fn is_main<M: TaskModel>(trainer: &Trainer<M>) -> bool {
     trainer.process_group().is_none_or(ProcessGroup::is_main)
 }
 
 /// Writes what a finished run leaves in `out`: the model with its tokenizer,
 /// `history.json` and `summary.json`, each through a temporary name.
-pub fn save_run(
-    trainer: &Trainer,
+pub fn save_run<M: TaskModel>(
+    trainer: &Trainer<M>,
     tokenizer: &BertTokenizer,
     history: &History,
     summary: &serde_json::Value,
@@ -147,7 +175,7 @@ pub fn save_run(
         return Ok(()); // rank 0 writes the run's files
     }
     let files = RunFiles::new(out);
-    trainer.model().save_pretrained(out, Some(tokenizer))?;
+    save_pretrained(trainer.model(), out, Some(tokenizer))?;
     atomic::write(&files.history(), history.to_json()?.as_bytes())?;
     atomic::write(
         &files.summary(),

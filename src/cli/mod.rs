@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use bert_finetune::data::archive;
 use bert_finetune::data::cola::{Cola, Split};
 use bert_finetune::data::tokenizer::Padding;
-use bert_finetune::model::{predict, pretrained};
+use bert_finetune::model::{entities, predict, pretrained, BertForTokenClassification};
 use bert_finetune::optim::AdamWConfig;
 use bert_finetune::runtime::display::thousands;
 use bert_finetune::runtime::precision::Precision;
@@ -45,6 +45,7 @@ mod predict_file;
 mod progress;
 mod run_files;
 mod scores;
+mod tagging;
 mod train;
 
 #[derive(Parser)]
@@ -407,7 +408,19 @@ fn run(cli: Cli) -> ExitCode {
                 .task
                 .as_deref()
                 .is_none_or(|t| t.eq_ignore_ascii_case("cola"));
-            if own.train_file.is_some() || !cola_preset {
+            if own
+                .train_file
+                .as_deref()
+                .is_some_and(tagging::is_tagging_file)
+            {
+                if weights.is_some() {
+                    eprintln!(
+                        "error: --class-weights: token classification takes no class weights"
+                    );
+                    return ExitCode::FAILURE;
+                }
+                tagging::run(&common, &own, config, limit, &out, resume.is_some())
+            } else if own.train_file.is_some() || !cola_preset {
                 own_data::run(
                     &common,
                     &own,
@@ -439,7 +452,17 @@ fn run(cli: Cli) -> ExitCode {
             text_columns,
         } => {
             predict_model(model.as_deref(), revision.as_deref()).and_then(|dir| match (file, out) {
-                (Some(file), Some(out)) => predict_file::run(&dir, &file, &out, &text_columns),
+                (Some(file), Some(out)) => {
+                    if pretrained::architecture(&dir)?.as_deref()
+                        == Some("BertForTokenClassification")
+                    {
+                        anyhow::bail!(
+                            "predict --file: {dir} is a token classifier; tagging a file is not \
+                             built yet, give the texts as arguments"
+                        );
+                    }
+                    predict_file::run(&dir, &file, &out, &text_columns)
+                }
                 _ => predict(&dir, &sentences, pairs),
             })
         }
@@ -515,6 +538,17 @@ fn predict(model_dir: &str, sentences: &[String], pairs: bool) -> Result<()> {
     }
     let device = device::choose();
     let tokenizer = pretrained::load_tokenizer(model_dir)?;
+    if pretrained::architecture(model_dir)?.as_deref() == Some("BertForTokenClassification") {
+        if pairs {
+            anyhow::bail!("--pairs: a token classifier tags single texts");
+        }
+        let tagger = BertForTokenClassification::from_pretrained(model_dir, None, device)?;
+        pretrained::check_vocabulary(&tokenizer, &tagger)?;
+        for tagged in entities::predict_entities(&tagger, &tokenizer, sentences)? {
+            println!("{tagged}\n");
+        }
+        return Ok(());
+    }
     let model = pretrained::load_classifier(model_dir, device)?;
     pretrained::check_vocabulary(&tokenizer, &model)?;
     let predictions = if pairs {

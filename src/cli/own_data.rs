@@ -19,11 +19,12 @@ use bert_finetune::model::{pretrained, BertForSequenceClassification};
 use bert_finetune::runtime::display::thousands;
 use bert_finetune::train::TrainConfig;
 
-use super::fit::{check_run_folder, fit, flag_error, report_truncation};
+use super::fit::{check_run_folder, fit, flag_error, hold_out, report_truncation};
 use super::fit::{resolve_class_weights, save_run};
 use super::Common;
 
-/// The flags that name a user's files and columns.
+/// The flags that name a user's files and columns (a token-classification file: the words'
+/// and tags' fields, see [`super::tagging`]).
 #[derive(clap::Args, Default)]
 pub struct OwnData {
     /// Train on this table instead of CoLA (.csv, .tsv, .jsonl, .parquet).
@@ -58,6 +59,11 @@ pub struct OwnData {
     /// GLUE reports, scored on its dev file(s).
     #[arg(long, conflicts_with = "train_file")]
     pub task: Option<String>,
+    /// Token classification: label every word piece with its word's tag (B- turned into I-
+    /// after the first piece), as run_ner's --label_all_tokens; by default only a word's first
+    /// piece is labelled.
+    #[arg(long)]
+    pub label_all_tokens: bool,
 }
 
 /// Where a run's data comes from and how its table is read: the user's flags, or a GLUE
@@ -187,22 +193,18 @@ pub fn run(
         EncodedSet::from_examples(&tokenizer, examples, common.max_len, padding)
     };
     let all = encode(&train_examples, padding)?;
-    let (train_set, val_set) = match &val_examples {
-        Some(v) => (all, encode(v, padding)?),
-        None => all.split(own.validation_split, common.seed),
-    };
-    let train_set = match limit {
-        Some(n) => train_set.take(n),
-        None => train_set,
-    };
-    if val_set.is_empty() {
-        bail!("the validation set is empty: give --validation-file or more rows");
-    }
-    say!(
-        "{} training samples, {} validation samples",
-        thousands(train_set.len()),
-        thousands(val_set.len())
-    );
+    let validation = val_examples
+        .as_ref()
+        .map(|v| encode(v, padding))
+        .transpose()?;
+    let (train_set, val_set) = hold_out(
+        all,
+        validation,
+        own.validation_split,
+        common.seed,
+        limit,
+        "samples",
+    )?;
     report_truncation(&train_set, common.max_len);
     let config = resolve_class_weights(config, class_weights, &train_set)?;
     let mut model =

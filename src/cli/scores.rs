@@ -27,6 +27,7 @@ pub fn report(scored: &Evaluation, label_names: &[String]) -> String {
             get("macro_f1"),
             get("subset_accuracy")
         ),
+        ProblemType::QuestionAnswering => format!("Span accuracy: {:.3}\n", get("span_accuracy")),
         ProblemType::TokenClassification => format!(
             "Entity F1: {:.3}\nPrecision: {:.3}\nRecall: {:.3}\nToken accuracy: {:.3}\n",
             get("f1"),

@@ -150,6 +150,25 @@ impl EncodedSet {
         })
     }
 
+    /// Question-answering windows (see [`squad::features`](super::squad::features)) with
+    /// their answers' first and last tokens, for training and for scoring.
+    pub fn windows(
+        features: &[super::squad::QaFeature],
+        pad_id: i64,
+        max_len: usize,
+        padding: Padding,
+    ) -> Self {
+        EncodedSet {
+            ids: features.iter().map(|f| f.ids.clone()).collect(),
+            type_ids: Some(features.iter().map(|f| f.type_ids.clone()).collect()),
+            labels: Labels::Spans(features.iter().map(|f| (f.start, f.end)).collect()),
+            pad_id,
+            max_len,
+            padding,
+            cut: vec![false; features.len()],
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.labels.len()
     }

@@ -17,6 +17,9 @@ pub enum Labels {
     /// A tag id per token of each row, aligned with the row's ids (`[CLS]`, `[SEP]` and a
     /// word's later pieces -100, which no loss or metric reads): token classification.
     Tags(Vec<Vec<i64>>),
+    /// The first and last token of each row's answer (`[CLS]`, 0, for none in the window):
+    /// extractive question answering.
+    Spans(Vec<(i64, i64)>),
 }
 
 impl Labels {
@@ -26,6 +29,7 @@ impl Labels {
             Labels::Values(v) => v.len(),
             Labels::MultiHot(v) => v.len(),
             Labels::Tags(v) => v.len(),
+            Labels::Spans(v) => v.len(),
         }
     }
 
@@ -40,6 +44,7 @@ impl Labels {
             Labels::Values(_) => ProblemType::Regression,
             Labels::MultiHot(_) => ProblemType::MultiLabelClassification,
             Labels::Tags(_) => ProblemType::TokenClassification,
+            Labels::Spans(_) => ProblemType::QuestionAnswering,
         }
     }
 
@@ -55,7 +60,7 @@ impl Labels {
                     }
                 }
             }
-            Labels::Values(_) => return Vec::new(),
+            Labels::Values(_) | Labels::Spans(_) => return Vec::new(),
             Labels::Tags(v) => {
                 for &t in v.iter().flatten() {
                     if let Some(n) = usize::try_from(t).ok().and_then(|t| counts.get_mut(t)) {
@@ -93,12 +98,13 @@ impl Labels {
                 Labels::MultiHot(indices.iter().map(|&i| v[i].clone()).collect())
             }
             Labels::Tags(v) => Labels::Tags(indices.iter().map(|&i| v[i].clone()).collect()),
+            Labels::Spans(v) => Labels::Spans(indices.iter().map(|&i| v[i]).collect()),
         }
     }
 
     /// The labels of `rows` as the loss takes them (see `model::heads::loss`): int64 `[n]`
-    /// class ids, float32 `[n]` values, float32 `[n, num_labels]` indicators, or int64
-    /// `[n, longest row]` tags padded with -100. On the CPU.
+    /// class ids, float32 `[n]` values, float32 `[n, num_labels]` indicators, int64
+    /// `[n, longest row]` tags padded with -100, or int64 `[n, 2]` answer spans. On the CPU.
     pub fn tensor(&self, rows: &[usize]) -> Tensor {
         let width = match self {
             Labels::Tags(v) => rows.iter().map(|&r| v[r].len()).max().unwrap_or(0),
@@ -131,6 +137,10 @@ impl Labels {
                     .collect();
                 Tensor::from_slice(&flat).reshape([v.len() as i64, width as i64])
             }
+            Labels::Spans(v) => {
+                let flat: Vec<i64> = v.iter().flat_map(|&(s, e)| [s, e]).collect();
+                Tensor::from_slice(&flat).reshape([v.len() as i64, 2])
+            }
         }
     }
 
@@ -143,7 +153,7 @@ impl Labels {
                     .map(|&c| (0..width).map(|j| j as i64 == c).collect())
                     .collect(),
             ),
-            Labels::Values(_) | Labels::Tags(_) => None,
+            Labels::Values(_) | Labels::Tags(_) | Labels::Spans(_) => None,
             Labels::MultiHot(v) => Some(
                 v.iter()
                     .map(|row| row.iter().map(|&x| x >= 0.5).collect())

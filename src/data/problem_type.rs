@@ -23,6 +23,10 @@ pub enum ProblemType {
     /// not labelled -100. Not a `problem_type` of transformers' config: the head's class says
     /// it, so it is never written into `config.json` nor read from a flag.
     TokenClassification,
+    /// The start and end token of an answer span (`BertForQuestionAnswering`): the mean of
+    /// the start and end cross-entropies, positions clamped to the window. Like token
+    /// classification, named by the head's class, never by a flag or `config.json`.
+    QuestionAnswering,
 }
 
 impl ProblemType {
@@ -33,6 +37,7 @@ impl ProblemType {
             ProblemType::Regression => "regression",
             ProblemType::MultiLabelClassification => "multi_label_classification",
             ProblemType::TokenClassification => "token_classification",
+            ProblemType::QuestionAnswering => "question_answering",
         }
     }
 }

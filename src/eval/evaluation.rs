@@ -84,8 +84,11 @@ pub fn evaluate_sharded<M: TaskModel>(
     group: &ProcessGroup,
 ) -> Result<Evaluation> {
     let started = std::time::Instant::now();
-    if matches!(set.labels, Labels::Tags(_)) {
-        bail!("data-parallel evaluation of token classification is not built yet: run one process");
+    if matches!(set.labels, Labels::Tags(_) | Labels::Spans(_)) {
+        bail!(
+            "data-parallel evaluation of token classification and question answering is not \
+             built yet: run one process"
+        );
     }
     let n = set.len();
     if n == 0 {
@@ -125,6 +128,14 @@ pub fn predictions(problem: ProblemType, logits: &Tensor) -> Result<Labels> {
                     .collect::<Result<_, _>>()?,
             )
         }
+        ProblemType::QuestionAnswering => {
+            let (s, e) = heads::span_logits(logits)?;
+            let (s, e): (Vec<i64>, Vec<i64>) = (
+                Vec::try_from(s.argmax(1, false))?,
+                Vec::try_from(e.argmax(1, false))?,
+            );
+            Labels::Spans(s.into_iter().zip(e).collect())
+        }
         ProblemType::TokenClassification => {
             let best = logits.argmax(-1, false);
             Labels::Tags(
@@ -160,6 +171,9 @@ impl Evaluation {
         }
         if let Labels::Tags(tags) = labels {
             return Self::of_tags(batch_logits, tags, batch_size);
+        }
+        if let Labels::Spans(spans) = labels {
+            return Self::of_spans(batch_logits, spans, batch_size);
         }
         let device = batch_logits[0].device();
         let mut start = 0;
@@ -237,8 +251,74 @@ impl Evaluation {
         })
     }
 
+    /// Question answering: batches of `[rows, width, 2]` span logits. Each row of `logits`
+    /// holds the window's start logits then its end logits (as wide as its batch; see
+    /// [`Evaluation::span_logits`]); the predictions are each window's best start and best end
+    /// token, which the span accuracy compares with the labels. Answers as text come from
+    /// [`super::answers::postprocess`] over these logits.
+    fn of_spans(batch_logits: &[Tensor], spans: &[(i64, i64)], batch_size: usize) -> Result<Self> {
+        let mut start = 0;
+        let mut losses = Vec::with_capacity(batch_logits.len());
+        let mut logits = Vec::with_capacity(spans.len());
+        let mut preds = Vec::with_capacity(spans.len());
+        for l in batch_logits {
+            let n = l.size()[0] as usize;
+            let rows: Vec<usize> = (start..start + n).collect();
+            let labels = Labels::Spans(spans.to_vec()).tensor(&rows);
+            losses.push(heads::loss(
+                ProblemType::QuestionAnswering,
+                l,
+                &labels.to_device(l.device()),
+            )?);
+            let l = l.to_kind(Kind::Float).to_device(Device::Cpu);
+            let (s, e) = heads::span_logits(&l)?;
+            for i in 0..n as i64 {
+                let (s, e) = (s.get(i), e.get(i));
+                preds.push((
+                    s.argmax(0, false).int64_value(&[]),
+                    e.argmax(0, false).int64_value(&[]),
+                ));
+                let mut row = Vec::<f32>::try_from(&s)?;
+                row.extend(Vec::<f32>::try_from(&e)?);
+                logits.push(row);
+            }
+            start += n;
+        }
+        let loss = Tensor::stack(&losses, 0)
+            .mean(Kind::Double)
+            .double_value(&[]);
+        Ok(Evaluation {
+            problem_type: ProblemType::QuestionAnswering,
+            logits,
+            preds: Labels::Spans(preds),
+            labels: Labels::Spans(spans.to_vec()),
+            batch_size,
+            loss,
+            seconds: 0.0,
+            label_names: Vec::new(),
+        })
+    }
+
+    /// Question answering: each window's start and end logits (padding included, at the
+    /// padding logit), for [`super::answers::postprocess`]; empty for other problem types.
+    pub fn span_logits(&self) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+        if self.problem_type != ProblemType::QuestionAnswering {
+            return (Vec::new(), Vec::new());
+        }
+        self.logits
+            .iter()
+            .map(|row| {
+                let (s, e) = row.split_at(row.len() / 2);
+                (s.to_vec(), e.to_vec())
+            })
+            .unzip()
+    }
+
     /// Outputs per row (classes, labels, 1 for a regression; tags for token classification).
     pub fn width(&self) -> usize {
+        if self.problem_type == ProblemType::QuestionAnswering {
+            return 2;
+        }
         if self.problem_type == ProblemType::TokenClassification {
             return self.label_names.len();
         }
@@ -279,6 +359,10 @@ impl Evaluation {
         }
         match (&self.preds, &self.labels) {
             (Labels::Classes(p), Labels::Classes(l)) => accuracy(p, l),
+            (Labels::Spans(p), Labels::Spans(l)) => {
+                let right = p.iter().zip(l).filter(|(a, b)| a == b).count();
+                right as f64 / l.len().max(1) as f64
+            }
             (Labels::MultiHot(_), Labels::MultiHot(_)) => {
                 let (p, l) = self.indicators();
                 subset_accuracy(&p, &l)
@@ -340,7 +424,10 @@ impl Evaluation {
     /// - regression: `mse`, `pearson`, `spearmanr`;
     /// - multi-label: `micro_f1`, `macro_f1`, `subset_accuracy`;
     /// - token classification: entity `precision`, `recall`, `f1` (overall, as run_ner's
-    ///   `overall_*`) and token `accuracy`.
+    ///   `overall_*`) and token `accuracy`;
+    /// - question answering: `span_accuracy`, the share of windows whose best start and best
+    ///   end token are the answer's (SQuAD's exact match and F1 need the texts: see
+    ///   [`super::answers::postprocess`] and [`super::SquadScores`]).
     pub fn metrics(&self) -> BTreeMap<String, f64> {
         let mut m = BTreeMap::new();
         m.insert("loss".to_string(), self.loss);
@@ -380,6 +467,9 @@ impl Evaluation {
                     per_label.iter().sum::<f64>() / per_label.len().max(1) as f64,
                 );
             }
+            ProblemType::QuestionAnswering => {
+                m.insert("span_accuracy".into(), self.accuracy());
+            }
             ProblemType::TokenClassification => {
                 if let Some(report) = self.entities() {
                     m.insert("precision".into(), report.overall.precision);
@@ -399,7 +489,7 @@ impl Evaluation {
     /// `classification_report`); `None` for a regression.
     pub fn class_report(&self, names: &[String]) -> Option<Table> {
         let scores = match self.problem_type {
-            ProblemType::Regression => return None,
+            ProblemType::Regression | ProblemType::QuestionAnswering => return None,
             ProblemType::TokenClassification => return self.entities().map(|r| r.table()),
             ProblemType::SingleLabelClassification => self.confusion().per_class(),
             ProblemType::MultiLabelClassification => {

@@ -32,6 +32,29 @@ pub trait BertCheckpoint: Sized {
     fn set_load_report(&mut self, report: LoadReport);
 }
 
+/// The accessors of [`BertCheckpoint`] that every head writes the same way, for a struct with
+/// the fields `vs`, `config` and `load_report`: `checkpoint_fields!();` inside its impl.
+macro_rules! checkpoint_fields {
+    () => {
+        fn var_store(&self) -> &tch::nn::VarStore {
+            &self.vs
+        }
+
+        fn var_store_mut(&mut self) -> &mut tch::nn::VarStore {
+            &mut self.vs
+        }
+
+        fn bert_config(&self) -> &crate::model::BertConfig {
+            &self.config
+        }
+
+        fn set_load_report(&mut self, report: crate::model::LoadReport) {
+            self.load_report = Some(report);
+        }
+    };
+}
+pub(crate) use checkpoint_fields;
+
 /// A randomly initialised model (HF's init: normal(0, `initializer_range`)).
 ///
 /// Weights are always drawn from the CPU generator and then copied to `device`, so a GPU run

@@ -7,6 +7,7 @@
 //! | regression | values `[batch]` or `[batch, 1]` (float) | mean squared error on the one output |
 //! | multi-label classification | 0/1 indicators `[batch, num_labels]` (float) | binary cross-entropy with logits, mean over every entry |
 //! | token classification | tag ids `[batch, seq]` (int64, -100 where none) | cross-entropy over the tagged positions |
+//! | question answering | start and end `[batch, 2]` (int64) | mean of the start and end cross-entropies, positions clamped |
 //!
 //! Logits are cast to float32 first, so a bf16 forward pass still gets an fp32 loss.
 //!
@@ -71,6 +72,10 @@ pub fn weighted_loss(
             )
         }
         ProblemType::TokenClassification => token_classification_loss(&logits, labels)?,
+        ProblemType::QuestionAnswering => {
+            let (start, end) = span_logits(&logits)?;
+            question_answering_loss(&start, &end, &labels.select(1, 0), &labels.select(1, 1))?
+        }
     })
 }
 
@@ -116,6 +121,17 @@ pub fn token_classification_loss(logits: &Tensor, labels: &Tensor) -> Result<Ten
             IGNORE_INDEX,
             0.0,
         ))
+}
+
+/// A span head's logits `[batch, seq, 2]` as its start and end logits, each `[batch, seq]`.
+pub fn span_logits(logits: &Tensor) -> Result<(Tensor, Tensor)> {
+    if logits.dim() != 3 || logits.size()[2] != 2 {
+        bail!(
+            "span logits must be [batch, seq, 2]; got {:?}",
+            logits.size()
+        );
+    }
+    Ok((logits.select(2, 0), logits.select(2, 1)))
 }
 
 /// `BertForQuestionAnswering`'s loss as transformers computes it: start and end positions

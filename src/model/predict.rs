@@ -142,8 +142,8 @@ fn read_predictions(
                 });
             }
         }
-        ProblemType::TokenClassification => {
-            bail!("a sequence classifier does not tag tokens (model::entities predicts tags)")
+        ProblemType::TokenClassification | ProblemType::QuestionAnswering => {
+            bail!("a sequence classifier does not tag tokens or find answer spans")
         }
         ProblemType::MultiLabelClassification => {
             let probs = logits.sigmoid();
@@ -182,6 +182,7 @@ impl Predictions {
             ProblemType::Regression => ("value", ""),
             ProblemType::MultiLabelClassification => ("labels", "highest probability"),
             ProblemType::TokenClassification => ("tags", ""),
+            ProblemType::QuestionAnswering => ("answer", ""),
         };
         let mut headers = vec!["sentence", label];
         if !score.is_empty() {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Result};
 use tch::Device;
 
-use super::checkpoint;
+use super::checkpoint::{self, BertCheckpoint};
 use super::classifier::BertForSequenceClassification;
 use crate::data::cola::LABELS;
 use crate::data::tokenizer::BertTokenizer;
@@ -32,6 +32,19 @@ impl BertForSequenceClassification {
     ) -> Result<Vec<PathBuf>> {
         checkpoint::save_pretrained(self, dir.as_ref(), tokenizer)
     }
+}
+
+/// The first class `config.json` lists under `architectures` (`None` when it lists none), so a
+/// caller can load the head the checkpoint was saved with.
+pub fn architecture(dir: impl AsRef<Path>) -> Result<Option<String>> {
+    let file = dir.as_ref().join("config.json");
+    let config = super::config::BertConfig::read(&file)?;
+    Ok(config
+        .extra
+        .get("architectures")
+        .and_then(|a| a.get(0))
+        .and_then(|a| a.as_str())
+        .map(str::to_string))
 }
 
 /// Loads the tokenizer that belongs to a checkpoint (folder or hub id, downloaded into the
@@ -84,12 +97,9 @@ fn name_unnamed_labels(model: &mut BertForSequenceClassification) {
 
 /// Refuses a tokenizer that can produce ids the model has no embedding for (a tokenizer from
 /// another checkpoint in the folder): the lookup would fail inside libtorch mid-run.
-pub fn check_vocabulary(
-    tokenizer: &BertTokenizer,
-    model: &BertForSequenceClassification,
-) -> Result<()> {
+pub fn check_vocabulary(tokenizer: &BertTokenizer, model: &impl BertCheckpoint) -> Result<()> {
     let max_id = tokenizer.max_id();
-    let vocab = model.config.vocab_size;
+    let vocab = model.bert_config().vocab_size;
     if max_id >= vocab {
         anyhow::bail!(
             "the tokenizer in {} produces ids up to {max_id}, but the model's vocab_size is \

@@ -53,21 +53,7 @@ impl BertCheckpoint for BertForQuestionAnswering {
         })
     }
 
-    fn var_store(&self) -> &VarStore {
-        &self.vs
-    }
-
-    fn var_store_mut(&mut self) -> &mut VarStore {
-        &mut self.vs
-    }
-
-    fn bert_config(&self) -> &BertConfig {
-        &self.config
-    }
-
-    fn set_load_report(&mut self, report: LoadReport) {
-        self.load_report = Some(report);
-    }
+    super::checkpoint::checkpoint_fields!();
 }
 
 impl BertForQuestionAnswering {

@@ -10,6 +10,7 @@ use tch::Tensor;
 
 use super::checkpoint::BertCheckpoint;
 use super::classifier::BertForSequenceClassification;
+use super::question_answering::BertForQuestionAnswering;
 use super::token_classifier::BertForTokenClassification;
 use crate::data::tokenizer::Encoded;
 use crate::data::ProblemType;
@@ -51,5 +52,17 @@ impl TaskModel for BertForTokenClassification {
 
     fn batch_logits(&self, inputs: &Encoded, train: bool) -> Tensor {
         self.logits(inputs, train)
+    }
+}
+
+impl TaskModel for BertForQuestionAnswering {
+    fn problem_type(&self) -> Result<ProblemType> {
+        Ok(ProblemType::QuestionAnswering)
+    }
+
+    /// Start and end logits stacked, `[batch, seq, 2]` (see [`super::heads::span_logits`]).
+    fn batch_logits(&self, inputs: &Encoded, train: bool) -> Tensor {
+        let (start, end) = self.logits(inputs, train);
+        Tensor::stack(&[start, end], -1)
     }
 }

@@ -65,7 +65,7 @@ fn one() -> usize {
 }
 
 /// Every metric name an evaluation can report (see `Evaluation::metrics`).
-pub const METRIC_NAMES: [&str; 12] = [
+pub const METRIC_NAMES: [&str; 13] = [
     "loss",
     "accuracy",
     "mcc",
@@ -78,6 +78,7 @@ pub const METRIC_NAMES: [&str; 12] = [
     "subset_accuracy",
     "precision",
     "recall",
+    "span_accuracy",
 ];
 
 /// The metric's name without transformers' `eval_` prefix.

@@ -78,6 +78,7 @@ fn describe(labels: &Labels) -> &'static str {
         Labels::Values(_) => "values (regression)",
         Labels::MultiHot(_) => "label indicators (multi-label)",
         Labels::Tags(_) => "tags per token (token classification)",
+        Labels::Spans(_) => "answer spans (question answering)",
     }
 }
 
@@ -118,6 +119,11 @@ fn check_labels(
                 );
             }
         }
+        Labels::Spans(spans) => {
+            if let Some(bad) = spans.iter().find(|(s, e)| *s < 0 || e < s) {
+                bail!("the {what} set holds the answer span {bad:?}: a start before its end, both 0 or more");
+            }
+        }
         Labels::Tags(rows) => {
             let ignore = crate::data::tagging::IGNORE_INDEX;
             if let Some(&bad) = rows
@@ -144,6 +150,7 @@ fn metrics_of(problem: ProblemType, num_labels: usize) -> Vec<&'static str> {
             vec!["loss", "micro_f1", "macro_f1", "subset_accuracy"]
         }
         ProblemType::TokenClassification => vec!["loss", "precision", "recall", "f1", "accuracy"],
+        ProblemType::QuestionAnswering => vec!["loss", "span_accuracy"],
     }
 }
 

@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use tch::Tensor;
 
+pub mod tags;
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -1,0 +1,231 @@
+//! `bert-finetune train --train-file FILE` when the file holds words and their tags (CoNLL-2003
+//! text, or JSON lines / JSON records with a list of words and a list of tags): token
+//! classification as Hugging Face's `run_ner.py` runs it, on the same [`fit`] as every other
+//! run. The tags are the training file's, sorted; the validation and test files may hold no
+//! other tag, which is checked (naming the file and the sentence) before training starts.
+//! Validation and test report seqeval's entity precision, recall and F1 per type and overall.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use bert_finetune::data::tagging::{
+    b_to_i, read_tagged, tag_ids, tag_names, TaggedColumns, TaggedSentence,
+};
+use bert_finetune::data::tokenizer::Padding;
+use bert_finetune::data::EncodedSet;
+use bert_finetune::model::{pretrained, BertForTokenClassification};
+use bert_finetune::runtime::display::thousands;
+use bert_finetune::train::TrainConfig;
+
+use super::fit::{check_run_folder, fit, flag_error, hold_out, save_run};
+use super::own_data::OwnData;
+use super::Common;
+
+/// True when `file` holds tagged words rather than a table: a CoNLL file by its extension
+/// (`.conll`, `.iob`), or JSON whose first record has a list of words and a list of tags
+/// (`tokens` and `ner_tags`, else its first two fields).
+pub fn is_tagging_file(file: &Path) -> bool {
+    let ext = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "conll" | "iob" => true,
+        "json" | "jsonl" => first_record(file).is_some_and(|record| {
+            let Value::Object(fields) = record else {
+                return false;
+            };
+            let lists: Vec<&Value> = match (fields.get("tokens"), fields.get("ner_tags")) {
+                (Some(w), Some(t)) => vec![w, t],
+                _ => fields.values().take(2).collect(),
+            };
+            lists.len() == 2 && lists.iter().all(|v| v.is_array())
+        }),
+        _ => false,
+    }
+}
+
+/// The first record of a JSON lines file or a JSON array (`None` when neither parses).
+fn first_record(file: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let text = text.trim_start_matches('\u{feff}').trim_start();
+    if text.starts_with('[') {
+        let all: Vec<Value> = serde_json::from_str(text).ok()?;
+        return all.into_iter().next();
+    }
+    serde_json::from_str(text.lines().next()?).ok()
+}
+
+/// Which fields hold the words and the tags: `--text-columns` and `--label-column` when
+/// given (the latter's default, `label`, means "not given" here).
+fn columns(own: &OwnData) -> TaggedColumns {
+    TaggedColumns {
+        words: own.text_columns.first().cloned(),
+        tags: match own.label_column.as_slice() {
+            [one] if one != "label" => Some(one.clone()),
+            _ => None,
+        },
+    }
+}
+
+/// Each sentence's words, and its tags as ids of the training file's tags.
+type WordsAndTags = (Vec<Vec<String>>, Vec<Vec<i64>>);
+
+fn words_and_ids(
+    sentences: &[TaggedSentence],
+    names: &[String],
+    file: &Path,
+) -> Result<WordsAndTags> {
+    let ids = tag_ids(sentences, names, file)?;
+    Ok((sentences.iter().map(|s| s.words.clone()).collect(), ids))
+}
+
+pub fn run(
+    common: &Common,
+    own: &OwnData,
+    config: TrainConfig,
+    limit: Option<usize>,
+    out: &Path,
+    resume: bool,
+) -> Result<()> {
+    config.validate().map_err(|e| flag_error(e.into()))?;
+    if !(own.validation_split > 0.0 && own.validation_split < 1.0) {
+        bail!(
+            "--validation-split {}: give a share between 0 and 1",
+            own.validation_split
+        );
+    }
+    if common.max_len < 3 {
+        bail!(
+            "--max-len {}: a sentence needs room for [CLS], a word and [SEP]",
+            common.max_len
+        );
+    }
+    check_run_folder(out, resume)?;
+    let columns = columns(own);
+    let train_file = own
+        .train_file
+        .as_deref()
+        .context("--train-file is missing")?;
+    let train = read_tagged(train_file, &columns, None)?;
+    let names = tag_names(&train);
+    let (train_words, train_tags) = words_and_ids(&train, &names, train_file)?;
+    // Every file is read and its tags checked before the long work starts.
+    let validation = match &own.validation_file {
+        Some(file) => Some(words_and_ids(
+            &read_tagged(file, &columns, None)?,
+            &names,
+            file,
+        )?),
+        None => None,
+    };
+    let test = match &own.test_file {
+        Some(file) => Some((
+            file.clone(),
+            words_and_ids(&read_tagged(file, &columns, None)?, &names, file)?,
+        )),
+        None => None,
+    };
+
+    let report = common.device_report();
+    let device = report.device;
+    say!("{report}");
+    let model_name = common.model()?;
+    say!("Model: {model_name}");
+    say!(
+        "Task: token classification, {} tags: {}",
+        names.len(),
+        names.join(", ")
+    );
+    bert_finetune::runtime::device::manual_seed(common.seed);
+    let tokenizer = pretrained::load_tokenizer(&model_name)?;
+    let padding = Padding::from(common.padding);
+    let all_tokens = own.label_all_tokens.then(|| b_to_i(&names));
+    let encode = |(words, tags): &WordsAndTags, padding: Padding| {
+        EncodedSet::tagged(
+            &tokenizer,
+            words,
+            tags,
+            common.max_len,
+            padding,
+            all_tokens.as_deref(),
+        )
+    };
+    let all = encode(&(train_words, train_tags), padding)
+        .with_context(|| format!("{}", train_file.display()))?;
+    let validation = validation
+        .as_ref()
+        .map(|v| encode(v, padding))
+        .transpose()?;
+    let (train_set, val_set) = hold_out(
+        all,
+        validation,
+        own.validation_split,
+        common.seed,
+        limit,
+        "sentences",
+    )?;
+    let cut = train_set.truncated();
+    if cut > 0 {
+        say!(
+            "{} of {} training sentences are longer than --max-len {} word pieces: their last \
+             words were cut and are not trained on",
+            thousands(cut),
+            thousands(train_set.len()),
+            common.max_len
+        );
+    }
+    let mut model = BertForTokenClassification::from_pretrained(&model_name, names.len(), device)?;
+    model.config.set_labels(&names);
+    pretrained::check_vocabulary(&tokenizer, &model)?;
+    let (trainer, history) = fit(model, config, train_set, val_set, out, resume)?;
+
+    let mut summary = serde_json::json!({
+        "model": model_name,
+        "task": "token_classification",
+        "tags": names,
+        "train_size": trainer.train_set().len(),
+        "train_truncated": history.train_truncated,
+        "validation_metrics": history.epochs.iter().map(|e| &e.val_metrics).collect::<Vec<_>>(),
+        "best": history.best,
+        "stopped_early": history.stopped_early,
+        "training_seconds": history.total_seconds,
+    });
+    if let Some((file, sentences)) = &test {
+        let test_set = encode(sentences, Padding::Longest)?;
+        say!(
+            "\nScoring {} sentences of {}...",
+            thousands(test_set.len()),
+            file.display()
+        );
+        let scored = trainer.evaluate(&test_set, common.batch_size)?;
+        if super::first_rank() {
+            print!("{}", super::scores::report(&scored, &names));
+        }
+        let metrics = scored.metrics();
+        for (k, v) in &metrics {
+            summary[format!("test_{k}")] = (*v).into();
+        }
+        summary["test_metrics"] = serde_json::to_value(&metrics)?;
+        if let Some(entities) = scored.entities() {
+            summary["test_entities"] = entities
+                .by_type
+                .iter()
+                .map(|(kind, s)| {
+                    (
+                        kind.clone(),
+                        serde_json::json!({"precision": s.precision, "recall": s.recall,
+                                           "f1": s.f1, "support": s.support}),
+                    )
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
+    }
+    save_run(&trainer, &tokenizer, &history, &summary, out)?;
+    say!("\n{history}\n\nSaved to {}", out.display());
+    Ok(())
+}
