@@ -6,8 +6,7 @@
 
 mod common;
 
-use bert_finetune::data::cola::{Cola, Split};
-use bert_finetune::data::squad::{features, Answer, QaExample};
+use bert_finetune::data::squad::{features, QaExample};
 use bert_finetune::data::tokenizer::Padding;
 use bert_finetune::data::EncodedSet;
 use bert_finetune::eval::answers::{postprocess, AnswerSettings};
@@ -18,31 +17,9 @@ use bert_finetune::optim::AdamWConfig;
 use bert_finetune::runtime::device;
 use bert_finetune::runtime::precision::Precision;
 use bert_finetune::train::{TrainConfig, Trainer};
+use common::questions::examples;
 use common::*;
 use tch::Device;
-
-fn examples(n: usize, skip: usize) -> Vec<QaExample> {
-    let cola =
-        Cola::load_split(bert_finetune::runtime::settings::cola_dir(), Split::Train).unwrap();
-    let sentences = cola.sentences();
-    (0..n)
-        .map(|i| {
-            let first = skip + i * 7;
-            let parts = &sentences[first..first + 5];
-            let k = (i * 3) % 5;
-            let start: usize = parts[..k].iter().map(|s| s.chars().count() + 1).sum();
-            QaExample {
-                id: format!("q{i}"),
-                question: parts[k].clone(),
-                context: parts.join(" "),
-                answers: vec![Answer {
-                    text: parts[k].clone(),
-                    start,
-                }],
-            }
-        })
-        .collect()
-}
 
 /// Exact match and F1 of a model's answers over `examples`.
 fn squad(

@@ -37,6 +37,7 @@ pub fn first_rank() -> bool {
     std::env::var("RANK").map_or(true, |rank| rank.trim() == "0")
 }
 
+mod answering;
 mod bench;
 mod fit;
 mod launch;
@@ -292,8 +293,14 @@ enum Command {
         #[arg(long, requires = "model")]
         revision: Option<String>,
         /// The texts; with --pairs, taken two by two as (first, second) pairs.
-        #[arg(required_unless_present = "file")]
+        #[arg(required_unless_present_any = ["file", "question"])]
         sentences: Vec<String>,
+        /// With a question-answering model: the question to answer from --context.
+        #[arg(long, requires = "context", conflicts_with_all = ["sentences", "file", "pairs"])]
+        question: Option<String>,
+        /// The text --question is answered from.
+        #[arg(long, requires = "question")]
+        context: Option<String>,
         /// The model reads pairs: the texts are given two by two.
         #[arg(long)]
         pairs: bool,
@@ -408,11 +415,14 @@ fn run(cli: Cli) -> ExitCode {
                 .task
                 .as_deref()
                 .is_none_or(|t| t.eq_ignore_ascii_case("cola"));
-            if own
-                .train_file
-                .as_deref()
-                .is_some_and(tagging::is_tagging_file)
-            {
+            let file = own.train_file.as_deref();
+            if file.is_some_and(answering::is_squad_file) {
+                if weights.is_some() {
+                    eprintln!("error: --class-weights: question answering takes no class weights");
+                    return ExitCode::FAILURE;
+                }
+                answering::run(&common, &own, config, limit, &out, resume.is_some())
+            } else if file.is_some_and(tagging::is_tagging_file) {
                 if weights.is_some() {
                     eprintln!(
                         "error: --class-weights: token classification takes no class weights"
@@ -450,15 +460,24 @@ fn run(cli: Cli) -> ExitCode {
             file,
             out,
             text_columns,
+            question,
+            context,
         } => {
             predict_model(model.as_deref(), revision.as_deref()).and_then(|dir| match (file, out) {
+                _ if question.is_some() => answering::predict(
+                    &dir,
+                    question.as_deref().unwrap_or_default(),
+                    context.as_deref().unwrap_or_default(),
+                    384,
+                ),
                 (Some(file), Some(out)) => {
-                    if pretrained::architecture(&dir)?.as_deref()
-                        == Some("BertForTokenClassification")
+                    if let Some(
+                        head @ ("BertForTokenClassification" | "BertForQuestionAnswering"),
+                    ) = pretrained::architecture(&dir)?.as_deref()
                     {
                         anyhow::bail!(
-                            "predict --file: {dir} is a token classifier; tagging a file is not \
-                             built yet, give the texts as arguments"
+                            "predict --file: {dir} is a {head}; files for it are not built yet, \
+                             give the texts (or --question and --context) as arguments"
                         );
                     }
                     predict_file::run(&dir, &file, &out, &text_columns)
@@ -538,7 +557,11 @@ fn predict(model_dir: &str, sentences: &[String], pairs: bool) -> Result<()> {
     }
     let device = device::choose();
     let tokenizer = pretrained::load_tokenizer(model_dir)?;
-    if pretrained::architecture(model_dir)?.as_deref() == Some("BertForTokenClassification") {
+    let architecture = pretrained::architecture(model_dir)?;
+    if architecture.as_deref() == Some("BertForQuestionAnswering") {
+        anyhow::bail!("{model_dir} is a question-answering model: give --question and --context");
+    }
+    if architecture.as_deref() == Some("BertForTokenClassification") {
         if pairs {
             anyhow::bail!("--pairs: a token classifier tags single texts");
         }

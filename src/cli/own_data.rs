@@ -64,6 +64,11 @@ pub struct OwnData {
     /// piece is labelled.
     #[arg(long)]
     pub label_all_tokens: bool,
+    /// Question answering: tokens each window of a long context shares with the previous
+    /// one (run_qa's --doc_stride; default 128 at --max-len 384 and more, else a quarter of
+    /// --max-len).
+    #[arg(long, value_name = "N")]
+    pub doc_stride: Option<usize>,
 }
 
 /// Where a run's data comes from and how its table is read: the user's flags, or a GLUE

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 use tch::Tensor;
 
+pub mod questions;
 pub mod tags;
 
 pub fn root() -> PathBuf {

@@ -1,0 +1,276 @@
+//! `bert-finetune train --train-file FILE` when the file holds questions about contexts (SQuAD's
+//! official JSON, or Hugging Face's flat records with `question`, `context` and `answers`):
+//! extractive question answering as Hugging Face's `run_qa.py` runs it, on the same [`fit`] as
+//! every other run. Examples are cut into windows of `--max-len` tokens overlapping by
+//! `--doc-stride`; validation after each epoch reports the span accuracy of the windows, and
+//! the validation and test files are then answered (utils_qa's post-processing) and scored
+//! with SQuAD's exact match and F1. `predict --question … --context …` answers a question.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde_json::Value;
+
+use bert_finetune::data::squad::{features, read_squad, QaExample, QaFeature};
+use bert_finetune::data::tokenizer::{BertTokenizer, Padding};
+use bert_finetune::data::EncodedSet;
+use bert_finetune::eval::answers::{postprocess, AnswerSettings, QaPrediction};
+use bert_finetune::eval::{SquadScores, SquadVersion};
+use bert_finetune::model::{pretrained, BertForQuestionAnswering};
+use bert_finetune::runtime::display::thousands;
+use bert_finetune::train::{TrainConfig, Trainer};
+
+use super::fit::{check_run_folder, fit, flag_error, save_run};
+use super::own_data::OwnData;
+use super::Common;
+
+/// True when `file` holds questions: JSON with SQuAD's `data` list, or records (JSON lines or
+/// an array) with `question`, `context` and `answers`.
+pub fn is_squad_file(file: &Path) -> bool {
+    let ext = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    if !matches!(ext.as_str(), "json" | "jsonl") {
+        return false;
+    }
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return false;
+    };
+    let text = text.trim_start_matches('\u{feff}').trim_start();
+    let first: Option<Value> = if text.starts_with('[') {
+        serde_json::from_str::<Vec<Value>>(text)
+            .ok()
+            .and_then(|v| v.into_iter().next())
+    } else if text.starts_with('{') && text.contains("\"data\"") && !text.contains("\n{") {
+        return serde_json::from_str::<Value>(text).is_ok_and(|v| v["data"].is_array());
+    } else {
+        text.lines()
+            .next()
+            .and_then(|l| serde_json::from_str(l).ok())
+    };
+    first.is_some_and(|r| {
+        ["question", "context", "answers"]
+            .iter()
+            .all(|k| r.get(k).is_some())
+    })
+}
+
+/// run_qa's `--doc_stride` (128 at its `--max_seq_length` of 384): a quarter of `--max-len`
+/// below that, so a short window keeps room for the context.
+fn stride(common: &Common, doc_stride: Option<usize>) -> usize {
+    doc_stride.unwrap_or(if common.max_len >= 384 {
+        128
+    } else {
+        common.max_len / 4
+    })
+}
+
+/// Answers for `examples` and their SQuAD scores (v2's rules when a question has no answer).
+fn answer_and_score<M: bert_finetune::model::TaskModel>(
+    trainer: &Trainer<M>,
+    examples: &[QaExample],
+    feats: &[QaFeature],
+    set: &EncodedSet,
+    batch_size: usize,
+) -> Result<(Vec<QaPrediction>, SquadScores)> {
+    let scored = trainer.evaluate(set, batch_size)?;
+    let (starts, ends) = scored.span_logits();
+    let with_no_answer = examples.iter().any(|e| e.answers.is_empty());
+    let settings = AnswerSettings {
+        with_no_answer,
+        ..AnswerSettings::default()
+    };
+    let answers = postprocess(examples, feats, &starts, &ends, settings)?;
+    let predicted: Vec<String> = answers.iter().map(|a| a.text.clone()).collect();
+    let gold: Vec<Vec<String>> = examples
+        .iter()
+        .map(|e| e.answers.iter().map(|a| a.text.clone()).collect())
+        .collect();
+    let version = if with_no_answer {
+        SquadVersion::V2
+    } else {
+        SquadVersion::V1
+    };
+    let scores = SquadScores::new(&predicted, &gold, version)?;
+    Ok((answers, scores))
+}
+
+pub fn run(
+    common: &Common,
+    own: &OwnData,
+    config: TrainConfig,
+    limit: Option<usize>,
+    out: &Path,
+    resume: bool,
+) -> Result<()> {
+    config.validate().map_err(|e| flag_error(e.into()))?;
+    if !(own.validation_split > 0.0 && own.validation_split < 1.0) {
+        bail!(
+            "--validation-split {}: give a share between 0 and 1",
+            own.validation_split
+        );
+    }
+    let stride = stride(common, own.doc_stride);
+    check_run_folder(out, resume)?;
+    let train_file = own
+        .train_file
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("--train-file is missing"))?;
+    let mut train_examples = read_squad(train_file)?;
+    let val_examples = match &own.validation_file {
+        Some(file) => read_squad(file)?,
+        None => {
+            // Whole examples are held out, so no question has windows on both sides.
+            let mut order: Vec<usize> = (0..train_examples.len()).collect();
+            order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(common.seed));
+            let n_val = ((train_examples.len() as f64) * own.validation_split).ceil() as usize;
+            let held: std::collections::BTreeSet<usize> = order[..n_val].iter().copied().collect();
+            let (mut keep, mut val) = (Vec::new(), Vec::new());
+            for (i, e) in train_examples.into_iter().enumerate() {
+                if held.contains(&i) {
+                    val.push(e)
+                } else {
+                    keep.push(e)
+                }
+            }
+            train_examples = keep;
+            val
+        }
+    };
+    if let Some(n) = limit {
+        train_examples.truncate(n);
+    }
+    let test_examples = match &own.test_file {
+        Some(file) => Some((file.clone(), read_squad(file)?)),
+        None => None,
+    };
+    if val_examples.is_empty() {
+        bail!("the validation set is empty: give --validation-file or more questions");
+    }
+
+    let report = common.device_report();
+    let device = report.device;
+    say!("{report}");
+    let model_name = common.model()?;
+    say!("Model: {model_name}");
+    say!(
+        "Task: extractive question answering, windows of {} tokens overlapping by {stride}",
+        common.max_len
+    );
+    bert_finetune::runtime::device::manual_seed(common.seed);
+    let tokenizer = pretrained::load_tokenizer(&model_name)?;
+    let windows = |examples: &[QaExample], tokenizer: &BertTokenizer| {
+        features(tokenizer, examples, common.max_len, stride)
+    };
+    let train_features = windows(&train_examples, &tokenizer)?;
+    let val_features = windows(&val_examples, &tokenizer)?;
+    let test = match &test_examples {
+        Some((file, examples)) => Some((file, examples, windows(examples, &tokenizer)?)),
+        None => None,
+    };
+    let padding = Padding::from(common.padding);
+    let set = |f: &[QaFeature], padding| {
+        EncodedSet::windows(f, tokenizer.pad_id, common.max_len, padding)
+    };
+    let (train_set, val_set) = (
+        set(&train_features, padding),
+        set(&val_features, Padding::Longest),
+    );
+    say!(
+        "{} training questions in {} windows, {} validation questions in {} windows",
+        thousands(train_examples.len()),
+        thousands(train_set.len()),
+        thousands(val_examples.len()),
+        thousands(val_set.len())
+    );
+    let model = BertForQuestionAnswering::from_pretrained(&model_name, device)?;
+    pretrained::check_vocabulary(&tokenizer, &model)?;
+    let (trainer, history) = fit(model, config, train_set, val_set.clone(), out, resume)?;
+
+    let (_, val_scores) = answer_and_score(
+        &trainer,
+        &val_examples,
+        &val_features,
+        &val_set,
+        common.batch_size,
+    )?;
+    say!(
+        "\nValidation: exact match {:.2}, F1 {:.2}",
+        val_scores.exact,
+        val_scores.f1
+    );
+    let mut summary = serde_json::json!({
+        "model": model_name,
+        "task": "question_answering",
+        "max_len": common.max_len,
+        "doc_stride": stride,
+        "train_size": train_examples.len(),
+        "train_windows": trainer.train_set().len(),
+        "validation_metrics": history.epochs.iter().map(|e| &e.val_metrics).collect::<Vec<_>>(),
+        "validation_exact": val_scores.exact,
+        "validation_f1": val_scores.f1,
+        "best": history.best,
+        "training_seconds": history.total_seconds,
+    });
+    if let Some((file, examples, feats)) = &test {
+        say!(
+            "\nAnswering {} questions of {}...",
+            thousands(examples.len()),
+            file.display()
+        );
+        let test_set = set(feats, Padding::Longest);
+        let (_, scores) =
+            answer_and_score(&trainer, examples, feats, &test_set, common.batch_size)?;
+        say!("{scores}");
+        summary["test_exact"] = scores.exact.into();
+        summary["test_f1"] = scores.f1.into();
+    }
+    save_run(&trainer, &tokenizer, &history, &summary, out)?;
+    say!("\n{history}\n\nSaved to {}", out.display());
+    Ok(())
+}
+
+/// `predict --question Q --context C` with a question-answering model: the best answers.
+pub fn predict(model_dir: &str, question: &str, context: &str, max_len: usize) -> Result<()> {
+    let device = bert_finetune::runtime::device::choose();
+    let tokenizer = pretrained::load_tokenizer(model_dir)?;
+    let model = BertForQuestionAnswering::from_pretrained(model_dir, device)?;
+    pretrained::check_vocabulary(&tokenizer, &model)?;
+    let example = QaExample {
+        id: "question".into(),
+        question: question.to_string(),
+        context: context.to_string(),
+        answers: Vec::new(),
+    };
+    let max_len = max_len.min(model.config.max_position_embeddings as usize);
+    let feats = features(
+        &tokenizer,
+        std::slice::from_ref(&example),
+        max_len,
+        max_len / 4,
+    )?;
+    let set = EncodedSet::windows(&feats, tokenizer.pad_id, max_len, Padding::Longest);
+    let logits = tch::no_grad(|| {
+        set.batches(16, bert_finetune::data::Sampler::Sequential, device)
+            .iter()
+            .map(|b| bert_finetune::model::TaskModel::batch_logits(&model, &b.inputs, false))
+            .collect::<Vec<_>>()
+    });
+    let scored = bert_finetune::eval::Evaluation::new(&logits, &set.labels, 16)?;
+    let (starts, ends) = scored.span_logits();
+    let answers = postprocess(
+        std::slice::from_ref(&example),
+        &feats,
+        &starts,
+        &ends,
+        AnswerSettings::default(),
+    )?;
+    for a in answers {
+        println!("{a}");
+    }
+    Ok(())
+}
