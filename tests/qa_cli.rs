@@ -95,6 +95,28 @@ fn train_tells_question_answering_from_the_file_and_predict_answers() {
         stdout.contains("answer") && stdout.contains("probability"),
         "{stdout}"
     );
+    // A whole file: SQuAD's predictions file, the n-best beside it, and the scores.
+    let stdout = succeeded(
+        &cli(&[
+            "predict",
+            "--model",
+            &path_str(&out),
+            "--file",
+            &path_str(&file("test.json")),
+            "--out",
+            &path_str(&file("predictions.json")),
+        ])
+        .output()
+        .unwrap(),
+    );
+    assert!(stdout.contains("exact match"), "{stdout}");
+    let predictions: Value =
+        serde_json::from_str(&std::fs::read_to_string(file("predictions.json")).unwrap()).unwrap();
+    assert_eq!(predictions.as_object().unwrap().len(), 40);
+    let nbest: Value =
+        serde_json::from_str(&std::fs::read_to_string(file("predictions_nbest.json")).unwrap())
+            .unwrap();
+    assert!(nbest["q0"][0]["probability"].as_f64().is_some());
     // Plain texts for a question-answering model: refused with what to give instead.
     let refused = cli(&["predict", "--model", &path_str(&out), "A text."])
         .output()

@@ -102,19 +102,51 @@ fn train_tells_token_classification_from_the_file_and_predict_prints_entities() 
         stdout.contains("DET"),
         "the trained tagger finds a determiner phrase: {stdout}"
     );
-    let refused = cli(&[
-        "predict",
-        "--model",
-        &path_str(&out),
-        "--file",
-        &file("dev.jsonl"),
-        "--out",
-        &file("tagged.jsonl"),
-    ])
-    .output()
-    .unwrap();
-    assert!(!refused.status.success());
-    assert!(!dir.path().join("tagged.jsonl").exists());
+    // Whole files: JSON lines keep their fields and gain the tags; CoNLL gains a column.
+    for (input, output) in [
+        ("dev.jsonl", "tagged.jsonl"),
+        ("test.conll", "tagged.conll"),
+    ] {
+        succeeded(
+            &cli(&[
+                "predict",
+                "--model",
+                &path_str(&out),
+                "--file",
+                &file(input),
+                "--out",
+                &file(output),
+            ])
+            .output()
+            .unwrap(),
+        );
+    }
+    let tagged = std::fs::read_to_string(dir.path().join("tagged.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = tagged
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 40);
+    for r in &records {
+        assert_eq!(
+            r["predicted_tags"].as_array().unwrap().len(),
+            r["tokens"].as_array().unwrap().len()
+        );
+        assert!(r["ner_tags"].is_array(), "the input's fields are kept");
+    }
+    let conll_out = std::fs::read_to_string(dir.path().join("tagged.conll")).unwrap();
+    let conll_in = std::fs::read_to_string(dir.path().join("test.conll")).unwrap();
+    assert_eq!(conll_out.lines().count(), conll_in.lines().count());
+    for (a, b) in conll_in.lines().zip(conll_out.lines()) {
+        if a.trim().is_empty() || a.starts_with("-DOCSTART-") {
+            assert_eq!(a, b);
+        } else {
+            assert!(
+                b.starts_with(a) && TAGS.contains(&b.rsplit(' ').next().unwrap()),
+                "{b}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -274,3 +274,79 @@ pub fn predict(model_dir: &str, question: &str, context: &str, max_len: usize) -
     }
     Ok(())
 }
+
+/// `predict --file questions.json --out predictions.json` with a question-answering model:
+/// SQuAD's predictions file (`{id: answer}`), and beside it `<out>_nbest.json` with each
+/// question's candidates, probabilities and logits (utils_qa's two files). When the file holds
+/// gold answers, SQuAD's exact match and F1 are printed too.
+pub fn predict_file(model_dir: &str, file: &Path, out: &Path) -> Result<()> {
+    if file == out {
+        bail!(
+            "--out {}: that is the input file; predictions go to another file",
+            out.display()
+        );
+    }
+    let examples = read_squad(file)?;
+    let device = bert_finetune::runtime::device::choose();
+    let tokenizer = pretrained::load_tokenizer(model_dir)?;
+    let model = BertForQuestionAnswering::from_pretrained(model_dir, device)?;
+    pretrained::check_vocabulary(&tokenizer, &model)?;
+    let max_len = 384.min(model.config.max_position_embeddings as usize);
+    let feats = features(&tokenizer, &examples, max_len, max_len / 3)?;
+    let set = EncodedSet::windows(&feats, tokenizer.pad_id, max_len, Padding::Longest);
+    let logits = tch::no_grad(|| {
+        set.batches(16, bert_finetune::data::Sampler::Sequential, device)
+            .iter()
+            .map(|b| bert_finetune::model::TaskModel::batch_logits(&model, &b.inputs, false))
+            .collect::<Vec<_>>()
+    });
+    let scored = bert_finetune::eval::Evaluation::new(&logits, &set.labels, 16)?;
+    let (starts, ends) = scored.span_logits();
+    let answers = postprocess(&examples, &feats, &starts, &ends, AnswerSettings::default())?;
+    let predictions: serde_json::Map<String, Value> = answers
+        .iter()
+        .map(|a| (a.id.clone(), Value::String(a.text.clone())))
+        .collect();
+    let nbest: serde_json::Map<String, Value> = answers
+        .iter()
+        .map(|a| {
+            let candidates: Vec<Value> = a
+                .candidates
+                .iter()
+                .map(|c| {
+                    serde_json::json!({"text": c.text, "probability": c.probability,
+                                       "start_logit": c.start_logit, "end_logit": c.end_logit})
+                })
+                .collect();
+            (a.id.clone(), Value::Array(candidates))
+        })
+        .collect();
+    let stem = out
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("predictions");
+    let nbest_file = out.with_file_name(format!("{stem}_nbest.json"));
+    bert_finetune::runtime::atomic::write(
+        out,
+        serde_json::to_string_pretty(&predictions)?.as_bytes(),
+    )?;
+    bert_finetune::runtime::atomic::write(
+        &nbest_file,
+        serde_json::to_string_pretty(&nbest)?.as_bytes(),
+    )?;
+    println!(
+        "{} answers in {} (candidates in {})",
+        thousands(answers.len()),
+        out.display(),
+        nbest_file.display()
+    );
+    if examples.iter().any(|e| !e.answers.is_empty()) {
+        let predicted: Vec<String> = answers.iter().map(|a| a.text.clone()).collect();
+        let gold: Vec<Vec<String>> = examples
+            .iter()
+            .map(|e| e.answers.iter().map(|a| a.text.clone()).collect())
+            .collect();
+        println!("{}", SquadScores::new(&predicted, &gold, SquadVersion::V2)?);
+    }
+    Ok(())
+}

@@ -470,18 +470,11 @@ fn run(cli: Cli) -> ExitCode {
                     context.as_deref().unwrap_or_default(),
                     384,
                 ),
-                (Some(file), Some(out)) => {
-                    if let Some(
-                        head @ ("BertForTokenClassification" | "BertForQuestionAnswering"),
-                    ) = pretrained::architecture(&dir)?.as_deref()
-                    {
-                        anyhow::bail!(
-                            "predict --file: {dir} is a {head}; files for it are not built yet, \
-                             give the texts (or --question and --context) as arguments"
-                        );
-                    }
-                    predict_file::run(&dir, &file, &out, &text_columns)
-                }
+                (Some(file), Some(out)) => match pretrained::architecture(&dir)?.as_deref() {
+                    Some("BertForTokenClassification") => tagging::predict_file(&dir, &file, &out),
+                    Some("BertForQuestionAnswering") => answering::predict_file(&dir, &file, &out),
+                    _ => predict_file::run(&dir, &file, &out, &text_columns),
+                },
                 _ => predict(&dir, &sentences, pairs),
             })
         }

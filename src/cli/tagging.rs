@@ -15,7 +15,7 @@ use bert_finetune::data::tagging::{
 };
 use bert_finetune::data::tokenizer::Padding;
 use bert_finetune::data::EncodedSet;
-use bert_finetune::model::{pretrained, BertForTokenClassification};
+use bert_finetune::model::{entities, pretrained, BertForTokenClassification};
 use bert_finetune::runtime::display::thousands;
 use bert_finetune::train::TrainConfig;
 
@@ -227,5 +227,127 @@ pub fn run(
     }
     save_run(&trainer, &tokenizer, &history, &summary, out)?;
     say!("\n{history}\n\nSaved to {}", out.display());
+    Ok(())
+}
+
+/// `predict --file in --out out` with a token classifier: every word's predicted tag, added to
+/// what the input holds. CoNLL in, CoNLL out with the tag as a new last column (blank and
+/// `-DOCSTART-` lines kept); JSON lines or a JSON array in, the same records with a
+/// `predicted_tags` list (JSON lines out unless `out` ends in `.json`).
+pub fn predict_file(model_dir: &str, file: &Path, out: &Path) -> Result<()> {
+    if file == out {
+        bail!(
+            "--out {}: that is the input file; predictions go to another file",
+            out.display()
+        );
+    }
+    let device = bert_finetune::runtime::device::choose();
+    let tokenizer = pretrained::load_tokenizer(model_dir)?;
+    let tagger = BertForTokenClassification::from_pretrained(model_dir, None, device)?;
+    pretrained::check_vocabulary(&tokenizer, &tagger)?;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read {} as UTF-8 text", file.display()))?;
+    let ext = |p: &Path| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default()
+    };
+    let written = if matches!(ext(file).as_str(), "conll" | "iob" | "txt") {
+        // Sentences as the line numbers of their words.
+        let lines: Vec<&str> = text.lines().collect();
+        let mut sentences: Vec<Vec<usize>> = vec![Vec::new()];
+        for (i, line) in lines.iter().enumerate() {
+            if line.trim().is_empty() || line.starts_with("-DOCSTART-") {
+                sentences.push(Vec::new());
+            } else if let Some(s) = sentences.last_mut() {
+                s.push(i);
+            }
+        }
+        sentences.retain(|s| !s.is_empty());
+        let words: Vec<Vec<String>> = sentences
+            .iter()
+            .map(|s| {
+                s.iter()
+                    .map(|&i| lines[i].split_whitespace().next().unwrap_or("").to_string())
+                    .collect()
+            })
+            .collect();
+        let tags = entities::predict_word_tags(&tagger, &tokenizer, &words)?;
+        let mut tag_of = vec![None; lines.len()];
+        for (s, t) in sentences.iter().zip(&tags) {
+            for (&i, tag) in s.iter().zip(t) {
+                tag_of[i] = Some(tag.as_str());
+            }
+        }
+        let mut body = String::new();
+        for (line, tag) in lines.iter().zip(tag_of) {
+            match tag {
+                Some(tag) => body += &format!("{} {tag}\n", line.trim_end()),
+                None => body += &format!("{line}\n"),
+            }
+        }
+        (words.len(), body)
+    } else {
+        let records: Vec<Value> = if text.trim_start().starts_with('[') {
+            serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", file.display()))?
+        } else {
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(n, l)| {
+                    serde_json::from_str(l).map_err(|e| {
+                        anyhow::anyhow!("{} line {}: not valid JSON: {e}", file.display(), n + 1)
+                    })
+                })
+                .collect::<Result<_>>()?
+        };
+        let words: Vec<Vec<String>> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let list = r
+                    .get("tokens")
+                    .or_else(|| r.as_object().and_then(|o| o.values().next()));
+                list.and_then(|v| v.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .map(|w| w.as_str().unwrap_or("").to_string())
+                            .collect()
+                    })
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{} record {}: no list of words (`tokens`)",
+                            file.display(),
+                            i + 1
+                        )
+                    })
+            })
+            .collect::<Result<_>>()?;
+        let tags = entities::predict_word_tags(&tagger, &tokenizer, &words)?;
+        let tagged: Vec<Value> = records
+            .into_iter()
+            .zip(tags)
+            .map(|(mut r, t)| {
+                if let Value::Object(fields) = &mut r {
+                    fields.insert("predicted_tags".into(), serde_json::json!(t));
+                }
+                r
+            })
+            .collect();
+        let body = if ext(out) == "json" {
+            serde_json::to_string_pretty(&tagged)? + "\n"
+        } else {
+            tagged.iter().map(|r| r.to_string() + "\n").collect()
+        };
+        (words.len(), body)
+    };
+    bert_finetune::runtime::atomic::write(out, written.1.as_bytes())?;
+    println!(
+        "{} sentences tagged into {}",
+        thousands(written.0),
+        out.display()
+    );
     Ok(())
 }

@@ -144,6 +144,8 @@ fn flat(v: &Value, file: &Path, at: &str) -> Result<QaExample> {
     let texts = v["answers"]["text"].as_array();
     let starts = v["answers"]["answer_start"].as_array();
     let answers = match (texts, starts) {
+        // Questions to answer (predict --file) may come without answers.
+        _ if v.get("answers").is_none() => Vec::new(),
         (Some(texts), Some(starts)) if texts.len() == starts.len() => texts
             .iter()
             .zip(starts)

@@ -205,3 +205,67 @@ impl Rich for TaggedText {
 }
 
 crate::impl_evcxr_display!(TaggedText);
+
+/// Each word's predicted tag, for sentences given as words (what run_ner's predictions file
+/// holds): the tag of a word's first piece. A sentence longer than the model's positions is
+/// read in consecutive windows cut between words, so every word gets a tag; a word that
+/// tokenizes to nothing gets `O`.
+pub fn predict_word_tags(
+    model: &BertForTokenClassification,
+    tokenizer: &BertTokenizer,
+    sentences: &[Vec<String>],
+) -> Result<Vec<Vec<String>>> {
+    let room = (model.config.max_position_embeddings as usize)
+        .saturating_sub(2)
+        .max(1);
+    let device = model.vs.device();
+    sentences
+        .iter()
+        .map(|words| {
+            let mut tags = vec!["O".to_string(); words.len()];
+            if words.is_empty() {
+                return Ok(tags);
+            }
+            let (ids, word_ids) = tokenizer.encode_words(words)?;
+            // The pieces between [CLS] and [SEP], with their words.
+            let pieces: Vec<(i64, u32)> = ids
+                .iter()
+                .zip(&word_ids)
+                .filter_map(|(&id, w)| w.map(|w| (id, w)))
+                .collect();
+            let mut start = 0;
+            let mut previous = None;
+            while start < pieces.len() {
+                let mut stop = (start + room).min(pieces.len());
+                // Cut between words: back off to the first piece of the word cut in two.
+                while stop < pieces.len()
+                    && stop > start + 1
+                    && pieces[stop].1 == pieces[stop - 1].1
+                {
+                    stop -= 1;
+                }
+                let row: Vec<i64> = std::iter::once(tokenizer.cls_id)
+                    .chain(pieces[start..stop].iter().map(|p| p.0))
+                    .chain(std::iter::once(tokenizer.sep_id))
+                    .collect();
+                let n = row.len() as i64;
+                let input = Tensor::from_slice(&row).reshape([1, n]).to_device(device);
+                let best = tch::no_grad(|| {
+                    model
+                        .forward(&input, &input.ones_like(), &input.zeros_like(), false)
+                        .argmax(-1, false)
+                        .to_device(tch::Device::Cpu)
+                });
+                let best: Vec<i64> = Vec::try_from(best.reshape([-1]))?;
+                for (k, &(_, word)) in pieces[start..stop].iter().enumerate() {
+                    if previous != Some(word) {
+                        tags[word as usize] = model.config.label_name(best[k + 1] as usize);
+                    }
+                    previous = Some(word);
+                }
+                start = stop;
+            }
+            Ok(tags)
+        })
+        .collect()
+}
