@@ -17,47 +17,15 @@ use bert_finetune::data::squad::{features, read_squad, QaExample, QaFeature};
 use bert_finetune::data::tokenizer::{BertTokenizer, Padding};
 use bert_finetune::data::EncodedSet;
 use bert_finetune::eval::answers::{postprocess, AnswerSettings, QaPrediction};
-use bert_finetune::eval::{SquadScores, SquadVersion};
+use bert_finetune::eval::{evaluate, Evaluation, SquadScores, SquadVersion};
 use bert_finetune::model::{pretrained, BertForQuestionAnswering};
 use bert_finetune::runtime::display::thousands;
+use bert_finetune::runtime::precision::Precision;
 use bert_finetune::train::{TrainConfig, Trainer};
 
-use super::fit::{check_run_folder, fit, flag_error, save_run};
+use super::fit::{check_own_run, fit, save_run};
 use super::own_data::OwnData;
 use super::Common;
-
-/// True when `file` holds questions: JSON with SQuAD's `data` list, or records (JSON lines or
-/// an array) with `question`, `context` and `answers`.
-pub fn is_squad_file(file: &Path) -> bool {
-    let ext = file
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    if !matches!(ext.as_str(), "json" | "jsonl") {
-        return false;
-    }
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return false;
-    };
-    let text = text.trim_start_matches('\u{feff}').trim_start();
-    let first: Option<Value> = if text.starts_with('[') {
-        serde_json::from_str::<Vec<Value>>(text)
-            .ok()
-            .and_then(|v| v.into_iter().next())
-    } else if text.starts_with('{') && text.contains("\"data\"") && !text.contains("\n{") {
-        return serde_json::from_str::<Value>(text).is_ok_and(|v| v["data"].is_array());
-    } else {
-        text.lines()
-            .next()
-            .and_then(|l| serde_json::from_str(l).ok())
-    };
-    first.is_some_and(|r| {
-        ["question", "context", "answers"]
-            .iter()
-            .all(|k| r.get(k).is_some())
-    })
-}
 
 /// run_qa's `--doc_stride` (128 at its `--max_seq_length` of 384): a quarter of `--max-len`
 /// below that, so a short window keeps room for the context.
@@ -69,6 +37,32 @@ fn stride(common: &Common, doc_stride: Option<usize>) -> usize {
     })
 }
 
+/// Answers for `examples` from the span logits of their windows (`scored`, in `feats`'
+/// order), as utils_qa's post-processing gives them.
+fn answers_of(
+    scored: &Evaluation,
+    examples: &[QaExample],
+    feats: &[QaFeature],
+    settings: AnswerSettings,
+) -> Result<Vec<QaPrediction>> {
+    let (starts, ends) = scored.span_logits();
+    postprocess(examples, feats, &starts, &ends, settings)
+}
+
+/// SQuAD's exact match and F1 of `answers` against the examples' gold answers.
+fn squad_scores(
+    examples: &[QaExample],
+    answers: &[QaPrediction],
+    version: SquadVersion,
+) -> Result<SquadScores> {
+    let predicted: Vec<String> = answers.iter().map(|a| a.text.clone()).collect();
+    let gold: Vec<Vec<String>> = examples
+        .iter()
+        .map(|e| e.answers.iter().map(|a| a.text.clone()).collect())
+        .collect();
+    SquadScores::new(&predicted, &gold, version)
+}
+
 /// Answers for `examples` and their SQuAD scores (v2's rules when a question has no answer).
 fn answer_and_score<M: bert_finetune::model::TaskModel>(
     trainer: &Trainer<M>,
@@ -76,27 +70,45 @@ fn answer_and_score<M: bert_finetune::model::TaskModel>(
     feats: &[QaFeature],
     set: &EncodedSet,
     batch_size: usize,
-) -> Result<(Vec<QaPrediction>, SquadScores)> {
-    let scored = trainer.evaluate(set, batch_size)?;
-    let (starts, ends) = scored.span_logits();
+) -> Result<SquadScores> {
     let with_no_answer = examples.iter().any(|e| e.answers.is_empty());
     let settings = AnswerSettings {
         with_no_answer,
         ..AnswerSettings::default()
     };
-    let answers = postprocess(examples, feats, &starts, &ends, settings)?;
-    let predicted: Vec<String> = answers.iter().map(|a| a.text.clone()).collect();
-    let gold: Vec<Vec<String>> = examples
-        .iter()
-        .map(|e| e.answers.iter().map(|a| a.text.clone()).collect())
-        .collect();
+    let answers = answers_of(
+        &trainer.evaluate(set, batch_size)?,
+        examples,
+        feats,
+        settings,
+    )?;
     let version = if with_no_answer {
         SquadVersion::V2
     } else {
         SquadVersion::V1
     };
-    let scores = SquadScores::new(&predicted, &gold, version)?;
-    Ok((answers, scores))
+    squad_scores(examples, &answers, version)
+}
+
+/// A saved question-answering model's answers to `examples`: its tokenizer and weights loaded,
+/// the examples cut into windows of at most `max_len` tokens (the model's positions at most)
+/// overlapping by `stride` of that length, run in order (fp32) and post-processed with
+/// run_qa's defaults.
+fn answer_with(
+    model_dir: &str,
+    examples: &[QaExample],
+    max_len: usize,
+    stride: fn(usize) -> usize,
+) -> Result<Vec<QaPrediction>> {
+    let device = bert_finetune::runtime::device::choose();
+    let tokenizer = pretrained::load_tokenizer(model_dir)?;
+    let model = BertForQuestionAnswering::from_pretrained(model_dir, device)?;
+    pretrained::check_vocabulary(&tokenizer, &model)?;
+    let max_len = max_len.min(model.config.max_position_embeddings as usize);
+    let feats = features(&tokenizer, examples, max_len, stride(max_len))?;
+    let set = EncodedSet::windows(&feats, tokenizer.pad_id, max_len, Padding::Longest);
+    let scored = evaluate(&model, &set, 16, Precision::Fp32)?;
+    answers_of(&scored, examples, &feats, AnswerSettings::default())
 }
 
 pub fn run(
@@ -107,15 +119,8 @@ pub fn run(
     out: &Path,
     resume: bool,
 ) -> Result<()> {
-    config.validate().map_err(|e| flag_error(e.into()))?;
-    if !(own.validation_split > 0.0 && own.validation_split < 1.0) {
-        bail!(
-            "--validation-split {}: give a share between 0 and 1",
-            own.validation_split
-        );
-    }
+    check_own_run(&config, own.validation_split, out, resume)?;
     let stride = stride(common, own.doc_stride);
-    check_run_folder(out, resume)?;
     let train_file = own
         .train_file
         .as_deref()
@@ -191,7 +196,7 @@ pub fn run(
     pretrained::check_vocabulary(&tokenizer, &model)?;
     let (trainer, history) = fit(model, config, train_set, val_set.clone(), out, resume)?;
 
-    let (_, val_scores) = answer_and_score(
+    let val_scores = answer_and_score(
         &trainer,
         &val_examples,
         &val_features,
@@ -223,8 +228,7 @@ pub fn run(
             file.display()
         );
         let test_set = set(feats, Padding::Longest);
-        let (_, scores) =
-            answer_and_score(&trainer, examples, feats, &test_set, common.batch_size)?;
+        let scores = answer_and_score(&trainer, examples, feats, &test_set, common.batch_size)?;
         say!("{scores}");
         summary["test_exact"] = scores.exact.into();
         summary["test_f1"] = scores.f1.into();
@@ -236,40 +240,13 @@ pub fn run(
 
 /// `predict --question Q --context C` with a question-answering model: the best answers.
 pub fn predict(model_dir: &str, question: &str, context: &str, max_len: usize) -> Result<()> {
-    let device = bert_finetune::runtime::device::choose();
-    let tokenizer = pretrained::load_tokenizer(model_dir)?;
-    let model = BertForQuestionAnswering::from_pretrained(model_dir, device)?;
-    pretrained::check_vocabulary(&tokenizer, &model)?;
     let example = QaExample {
         id: "question".into(),
         question: question.to_string(),
         context: context.to_string(),
         answers: Vec::new(),
     };
-    let max_len = max_len.min(model.config.max_position_embeddings as usize);
-    let feats = features(
-        &tokenizer,
-        std::slice::from_ref(&example),
-        max_len,
-        max_len / 4,
-    )?;
-    let set = EncodedSet::windows(&feats, tokenizer.pad_id, max_len, Padding::Longest);
-    let logits = tch::no_grad(|| {
-        set.batches(16, bert_finetune::data::Sampler::Sequential, device)
-            .iter()
-            .map(|b| bert_finetune::model::TaskModel::batch_logits(&model, &b.inputs, false))
-            .collect::<Vec<_>>()
-    });
-    let scored = bert_finetune::eval::Evaluation::new(&logits, &set.labels, 16)?;
-    let (starts, ends) = scored.span_logits();
-    let answers = postprocess(
-        std::slice::from_ref(&example),
-        &feats,
-        &starts,
-        &ends,
-        AnswerSettings::default(),
-    )?;
-    for a in answers {
+    for a in answer_with(model_dir, &[example], max_len, |len| len / 4)? {
         println!("{a}");
     }
     Ok(())
@@ -287,22 +264,7 @@ pub fn predict_file(model_dir: &str, file: &Path, out: &Path) -> Result<()> {
         );
     }
     let examples = read_squad(file)?;
-    let device = bert_finetune::runtime::device::choose();
-    let tokenizer = pretrained::load_tokenizer(model_dir)?;
-    let model = BertForQuestionAnswering::from_pretrained(model_dir, device)?;
-    pretrained::check_vocabulary(&tokenizer, &model)?;
-    let max_len = 384.min(model.config.max_position_embeddings as usize);
-    let feats = features(&tokenizer, &examples, max_len, max_len / 3)?;
-    let set = EncodedSet::windows(&feats, tokenizer.pad_id, max_len, Padding::Longest);
-    let logits = tch::no_grad(|| {
-        set.batches(16, bert_finetune::data::Sampler::Sequential, device)
-            .iter()
-            .map(|b| bert_finetune::model::TaskModel::batch_logits(&model, &b.inputs, false))
-            .collect::<Vec<_>>()
-    });
-    let scored = bert_finetune::eval::Evaluation::new(&logits, &set.labels, 16)?;
-    let (starts, ends) = scored.span_logits();
-    let answers = postprocess(&examples, &feats, &starts, &ends, AnswerSettings::default())?;
+    let answers = answer_with(model_dir, &examples, 384, |len| len / 3)?;
     let predictions: serde_json::Map<String, Value> = answers
         .iter()
         .map(|a| (a.id.clone(), Value::String(a.text.clone())))
@@ -341,12 +303,7 @@ pub fn predict_file(model_dir: &str, file: &Path, out: &Path) -> Result<()> {
         nbest_file.display()
     );
     if examples.iter().any(|e| !e.answers.is_empty()) {
-        let predicted: Vec<String> = answers.iter().map(|a| a.text.clone()).collect();
-        let gold: Vec<Vec<String>> = examples
-            .iter()
-            .map(|e| e.answers.iter().map(|a| a.text.clone()).collect())
-            .collect();
-        println!("{}", SquadScores::new(&predicted, &gold, SquadVersion::V2)?);
+        println!("{}", squad_scores(&examples, &answers, SquadVersion::V2)?);
     }
     Ok(())
 }

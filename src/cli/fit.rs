@@ -107,6 +107,21 @@ pub fn hold_out(
     Ok((train_set, val_set))
 }
 
+/// What a run on a user's files checks before reading them: the training settings (said with
+/// their flags), a `--validation-split` strictly between 0 and 1, and the run folder.
+pub fn check_own_run(
+    config: &TrainConfig,
+    validation_split: f64,
+    out: &Path,
+    resume: bool,
+) -> Result<()> {
+    config.validate().map_err(|e| flag_error(e.into()))?;
+    if !(validation_split > 0.0 && validation_split < 1.0) {
+        bail!("--validation-split {validation_split}: give a share between 0 and 1");
+    }
+    check_run_folder(out, resume)
+}
+
 /// The run's folder: writable (see [`check_output_folder`]), and holding a checkpoint when the
 /// run resumes. Both train commands check it before reading any data.
 pub fn check_run_folder(out: &Path, resume: bool) -> Result<()> {

@@ -47,6 +47,7 @@ mod progress;
 mod run_files;
 mod scores;
 mod tagging;
+mod task_files;
 mod train;
 
 #[derive(Parser)]
@@ -416,13 +417,13 @@ fn run(cli: Cli) -> ExitCode {
                 .as_deref()
                 .is_none_or(|t| t.eq_ignore_ascii_case("cola"));
             let file = own.train_file.as_deref();
-            if file.is_some_and(answering::is_squad_file) {
+            if file.is_some_and(task_files::is_squad_file) {
                 if weights.is_some() {
                     eprintln!("error: --class-weights: question answering takes no class weights");
                     return ExitCode::FAILURE;
                 }
                 answering::run(&common, &own, config, limit, &out, resume.is_some())
-            } else if file.is_some_and(tagging::is_tagging_file) {
+            } else if file.is_some_and(task_files::is_tagging_file) {
                 if weights.is_some() {
                     eprintln!(
                         "error: --class-weights: token classification takes no class weights"

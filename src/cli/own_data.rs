@@ -19,7 +19,7 @@ use bert_finetune::model::{pretrained, BertForSequenceClassification};
 use bert_finetune::runtime::display::thousands;
 use bert_finetune::train::TrainConfig;
 
-use super::fit::{check_run_folder, fit, flag_error, hold_out, report_truncation};
+use super::fit::{check_own_run, fit, hold_out, report_truncation};
 use super::fit::{resolve_class_weights, save_run};
 use super::Common;
 
@@ -136,15 +136,8 @@ pub fn run(
     out: &Path,
     resume: bool,
 ) -> Result<()> {
-    config.validate().map_err(|e| flag_error(e.into()))?;
-    if !(own.validation_split > 0.0 && own.validation_split < 1.0) {
-        bail!(
-            "--validation-split {}: give a share between 0 and 1",
-            own.validation_split
-        );
-    }
     let format: Option<Format> = own.format.as_deref().map(str::parse).transpose()?;
-    check_run_folder(out, resume)?;
+    check_own_run(&config, own.validation_split, out, resume)?;
     let sources = Sources::of(common, own)?;
     let read = |file: &Path| read_table_with(file, format, sources.quoting);
     let train_file = sources.train.as_path();

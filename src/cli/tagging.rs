@@ -19,45 +19,9 @@ use bert_finetune::model::{entities, pretrained, BertForTokenClassification};
 use bert_finetune::runtime::display::thousands;
 use bert_finetune::train::TrainConfig;
 
-use super::fit::{check_run_folder, fit, flag_error, hold_out, save_run};
+use super::fit::{check_own_run, fit, hold_out, save_run};
 use super::own_data::OwnData;
 use super::Common;
-
-/// True when `file` holds tagged words rather than a table: a CoNLL file by its extension
-/// (`.conll`, `.iob`), or JSON whose first record has a list of words and a list of tags
-/// (`tokens` and `ner_tags`, else its first two fields).
-pub fn is_tagging_file(file: &Path) -> bool {
-    let ext = file
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    match ext.as_str() {
-        "conll" | "iob" => true,
-        "json" | "jsonl" => first_record(file).is_some_and(|record| {
-            let Value::Object(fields) = record else {
-                return false;
-            };
-            let lists: Vec<&Value> = match (fields.get("tokens"), fields.get("ner_tags")) {
-                (Some(w), Some(t)) => vec![w, t],
-                _ => fields.values().take(2).collect(),
-            };
-            lists.len() == 2 && lists.iter().all(|v| v.is_array())
-        }),
-        _ => false,
-    }
-}
-
-/// The first record of a JSON lines file or a JSON array (`None` when neither parses).
-fn first_record(file: &Path) -> Option<Value> {
-    let text = std::fs::read_to_string(file).ok()?;
-    let text = text.trim_start_matches('\u{feff}').trim_start();
-    if text.starts_with('[') {
-        let all: Vec<Value> = serde_json::from_str(text).ok()?;
-        return all.into_iter().next();
-    }
-    serde_json::from_str(text.lines().next()?).ok()
-}
 
 /// Which fields hold the words and the tags: `--text-columns` and `--label-column` when
 /// given (the latter's default, `label`, means "not given" here).
@@ -91,20 +55,13 @@ pub fn run(
     out: &Path,
     resume: bool,
 ) -> Result<()> {
-    config.validate().map_err(|e| flag_error(e.into()))?;
-    if !(own.validation_split > 0.0 && own.validation_split < 1.0) {
-        bail!(
-            "--validation-split {}: give a share between 0 and 1",
-            own.validation_split
-        );
-    }
     if common.max_len < 3 {
         bail!(
             "--max-len {}: a sentence needs room for [CLS], a word and [SEP]",
             common.max_len
         );
     }
-    check_run_folder(out, resume)?;
+    check_own_run(&config, own.validation_split, out, resume)?;
     let columns = columns(own);
     let train_file = own
         .train_file

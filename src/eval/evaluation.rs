@@ -170,10 +170,10 @@ impl Evaluation {
             });
         }
         if let Labels::Tags(tags) = labels {
-            return Self::of_tags(batch_logits, tags, batch_size);
+            return Self::of_tags(batch_logits, labels, tags, batch_size);
         }
         if let Labels::Spans(spans) = labels {
-            return Self::of_spans(batch_logits, spans, batch_size);
+            return Self::of_spans(batch_logits, labels, spans, batch_size);
         }
         let device = batch_logits[0].device();
         let mut start = 0;
@@ -212,18 +212,23 @@ impl Evaluation {
     /// Token classification: batches of `[rows, width, tags]` logits, each as wide as its
     /// batch. The loss is the mean of the batches' losses; the predicted tag of every position
     /// a true tag has is kept (the logits themselves are not: one row per token would be a lot).
-    fn of_tags(batch_logits: &[Tensor], tags: &[Vec<i64>], batch_size: usize) -> Result<Self> {
+    fn of_tags(
+        batch_logits: &[Tensor],
+        labels: &Labels,
+        tags: &[Vec<i64>],
+        batch_size: usize,
+    ) -> Result<Self> {
         let mut start = 0;
         let mut losses = Vec::with_capacity(batch_logits.len());
         let mut preds = Vec::with_capacity(tags.len());
         for l in batch_logits {
             let (n, width) = (l.size()[0] as usize, l.size()[1] as usize);
             let rows: Vec<usize> = (start..start + n).collect();
-            let labels = Labels::Tags(tags.to_vec()).tensor_of_width(&rows, width);
+            let y = labels.tensor_of_width(&rows, width);
             losses.push(heads::loss(
                 ProblemType::TokenClassification,
                 l,
-                &labels.to_device(l.device()),
+                &y.to_device(l.device()),
             )?);
             let Labels::Tags(best) =
                 predictions(ProblemType::TokenClassification, &l.to_device(Device::Cpu))?
@@ -243,7 +248,7 @@ impl Evaluation {
             problem_type: ProblemType::TokenClassification,
             logits: Vec::new(),
             preds: Labels::Tags(preds),
-            labels: Labels::Tags(tags.to_vec()),
+            labels: labels.clone(),
             batch_size,
             loss,
             seconds: 0.0,
@@ -256,7 +261,12 @@ impl Evaluation {
     /// [`Evaluation::span_logits`]); the predictions are each window's best start and best end
     /// token, which the span accuracy compares with the labels. Answers as text come from
     /// [`super::answers::postprocess`] over these logits.
-    fn of_spans(batch_logits: &[Tensor], spans: &[(i64, i64)], batch_size: usize) -> Result<Self> {
+    fn of_spans(
+        batch_logits: &[Tensor],
+        labels: &Labels,
+        spans: &[(i64, i64)],
+        batch_size: usize,
+    ) -> Result<Self> {
         let mut start = 0;
         let mut losses = Vec::with_capacity(batch_logits.len());
         let mut logits = Vec::with_capacity(spans.len());
@@ -264,11 +274,11 @@ impl Evaluation {
         for l in batch_logits {
             let n = l.size()[0] as usize;
             let rows: Vec<usize> = (start..start + n).collect();
-            let labels = Labels::Spans(spans.to_vec()).tensor(&rows);
+            let y = labels.tensor(&rows);
             losses.push(heads::loss(
                 ProblemType::QuestionAnswering,
                 l,
-                &labels.to_device(l.device()),
+                &y.to_device(l.device()),
             )?);
             let l = l.to_kind(Kind::Float).to_device(Device::Cpu);
             let (s, e) = heads::span_logits(&l)?;
@@ -291,7 +301,7 @@ impl Evaluation {
             problem_type: ProblemType::QuestionAnswering,
             logits,
             preds: Labels::Spans(preds),
-            labels: Labels::Spans(spans.to_vec()),
+            labels: labels.clone(),
             batch_size,
             loss,
             seconds: 0.0,
