@@ -25,6 +25,7 @@ test: setup
 	@$(ENV) scripts/setup-browser
 	@$(ENV) python tests/notebook/test_notebook.py
 	@$(ENV) python tests/notebook/test_own_data.py
+	@$(ENV) python tests/notebook/test_task_notebooks.py
 	@$(ENV) python tests/notebook/test_background.py
 	@$(ENV) node tests/browser/jupyterlab.mjs
 
@@ -44,14 +45,17 @@ ARGS ?=
 bench: setup
 	@$(ENV) scripts/bench $(ARGS)
 
-# Own data, our CLI and transformers' Trainer side by side (MiniLM; a 3-class task and a pair
-# task from data/examples, two seeds a side): accuracy, macro F1, training sentences/s.
+# Own data, our CLI and transformers' Trainer side by side (MiniLM; from data/examples a 3-class
+# task, a pair task, NER as run_ner and QA as run_qa; two seeds a side): each task's figures and
+# training examples/s. One task: make compare-hf ARGS="--tasks who".
 compare-hf: setup
 	@$(ENV) cargo build --release --quiet --bin bert-finetune
 	@$(ENV) python scripts/compare_hf.py $(ARGS)
 
-# Refresh the outputs committed in notebooks/cola.ipynb from a full run.
+# Refresh the outputs committed in notebooks/*.ipynb from full runs.
 notebook-outputs: run
 	cp out/cola.ipynb notebooks/cola.ipynb
-	@$(ENV) python scripts/run_notebook.py --notebook own_data --out out
-	cp out/own_data.ipynb notebooks/own_data.ipynb
+	@for nb in own_data token_classification question_answering; do \
+		$(ENV) python scripts/run_notebook.py --notebook $$nb --out out && \
+		cp out/$$nb.ipynb notebooks/$$nb.ipynb || exit 1; \
+	done

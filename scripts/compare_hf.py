@@ -1,16 +1,42 @@
 """Our CLI and transformers' Trainer side by side on the same files and checkpoint
-(`make compare-hf`): a 3-class single-text task and a pair task from data/examples/ (see
-scripts/make_examples.py), two seeds a side, the Trainer's defaults (AdamW lr 5e-5, batch 8,
-3 epochs, linear decay, dynamic padding) with group_by_length sampling
-(transformers 5: `train_sampling_strategy="group_by_length"`), and ours with the same settings
-and bucket padding (our group_by_length). Both train on the whole training file and are
-scored on the test file.
+(`make compare-hf`), on four tasks from data/examples/ (see scripts/make_examples.py):
 
-Prints a table and writes out/compare_hf.json: test accuracy and macro F1 per run, and
-training sentences/s (training only: the Trainer's train_samples_per_second with evaluation
-off; our epochs' training time, validation excluded).
+- `source`: a 3-class single-text task (which source a sentence comes from), CSV;
+- `next`: a 2-class pair task (does sentence2 follow sentence1?), CSV;
+- `people`: token classification (BIO tags B-PER, B-DET, I-DET, O), JSON lines of `tokens` and
+  `ner_tags`, as transformers' examples/pytorch/token-classification/run_ner.py runs it: words
+  tokenized with is_split_into_words, the first piece of each word labelled with its word's tag
+  and later pieces and specials -100 (label_all_tokens off), tags = the sorted tags of the
+  training file, AutoModelForTokenClassification, DataCollatorForTokenClassification; scored
+  with seqeval (default mode) on the test file: entity precision, recall and F1;
+- `who`: extractive question answering, flat SQuAD JSON lines (id, question, context, answers),
+  as examples/pytorch/question-answering/run_qa.py runs it: windows of --max-len tokens
+  (question + context, truncation="only_second") overlapping by --doc-stride (32) tokens, each
+  labelled with the answer's start/end token, or the [CLS] token when the answer is not wholly
+  inside it; AutoModelForQuestionAnswering; on the test file the best span over all windows of
+  a question, as utils_qa.postprocess_qa_predictions finds it (n_best 20, answers of at most
+  30 tokens; tests/python/qa.py), scored with SQuAD v1.1 exact match and F1 (0-100).
+  run_qa pads every window to max_length by default; here both sides pad dynamically
+  (DataCollatorWithPadding on the Trainer's side, our bucket padding), so neither pays for
+  padding the other does not.
 
-Usage: python scripts/compare_hf.py [--seeds 42 43] [--epochs 3] [--tasks source next]
+The recipe on both sides: the Trainer's defaults (AdamW lr 5e-5, batch 8, 3 epochs, linear
+decay, no warmup, dynamic padding) with group_by_length sampling (transformers 5:
+`train_sampling_strategy="group_by_length"`), evaluation, saving and logging off; ours with the
+same settings and `--padding bucket` (our group_by_length), the test file as validation and test
+file. Both train on the whole training file (or its first --limit rows/questions) and are
+scored on the test file; two seeds a side, the side that runs first alternating by seed.
+
+Prints a table per task and writes out/compare_hf.json (per run: a `metrics` dict and the
+training throughput). Throughput counts training only: the Trainer's train_samples_per_second
+with evaluation off; ours, the rows trained per epoch (history.json's train_size) times the
+epochs over the epochs' training time, validation excluded. It counts sentences (or pairs) for
+the classification and tagging tasks and windows (features) for `who`: the Trainer's samples
+are its features, and our history.json's train_size for QA is the windows (summary.json's
+train_windows; its train_size is the questions).
+
+Usage: python scripts/compare_hf.py [--seeds 42 43] [--epochs 3] [--tasks source next people who]
+       [--limit N: train on the first N rows/questions only, a quick check of the plumbing]
 """
 import argparse
 import csv
@@ -27,15 +53,43 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np
 import torch
+from seqeval import metrics as seqeval
 from sklearn.metrics import accuracy_score, f1_score
-from transformers import (AutoTokenizer, BertForSequenceClassification, DataCollatorWithPadding,
-                          Trainer, TrainingArguments, set_seed)
+from transformers import (AutoModelForQuestionAnswering, AutoModelForTokenClassification,
+                          AutoTokenizer, BertForSequenceClassification,
+                          DataCollatorForTokenClassification, DataCollatorWithPadding, Trainer,
+                          TrainingArguments, set_seed)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# run_qa's window preparation and utils_qa's post-processing, and SQuAD v1.1's scores: the
+# repository's own restatements, which the Rust tests are checked against.
+sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
+from entities import squad_v1  # noqa: E402
+from qa import answers as qa_answers, windows as qa_windows  # noqa: E402
+
+DOC_STRIDE = 32
 TASKS = {
-    "source": {"texts": ["sentence"], "what": "3-class single text (which source)"},
-    "next": {"texts": ["sentence1", "sentence2"], "what": "pair, 2 classes (next sentence?)"},
+    "source": {"kind": "classify", "ext": "csv", "texts": ["sentence"],
+               "what": "3-class single text (which source)"},
+    "next": {"kind": "classify", "ext": "csv", "texts": ["sentence1", "sentence2"],
+             "what": "pair, 2 classes (next sentence?)"},
+    "people": {"kind": "tags", "ext": "jsonl", "what": "token classification (PER, DET; BIO)"},
+    "who": {"kind": "qa", "ext": "jsonl", "what": f"extractive QA (windows, stride {DOC_STRIDE})"},
 }
+# Per kind: the metrics (key, column name), their format and what the throughput counts.
+KINDS = {
+    "classify": {"metrics": [("accuracy", "accuracy"), ("macro_f1", "macro F1")],
+                 "format": "{:.3f}", "unit": "sentences"},
+    "tags": {"metrics": [("precision", "entity P"), ("recall", "entity R"), ("f1", "entity F1")],
+             "format": "{:.3f}", "unit": "sentences"},
+    "qa": {"metrics": [("exact", "EM"), ("f1", "F1")], "format": "{:.1f}", "unit": "windows"},
+}
+
+
+def files(task, args):
+    ext = TASKS[task]["ext"]
+    return (os.path.join(args.examples, f"{task}_train.{ext}"),
+            os.path.join(args.examples, f"{task}_test.{ext}"))
 
 
 def read_csv(path):
@@ -43,6 +97,15 @@ def read_csv(path):
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     return {k: [r[k] for r in rows] for k in rows[0]}
+
+
+def read_jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def first(rows, limit):
+    return rows if limit is None else rows[:limit]
 
 
 class Rows(torch.utils.data.Dataset):
@@ -58,12 +121,28 @@ class Rows(torch.utils.data.Dataset):
         return item
 
 
-def hf_run(task, seed, args, out):
+def trainer_for(model, collator, train, seed, args, out):
+    targs = TrainingArguments(
+        output_dir=out, num_train_epochs=args.epochs, seed=seed,
+        train_sampling_strategy="group_by_length",
+        eval_strategy="no", save_strategy="no", report_to=[], logging_strategy="no",
+        use_cpu=True, disable_tqdm=True)
+    return Trainer(model=model, args=targs, train_dataset=train, data_collator=collator)
+
+
+def speed(result):
+    return {"examples_per_second": result.metrics["train_samples_per_second"],
+            "train_seconds": result.metrics["train_runtime"]}
+
+
+def hf_classify(task, seed, args, out):
     spec = TASKS[task]
-    train = read_csv(os.path.join(args.examples, f"{task}_train.csv"))
-    test = read_csv(os.path.join(args.examples, f"{task}_test.csv"))
+    train_file, test_file = files(task, args)
+    train, test = read_csv(train_file), read_csv(test_file)
     names = sorted(set(train["label"]))
     ids = {n: i for i, n in enumerate(names)}
+    if args.limit is not None:
+        train = {k: v[:args.limit] for k, v in train.items()}
     tok = AutoTokenizer.from_pretrained(args.model)
 
     def encode(frame):
@@ -75,56 +154,175 @@ def hf_run(task, seed, args, out):
         args.model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=ids)
     train_rows = Rows(encode(train), [ids[l] for l in train["label"]])
     test_rows = Rows(encode(test), [ids[l] for l in test["label"]])
-    targs = TrainingArguments(
-        output_dir=out, num_train_epochs=args.epochs, seed=seed,
-        train_sampling_strategy="group_by_length",
-        eval_strategy="no", save_strategy="no", report_to=[], logging_strategy="no",
-        use_cpu=True, disable_tqdm=True)
-    trainer = Trainer(model=model, args=targs, train_dataset=train_rows,
-                      data_collator=DataCollatorWithPadding(tok))
+    trainer = trainer_for(model, DataCollatorWithPadding(tok), train_rows, seed, args, out)
     result = trainer.train()
     # With group_by_length the Trainer's evaluation sampler reorders the rows too, so the
     # labels to compare with are the ones it returns, in its order.
-    out = trainer.predict(test_rows)
-    preds = out.predictions.argmax(-1)
-    truth = np.asarray(out.label_ids)
-    return {
-        "accuracy": accuracy_score(truth, preds),
-        "macro_f1": f1_score(truth, preds, average="macro"),
-        "sentences_per_second": result.metrics["train_samples_per_second"],
-        "train_seconds": result.metrics["train_runtime"],
-    }
+    pred = trainer.predict(test_rows)
+    preds = pred.predictions.argmax(-1)
+    truth = np.asarray(pred.label_ids)
+    return {"metrics": {"accuracy": accuracy_score(truth, preds),
+                        "macro_f1": f1_score(truth, preds, average="macro")}, **speed(result)}
+
+
+def hf_tags(task, seed, args, out):
+    train_file, test_file = files(task, args)
+    train, test = read_jsonl(train_file), read_jsonl(test_file)
+    names = sorted({t for r in train for t in r["ner_tags"]})
+    ids = {n: i for i, n in enumerate(names)}
+    train = first(train, args.limit)
+    tok = AutoTokenizer.from_pretrained(args.model)
+
+    def encode(rows):
+        """run_ner's tokenize_and_align_labels with label_all_tokens off."""
+        enc = tok([r["tokens"] for r in rows], is_split_into_words=True, truncation=True,
+                  max_length=args.max_len)
+        feats = []
+        for i, r in enumerate(rows):
+            labels, previous = [], None
+            for word in enc.word_ids(batch_index=i):
+                if word is None or word == previous:
+                    labels.append(-100)
+                else:
+                    labels.append(ids[r["ner_tags"][word]])
+                previous = word
+            feats.append({**{k: v[i] for k, v in enc.items()}, "labels": labels})
+        return feats
+
+    set_seed(seed)
+    model = AutoModelForTokenClassification.from_pretrained(
+        args.model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=ids)
+    trainer = trainer_for(model, DataCollatorForTokenClassification(tok), encode(train),
+                          seed, args, out)
+    result = trainer.train()
+    # As above the sentences come back reordered, each with its labels.
+    pred = trainer.predict(encode(test))
+    truth, tags = [], []
+    for p, l in zip(pred.predictions.argmax(-1), pred.label_ids):
+        keep = l != -100
+        truth.append([names[i] for i in l[keep]])
+        tags.append([names[i] for i in p[keep]])
+    return {"metrics": {"precision": seqeval.precision_score(truth, tags),
+                        "recall": seqeval.recall_score(truth, tags),
+                        "f1": seqeval.f1_score(truth, tags)}, **speed(result)}
+
+
+def qa_case(rows, args):
+    """Flat SQuAD records in tests/python/qa.py's shape."""
+    return {"tokenizer": args.model, "max_len": args.max_len, "stride": DOC_STRIDE,
+            "examples": [{"question": r["question"], "context": r["context"],
+                          "answers": [{"text": t, "start": s} for t, s in
+                                      zip(r["answers"]["text"], r["answers"]["answer_start"])]}
+                         for r in rows]}
+
+
+def hf_qa(task, seed, args, out):
+    train_file, test_file = files(task, args)
+    train, test = first(read_jsonl(train_file), args.limit), read_jsonl(test_file)
+    tok = AutoTokenizer.from_pretrained(args.model)
+
+    def features(wins, labelled):
+        feats = []
+        for w in wins:
+            f = {"input_ids": w["ids"], "token_type_ids": w["type_ids"],
+                 "attention_mask": [1] * len(w["ids"])}
+            if labelled:
+                f.update(start_positions=w["start"], end_positions=w["end"])
+            feats.append(f)
+        return feats
+
+    set_seed(seed)
+    model = AutoModelForQuestionAnswering.from_pretrained(args.model)
+    # prepare_train_features: windows and their answer's start/end token (or [CLS]).
+    train_windows = qa_windows(qa_case(train, args))
+    trainer = trainer_for(model, DataCollatorWithPadding(tok),
+                          features(train_windows, True), seed, args, out)
+    result = trainer.train()
+    # prepare_validation_features: the same windows, offsets kept for context tokens only.
+    # Predict in window order (the group_by_length evaluation sampler would shuffle the
+    # windows, and post-processing needs to know which logits are which window's).
+    trainer.args.train_sampling_strategy = "sequential"
+    case = qa_case(test, args)
+    test_windows = qa_windows(case)
+    pred = trainer.predict(features(test_windows, False))
+    start_logits, end_logits = pred.predictions
+    case.update(features=[{"example": w["example"], "offsets": w["offsets"]}
+                          for w in test_windows],
+                start_logits=start_logits.tolist(), end_logits=end_logits.tolist(),
+                n_best=20, max_answer_len=30, with_no_answer=False, null_threshold=0.0)
+    texts = [a["text"] for a in qa_answers(case)]
+    scores = squad_v1(texts, [r["answers"]["text"] for r in test])
+    return {"metrics": {"exact": scores["exact"], "f1": scores["f1"]}, **speed(result)}
 
 
 def rust_run(task, seed, args, out):
     spec = TASKS[task]
-    train = os.path.join(args.examples, f"{task}_train.csv")
-    test = os.path.join(args.examples, f"{task}_test.csv")
+    train, test = files(task, args)
     cmd = [args.binary, "train", "--model", args.model, "--train-file", train,
-           "--validation-file", test, "--test-file", test,
-           "--text-columns", ",".join(spec["texts"]), "--epochs", str(args.epochs),
-           "--batch-size", "8", "--lr", "5e-5", "--max-len", str(args.max_len),
-           "--padding", "bucket", "--seed", str(seed), "--cpu", "--out", out]
+           "--validation-file", test, "--test-file", test]
+    if spec["kind"] == "classify":
+        cmd += ["--text-columns", ",".join(spec["texts"])]
+    if spec["kind"] == "qa":
+        cmd += ["--doc-stride", str(DOC_STRIDE)]
+    cmd += ["--epochs", str(args.epochs), "--batch-size", "8", "--lr", "5e-5",
+            "--max-len", str(args.max_len), "--padding", "bucket", "--seed", str(seed), "--cpu",
+            "--out", out]
+    if args.limit is not None:
+        cmd += ["--limit", str(args.limit)]
     print("  $ " + " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     summary = json.load(open(os.path.join(out, "summary.json")))
     history = json.load(open(os.path.join(out, "history.json")))
-    sentences = history["train_size"] * len(history["epochs"])
+    if spec["kind"] == "qa":
+        # Windows, as the Trainer's samples are: history's train_size is summary's
+        # train_windows (summary's own train_size is the questions).
+        assert history["train_size"] == summary["train_windows"], (history["train_size"],
+                                                                     summary["train_windows"])
+    trained = history["train_size"] * len(history["epochs"])
     seconds = sum(e["train_seconds"] for e in history["epochs"])
-    return {
-        "accuracy": summary["test_accuracy"],
-        "macro_f1": summary["test_macro_f1"],
-        "sentences_per_second": sentences / seconds,
-        "train_seconds": seconds,
-    }
+    metrics = {key: summary[f"test_{key}"] for key, _ in KINDS[spec["kind"]]["metrics"]}
+    return {"metrics": metrics, "examples_per_second": trained / seconds,
+            "train_seconds": seconds}
+
+
+HF_RUNS = {"classify": hf_classify, "tags": hf_tags, "qa": hf_qa}
+
+
+def table(task, runs):
+    """A task's markdown table: its metrics per seed, mean throughput, and the speed ratio."""
+    kind = KINDS[TASKS[task]["kind"]]
+    summary = {}
+    print(f"\n`{task}`: {TASKS[task]['what']}\n")
+    print("| side | " + " | ".join(f"{name} (per seed)" for _, name in kind["metrics"])
+          + f" | {kind['unit']}/s (mean) |")
+    print("|---" * (len(kind["metrics"]) + 2) + "|")
+    for side in ("rust", "transformers"):
+        rs = [r for r in runs if r["task"] == task and r["side"] == side]
+        summary[side] = {key: [r["metrics"][key] for r in rs] for key, _ in kind["metrics"]}
+        summary[side]["examples_per_second"] = statistics.mean(
+            r["examples_per_second"] for r in rs)
+        cells = [" / ".join(kind["format"].format(v) for v in summary[side][key])
+                 for key, _ in kind["metrics"]]
+        print(f"| {side} | " + " | ".join(cells)
+              + f" | {summary[side]['examples_per_second']:.1f} |")
+    summary["speed_ratio"] = (summary["rust"]["examples_per_second"]
+                              / summary["transformers"]["examples_per_second"])
+    summary["unit"] = kind["unit"]
+    print("| rust / transformers |" + " |" * len(kind["metrics"])
+          + f" {summary['speed_ratio']:.2f}x |")
+    return summary
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--seeds", type=int, nargs="+", default=[42, 43])
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--tasks", nargs="+", default=list(TASKS))
+    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     p.add_argument("--max-len", type=int, default=128)
+    p.add_argument("--limit", type=int, default=None,
+                   help="train on the first N rows (questions for `who`) only, as our --limit "
+                        "does: a quick check of the plumbing (source_train.csv is in label "
+                        "order, so its first rows are all one class)")
     p.add_argument("--model", default=os.path.join(ROOT, "models", "all-MiniLM-L6-v2"))
     p.add_argument("--examples", default=os.path.join(ROOT, "data", "examples"))
     p.add_argument("--binary", default=os.path.join(
@@ -137,40 +335,27 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; model {args.model}")
     runs = []
     for task in args.tasks:
+        kind = KINDS[TASKS[task]["kind"]]
         for seed in args.seeds:
             # Alternate the order so neither side always runs on a warmer machine.
-            sides = [("rust", rust_run), ("transformers", hf_run)]
+            sides = [("rust", rust_run), ("transformers", HF_RUNS[TASKS[task]["kind"]])]
             if seed % 2:
                 sides.reverse()
             for side, fn in sides:
                 started = time.time()
                 r = fn(task, seed, args, os.path.join(args.out, f"{side}-{task}-{seed}"))
-                r.update(task=task, seed=seed, side=side, wall_seconds=time.time() - started)
+                r.update(task=task, seed=seed, side=side, unit=kind["unit"],
+                         wall_seconds=time.time() - started)
                 runs.append(r)
-                print(f"{task:<7} seed {seed}  {side:<12}  accuracy {r['accuracy']:.4f}  "
-                      f"macro F1 {r['macro_f1']:.4f}  {r['sentences_per_second']:.1f} "
-                      f"sentences/s", flush=True)
-    summary = {}
-    print("\n| task | side | accuracy (per seed) | macro F1 (per seed) | sentences/s (mean) |")
-    print("|---|---|---|---|---|")
-    for task in args.tasks:
-        summary[task] = {}
-        for side in ("rust", "transformers"):
-            rs = [r for r in runs if r["task"] == task and r["side"] == side]
-            acc = [r["accuracy"] for r in rs]
-            f1 = [r["macro_f1"] for r in rs]
-            sps = statistics.mean(r["sentences_per_second"] for r in rs)
-            summary[task][side] = {"accuracy": acc, "macro_f1": f1, "sentences_per_second": sps}
-            print(f"| {task}: {TASKS[task]['what']} | {side} | "
-                  f"{' / '.join(f'{a:.3f}' for a in acc)} | {' / '.join(f'{a:.3f}' for a in f1)} "
-                  f"| {sps:.1f} |")
-        ratio = (summary[task]["rust"]["sentences_per_second"]
-                 / summary[task]["transformers"]["sentences_per_second"])
-        summary[task]["speed_ratio"] = ratio
-        print(f"| {task} | rust / transformers | | | {ratio:.2f}x |")
+                figures = "  ".join(f"{name} {r['metrics'][key]:.4f}"
+                                    for key, name in kind["metrics"])
+                print(f"{task:<7} seed {seed}  {side:<12}  {figures}  "
+                      f"{r['examples_per_second']:.1f} {kind['unit']}/s", flush=True)
+    summary = {task: table(task, runs) for task in args.tasks}
     with open(os.path.join(args.out, "..", "compare_hf.json"), "w") as f:
         json.dump({"runs": runs, "summary": summary, "epochs": args.epochs,
-                   "seeds": args.seeds, "max_len": args.max_len}, f, indent=2)
+                   "seeds": args.seeds, "max_len": args.max_len, "doc_stride": DOC_STRIDE,
+                   "limit": args.limit}, f, indent=2)
 
 
 if __name__ == "__main__":

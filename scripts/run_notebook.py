@@ -2,7 +2,7 @@
 project kernel, printing progress per cell and relaying what the cells print (epochs, batches,
 elapsed time) as it arrives.
 
-    python scripts/run_notebook.py [--quick] [--out out] [--notebook cola|own_data]
+    python scripts/run_notebook.py [--quick] [--out out] [--notebook cola|own_data|token_classification|question_answering]
 
 Writes <out>/<name>.ipynb (executed), <out>/<name>.html and the figures the notebook drew as
 <out>/figures/<name>.png and .svg (own_data's under <out>/figures/own_data/). Stops with a non-zero exit at the first failing cell, after
@@ -122,7 +122,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=os.path.join(ROOT, "out"))
-    ap.add_argument("--notebook", default="cola", choices=["cola", "own_data"])
+    ap.add_argument("--notebook", default="cola", choices=["cola", "own_data", "token_classification", "question_answering"])
     args = ap.parse_args()
     try:
         execute(args.quick, args.out, echo=True, notebook=args.notebook)

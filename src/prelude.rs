@@ -7,11 +7,14 @@ pub use crate::data::cola::{Cola, Split};
 pub use crate::data::table::{read_table, Format, Frame};
 pub use crate::data::task::{Examples, Task, TaskSpec};
 pub use crate::data::tokenizer::{row_preview, BertTokenizer, Padding};
-pub use crate::data::{split, EncodedSet, Labels, ProblemType, Sampler};
+pub use crate::data::{split, squad, tagging, EncodedSet, Labels, ProblemType, Sampler};
 pub use crate::eval;
-pub use crate::model::{choose_model, predict, pretrained, BertForSequenceClassification};
+pub use crate::model::{
+    choose_model, entities, predict, pretrained, BertForQuestionAnswering,
+    BertForSequenceClassification, BertForTokenClassification,
+};
 pub use crate::optim::AdamWConfig;
-pub use crate::runtime::display::thousands;
+pub use crate::runtime::display::{thousands, Table};
 pub use crate::runtime::precision::Precision;
 pub use crate::runtime::{device, settings};
 pub use crate::tch;

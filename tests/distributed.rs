@@ -12,11 +12,17 @@ use std::time::{Duration, Instant};
 mod common;
 
 use bert_finetune::data::split;
+use bert_finetune::data::squad::features;
 use bert_finetune::data::tokenizer::{BertTokenizer, Padding};
 use bert_finetune::data::EncodedSet;
-use bert_finetune::model::{weights, BertConfig, BertForSequenceClassification};
+use bert_finetune::eval::{evaluate, evaluate_sharded, Evaluation};
+use bert_finetune::model::{
+    weights, BertConfig, BertForQuestionAnswering, BertForSequenceClassification,
+    BertForTokenClassification,
+};
 use bert_finetune::optim::AdamWConfig;
 use bert_finetune::runtime::distributed::{ProcessGroup, Rendezvous};
+use bert_finetune::runtime::precision::Precision;
 use bert_finetune::tch::{self, Kind, Tensor};
 use bert_finetune::train::{TrainConfig, Trainer};
 
@@ -205,6 +211,51 @@ fn rank_process() {
             let history = trainer.fit().unwrap();
             println!("RESULT {}", epoch_figures(&history));
         }
+        "evaluate_heads" => {
+            // Every rank builds the same random heads; each scores the sets alone and shared.
+            let tokenizer = BertTokenizer::from_dir(common::minilm()).unwrap();
+            let (words, tags) = common::tags::tagged(37, 0);
+            let tag_set =
+                EncodedSet::tagged(&tokenizer, &words, &tags, 48, Padding::Longest, None).unwrap();
+            let questions = common::questions::examples(13, 0);
+            let windows = features(&tokenizer, &questions, 64, 16).unwrap();
+            let span_set = EncodedSet::windows(&windows, tokenizer.pad_id, 64, Padding::Longest);
+            let mut config = no_dropout();
+            let names: Vec<String> = common::tags::TAGS.iter().map(|t| t.to_string()).collect();
+            config.set_labels(&names);
+            tch::manual_seed(5);
+            let tagger = BertForTokenClassification::new(&config, tch::Device::Cpu).unwrap();
+            let reader = BertForQuestionAnswering::new(&config, tch::Device::Cpu).unwrap();
+            let both = |alone: Evaluation, shared: Evaluation| {
+                let (a, b) = (alone.span_logits(), shared.span_logits());
+                let widest =
+                    a.0.iter()
+                        .zip(&b.0)
+                        .chain(a.1.iter().zip(&b.1))
+                        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+                        .fold(0.0f32, f32::max);
+                serde_json::json!({
+                    "alone": {"loss": alone.loss, "metrics": alone.metrics(),
+                              "preds": format!("{:?}", alone.preds)},
+                    "shared": {"loss": shared.loss, "metrics": shared.metrics(),
+                               "preds": format!("{:?}", shared.preds)},
+                    "span_logits_rows": [a.0.len(), b.0.len()],
+                    "span_logit_difference": widest,
+                })
+            };
+            let tags = both(
+                evaluate(&tagger, &tag_set, 8, Precision::Fp32).unwrap(),
+                evaluate_sharded(&tagger, &tag_set, 8, Precision::Fp32, &group).unwrap(),
+            );
+            let spans = both(
+                evaluate(&reader, &span_set, 8, Precision::Fp32).unwrap(),
+                evaluate_sharded(&reader, &span_set, 8, Precision::Fp32, &group).unwrap(),
+            );
+            println!(
+                "RESULT {}",
+                serde_json::json!({"tags": tags, "spans": spans})
+            );
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -247,6 +298,45 @@ fn two_gloo_ranks_agree_on_every_collective() {
             "rank order"
         );
         assert_eq!(r["collectives"], 4);
+    }
+}
+
+/// Two ranks score token classification and question answering as one process does: each
+/// runs the model over its share (37 sentences and 13 questions' windows, so the shares are
+/// padded), the logits gather across the batches' different widths, and the loss, the
+/// predictions, the entity figures and the span logits equal a single process's.
+#[test]
+fn two_ranks_score_tags_and_spans_as_one_process() {
+    let port = free_port();
+    let ranks: Vec<Child> = (0..2)
+        .map(|r| spawn_rank("evaluate_heads", r, 2, port))
+        .collect();
+    for result in ranks.into_iter().map(result_of) {
+        for task in ["tags", "spans"] {
+            let r = &result[task];
+            assert_eq!(r["alone"]["preds"], r["shared"]["preds"], "{task}");
+            let (a, b) = (
+                r["alone"]["loss"].as_f64().unwrap(),
+                r["shared"]["loss"].as_f64().unwrap(),
+            );
+            assert!((a - b).abs() < 1e-5, "{task}: loss {a} alone, {b} shared");
+            for (k, v) in r["alone"]["metrics"].as_object().unwrap() {
+                let w = r["shared"]["metrics"][k].as_f64().unwrap();
+                assert!(
+                    (v.as_f64().unwrap() - w).abs() < 1e-5,
+                    "{task} {k}: {v} vs {w}"
+                );
+            }
+            assert_eq!(r["span_logits_rows"][0], r["span_logits_rows"][1]);
+            assert!(
+                r["span_logit_difference"].as_f64().unwrap() < 1e-4,
+                "{task}: {r}"
+            );
+        }
+        assert!(
+            result["tags"]["alone"]["metrics"]["f1"].is_number(),
+            "entity figures: {result}"
+        );
     }
 }
 

@@ -183,3 +183,49 @@ fn a_test_tag_training_never_saw_stops_the_run_before_training() {
         "nothing trained, nothing written"
     );
 }
+
+#[test]
+fn format_conll_reads_a_conll_file_whatever_its_extension() {
+    let dir = tmp();
+    let (w, t) = tagged(30, 0);
+    std::fs::write(dir.path().join("train.data"), conll(&w, &t)).unwrap();
+    std::fs::write(
+        dir.path().join("test.data"),
+        "John B-PER\nran O\n\nLyon B-CITY\nis O\n",
+    )
+    .unwrap();
+    let run = |format: &[&str]| {
+        let mut args = vec![
+            "train".to_string(),
+            "--train-file".into(),
+            path_str(&dir.path().join("train.data")),
+            "--test-file".into(),
+            path_str(&dir.path().join("test.data")),
+            "--cpu".into(),
+            "--out".into(),
+            path_str(&dir.path().join("model")),
+        ];
+        args.extend(format.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let result = cli(&args).output().unwrap();
+        (
+            result.status.code(),
+            String::from_utf8_lossy(&result.stderr).to_string(),
+        )
+    };
+    // Without --format the extension says nothing, and the error says what to name.
+    let (code, stderr) = run(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("train.data") && stderr.contains("conll"),
+        "{stderr}"
+    );
+    // With it, both files are read as CoNLL: the test file's unseen tag is found by name.
+    let (code, stderr) = run(&["--format", "conll"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("test.data sentence 2") && stderr.contains("\"B-CITY\""),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("model").join("model.safetensors").exists());
+}

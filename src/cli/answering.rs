@@ -9,18 +9,15 @@
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use serde_json::Value;
 
-use bert_finetune::data::squad::{features, read_squad, QaExample, QaFeature};
+use bert_finetune::data::squad::{features, hold_out, read_squad, QaExample, QaFeature};
 use bert_finetune::data::tokenizer::{BertTokenizer, Padding};
 use bert_finetune::data::EncodedSet;
-use bert_finetune::eval::answers::{postprocess, AnswerSettings, QaPrediction};
-use bert_finetune::eval::{evaluate, Evaluation, SquadScores, SquadVersion};
+use bert_finetune::eval::answers::{answer_questions, postprocess, AnswerSettings, QaPrediction};
+use bert_finetune::eval::{Evaluation, SquadScores, SquadVersion};
 use bert_finetune::model::{pretrained, BertForQuestionAnswering};
 use bert_finetune::runtime::display::thousands;
-use bert_finetune::runtime::precision::Precision;
 use bert_finetune::train::{TrainConfig, Trainer};
 
 use super::fit::{check_own_run, fit, save_run};
@@ -90,10 +87,8 @@ fn answer_and_score<M: bert_finetune::model::TaskModel>(
     squad_scores(examples, &answers, version)
 }
 
-/// A saved question-answering model's answers to `examples`: its tokenizer and weights loaded,
-/// the examples cut into windows of at most `max_len` tokens (the model's positions at most)
-/// overlapping by `stride` of that length, run in order (fp32) and post-processed with
-/// run_qa's defaults.
+/// A saved question-answering model's answers to `examples` (see [`answer_questions`]), its
+/// windows `max_len` tokens long overlapping by `stride` of that length.
 fn answer_with(
     model_dir: &str,
     examples: &[QaExample],
@@ -105,10 +100,14 @@ fn answer_with(
     let model = BertForQuestionAnswering::from_pretrained(model_dir, device)?;
     pretrained::check_vocabulary(&tokenizer, &model)?;
     let max_len = max_len.min(model.config.max_position_embeddings as usize);
-    let feats = features(&tokenizer, examples, max_len, stride(max_len))?;
-    let set = EncodedSet::windows(&feats, tokenizer.pad_id, max_len, Padding::Longest);
-    let scored = evaluate(&model, &set, 16, Precision::Fp32)?;
-    answers_of(&scored, examples, &feats, AnswerSettings::default())
+    answer_questions(
+        &model,
+        &tokenizer,
+        examples,
+        max_len,
+        stride(max_len),
+        AnswerSettings::default(),
+    )
 }
 
 pub fn run(
@@ -129,21 +128,9 @@ pub fn run(
     let val_examples = match &own.validation_file {
         Some(file) => read_squad(file)?,
         None => {
-            // Whole examples are held out, so no question has windows on both sides.
-            let mut order: Vec<usize> = (0..train_examples.len()).collect();
-            order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(common.seed));
-            let n_val = ((train_examples.len() as f64) * own.validation_split).ceil() as usize;
-            let held: std::collections::BTreeSet<usize> = order[..n_val].iter().copied().collect();
-            let (mut keep, mut val) = (Vec::new(), Vec::new());
-            for (i, e) in train_examples.into_iter().enumerate() {
-                if held.contains(&i) {
-                    val.push(e)
-                } else {
-                    keep.push(e)
-                }
-            }
+            let (keep, held) = hold_out(train_examples, own.validation_split, common.seed);
             train_examples = keep;
-            val
+            held
         }
     };
     if let Some(n) = limit {

@@ -423,7 +423,10 @@ fn run(cli: Cli) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
                 answering::run(&common, &own, config, limit, &out, resume.is_some())
-            } else if file.is_some_and(task_files::is_tagging_file) {
+            } else if file.is_some()
+                && (task_files::is_conll_format(own.format.as_deref())
+                    || file.is_some_and(task_files::is_tagging_file))
+            {
                 if weights.is_some() {
                     eprintln!(
                         "error: --class-weights: token classification takes no class weights"

@@ -51,7 +51,8 @@ pub struct OwnData {
     /// the labels: floats mean regression, lists multi-label).
     #[arg(long)]
     pub problem_type: Option<String>,
-    /// csv, tsv, jsonl or parquet (default: from each file's extension).
+    /// csv, tsv, jsonl or parquet; conll for a token-classification file in CoNLL-2003 text
+    /// (default: from each file's extension).
     #[arg(long)]
     pub format: Option<String>,
     /// A GLUE task (cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli): its files in the

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use bert_finetune::data::tagging::{
-    b_to_i, read_tagged, tag_ids, tag_names, TaggedColumns, TaggedSentence,
+    b_to_i, read_tagged_as, tag_ids, tag_names, TaggedColumns, TaggedSentence,
 };
 use bert_finetune::data::tokenizer::Padding;
 use bert_finetune::data::EncodedSet;
@@ -21,6 +21,7 @@ use bert_finetune::train::TrainConfig;
 
 use super::fit::{check_own_run, fit, hold_out, save_run};
 use super::own_data::OwnData;
+use super::task_files;
 use super::Common;
 
 /// Which fields hold the words and the tags: `--text-columns` and `--label-column` when
@@ -63,27 +64,22 @@ pub fn run(
     }
     check_own_run(&config, own.validation_split, out, resume)?;
     let columns = columns(own);
+    let format = task_files::tagged_format(own.format.as_deref())?;
+    let read = |file: &Path| read_tagged_as(file, format, &columns, None);
     let train_file = own
         .train_file
         .as_deref()
         .context("--train-file is missing")?;
-    let train = read_tagged(train_file, &columns, None)?;
+    let train = read(train_file)?;
     let names = tag_names(&train);
     let (train_words, train_tags) = words_and_ids(&train, &names, train_file)?;
     // Every file is read and its tags checked before the long work starts.
     let validation = match &own.validation_file {
-        Some(file) => Some(words_and_ids(
-            &read_tagged(file, &columns, None)?,
-            &names,
-            file,
-        )?),
+        Some(file) => Some(words_and_ids(&read(file)?, &names, file)?),
         None => None,
     };
     let test = match &own.test_file {
-        Some(file) => Some((
-            file.clone(),
-            words_and_ids(&read_tagged(file, &columns, None)?, &names, file)?,
-        )),
+        Some(file) => Some((file.clone(), words_and_ids(&read(file)?, &names, file)?)),
         None => None,
     };
 

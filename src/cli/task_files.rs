@@ -6,7 +6,29 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+use anyhow::{bail, Result};
 use serde_json::Value;
+
+use bert_finetune::data::tagging::TaggedFormat;
+
+/// `--format` for a token-classification file: `conll` names CoNLL text whatever the
+/// extension; `jsonl`/`json` name records; nothing leaves it to the extension.
+pub fn tagged_format(format: Option<&str>) -> Result<Option<TaggedFormat>> {
+    Ok(match format.map(str::to_ascii_lowercase).as_deref() {
+        None => None,
+        Some("conll") | Some("iob") => Some(TaggedFormat::Conll),
+        Some("jsonl") | Some("json") => Some(TaggedFormat::Json),
+        Some(other) => {
+            bail!("--format {other}: a token-classification file is conll or jsonl (json)")
+        }
+    })
+}
+
+/// True when `--format` names the CoNLL text format, so the file holds tagged words whatever
+/// its extension.
+pub fn is_conll_format(format: Option<&str>) -> bool {
+    format.is_some_and(|f| f.eq_ignore_ascii_case("conll") || f.eq_ignore_ascii_case("iob"))
+}
 
 fn extension(file: &Path) -> String {
     file.extension()

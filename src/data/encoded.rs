@@ -260,6 +260,12 @@ impl EncodedSet {
         self.ids.iter().map(Vec::len).collect()
     }
 
+    /// How wide a batch of rows of `lengths` tokens is padded (see
+    /// [`padded_width`](super::tokenizer::padded_width)).
+    pub fn padded_width(&self, lengths: &[usize]) -> usize {
+        super::tokenizer::padded_width(lengths, self.max_len, self.padding)
+    }
+
     /// The batch of the given rows, padded per the set's [`Padding`], on `device`.
     pub fn batch_of(&self, rows: &[usize], device: Device) -> Batch {
         let ids: Vec<&[i64]> = rows.iter().map(|&r| self.ids[r].as_slice()).collect();

@@ -178,6 +178,32 @@ fn flat(v: &Value, file: &Path, at: &str) -> Result<QaExample> {
     })
 }
 
+/// A seeded share `fraction` of the examples held out for validation, whole questions at a time
+/// (so no question has windows on both sides), the rest kept in their order: what
+/// `train --train-file` does without a validation file.
+pub fn hold_out(
+    examples: Vec<QaExample>,
+    fraction: f64,
+    seed: u64,
+) -> (Vec<QaExample>, Vec<QaExample>) {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    let n_val = ((examples.len() as f64) * fraction).ceil() as usize;
+    let held: std::collections::BTreeSet<usize> =
+        order[..n_val.min(order.len())].iter().copied().collect();
+    let (mut keep, mut val) = (Vec::new(), Vec::new());
+    for (i, e) in examples.into_iter().enumerate() {
+        if held.contains(&i) {
+            val.push(e)
+        } else {
+            keep.push(e)
+        }
+    }
+    (keep, val)
+}
+
 /// The context's characters from `start`, as many as the answer has, equal its text.
 fn check(example: &QaExample, file: &Path) -> Result<()> {
     if example.context.trim().is_empty() {

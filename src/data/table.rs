@@ -42,8 +42,8 @@ impl Format {
             .unwrap_or_default();
         ext.parse().map_err(|_| {
             anyhow!(
-                "{}: cannot tell the format from the extension {:?}; name it (csv, tsv, \
-                 jsonl, parquet)",
+                "{}: cannot tell the format from the extension {:?}; name it with --format \
+                 (csv, tsv, jsonl, parquet; conll for words and their tags)",
                 path.display(),
                 ext
             )

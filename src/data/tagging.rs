@@ -34,31 +34,64 @@ pub struct TaggedColumns {
     pub tags: Option<String>,
 }
 
-/// The tagged sentences of a file, by its extension: `.conll` (or `.txt`, `.iob`) for the
-/// CoNLL format, `.json` / `.jsonl` for records. Integer tags are named by `tag_names` when
-/// given (a model's `id2label`), else kept as their numbers.
+/// How a token-classification file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaggedFormat {
+    /// CoNLL-2003 text: one `word ... tag` line per word, blank lines between sentences.
+    Conll,
+    /// JSON lines or a JSON array of records with a list of words and a list of tags.
+    Json,
+}
+
+impl TaggedFormat {
+    /// The format a file's extension names: `.conll`, `.iob`, `.txt` or `.json`, `.jsonl`.
+    pub fn of(file: &Path) -> Result<Self> {
+        let ext = file
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        match ext.as_str() {
+            "conll" | "iob" | "txt" => Ok(TaggedFormat::Conll),
+            "json" | "jsonl" => Ok(TaggedFormat::Json),
+            other => bail!(
+                "{}: cannot tell the format from the extension {other:?}; token-classification \
+                 files are .conll (CoNLL-2003 text) or .json / .jsonl (a list of words and a \
+                 list of tags per record), or name it with --format conll",
+                file.display()
+            ),
+        }
+    }
+}
+
+/// The tagged sentences of a file, by its extension (see [`TaggedFormat::of`]). Integer tags
+/// are named by `tag_names` when given (a model's `id2label`), else kept as their numbers.
 pub fn read_tagged(
     file: &Path,
     columns: &TaggedColumns,
     tag_names: Option<&[String]>,
 ) -> Result<Vec<TaggedSentence>> {
+    read_tagged_as(file, None, columns, tag_names)
+}
+
+/// [`read_tagged`] in `format` when given (`--format conll` for a CoNLL file under another
+/// extension), else the one the extension names.
+pub fn read_tagged_as(
+    file: &Path,
+    format: Option<TaggedFormat>,
+    columns: &TaggedColumns,
+    tag_names: Option<&[String]>,
+) -> Result<Vec<TaggedSentence>> {
+    let format = match format {
+        Some(f) => f,
+        None => TaggedFormat::of(file)?,
+    };
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read {} as UTF-8 text", file.display()))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let ext = file
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    let sentences = match ext.as_str() {
-        "conll" | "iob" | "txt" => parse_conll(text, file)?,
-        "json" | "jsonl" => parse_json(text, file, columns, tag_names)?,
-        other => bail!(
-            "{}: cannot tell the format from the extension {other:?}; token-classification \
-             files are .conll (CoNLL-2003 text) or .json / .jsonl (a list of words and a list \
-             of tags per record)",
-            file.display()
-        ),
+    let sentences = match format {
+        TaggedFormat::Conll => parse_conll(text, file)?,
+        TaggedFormat::Json => parse_json(text, file, columns, tag_names)?,
     };
     if sentences.is_empty() {
         bail!("{} holds no sentences", file.display());

@@ -567,6 +567,15 @@ pub fn pad_rows(rows: &[&[i64]], pad_id: i64, max_len: usize, padding: Padding) 
     pad_rows_with_types(rows, None, pad_id, max_len, padding)
 }
 
+/// How wide a batch of rows of `lengths` tokens is padded: `max_len` for [`Padding::Fixed`],
+/// else its longest row (at least 2, room for `[CLS]` and `[SEP]`).
+pub fn padded_width(lengths: &[usize], max_len: usize, padding: Padding) -> usize {
+    match padding {
+        Padding::Fixed => max_len,
+        Padding::Longest | Padding::Bucket => lengths.iter().copied().max().unwrap_or(0).max(2),
+    }
+}
+
 /// [`pad_rows`] with each row's token type ids (pairs); padding positions get type 0, as
 /// transformers pads them.
 pub fn pad_rows_with_types(
@@ -576,12 +585,8 @@ pub fn pad_rows_with_types(
     max_len: usize,
     padding: Padding,
 ) -> Encoded {
-    let width = match padding {
-        Padding::Fixed => max_len,
-        Padding::Longest | Padding::Bucket => {
-            rows.iter().map(|r| r.len()).max().unwrap_or(0).max(2)
-        }
-    };
+    let lengths: Vec<usize> = rows.iter().map(|r| r.len()).collect();
+    let width = padded_width(&lengths, max_len, padding);
     let mut ids = vec![pad_id; rows.len() * width];
     let mut mask = vec![0i64; rows.len() * width];
     let mut type_ids = vec![0i64; rows.len() * width];

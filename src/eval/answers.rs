@@ -9,8 +9,13 @@
 
 use std::fmt;
 
-use crate::data::squad::{QaExample, QaFeature};
+use crate::data::squad::{features, QaExample, QaFeature};
+use crate::data::tokenizer::BertTokenizer;
+use crate::data::tokenizer::Padding;
+use crate::data::EncodedSet;
+use crate::model::BertForQuestionAnswering;
 use crate::runtime::display::{Html, Rich, Table};
+use crate::runtime::precision::Precision;
 
 /// How answers are chosen; the defaults are run_qa's.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,6 +58,26 @@ pub struct QaPrediction {
     pub candidates: Vec<Candidate>,
     /// SQuAD v2: the null score minus the best non-null answer's score.
     pub null_score_diff: Option<f64>,
+}
+
+/// A question-answering model's answers to `examples`: each cut into windows of at most
+/// `max_len` tokens (never more than the model's positions) overlapping by `stride`, run in
+/// order without gradients (fp32), and post-processed with `settings`. What
+/// `predict --question` and `predict --file` print, and the notebook's last cells show.
+pub fn answer_questions(
+    model: &BertForQuestionAnswering,
+    tokenizer: &BertTokenizer,
+    examples: &[QaExample],
+    max_len: usize,
+    stride: usize,
+    settings: AnswerSettings,
+) -> anyhow::Result<Vec<QaPrediction>> {
+    let max_len = max_len.min(model.config.max_position_embeddings as usize);
+    let feats = features(tokenizer, examples, max_len, stride)?;
+    let set = EncodedSet::windows(&feats, tokenizer.pad_id, max_len, Padding::Longest);
+    let scored = super::evaluate(model, &set, 16, Precision::Fp32)?;
+    let (starts, ends) = scored.span_logits();
+    postprocess(examples, &feats, &starts, &ends, settings)
 }
 
 /// Answers for `examples` from the logits of their `features` (`start_logits[f]` and

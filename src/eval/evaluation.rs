@@ -85,10 +85,12 @@ pub fn evaluate_sharded<M: TaskModel>(
 ) -> Result<Evaluation> {
     let started = std::time::Instant::now();
     if matches!(set.labels, Labels::Tags(_) | Labels::Spans(_)) {
-        bail!(
-            "data-parallel evaluation of token classification and question answering is not \
-             built yet: run one process"
-        );
+        let mut scored = gathered_per_token(model, set, batch_size, precision, group)?;
+        scored.seconds = started.elapsed().as_secs_f64();
+        if matches!(set.labels, Labels::Tags(_)) {
+            scored.label_names = model.label_names();
+        }
+        return Ok(scored);
     }
     let n = set.len();
     if n == 0 {
@@ -108,6 +110,67 @@ pub fn evaluate_sharded<M: TaskModel>(
     let mut scored = Evaluation::new(&batches, &set.labels, batch_size)?;
     scored.seconds = started.elapsed().as_secs_f64();
     Ok(scored)
+}
+
+/// [`evaluate_sharded`] for token classification and question answering, whose logits are
+/// `[rows, width, k]` with each batch as wide as its longest row: every rank pads its rows'
+/// logits to the widest row of the set (0 for tags, whose padding the labels skip; the head's
+/// padding logit for spans) so the shares gather as one tensor; the whole set's logits are then
+/// cut back into the batches one process makes (consecutive `batch_size` rows, each as wide as
+/// the set's padding makes it) and scored as one process scores them.
+fn gathered_per_token<M: TaskModel>(
+    model: &M,
+    set: &EncodedSet,
+    batch_size: usize,
+    precision: Precision,
+    group: &ProcessGroup,
+) -> Result<Evaluation> {
+    let n = set.len();
+    if n == 0 {
+        return Evaluation::new(&[], &set.labels, batch_size);
+    }
+    let batch_size = batch_size.max(1);
+    let lengths = set.lengths();
+    let widest = set.padded_width(&lengths);
+    let pad = match set.labels {
+        Labels::Spans(_) => crate::model::question_answering::PADDING_LOGIT,
+        _ => 0.0,
+    };
+    let device = model.var_store().device();
+    let all: Vec<usize> = (0..n).collect();
+    let mine = set.subset(&shard(&all, group.rank(), group.world_size()));
+    let local = tch::no_grad(|| -> Result<Vec<Tensor>> {
+        mine.batches(batch_size, Sampler::Sequential, device)
+            .iter()
+            .map(|batch| {
+                let _autocast = precision.autocast(device)?;
+                let l = model
+                    .batch_logits(&batch.inputs, false)
+                    .to_kind(Kind::Float);
+                let (rows, width, k) = l.size3()?;
+                let padded = Tensor::full([rows, widest as i64, k], pad, (Kind::Float, l.device()));
+                padded.narrow(1, 0, width).copy_(&l);
+                Ok(padded)
+            })
+            .collect()
+    })?;
+    let local = Tensor::cat(&local, 0);
+    let k = local.size()[2];
+    let gathered = group
+        .all_gather(&local)?
+        .reshape([-1, widest as i64, k])
+        .narrow(0, 0, n as i64);
+    let batches: Vec<Tensor> = (0..n)
+        .step_by(batch_size)
+        .map(|start| {
+            let rows = start..(start + batch_size).min(n);
+            let width = set.padded_width(&lengths[rows.clone()]);
+            gathered
+                .narrow(0, start as i64, rows.len() as i64)
+                .narrow(1, 0, width as i64)
+        })
+        .collect();
+    Evaluation::new(&batches, &set.labels, batch_size)
 }
 
 /// The predictions of `logits` (`[n, num_labels]`, on the CPU, float) for `problem`.

@@ -10,7 +10,7 @@ mod evaluation;
 pub mod metrics;
 pub mod squad;
 
-pub use answers::{postprocess, AnswerSettings, QaPrediction};
+pub use answers::{answer_questions, postprocess, AnswerSettings, QaPrediction};
 pub use entities::{EntityReport, EntityScore};
 pub use evaluation::{evaluate, evaluate_sharded, predictions, Evaluation};
 pub use metrics::{accuracy, matthews, ClassScores, ConfusionMatrix};

@@ -206,6 +206,34 @@ impl Rich for TaggedText {
 
 crate::impl_evcxr_display!(TaggedText);
 
+/// Several texts with their entities, shown one after the other (a notebook cell displays one
+/// value, so a list of [`TaggedText`] is wrapped in this).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaggedTexts(pub Vec<TaggedText>);
+
+impl fmt::Display for TaggedTexts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for text in &self.0 {
+            writeln!(f, "{text}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Rich for TaggedTexts {
+    fn html(&self) -> Option<Html> {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .filter_map(|t| t.html())
+            .map(|h| h.0)
+            .collect();
+        Some(Html(format!("<div>{}</div>", parts.join(""))))
+    }
+}
+
+crate::impl_evcxr_display!(TaggedTexts);
+
 /// Each word's predicted tag, for sentences given as words (what run_ner's predictions file
 /// holds): the tag of a word's first piece. A sentence longer than the model's positions is
 /// read in consecutive windows cut between words, so every word gets a tag; a word that

@@ -102,12 +102,19 @@ impl Event<'_> {
                 clock(stats.train_seconds)
             ),
             Event::ValidationStarted { .. } => "\nRunning Validation...".to_string(),
-            Event::Validated { stats } if stats.val_accuracy.is_finite() => format!(
-                "  Accuracy: {:.2}\n  Validation Loss: {:.2}\n  Validation took: {}",
-                stats.val_accuracy,
-                stats.val_loss,
-                clock(stats.val_seconds)
-            ),
+            // Classification prints the tutorial's line; entities and spans list their figures.
+            Event::Validated { stats }
+                if stats.val_accuracy.is_finite()
+                    && !stats.val_metrics.contains_key("recall")
+                    && !stats.val_metrics.contains_key("span_accuracy") =>
+            {
+                format!(
+                    "  Accuracy: {:.2}\n  Validation Loss: {:.2}\n  Validation took: {}",
+                    stats.val_accuracy,
+                    stats.val_loss,
+                    clock(stats.val_seconds)
+                )
+            }
             Event::Validated { stats } => format!(
                 "  {}\n  Validation Loss: {:.2}\n  Validation took: {}",
                 metric_list(&stats.val_metrics),

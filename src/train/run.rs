@@ -20,6 +20,7 @@ use anyhow::{anyhow, Result};
 
 use super::events::{Event, EventSink};
 use super::{History, Trainer};
+use crate::model::{BertForSequenceClassification, TaskModel};
 use crate::runtime::display::clock;
 
 /// Lines kept for [`Run::progress`]; older ones are dropped.
@@ -102,23 +103,24 @@ impl EventSink for RunSink {
     }
 }
 
-/// A training run on a background thread; see the module documentation.
-pub struct Run {
+/// A training run on a background thread, for every head the [`Trainer`] drives; see the
+/// module documentation.
+pub struct Run<M: TaskModel + Send + 'static = BertForSequenceClassification> {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<(Trainer, Result<History>)>>,
+    thread: Option<JoinHandle<(Trainer<M>, Result<History>)>>,
     started: Instant,
 }
 
-impl Run {
+impl<M: TaskModel + Send + 'static> Run<M> {
     /// Moves `trainer` to a new thread and runs `body` there with it; returns at once.
     ///
     /// `body` is the training loop: it calls the trainer's pieces (or [`Trainer::fit`]),
     /// checks [`Trainer::stop_requested`] between batches, and returns
     /// [`Trainer::finish`]'s history. While it runs, the trainer's events go to this run
     /// (for [`Run::progress`]); its own sink is given back when the body returns.
-    pub fn start<F>(mut trainer: Trainer, body: F) -> Run
+    pub fn start<F>(mut trainer: Trainer<M>, body: F) -> Run<M>
     where
-        F: FnOnce(&mut Trainer) -> Result<History> + Send + 'static,
+        F: FnOnce(&mut Trainer<M>) -> Result<History> + Send + 'static,
     {
         let shared = Arc::new(Shared::default());
         let own_sink = trainer.set_sink(Box::new(RunSink {
@@ -145,7 +147,7 @@ impl Run {
     }
 
     /// [`Trainer::fit`] in the background: every epoch, validation and checkpoint.
-    pub fn fit(trainer: Trainer) -> Run {
+    pub fn fit(trainer: Trainer<M>) -> Run<M> {
         Run::start(trainer, Trainer::fit)
     }
 
@@ -183,7 +185,7 @@ impl Run {
 
     /// Asks the loop to end after the current batch, waits for it, and hands back the trainer
     /// and the history up to there.
-    pub fn stop(self) -> Result<(Trainer, History)> {
+    pub fn stop(self) -> Result<(Trainer<M>, History)> {
         self.shared.stop.store(true, Ordering::Relaxed);
         self.wait()
     }
@@ -192,7 +194,7 @@ impl Run {
     /// epochs and batches live); hands back the trainer (its model trained) and the history.
     /// When the loop failed, the error says why; the weights are then those of the last
     /// checkpoint the loop wrote.
-    pub fn wait(mut self) -> Result<(Trainer, History)> {
+    pub fn wait(mut self) -> Result<(Trainer<M>, History)> {
         let thread = self
             .thread
             .take()
@@ -215,13 +217,13 @@ impl Run {
 
 /// A run whose handle is dropped (its variable overwritten, say) stops after the current
 /// batch instead of training on, unseen, next to a new one.
-impl Drop for Run {
+impl<M: TaskModel + Send + 'static> Drop for Run<M> {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
     }
 }
 
-impl Run {
+impl<M: TaskModel + Send + 'static> Run<M> {
     /// Prints the log lines after the first `printed` ones; returns how many are printed now.
     fn print_lines_after(&self, printed: usize) -> usize {
         use std::io::Write;

@@ -7,7 +7,9 @@
 //!
 //! The training curves live here; each other figure has its own file: `lengths.rs` (token
 //! lengths and the cut), `confusion.rs` (the confusion matrix), `attention.rs` (one head's
-//! attention), the last two drawn by the shared grid of `heatmap.rs`.
+//! attention), the last two drawn by the shared grid of `heatmap.rs`. Two files show task data
+//! as HTML rather than pictures: `tags.rs` (tagged sentences, word pieces and their labels) and
+//! `windows.rs` (a question's context cut into windows, an answer in its context).
 
 mod attention;
 mod confusion;
@@ -15,10 +17,14 @@ pub mod files;
 mod heatmap;
 mod lengths;
 mod progress;
+mod tags;
+mod windows;
 
 pub use attention::{attention, attention_map};
 pub use confusion::{confusion_matrix, confusion_matrix_with_labels};
 pub use lengths::token_lengths;
+pub use tags::{aligned_pieces, tagged_sentences, TaggedSentences};
+pub use windows::{answer_in_context, qa_windows, AnswerInContext, QaWindows, WindowSpan};
 
 use std::fmt;
 use std::ops::Range;
