@@ -6,6 +6,8 @@
 // * `bf_grads_into`: one flat gradient buffer with every parameter's `.grad` a view into it (as
 //   DDP's `gradient_as_bucket_view`), so zeroing, the norm and an all-reduce are one call each.
 // * `bf_clip_scale`: clipping folded into the fused AdamW's `grad_scale`.
+// * `bf_unscale_grads`: fp16 loss scaling's unscale and inf/NaN check
+//   (`_amp_foreach_non_finite_check_and_unscale_`, what `GradScaler.unscale_` calls).
 // * `bf_autocast_*`, `bf_set_matmul_precision`: bf16 autocast (per thread, CPU or CUDA) and
 //   TF32 matmuls, which tch cannot switch.
 // * `bf_op_counter_*`: counts ATen operator calls through libtorch's RecordFunction hooks, so
@@ -198,6 +200,20 @@ int bf_clip_scale(at::Tensor* const* params, size_t n, at::Tensor* flat, double 
     if (world != 1.0) divisor = divisor * world;
     *norm = new at::Tensor(total);
     *scale = new at::Tensor(divisor);
+  });
+}
+
+// `GradScaler.unscale_`: every gradient of `params` multiplied by `inv_scale` (a 0-dim float
+// tensor on their device) in place, and `found_inf` (0-dim float, same device) set to 1 when
+// any of them holds an inf or a NaN, in one `_amp_foreach_non_finite_check_and_unscale_`.
+int bf_unscale_grads(at::Tensor* const* params, size_t n, at::Tensor* found_inf,
+                     at::Tensor* inv_scale) {
+  return guarded([&] {
+    at::NoGradGuard no_grad;
+    std::vector<at::Tensor> ps, gs;
+    with_grads(params, n, ps, gs);
+    if (gs.empty()) return;
+    at::_amp_foreach_non_finite_check_and_unscale_(gs, *found_inf, *inv_scale);
   });
 }
 

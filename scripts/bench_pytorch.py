@@ -46,7 +46,7 @@ def main():
     ap.add_argument("--optimizer", choices=["pytorch", "pytorch-fused"], default="pytorch")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32")
+    ap.add_argument("--precision", choices=["fp32", "tf32", "bf16", "fp16"], default="fp32")
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
@@ -65,6 +65,10 @@ def main():
     model.to(device).train()
     fused = args.optimizer == "pytorch-fused"
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, eps=1e-8, fused=fused or None)
+    # fp16 as transformers' Trainer runs it: autocast to float16 and GradScaler's dynamic loss
+    # scaling (unscale before clipping; a step with inf/NaN gradients is skipped).
+    half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=args.precision == "fp16")
 
     for run in spec["paddings"]:
         batches = [make_batch(b, spec["pad_id"], b["width"], device) for b in run["batches"]]
@@ -74,12 +78,14 @@ def main():
 
         def step(ids, mask, labels):
             optimizer.zero_grad()
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            with torch.autocast(device.type, dtype=half or torch.bfloat16, enabled=half is not None):
                 logits = model(input_ids=ids, attention_mask=mask).logits
             loss = torch.nn.functional.cross_entropy(logits.float(), labels)
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             scheduler.step()
             return loss
 

@@ -23,6 +23,10 @@ fn binary_runs_without_ld_library_path_and_reports_the_device() {
             stdout.contains("No GPU available, using the CPU instead."),
             "{stdout}"
         );
+        assert!(
+            stdout.contains("Training precision: fp32 (the CPU"),
+            "the default precision and why: {stdout}"
+        );
     }
 }
 

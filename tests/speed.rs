@@ -268,7 +268,8 @@ fn precision_names_parse_and_cpu_defaults_to_fp32() {
     for p in Precision::ALL {
         assert_eq!(p.name().parse::<Precision>().unwrap(), p);
     }
-    assert!("fp16".parse::<Precision>().is_err());
+    assert_eq!("float16".parse::<Precision>().unwrap(), Precision::Fp16);
+    assert!("fp8".parse::<Precision>().is_err());
     assert_eq!(Precision::default_for(Device::Cpu), Precision::Fp32);
     assert!(Precision::Fp32.autocast(Device::Cpu).unwrap().is_none());
     Precision::Tf32.apply(Device::Cpu).unwrap();

@@ -42,6 +42,7 @@ pub fn flag_error(err: anyhow::Error) -> anyhow::Error {
         "metric_for_best_model" => "--metric-for-best-model",
         "early_stopping_patience" => "--early-stopping-patience",
         "early_stopping_threshold" => "--early-stopping-threshold",
+        "loss_scale" => "--loss-scale / --loss-scale-growth-interval",
         _ => return err,
     };
     anyhow!("{flag} {}: {}", e.value, e.reason)

@@ -15,7 +15,7 @@ use bert_finetune::data::archive;
 use bert_finetune::data::cola::{Cola, Split};
 use bert_finetune::data::tokenizer::Padding;
 use bert_finetune::model::{entities, predict, pretrained, BertForTokenClassification};
-use bert_finetune::optim::AdamWConfig;
+use bert_finetune::optim::{AdamWConfig, LossScaleConfig};
 use bert_finetune::runtime::display::thousands;
 use bert_finetune::runtime::precision::Precision;
 use bert_finetune::runtime::{device, settings};
@@ -102,10 +102,14 @@ impl PadArg {
 enum PrecisionArg {
     /// float32 throughout (the CPU default).
     Fp32,
-    /// float32 tensors, TF32 matmuls on CUDA (the CUDA default); fp32 on the CPU.
+    /// float32 tensors, TF32 matmuls on CUDA; fp32 on the CPU.
     Tf32,
-    /// bf16 autocast for the forward pass; fp32 weights, gradients, optimizer state and loss.
+    /// bf16 autocast for the forward pass; fp32 weights, gradients, optimizer state and loss
+    /// (the CUDA default on compute capability 8.0 and later).
     Bf16,
+    /// fp16 autocast with dynamic loss scaling (GradScaler's); fp32 weights, gradients and
+    /// optimizer state (the CUDA default before compute capability 8.0: T4, V100, P100).
+    Fp16,
 }
 
 impl From<PrecisionArg> for Precision {
@@ -114,6 +118,7 @@ impl From<PrecisionArg> for Precision {
             PrecisionArg::Fp32 => Precision::Fp32,
             PrecisionArg::Tf32 => Precision::Tf32,
             PrecisionArg::Bf16 => Precision::Bf16,
+            PrecisionArg::Fp16 => Precision::Fp16,
         }
     }
 }
@@ -137,7 +142,8 @@ struct Common {
     max_len: usize,
     #[arg(long, value_enum, default_value_t = PadArg::Bucket)]
     padding: PadArg,
-    /// Numeric precision of training (default: fp32 on the CPU, tf32 on CUDA).
+    /// Numeric precision of training (default: fp32 on the CPU; on CUDA bf16 where the GPU
+    /// has it, else fp16).
     #[arg(long, value_enum)]
     precision: Option<PrecisionArg>,
     #[arg(long, default_value_t = 2e-5)]
@@ -220,6 +226,12 @@ struct Controls {
     /// An improvement must exceed this to reset the patience.
     #[arg(long, default_value_t = 0.0)]
     early_stopping_threshold: f64,
+    /// fp16: the first loss scale (GradScaler's init_scale).
+    #[arg(long, default_value_t = 65536.0, value_name = "SCALE")]
+    loss_scale: f64,
+    /// fp16: clean steps in a row before the loss scale doubles (GradScaler's growth_interval).
+    #[arg(long, default_value_t = 2000, value_name = "STEPS")]
+    loss_scale_growth_interval: usize,
 }
 
 // Parsed once per process, so the size of `Train`'s flags costs nothing worth boxing for.
@@ -408,6 +420,11 @@ fn run(cli: Cli) -> ExitCode {
                 metric_for_best_model: controls.metric_for_best_model,
                 early_stopping_patience: controls.early_stopping_patience,
                 early_stopping_threshold: controls.early_stopping_threshold,
+                loss_scale: LossScaleConfig {
+                    init_scale: controls.loss_scale,
+                    growth_interval: controls.loss_scale_growth_interval,
+                    ..LossScaleConfig::default()
+                },
                 ..TrainConfig::default()
             };
             let out = resume.clone().unwrap_or(out);
@@ -526,7 +543,12 @@ fn fetch(name_or_dir: &str, revision: Option<&str>) -> Result<String> {
 }
 
 fn info(data: PathBuf) -> Result<()> {
-    println!("{}\n", device::detect());
+    let report = device::detect();
+    let chosen = Precision::default_for(report.device);
+    println!(
+        "{report}\nTraining precision: {chosen} ({}; --precision chooses another)\n",
+        Precision::reason_for(report.device)
+    );
     println!("CoLA 1.1 in {}", data.display());
     for split in Split::ALL {
         let set = Cola::load_split(&data, split)?;

@@ -34,7 +34,7 @@ use anyhow::{bail, Result};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-use super::AdamWConfig;
+use super::{AdamWConfig, LossScaler};
 use crate::model::bert::{DECAY, NO_DECAY};
 use crate::runtime::ffi::{self, AdamWStep};
 
@@ -78,6 +78,8 @@ pub struct FusedAdamW {
     grad_scale: Option<Tensor>,
     /// How many ranks' gradients `flat_grads` sums (1 outside data parallel).
     summed_over: usize,
+    /// fp16 loss scaling, when on ([`FusedAdamW::set_loss_scaler`]).
+    scaler: Option<LossScaler>,
 }
 
 impl FusedAdamW {
@@ -146,7 +148,44 @@ impl FusedAdamW {
             flat_grads: None,
             grad_scale: None,
             summed_over: 1,
+            scaler: None,
         })
+    }
+
+    /// Turns fp16 loss scaling on (or off with `None`); its state goes into [`FusedAdamW::state`].
+    pub fn set_loss_scaler(&mut self, scaler: Option<LossScaler>) {
+        self.scaler = scaler;
+    }
+
+    pub fn loss_scaler(&self) -> Option<&LossScaler> {
+        self.scaler.as_ref()
+    }
+
+    /// The loss to run backward from: times the loss scale when scaling is on.
+    pub fn scale_loss(&self, loss: &Tensor) -> Tensor {
+        match &self.scaler {
+            Some(s) => s.scaled(loss),
+            None => loss.shallow_clone(),
+        }
+    }
+
+    /// `scaler.unscale_(optimizer)` when loss scaling is on: the gradients divided by the
+    /// scale, and whether any is inf or NaN (then the step must be skipped: call
+    /// [`FusedAdamW::update_loss_scale`] and not [`FusedAdamW::step`]). `false` without scaling.
+    pub fn unscale_gradients(&mut self) -> Result<bool> {
+        self.gather()?;
+        match &mut self.scaler {
+            Some(s) => s.unscale(&self.params),
+            None => Ok(false),
+        }
+    }
+
+    /// `scaler.update()` after a step (taken or skipped); nothing without loss scaling.
+    pub fn update_loss_scale(&mut self) -> Result<()> {
+        match &mut self.scaler {
+            Some(s) => s.update(),
+            None => Ok(()),
+        }
     }
 
     /// Learning rate the next step will use.
@@ -308,11 +347,15 @@ impl FusedAdamW {
                 named.push((format!("group{g}.{i}.exp_avg_sq"), v.shallow_clone()));
             }
         }
+        if let Some(scaler) = &self.scaler {
+            named.extend(scaler.state());
+        }
         named
     }
 
     /// Restores [`FusedAdamW::state`]; every tensor must be present with its parameter's shape
-    /// (a checkpoint of another model is refused, naming the tensor).
+    /// (a checkpoint of another model is refused, naming the tensor). The loss scale is
+    /// restored when both the checkpoint and this optimizer have one.
     pub fn load_state(&mut self, state: &std::collections::HashMap<String, Tensor>) -> Result<()> {
         let get = |name: &str, like: &Tensor| -> Result<Tensor> {
             let t = state
@@ -338,6 +381,10 @@ impl FusedAdamW {
                 }
             }
             Ok(())
-        })
+        })?;
+        if let Some(scaler) = &mut self.scaler {
+            scaler.load_state(state)?;
+        }
+        Ok(())
     }
 }

@@ -6,17 +6,20 @@
 //! the kernel's `grad_scale`; see [`FusedAdamW`]), through the C++ shim
 //! ([`crate::runtime::ffi`]): one optimizer step is a fixed handful of ATen calls, not a loop
 //! over parameter tensors, which matters on a GPU where each call is a kernel launch.
-//! [`clip_grad_norm`] is PyTorch's `clip_grad_norm_` as it is, for code that wants it. Decay groups come from the var store: the model puts biases and LayerNorm
+//! fp16 training scales the loss and skips steps whose gradients overflow ([`LossScaler`], as
+//! `torch.amp.GradScaler`). [`clip_grad_norm`] is PyTorch's `clip_grad_norm_` as it is, for code that wants it. Decay groups come from the var store: the model puts biases and LayerNorm
 //! parameters in group [`NO_DECAY`](crate::model::bert::NO_DECAY) when it creates them.
 
 mod adamw;
 mod clip;
+mod scaler;
 mod schedule;
 
 use serde::{Deserialize, Serialize};
 
 pub use adamw::FusedAdamW;
 pub use clip::{clip_grad_norm, zero_grad};
+pub use scaler::{LossScaleConfig, LossScaler};
 pub use schedule::{linear_schedule, LinearSchedule};
 
 /// Optimizer settings; the defaults are the tutorial's.

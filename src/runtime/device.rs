@@ -160,6 +160,31 @@ pub fn choose() -> Device {
     }
 }
 
+/// GPU `index`'s compute capability (major, minor) from `nvidia-smi --query-gpu=compute_cap`
+/// (read once per process), or `None` when it cannot be read.
+pub fn compute_capability(index: usize) -> Option<(u32, u32)> {
+    static CAPABILITIES: std::sync::OnceLock<Vec<Option<(u32, u32)>>> = std::sync::OnceLock::new();
+    CAPABILITIES
+        .get_or_init(|| {
+            let output = Command::new("nvidia-smi")
+                .args(["--query-gpu=compute_cap", "--format=csv,noheader"])
+                .output();
+            match output {
+                Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(|l| {
+                        let (major, minor) = l.trim().split_once('.')?;
+                        Some((major.parse().ok()?, minor.parse().ok()?))
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            }
+        })
+        .get(index)
+        .copied()
+        .flatten()
+}
+
 fn gpu_names() -> Vec<String> {
     let output = Command::new("nvidia-smi")
         .args(["--query-gpu=name", "--format=csv,noheader"])

@@ -16,6 +16,12 @@ mod raw {
 
     extern "C" {
         pub fn bf_last_error() -> *const c_char;
+        pub fn bf_unscale_grads(
+            params: *const *const C_tensor,
+            n: usize,
+            found_inf: *const C_tensor,
+            inv_scale: *const C_tensor,
+        ) -> c_int;
         pub fn bf_zero_grad(params: *const *const C_tensor, n: usize) -> c_int;
         pub fn bf_clip_grad_norm(
             params: *const *const C_tensor,
@@ -261,6 +267,27 @@ pub fn zero_grad(params: &[Tensor]) -> Result<()> {
     check(
         unsafe { raw::bf_zero_grad(ps.as_ptr(), ps.len()) },
         "zero_grad",
+    )
+}
+
+/// `GradScaler.unscale_`: multiplies every gradient of `params` by `inv_scale` in place and
+/// sets `found_inf` to 1 when any holds an inf or a NaN
+/// (`_amp_foreach_non_finite_check_and_unscale_`). Both are 0-dim float tensors on the
+/// gradients' device; no host sync.
+pub fn unscale_grads(params: &[Tensor], found_inf: &Tensor, inv_scale: &Tensor) -> Result<()> {
+    let ps = pointers(params);
+    // SAFETY: `ps`, `found_inf` and `inv_scale` point to live tensors borrowed for the call;
+    // the shim writes only into the gradients and `found_inf`.
+    check(
+        unsafe {
+            raw::bf_unscale_grads(
+                ps.as_ptr(),
+                ps.len(),
+                found_inf.as_ptr(),
+                inv_scale.as_ptr(),
+            )
+        },
+        "unscaling the gradients (_amp_foreach_non_finite_check_and_unscale_)",
     )
 }
 

@@ -1,4 +1,5 @@
-//! Numeric precision of training: fp32, TF32 matmuls, or bf16 autocast.
+//! Numeric precision of training: fp32, TF32 matmuls, bf16 autocast, or fp16 autocast with
+//! loss scaling.
 //!
 //! * `fp32`: everything in float32 (`float32_matmul_precision("highest")`).
 //! * `tf32`: float32 tensors, but CUDA matmuls and convolutions may use TensorFloat-32
@@ -7,6 +8,11 @@
 //!   dtype=torch.bfloat16)`): matmuls and linear layers compute in bf16, while the master
 //!   weights, the gradients and the optimizer state stay float32; the logits are cast back to
 //!   float32 before the loss, and the backward pass runs outside autocast as PyTorch advises.
+//! * `fp16`: the same with float16 (`torch.autocast(device, dtype=torch.float16)`), for GPUs
+//!   with fast float16 but no bfloat16 (Colab's T4, V100, P100). float16's narrow range needs
+//!   dynamic loss scaling ([`crate::optim::LossScaler`], as `GradScaler`), which the Trainer
+//!   turns on with it. PyTorch 2.11 also autocasts to float16 on the CPU, so it is testable
+//!   there (not fast).
 //!
 //! tch 0.24 can toggle only CUDA fp16 autocast, so both switches go through the C++ shim.
 
@@ -27,19 +33,57 @@ pub enum Precision {
     Fp32,
     Tf32,
     Bf16,
+    Fp16,
 }
 
 impl Precision {
-    pub const ALL: [Precision; 3] = [Precision::Fp32, Precision::Tf32, Precision::Bf16];
+    pub const ALL: [Precision; 4] = [
+        Precision::Fp32,
+        Precision::Tf32,
+        Precision::Bf16,
+        Precision::Fp16,
+    ];
 
-    /// The default for a device: fp32 on the CPU (bf16 matmuls are slower than fp32 on CPUs
-    /// without AMX, as measured on the project's machine); TF32 on CUDA, which keeps fp32's
-    /// range and most of its precision. Whether bf16 matches fp32's MCC on a GPU is for
-    /// `scripts/gpu-check` to measure; until then it is opt-in.
+    /// The default for a device: fp32 on the CPU (bf16 and fp16 matmuls are slower than fp32
+    /// on CPUs without AMX, as measured on the project's machine); on CUDA bf16 where the GPU
+    /// has bfloat16 units (compute capability 8.0 and later: A100, RTX 30xx, L4, H100), fp16
+    /// with loss scaling on older ones (T4, V100, P100), and TF32 when the capability cannot be
+    /// read (no `nvidia-smi`). [`Precision::reason_for`] says which and why.
     pub fn default_for(device: Device) -> Self {
-        match device {
-            Device::Cuda(_) => Precision::Tf32,
-            _ => Precision::Fp32,
+        Self::choice_for(device).0
+    }
+
+    /// Why [`Precision::default_for`] chose what it chose, for the device report.
+    pub fn reason_for(device: Device) -> String {
+        Self::choice_for(device).1
+    }
+
+    fn choice_for(device: Device) -> (Self, String) {
+        let index = match device {
+            Device::Cuda(i) => i,
+            _ => {
+                return (
+                    Precision::Fp32,
+                    "the CPU: fp32 (bf16 and fp16 matmuls are not faster on most CPUs)".into(),
+                )
+            }
+        };
+        match crate::runtime::device::compute_capability(index) {
+            Some((major, minor)) if major >= 8 => (
+                Precision::Bf16,
+                format!("compute capability {major}.{minor} has bfloat16: bf16 autocast"),
+            ),
+            Some((major, minor)) => (
+                Precision::Fp16,
+                format!(
+                    "compute capability {major}.{minor} has float16 but no bfloat16: fp16 \
+                     autocast with loss scaling"
+                ),
+            ),
+            None => (
+                Precision::Tf32,
+                "the compute capability is unknown (no nvidia-smi): tf32".into(),
+            ),
         }
     }
 
@@ -48,6 +92,7 @@ impl Precision {
             Precision::Fp32 => "fp32",
             Precision::Tf32 => "tf32",
             Precision::Bf16 => "bf16",
+            Precision::Fp16 => "fp16",
         }
     }
 
@@ -60,11 +105,12 @@ impl Precision {
         ffi::set_matmul_precision(level)
     }
 
-    /// Enters bf16 autocast on this thread for `device` when the setting asks for it; the
-    /// region ends when the guard drops. `None` for fp32 and TF32.
+    /// Enters bf16 or fp16 autocast on this thread for `device` when the setting asks for it;
+    /// the region ends when the guard drops. `None` for fp32 and TF32.
     pub fn autocast(self, device: Device) -> Result<Option<Autocast>> {
         match self {
             Precision::Bf16 => Autocast::enter(device, Kind::BFloat16).map(Some),
+            Precision::Fp16 => Autocast::enter(device, Kind::Half).map(Some),
             _ => Ok(None),
         }
     }
@@ -84,7 +130,8 @@ impl FromStr for Precision {
             "fp32" | "float32" => Ok(Precision::Fp32),
             "tf32" => Ok(Precision::Tf32),
             "bf16" | "bfloat16" => Ok(Precision::Bf16),
-            other => bail!("unknown precision {other:?}: use fp32, tf32 or bf16"),
+            "fp16" | "float16" | "half" => Ok(Precision::Fp16),
+            other => bail!("unknown precision {other:?}: use fp32, tf32, bf16 or fp16"),
         }
     }
 }

@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::model::BertConfig;
-use crate::optim::AdamWConfig;
+use crate::optim::{AdamWConfig, LossScaleConfig};
 use crate::runtime::precision::Precision;
 
 /// Everything that decides a run; stored in [`super::History`] so a result can be traced to it.
@@ -22,9 +22,12 @@ pub struct TrainConfig {
     /// A progress line every this many batches (the tutorial: 40).
     pub log_every: usize,
     pub optimizer: AdamWConfig,
-    /// fp32, tf32 or bf16 (see [`Precision`]); the CPU's default is fp32.
+    /// fp32, tf32, bf16 or fp16 (see [`Precision`]); the CPU's default is fp32.
     #[serde(default)]
     pub precision: Precision,
+    /// fp16's dynamic loss scaling (`GradScaler`'s settings; unused at other precisions).
+    #[serde(default)]
+    pub loss_scale: LossScaleConfig,
     /// Batch size for validation (no gradients are kept, so it can be larger).
     #[serde(default = "default_eval_batch_size")]
     pub eval_batch_size: usize,
@@ -100,6 +103,7 @@ impl Default for TrainConfig {
             log_every: 40,
             optimizer: AdamWConfig::default(),
             precision: Precision::Fp32,
+            loss_scale: LossScaleConfig::default(),
             eval_batch_size: default_eval_batch_size(),
             gradient_accumulation_steps: 1,
             class_weights: None,
@@ -144,6 +148,13 @@ impl TrainConfig {
     /// Refuses settings that cannot train, naming the field and what is allowed. The
     /// [`super::Trainer`] calls it when it is built; the CLI calls it before loading any data.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Err(e) = self.loss_scale.validate() {
+            return Err(ConfigError {
+                field: "loss_scale",
+                value: format!("{:?}", self.loss_scale),
+                reason: e.to_string(),
+            });
+        }
         if self.epochs == 0 {
             return Err(refuse("epochs", 0, "train for at least 1 epoch"));
         }

@@ -66,6 +66,12 @@ pub enum Event<'a> {
     BestLoaded {
         best: &'a BestEval,
     },
+    /// fp16: optimizer step `step` was skipped because a gradient overflowed at loss scale
+    /// `scale` (the scale is halved for the next one).
+    StepSkipped {
+        step: usize,
+        scale: f64,
+    },
     Finished {
         total_seconds: f64,
     },
@@ -141,6 +147,10 @@ impl Event<'_> {
             Event::BestLoaded { best } => format!(
                 "Loaded the best weights: {} {:.4} at step {} (epoch {:.2})",
                 best.metric, best.value, best.step, best.epoch
+            ),
+            Event::StepSkipped { step, scale } => format!(
+                "  Step {step} skipped: a gradient overflowed at loss scale {scale}; the scale is \
+                 halved"
             ),
             Event::Finished { total_seconds } => format!(
                 "\nTraining complete!\nTotal training took {} (h:mm:ss)",

@@ -92,6 +92,10 @@ pub struct History {
     /// Training rows whose text was cut at `max_len`.
     #[serde(default)]
     pub train_truncated: usize,
+    /// fp16: the optimizer steps (1-based, counting skipped ones) whose gradients held an inf
+    /// or NaN after unscaling, so neither the optimizer nor the schedule stepped.
+    #[serde(default)]
+    pub skipped_steps: Vec<usize>,
     pub total_seconds: f64,
     /// Padded and total positions of the batches trained so far (for `padded_share`).
     #[serde(default)]
@@ -124,6 +128,7 @@ impl History {
             evaluations_without_improvement: 0,
             stopped_early: false,
             train_truncated: train.truncated(),
+            skipped_steps: Vec::new(),
             total_seconds: 0.0,
             padded_positions: 0.0,
             positions: 0,

@@ -24,9 +24,10 @@ use crate::data::ProblemType;
 use crate::data::{shard, Batch, EncodedSet, Labels};
 use crate::eval::{self, Evaluation};
 use crate::model::{heads, BertForSequenceClassification, TaskModel};
-use crate::optim::{FusedAdamW, LinearSchedule};
+use crate::optim::{FusedAdamW, LinearSchedule, LossScaler};
 use crate::runtime::device;
 use crate::runtime::distributed::ProcessGroup;
+use crate::runtime::precision::Precision;
 
 /// Where a run keeps its per-epoch checkpoints, and whether it continues from the newest.
 #[derive(Debug, Clone)]
@@ -204,6 +205,9 @@ impl<M: TaskModel> Trainer<M> {
             }
         };
         let mut optimizer = FusedAdamW::new(model.var_store(), config.optimizer)?;
+        if config.precision == Precision::Fp16 {
+            optimizer.set_loss_scaler(Some(LossScaler::new(config.loss_scale, device)?));
+        }
         let schedule = LinearSchedule::new(
             &mut optimizer,
             config.optimizer.warmup_steps,
@@ -407,7 +411,7 @@ impl<M: TaskModel> Trainer<M> {
             let due = self
                 .config
                 .eval_steps
-                .is_some_and(|n| self.schedule.steps_done().is_multiple_of(n));
+                .is_some_and(|n| self.global_step().is_multiple_of(n));
             if stepped && due && !last {
                 let fraction = (i + 1) as f64 / batches.len() as f64;
                 self.evaluate_at(epoch - 1, fraction)?;
@@ -425,7 +429,7 @@ impl<M: TaskModel> Trainer<M> {
     /// after `epochs_done`: filed in the history, the weights kept when it is the best.
     fn evaluate_at(&mut self, epochs_done: usize, fraction: f64) -> Result<()> {
         let scored = self.evaluate(&self.val, self.config.eval_batch_size)?;
-        let step = self.schedule.steps_done();
+        let step = self.global_step();
         let best = self
             .history
             .record_evaluation(step, epochs_done as f64 + fraction, &scored)?;
@@ -577,10 +581,12 @@ impl<M: TaskModel> Trainer<M> {
             &batch.labels,
             self.class_weights.as_ref(),
         )?;
+        // fp16: backward from the loss times the loss scale (the loss itself is what is kept).
+        let scaled = self.optimizer.scale_loss(&loss);
         if group > 1 {
-            (&loss / group as f64).f_backward()?;
+            (&scaled / group as f64).f_backward()?;
         } else {
-            loss.f_backward()?;
+            scaled.f_backward()?;
         }
         self.accumulated += 1;
         if self.accumulated >= group {
@@ -590,9 +596,20 @@ impl<M: TaskModel> Trainer<M> {
                 ranks.all_reduce_sum(&[self.optimizer.flat_gradients()?])?;
                 self.optimizer.gradients_summed_over(ranks.world_size());
             }
-            let _norm_before_clipping = self.optimizer.clip_grad_norm()?;
-            self.optimizer.step()?;
-            self.schedule.step(&mut self.optimizer);
+            // fp16: unscale before clipping; an inf or NaN skips the optimizer and schedule
+            // step (GradScaler.step, and the Trainer's `optimizer_was_run`).
+            if self.optimizer.unscale_gradients()? {
+                let step = self.global_step() + 1;
+                let scale = self.optimizer.loss_scaler().map_or(f64::NAN, |s| s.scale());
+                self.history.skipped_steps.push(step);
+                self.sink
+                    .on_event(&Event::StepSkipped { step, scale }, &self.history);
+            } else {
+                let _norm_before_clipping = self.optimizer.clip_grad_norm()?;
+                self.optimizer.step()?;
+                self.schedule.step(&mut self.optimizer);
+            }
+            self.optimizer.update_loss_scale()?;
             self.accumulated = 0;
         }
         let loss = loss.detach();
@@ -619,6 +636,12 @@ impl<M: TaskModel> Trainer<M> {
         Ok(loss)
     }
 
+    /// Optimizer steps so far, skipped fp16 steps included (transformers' `global_step`; the
+    /// schedule counts only the steps taken).
+    pub fn global_step(&self) -> usize {
+        self.schedule.steps_done() + self.history.skipped_steps.len()
+    }
+
     /// Closes the open epoch: reads its losses back (a non-finite one is an error naming its
     /// step) and files them in the history.
     pub fn finish_epoch(&mut self) -> Result<()> {
@@ -642,7 +665,7 @@ impl<M: TaskModel> Trainer<M> {
         self.emit(Event::ValidationStarted { epoch });
         let scored = self.evaluate(&self.val, self.config.eval_batch_size)?;
         self.history.record_validation(&scored)?;
-        let step = self.schedule.steps_done();
+        let step = self.global_step();
         if self
             .history
             .record_evaluation(step, self.history.epochs.len() as f64, &scored)?
