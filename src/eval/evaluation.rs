@@ -84,20 +84,20 @@ pub fn evaluate_sharded<M: TaskModel>(
     group: &ProcessGroup,
 ) -> Result<Evaluation> {
     let started = std::time::Instant::now();
-    if matches!(set.labels, Labels::Tags(_) | Labels::Spans(_)) {
-        let mut scored = gathered_per_token(model, set, batch_size, precision, group)?;
-        scored.seconds = started.elapsed().as_secs_f64();
-        if matches!(set.labels, Labels::Tags(_)) {
-            scored.label_names = model.label_names();
-        }
-        return Ok(scored);
-    }
     let n = set.len();
     if n == 0 {
         return Evaluation::new(&[], &set.labels, batch_size);
     }
     let all: Vec<usize> = (0..n).collect();
     let mine = set.subset(&shard(&all, group.rank(), group.world_size()));
+    if matches!(set.labels, Labels::Tags(_) | Labels::Spans(_)) {
+        let mut scored = gathered_per_token(model, set, &mine, batch_size, precision, group)?;
+        scored.seconds = started.elapsed().as_secs_f64();
+        if matches!(set.labels, Labels::Tags(_)) {
+            scored.label_names = model.label_names();
+        }
+        return Ok(scored);
+    }
     let local = evaluate(model, &mine, batch_size, precision)?;
     let rows: Vec<f32> = local.logits.concat();
     let width = local.width() as i64;
@@ -112,7 +112,8 @@ pub fn evaluate_sharded<M: TaskModel>(
     Ok(scored)
 }
 
-/// [`evaluate_sharded`] for token classification and question answering, whose logits are
+/// [`evaluate_sharded`] for token classification and question answering (`mine`: this rank's
+/// share of `set`), whose logits are
 /// `[rows, width, k]` with each batch as wide as its longest row: every rank pads its rows'
 /// logits to the widest row of the set (0 for tags, whose padding the labels skip; the head's
 /// padding logit for spans) so the shares gather as one tensor; the whole set's logits are then
@@ -121,14 +122,12 @@ pub fn evaluate_sharded<M: TaskModel>(
 fn gathered_per_token<M: TaskModel>(
     model: &M,
     set: &EncodedSet,
+    mine: &EncodedSet,
     batch_size: usize,
     precision: Precision,
     group: &ProcessGroup,
 ) -> Result<Evaluation> {
     let n = set.len();
-    if n == 0 {
-        return Evaluation::new(&[], &set.labels, batch_size);
-    }
     let batch_size = batch_size.max(1);
     let lengths = set.lengths();
     let widest = set.padded_width(&lengths);
@@ -137,8 +136,6 @@ fn gathered_per_token<M: TaskModel>(
         _ => 0.0,
     };
     let device = model.var_store().device();
-    let all: Vec<usize> = (0..n).collect();
-    let mine = set.subset(&shard(&all, group.rank(), group.world_size()));
     let local = tch::no_grad(|| -> Result<Vec<Tensor>> {
         mine.batches(batch_size, Sampler::Sequential, device)
             .iter()
