@@ -491,11 +491,18 @@ fn run(cli: Cli) -> ExitCode {
                     context.as_deref().unwrap_or_default(),
                     384,
                 ),
-                (Some(file), Some(out)) => match pretrained::architecture(&dir)?.as_deref() {
-                    Some("BertForTokenClassification") => tagging::predict_file(&dir, &file, &out),
-                    Some("BertForQuestionAnswering") => answering::predict_file(&dir, &file, &out),
-                    _ => predict_file::run(&dir, &file, &out, &text_columns),
-                },
+                (Some(file), Some(out)) => {
+                    predict_file::refuse_the_input_as_output(&file, &out)?;
+                    match pretrained::architecture(&dir)?.as_deref() {
+                        Some("BertForTokenClassification") => {
+                            tagging::predict_file(&dir, &file, &out)
+                        }
+                        Some("BertForQuestionAnswering") => {
+                            answering::predict_file(&dir, &file, &out)
+                        }
+                        _ => predict_file::run(&dir, &file, &out, &text_columns),
+                    }
+                }
                 _ => predict(&dir, &sentences, pairs),
             })
         }

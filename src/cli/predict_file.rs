@@ -74,17 +74,23 @@ fn strings(frame: &DataFrame, name: &str, file: &Path) -> Result<Vec<String>> {
         .collect()
 }
 
-pub fn run(model_dir: &str, file: &Path, out: &Path, given: &[String]) -> Result<()> {
-    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+/// `--out` must not be the input file (under any spelling of its path): writing there would
+/// lose the input. Every `predict --file` checks it first, whatever the model's head.
+pub fn refuse_the_input_as_output(file: &Path, out: &Path) -> Result<()> {
+    let same = match (file.canonicalize(), out.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     };
-    if same(file, out) {
+    if same {
         bail!(
             "--out {}: that is the input file; write the predictions elsewhere",
             out.display()
         );
     }
+    Ok(())
+}
+
+pub fn run(model_dir: &str, file: &Path, out: &Path, given: &[String]) -> Result<()> {
     let mut frame = read_table(file, None)?;
     let columns = text_columns(Path::new(model_dir), given, &frame)?;
     if columns.is_empty() || columns.len() > 2 {

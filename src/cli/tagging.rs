@@ -188,12 +188,6 @@ pub fn run(
 /// `-DOCSTART-` lines kept); JSON lines or a JSON array in, the same records with a
 /// `predicted_tags` list (JSON lines out unless `out` ends in `.json`).
 pub fn predict_file(model_dir: &str, file: &Path, out: &Path) -> Result<()> {
-    if file == out {
-        bail!(
-            "--out {}: that is the input file; predictions go to another file",
-            out.display()
-        );
-    }
     let device = bert_finetune::runtime::device::choose();
     let tokenizer = pretrained::load_tokenizer(model_dir)?;
     let tagger = BertForTokenClassification::from_pretrained(model_dir, None, device)?;

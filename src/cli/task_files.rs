@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use serde_json::Value;
 
+use bert_finetune::data::table::extension;
 use bert_finetune::data::tagging::TaggedFormat;
 
 /// `--format` for a token-classification file: `conll` names CoNLL text whatever the
@@ -28,13 +29,6 @@ pub fn tagged_format(format: Option<&str>) -> Result<Option<TaggedFormat>> {
 /// its extension.
 pub fn is_conll_format(format: Option<&str>) -> bool {
     format.is_some_and(|f| f.eq_ignore_ascii_case("conll") || f.eq_ignore_ascii_case("iob"))
-}
-
-fn extension(file: &Path) -> String {
-    file.extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default()
 }
 
 /// The file's first JSON value: its first line when that line is one (JSON lines, or a JSON

@@ -11,6 +11,15 @@ use polars::prelude::*;
 
 use crate::runtime::display::{escape, Html, Rich};
 
+/// A file's extension, lower-cased (empty when it has none): what the readers of tables,
+/// tagged words and questions tell formats by.
+pub fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default()
+}
+
 /// The file formats a table is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -35,11 +44,7 @@ impl Format {
     /// From the file's extension: `.csv`, `.tsv`, `.jsonl`/`.ndjson`/`.json` (one object per
     /// line), `.parquet`/`.pq`.
     pub fn of_path(path: &Path) -> Result<Format> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
+        let ext = extension(path);
         ext.parse().map_err(|_| {
             anyhow!(
                 "{}: cannot tell the format from the extension {:?}; name it with --format \

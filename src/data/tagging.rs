@@ -46,12 +46,7 @@ pub enum TaggedFormat {
 impl TaggedFormat {
     /// The format a file's extension names: `.conll`, `.iob`, `.txt` or `.json`, `.jsonl`.
     pub fn of(file: &Path) -> Result<Self> {
-        let ext = file
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
-        match ext.as_str() {
+        match super::table::extension(file).as_str() {
             "conll" | "iob" | "txt" => Ok(TaggedFormat::Conll),
             "json" | "jsonl" => Ok(TaggedFormat::Json),
             other => bail!(
@@ -271,24 +266,30 @@ pub fn tag_ids(
         .iter()
         .enumerate()
         .map(|(s, sentence)| {
-            sentence
-                .tags
+            ids_of_tags(
+                &sentence.tags,
+                names,
+                &format!("{} sentence {}", file.display(), s + 1),
+            )
+        })
+        .collect()
+}
+
+/// One sentence's `tags` as ids of `names` (a model's tags in id order); a tag outside them
+/// is an error that starts with `at` (where the sentence comes from) and names the tag.
+pub fn ids_of_tags(tags: &[String], names: &[String], at: &str) -> Result<Vec<i64>> {
+    tags.iter()
+        .map(|tag| {
+            names
                 .iter()
-                .map(|tag| {
-                    names
-                        .iter()
-                        .position(|n| n == tag)
-                        .map(|i| i as i64)
-                        .ok_or_else(|| {
-                            anyhow!(
-                                "{} sentence {}: tag {tag:?} is not among the model's tags ({})",
-                                file.display(),
-                                s + 1,
-                                names.join(", ")
-                            )
-                        })
+                .position(|n| n == tag)
+                .map(|i| i as i64)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "{at}: tag {tag:?} is not among the model's tags ({})",
+                        names.join(", ")
+                    )
                 })
-                .collect()
         })
         .collect()
 }

@@ -54,8 +54,25 @@ pub fn evaluate<M: TaskModel>(
     precision: Precision,
 ) -> Result<Evaluation> {
     let started = std::time::Instant::now();
+    let logits = batch_logits(model, set, batch_size, precision)?;
+    let mut scored = Evaluation::new(&logits, &set.labels, batch_size)?;
+    scored.seconds = started.elapsed().as_secs_f64();
+    if matches!(set.labels, Labels::Tags(_)) {
+        scored.label_names = model.label_names();
+    }
+    Ok(scored)
+}
+
+/// The model's logits for `set`'s batches in order (eval mode, no gradients, autocast as
+/// `precision` asks), still on the device.
+fn batch_logits<M: TaskModel>(
+    model: &M,
+    set: &EncodedSet,
+    batch_size: usize,
+    precision: Precision,
+) -> Result<Vec<Tensor>> {
     let device = model.var_store().device();
-    let logits = tch::no_grad(|| -> Result<Vec<Tensor>> {
+    tch::no_grad(|| {
         set.batches(batch_size, Sampler::Sequential, device)
             .iter()
             .map(|batch| {
@@ -63,13 +80,7 @@ pub fn evaluate<M: TaskModel>(
                 Ok(model.batch_logits(&batch.inputs, false))
             })
             .collect()
-    })?;
-    let mut scored = Evaluation::new(&logits, &set.labels, batch_size)?;
-    scored.seconds = started.elapsed().as_secs_f64();
-    if matches!(set.labels, Labels::Tags(_)) {
-        scored.label_names = model.label_names();
-    }
-    Ok(scored)
+    })
 }
 
 /// [`evaluate`] shared among the ranks of `group`: each runs the model over its contiguous
@@ -135,22 +146,16 @@ fn gathered_per_token<M: TaskModel>(
         Labels::Spans(_) => crate::model::question_answering::PADDING_LOGIT,
         _ => 0.0,
     };
-    let device = model.var_store().device();
-    let local = tch::no_grad(|| -> Result<Vec<Tensor>> {
-        mine.batches(batch_size, Sampler::Sequential, device)
-            .iter()
-            .map(|batch| {
-                let _autocast = precision.autocast(device)?;
-                let l = model
-                    .batch_logits(&batch.inputs, false)
-                    .to_kind(Kind::Float);
-                let (rows, width, k) = l.size3()?;
-                let padded = Tensor::full([rows, widest as i64, k], pad, (Kind::Float, l.device()));
-                padded.narrow(1, 0, width).copy_(&l);
-                Ok(padded)
-            })
-            .collect()
-    })?;
+    let local = batch_logits(model, mine, batch_size, precision)?
+        .into_iter()
+        .map(|l| {
+            let l = l.to_kind(Kind::Float);
+            let (rows, width, k) = l.size3()?;
+            let padded = Tensor::full([rows, widest as i64, k], pad, (Kind::Float, l.device()));
+            tch::no_grad(|| padded.narrow(1, 0, width).copy_(&l));
+            Ok(padded)
+        })
+        .collect::<Result<Vec<Tensor>>>()?;
     let local = Tensor::cat(&local, 0);
     let k = local.size()[2];
     let gathered = group

@@ -58,16 +58,43 @@ struct Piece {
     end: usize,
 }
 
+/// How many pieces fit between `[CLS]` and `[SEP]` in the tagger's positions.
+fn window_room(model: &BertForTokenClassification) -> usize {
+    (model.config.max_position_embeddings as usize)
+        .saturating_sub(2)
+        .max(1)
+}
+
+/// The tagger's float logits, `[pieces + 2, tags]` on its device, for one window read as
+/// `[CLS] pieces [SEP]`, in eval mode without gradients.
+fn window_logits(
+    model: &BertForTokenClassification,
+    tokenizer: &BertTokenizer,
+    pieces: impl Iterator<Item = i64>,
+) -> Tensor {
+    let row: Vec<i64> = std::iter::once(tokenizer.cls_id)
+        .chain(pieces)
+        .chain(std::iter::once(tokenizer.sep_id))
+        .collect();
+    let n = row.len() as i64;
+    let input = Tensor::from_slice(&row)
+        .reshape([1, n])
+        .to_device(model.vs.device());
+    tch::no_grad(|| {
+        model
+            .forward(&input, &input.ones_like(), &input.zeros_like(), false)
+            .to_kind(Kind::Float)
+            .squeeze_dim(0)
+    })
+}
+
 /// The entities of every text, in order. Runs in eval mode without gradients.
 pub fn predict_entities(
     model: &BertForTokenClassification,
     tokenizer: &BertTokenizer,
     texts: &[impl AsRef<str>],
 ) -> Result<Vec<TaggedText>> {
-    let window = (model.config.max_position_embeddings as usize)
-        .saturating_sub(2)
-        .max(1);
-    let device = model.vs.device();
+    let window = window_room(model);
     texts
         .iter()
         .map(|text| {
@@ -77,16 +104,8 @@ pub fn predict_entities(
             let mut entities = Vec::new();
             for part in ids.chunks(window).zip(offsets.chunks(window)) {
                 let (ids, offsets) = part;
-                let row: Vec<i64> = std::iter::once(tokenizer.cls_id)
-                    .chain(ids.iter().copied())
-                    .chain(std::iter::once(tokenizer.sep_id))
-                    .collect();
-                let n = row.len() as i64;
-                let input = Tensor::from_slice(&row).reshape([1, n]).to_device(device);
                 let probs = tch::no_grad(|| {
-                    model
-                        .forward(&input, &input.ones_like(), &input.zeros_like(), false)
-                        .to_kind(Kind::Float)
+                    window_logits(model, tokenizer, ids.iter().copied())
                         .softmax(-1, Kind::Float)
                         .to_device(tch::Device::Cpu)
                 });
@@ -243,10 +262,7 @@ pub fn predict_word_tags(
     tokenizer: &BertTokenizer,
     sentences: &[Vec<String>],
 ) -> Result<Vec<Vec<String>>> {
-    let room = (model.config.max_position_embeddings as usize)
-        .saturating_sub(2)
-        .max(1);
-    let device = model.vs.device();
+    let room = window_room(model);
     sentences
         .iter()
         .map(|words| {
@@ -272,18 +288,9 @@ pub fn predict_word_tags(
                 {
                     stop -= 1;
                 }
-                let row: Vec<i64> = std::iter::once(tokenizer.cls_id)
-                    .chain(pieces[start..stop].iter().map(|p| p.0))
-                    .chain(std::iter::once(tokenizer.sep_id))
-                    .collect();
-                let n = row.len() as i64;
-                let input = Tensor::from_slice(&row).reshape([1, n]).to_device(device);
-                let best = tch::no_grad(|| {
-                    model
-                        .forward(&input, &input.ones_like(), &input.zeros_like(), false)
-                        .argmax(-1, false)
-                        .to_device(tch::Device::Cpu)
-                });
+                let best = window_logits(model, tokenizer, pieces[start..stop].iter().map(|p| p.0))
+                    .argmax(-1, false)
+                    .to_device(tch::Device::Cpu);
                 let best: Vec<i64> = Vec::try_from(best.reshape([-1]))?;
                 for (k, &(_, word)) in pieces[start..stop].iter().enumerate() {
                     if previous != Some(word) {

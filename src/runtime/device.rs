@@ -160,25 +160,34 @@ pub fn choose() -> Device {
     }
 }
 
+/// One `nvidia-smi --query-gpu=FIELD` answer, a trimmed line per GPU; empty when `nvidia-smi`
+/// is missing or fails.
+fn nvidia_smi(field: &str) -> Vec<String> {
+    let output = Command::new("nvidia-smi")
+        .args([&format!("--query-gpu={field}"), "--format=csv,noheader"])
+        .output();
+    match output {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// GPU `index`'s compute capability (major, minor) from `nvidia-smi --query-gpu=compute_cap`
 /// (read once per process), or `None` when it cannot be read.
 pub fn compute_capability(index: usize) -> Option<(u32, u32)> {
     static CAPABILITIES: std::sync::OnceLock<Vec<Option<(u32, u32)>>> = std::sync::OnceLock::new();
     CAPABILITIES
         .get_or_init(|| {
-            let output = Command::new("nvidia-smi")
-                .args(["--query-gpu=compute_cap", "--format=csv,noheader"])
-                .output();
-            match output {
-                Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .map(|l| {
-                        let (major, minor) = l.trim().split_once('.')?;
-                        Some((major.parse().ok()?, minor.parse().ok()?))
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            }
+            nvidia_smi("compute_cap")
+                .iter()
+                .map(|l| {
+                    let (major, minor) = l.split_once('.')?;
+                    Some((major.parse().ok()?, minor.parse().ok()?))
+                })
+                .collect()
         })
         .get(index)
         .copied()
@@ -186,17 +195,10 @@ pub fn compute_capability(index: usize) -> Option<(u32, u32)> {
 }
 
 fn gpu_names() -> Vec<String> {
-    let output = Command::new("nvidia-smi")
-        .args(["--query-gpu=name", "--format=csv,noheader"])
-        .output();
-    match output {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect(),
-        _ => Vec::new(),
-    }
+    nvidia_smi("name")
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 impl DeviceReport {

@@ -4,9 +4,9 @@
 
 use std::fmt;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
-use crate::data::tagging::{align, TaggedSentence, IGNORE_INDEX};
+use crate::data::tagging::{align, ids_of_tags, TaggedSentence, IGNORE_INDEX};
 use crate::data::tokenizer::BertTokenizer;
 use crate::runtime::display::{escape, Html, Rich, Table};
 
@@ -108,19 +108,7 @@ pub fn aligned_pieces(
     max_len: usize,
     label_all_tokens: Option<&[i64]>,
 ) -> Result<Table> {
-    let ids: Vec<i64> = sentence
-        .tags
-        .iter()
-        .map(|t| {
-            tag_names
-                .iter()
-                .position(|n| n == t)
-                .map(|i| i as i64)
-                .ok_or_else(|| {
-                    anyhow!("tag {t:?} is not among the tags ({})", tag_names.join(", "))
-                })
-        })
-        .collect::<Result<_>>()?;
+    let ids = ids_of_tags(&sentence.tags, tag_names, &sentence.words.join(" "))?;
     let aligned = align(tokenizer, &sentence.words, &ids, max_len, label_all_tokens)?;
     let pieces = tokenizer.convert_ids_to_tokens(&aligned.ids);
     let mut caption = sentence.words.join(" ");
