@@ -20,7 +20,7 @@ use bert_finetune::model::{
     weights, BertConfig, BertForQuestionAnswering, BertForSequenceClassification,
     BertForTokenClassification,
 };
-use bert_finetune::optim::AdamWConfig;
+use bert_finetune::optim::{AdamWConfig, LossScaleConfig};
 use bert_finetune::runtime::distributed::{ProcessGroup, Rendezvous};
 use bert_finetune::runtime::precision::Precision;
 use bert_finetune::tch::{self, Kind, Tensor};
@@ -59,6 +59,20 @@ fn data_parallel_config(batch_size: usize) -> TrainConfig {
             ..AdamWConfig::default()
         },
         ..TrainConfig::default()
+    }
+}
+
+/// [`dropout_config`]'s three epochs in fp16, from a loss scale of 2^20 that overflows the first
+/// steps, growing again after every 2 clean steps.
+fn fp16_config(batch_size: usize) -> TrainConfig {
+    TrainConfig {
+        precision: Precision::Fp16,
+        loss_scale: LossScaleConfig {
+            init_scale: 2f64.powi(20),
+            growth_interval: 2,
+            ..LossScaleConfig::default()
+        },
+        ..dropout_config(batch_size)
     }
 }
 
@@ -195,6 +209,33 @@ fn rank_process() {
                     "val_logits": validated.logits,
                     "collectives": collectives,
                     "tensors": trainer.optimizer().num_tensors(),
+                })
+            );
+        }
+        "train_fp16" => {
+            tch::manual_seed(5 + group.rank() as i64);
+            let model =
+                BertForSequenceClassification::new(&no_dropout(), tch::Device::Cpu).unwrap();
+            let (train_set, val_set) = sets();
+            let mut trainer = Trainer::new(model, fp16_config(16), train_set, val_set)
+                .unwrap()
+                .with_process_group(group)
+                .unwrap();
+            let history = trainer.fit().unwrap();
+            let weights: f64 = trainer
+                .model()
+                .named_parameters()
+                .iter()
+                .map(|(_, t)| t.abs().sum(Kind::Double).double_value(&[]))
+                .sum();
+            let scale = trainer.optimizer().loss_scaler().map(|s| s.scale());
+            println!(
+                "RESULT {}",
+                serde_json::json!({
+                    "skipped_steps": history.skipped_steps,
+                    "batch_losses": history.batch_losses,
+                    "scale": scale,
+                    "weights": weights,
                 })
             );
         }
@@ -552,6 +593,39 @@ fn two_ranks_of_16_train_as_one_process_of_32() {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
     }
+}
+
+/// fp16 with loss scaling across two ranks: the gradients are summed before they are unscaled,
+/// so an inf on either rank reaches both, and both skip the same steps, keep the same scale
+/// and end with the same weights (a rank that stepped alone would drift from its peer).
+#[test]
+fn two_fp16_ranks_skip_the_same_steps_and_keep_one_scale() {
+    let port = free_port();
+    let ranks: Vec<Child> = (0..2)
+        .map(|r| {
+            rank_command("train_fp16", r, 2, port)
+                .env("BERT_FINETUNE_DIST_TIMEOUT", "60")
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = ranks.into_iter().map(result_of).collect();
+    let skipped: Vec<usize> = serde_json::from_value(results[0]["skipped_steps"].clone()).unwrap();
+    let losses: Vec<f64> = serde_json::from_value(results[0]["batch_losses"].clone()).unwrap();
+    eprintln!(
+        "fp16, 2 ranks: skipped steps {skipped:?} of {}, final scale {}",
+        losses.len(),
+        results[0]["scale"]
+    );
+    assert!(
+        !skipped.is_empty() && skipped.len() < losses.len(),
+        "a scale of 2^20 overflows some steps, not all: {skipped:?}"
+    );
+    for key in ["skipped_steps", "batch_losses", "scale", "weights"] {
+        assert_eq!(results[0][key], results[1][key], "{key}");
+    }
+    // The logged losses are the mean over both ranks, so training moved them.
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
 }
 
 /// With dropout on, two ranks of 16 and one process of 32 draw different dropout masks (each

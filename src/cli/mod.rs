@@ -189,12 +189,16 @@ impl Common {
     }
     /// The device report for this run, naming `--cpu` when it kept a GPU machine on the CPU.
     fn device_report(&self) -> device::DeviceReport {
-        let mut report = device::detect();
-        if self.cpu {
-            report.choose_cpu("--cpu")
+        let detected = device::detect();
+        let report = if self.cpu {
+            detected.choose_cpu("--cpu")
         } else {
-            report.device = own_gpu(report.device);
-            report
+            let device = own_gpu(detected.device);
+            detected.using(device)
+        };
+        match self.precision {
+            Some(chosen) => report.with_precision(chosen.into(), "--precision"),
+            None => report,
         }
     }
     fn precision(&self, device: tch::Device) -> Precision {
@@ -551,11 +555,7 @@ fn fetch(name_or_dir: &str, revision: Option<&str>) -> Result<String> {
 
 fn info(data: PathBuf) -> Result<()> {
     let report = device::detect();
-    let chosen = Precision::default_for(report.device);
-    println!(
-        "{report}\nTraining precision: {chosen} ({}; --precision chooses another)\n",
-        Precision::reason_for(report.device)
-    );
+    println!("{report} --precision chooses another.\n");
     println!("CoLA 1.1 in {}", data.display());
     for split in Split::ALL {
         let set = Cola::load_split(&data, split)?;

@@ -82,7 +82,6 @@ pub fn run(
     let device = report.device;
     say!("{report}");
     say!("Model: {model_name}");
-    say!("Precision: {}", config.precision);
     bert_finetune::runtime::device::manual_seed(common.seed);
     let tokenizer = pretrained::load_tokenizer(&model_name)?;
     let padding = Padding::from(common.padding);

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use tch::{Cuda, Device};
 
 use crate::runtime::display::{Html, Rich};
+use crate::runtime::precision::Precision;
 use crate::runtime::settings;
 
 /// Folder holding `libtorch_cuda.so`, recorded by `build.rs` from torch-sys.
@@ -117,6 +118,11 @@ pub struct DeviceReport {
     /// Who kept the run on the CPU although a GPU exists (`--cpu`, `BERT_FINETUNE_DEVICE=cpu`),
     /// so the report names the choice instead of implying the GPU is used.
     pub cpu_chosen_by: Option<String>,
+    /// The precision training will use on `device`: [`Precision::default_for`] unless
+    /// [`DeviceReport::with_precision`] names another.
+    pub precision: Precision,
+    /// Why that precision: the default's reason, or who chose it (`--precision`).
+    pub precision_reason: String,
 }
 
 /// Inspects the machine and picks the first GPU when there is one, unless
@@ -144,10 +150,12 @@ pub fn detect() -> DeviceReport {
         device,
         cuda_error: cuda_load_error().map(String::from),
         cpu_chosen_by: None,
+        precision: Precision::default(),
+        precision_reason: String::new(),
     };
     match settings::cpu_requested() {
         Some(setting) => report.choose_cpu(setting),
-        None => report,
+        None => report.with_default_precision(),
     }
 }
 
@@ -205,7 +213,7 @@ impl DeviceReport {
     /// The same report for a device chosen elsewhere, such as [`choose`]'s.
     pub fn using(mut self, device: Device) -> Self {
         self.device = device;
-        self
+        self.with_default_precision()
     }
 
     /// The same report with the CPU chosen on purpose; `by` names who chose it (`--cpu`), and
@@ -213,6 +221,22 @@ impl DeviceReport {
     pub fn choose_cpu(mut self, by: impl Into<String>) -> Self {
         self.device = Device::Cpu;
         self.cpu_chosen_by = Some(by.into());
+        self.with_default_precision()
+    }
+
+    /// The same report with a precision chosen on purpose; `by` names who chose it
+    /// (`--precision`), in place of the default's reason.
+    pub fn with_precision(mut self, precision: Precision, by: impl Into<String>) -> Self {
+        self.precision = precision;
+        self.precision_reason = format!("chosen by {}", by.into());
+        self
+    }
+
+    /// The default precision for the chosen device, with its reason
+    /// ([`Precision::default_for`]), so the notebook's device cell says what training will use.
+    fn with_default_precision(mut self) -> Self {
+        self.precision = Precision::default_for(self.device);
+        self.precision_reason = Precision::reason_for(self.device);
         self
     }
 
@@ -240,16 +264,21 @@ impl fmt::Display for DeviceReport {
                 _ => 0,
             };
             writeln!(f, "There are {} GPU(s) available.", self.gpu_count)?;
-            write!(f, "We will use the GPU: {}", self.gpu_name(index))
+            write!(f, "We will use the GPU: {}", self.gpu_name(index))?;
         } else if self.gpu_count > 0 {
             writeln!(f, "There are {} GPU(s) available.", self.gpu_count)?;
             match &self.cpu_chosen_by {
                 Some(by) => write!(f, "A GPU is available, but the CPU was chosen ({by})."),
                 None => write!(f, "A GPU is available, but the CPU was chosen."),
-            }
+            }?;
         } else {
-            write!(f, "No GPU available, using the CPU instead.")
+            write!(f, "No GPU available, using the CPU instead.")?;
         }
+        write!(
+            f,
+            "\nTraining precision: {} ({}).",
+            self.precision, self.precision_reason
+        )
     }
 }
 
@@ -283,6 +312,8 @@ mod tests {
             device,
             cuda_error: None,
             cpu_chosen_by: None,
+            precision: Precision::Tf32,
+            precision_reason: "a test".into(),
         }
     }
 
@@ -294,8 +325,12 @@ mod tests {
 
     #[test]
     fn no_gpu_keeps_the_tutorials_sentence() {
-        let text = report(0, Device::Cpu).to_string();
-        assert_eq!(text, "No GPU available, using the CPU instead.");
+        let text = report(0, Device::Cpu).using(Device::Cpu).to_string();
+        assert_eq!(
+            text,
+            "No GPU available, using the CPU instead.\nTraining precision: fp32 (the CPU: \
+             bf16 and fp16 matmuls are not faster on most CPUs)."
+        );
     }
 
     #[test]
@@ -317,6 +352,20 @@ mod tests {
     #[test]
     fn cpu_chosen_on_a_machine_without_gpu_reads_as_no_gpu() {
         let text = report(0, Device::Cpu).choose_cpu("--cpu").to_string();
-        assert_eq!(text, "No GPU available, using the CPU instead.");
+        assert!(
+            text.starts_with("No GPU available, using the CPU instead.\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_precision_and_who_chose_it_are_named() {
+        let text = report(1, Device::Cuda(0))
+            .with_precision(Precision::Fp16, "--precision")
+            .to_string();
+        assert!(
+            text.ends_with("Training precision: fp16 (chosen by --precision)."),
+            "{text}"
+        );
     }
 }

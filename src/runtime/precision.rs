@@ -64,25 +64,26 @@ impl Precision {
             _ => {
                 return (
                     Precision::Fp32,
-                    "the CPU: fp32 (bf16 and fp16 matmuls are not faster on most CPUs)".into(),
+                    "the CPU: bf16 and fp16 matmuls are not faster on most CPUs".into(),
                 )
             }
         };
         match crate::runtime::device::compute_capability(index) {
             Some((major, minor)) if major >= 8 => (
                 Precision::Bf16,
-                format!("compute capability {major}.{minor} has bfloat16: bf16 autocast"),
+                format!("compute capability {major}.{minor} has bfloat16: autocast to it"),
             ),
             Some((major, minor)) => (
                 Precision::Fp16,
                 format!(
-                    "compute capability {major}.{minor} has float16 but no bfloat16: fp16 \
-                     autocast with loss scaling"
+                    "compute capability {major}.{minor} has float16 but no bfloat16: \
+                     autocast to float16 with loss scaling"
                 ),
             ),
             None => (
                 Precision::Tf32,
-                "the compute capability is unknown (no nvidia-smi): tf32".into(),
+                "the compute capability is unknown (no nvidia-smi): float32 with TF32 matmuls"
+                    .into(),
             ),
         }
     }

@@ -53,6 +53,9 @@ def main():
     has_gpu = os.path.exists("/dev/nvidia0")
     check(("We will use the GPU" in device) if has_gpu else ("No GPU available, using the CPU instead." in device),
           f"device cell reports {'the GPU' if has_gpu else 'the CPU'}: {device.strip()[:80]!r}")
+    check(("Training precision: bf16" in device or "Training precision: fp16" in device) if has_gpu
+          else ("Training precision: fp32 (the CPU" in device),
+          f"device cell names the training precision and why: {device.strip()[-120:]!r}")
     sample = find(cells, "train_file.sample(10, SEED)")
     html = "".join(o["data"].get("text/html", "") for o in sample.outputs if "data" in o)
     check("<table" in html and html.count("<tr>") >= 11, "data sample cell has a text/html table of 10 rows")
