@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: setup run test lint lab train bench compare-hf notebook-outputs
+.PHONY: setup run test lint lab train bench compare-hf notebook-outputs notebook-timing
 
 setup:
 	@scripts/setup
@@ -58,4 +58,13 @@ notebook-outputs: run
 	@for nb in own_data token_classification question_answering; do \
 		$(ENV) python scripts/run_notebook.py --notebook $$nb --out out && \
 		cp out/$$nb.ipynb notebooks/$$nb.ipynb || exit 1; \
+	done
+
+# How live the notebooks feel: each notebook run headless in quick mode on the warm kernel, with
+# the table of its cells' seconds, the median of the cells that do no training and the seconds
+# from starting the kernel to the device report (README, "How fast a cell answers").
+notebook-timing: setup
+	@for nb in cola own_data token_classification question_answering; do \
+		$(ENV) python scripts/run_notebook.py --quick --timing --notebook $$nb --out out/timing \
+			|| exit 1; \
 	done

@@ -2,7 +2,12 @@
 project kernel, printing progress per cell and relaying what the cells print (epochs, batches,
 elapsed time) as it arrives.
 
-    python scripts/run_notebook.py [--quick] [--out out] [--notebook cola|own_data|token_classification|question_answering]
+    python scripts/run_notebook.py [--quick] [--timing] [--out out] [--notebook cola|own_data|token_classification|question_answering]
+
+With --timing it ends with the table of every code cell's seconds, the median of the cells that
+do no training (those not tagged "training" in the notebook), and the first output: seconds from
+starting the kernel to the end of the device cell (the first cell that shows something); the
+same figures go to <out>/<name>.timing.json (`make notebook-timing` runs every notebook so).
 
 Writes <out>/<name>.ipynb (executed), <out>/<name>.html and the figures the notebook drew as
 <out>/figures/<name>.png and .svg (own_data's under <out>/figures/own_data/). Stops with a non-zero exit at the first failing cell, after
@@ -10,7 +15,9 @@ saving what ran so far.
 """
 import argparse
 import base64
+import json
 import os
+import statistics
 import sys
 import time
 
@@ -69,7 +76,29 @@ class EchoingClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
-def execute(quick, out_dir, timeout=None, echo=False, notebook="cola"):
+def is_training(cell):
+    """Cells tagged "training" train a model (start a run or wait for it); the rest only load,
+    show, score or predict, and should answer at the pace of a Python kernel."""
+    return "training" in cell.get("metadata", {}).get("tags", [])
+
+
+def timing_report(rows, first_output, notebook):
+    """The table of cell times, the median of the cells without training, and the first output."""
+    lines = [f"[timing] {notebook}: seconds per code cell (quick mode)",
+             f"[timing] {'cell':>4} {'seconds':>8}  {'':8}  first line"]
+    for row in rows:
+        kind = "training" if row["training"] else ""
+        lines.append(f"[timing] {row['cell']:>4} {row['seconds']:>8.2f}  {kind:8}  {row['first_line']}")
+    light = [r["seconds"] for r in rows if not r["training"]]
+    median = statistics.median(light) if light else float("nan")
+    lines.append(f"[timing] {notebook}: median of the {len(light)} cells without training: {median:.2f} s; "
+                 f"slowest of them {max(light, default=float('nan')):.2f} s; first output (kernel start to "
+                 f"the device report) {first_output:.1f} s")
+    return "\n".join(lines), {"notebook": notebook, "cells": rows, "median_without_training": median,
+                               "first_output_seconds": first_output}
+
+
+def execute(quick, out_dir, timeout=None, echo=False, notebook="cola", timing=False):
     if quick:
         os.environ["BERT_FINETUNE_QUICK"] = "1"
     else:
@@ -77,7 +106,8 @@ def execute(quick, out_dir, timeout=None, echo=False, notebook="cola"):
     nb = nbformat.read(os.path.join(NOTEBOOKS, f"{notebook}.ipynb"), as_version=4)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     started = time.time()
-    state = {"n": 0, "t": time.time()}
+    state = {"n": 0, "t": time.time(), "first_output": None}
+    rows = []
 
     def on_start(cell, cell_index):
         state["t"] = time.time()
@@ -87,6 +117,10 @@ def execute(quick, out_dir, timeout=None, echo=False, notebook="cola"):
         took = time.time() - state["t"]
         print(f"[notebook] cell {state['n']:>2}/{len(code_cells)} done in {took:6.1f}s: {first_line(cell)}",
               flush=True)
+        rows.append({"cell": state["n"], "seconds": round(took, 3), "training": is_training(cell),
+                     "first_line": first_line(cell)})
+        if state["first_output"] is None and "device::detect()" in cell.source:
+            state["first_output"] = time.time() - started
 
     client = (EchoingClient if echo else NotebookClient)(
         nb, kernel_name="bert-finetune", timeout=timeout, startup_timeout=120,
@@ -113,6 +147,11 @@ def execute(quick, out_dir, timeout=None, echo=False, notebook="cola"):
     print(f"[notebook] {'failed' if error else 'finished'} after {time.time() - started:.0f}s; "
           f"wrote {out_dir}/{notebook}.ipynb, {notebook}.html and figures ({', '.join(figures)})",
           flush=True)
+    if timing and not error:
+        table, summary = timing_report(rows, state["first_output"] or float("nan"), notebook)
+        print(table, flush=True)
+        with open(os.path.join(out_dir, f"{notebook}.timing.json"), "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=1)
     if error:
         raise error
     return nb
@@ -121,11 +160,12 @@ def execute(quick, out_dir, timeout=None, echo=False, notebook="cola"):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--timing", action="store_true", help="end with the table of cell times")
     ap.add_argument("--out", default=os.path.join(ROOT, "out"))
     ap.add_argument("--notebook", default="cola", choices=["cola", "own_data", "token_classification", "question_answering"])
     args = ap.parse_args()
     try:
-        execute(args.quick, args.out, echo=True, notebook=args.notebook)
+        execute(args.quick, args.out, echo=not args.timing, notebook=args.notebook, timing=args.timing)
     except CellExecutionError as e:
         print(e, file=sys.stderr)
         sys.exit(1)
