@@ -13,6 +13,7 @@ pub mod cola;
 mod encoded;
 pub mod glue;
 mod labels;
+pub mod masking;
 mod problem_type;
 mod sampler;
 pub mod split;

@@ -155,6 +155,32 @@ impl BertTokenizer {
             .map_or(0, i64::from)
     }
 
+    /// The id of one token of the vocabulary, if it has it (`[MASK]`, a word piece).
+    pub fn token_id(&self, token: &str) -> Option<i64> {
+        self.inner.token_to_id(token).map(i64::from)
+    }
+
+    /// Ids of the special tokens (transformers' `all_special_ids`: `[CLS]`, `[SEP]`, `[PAD]`,
+    /// `[UNK]`, `[MASK]` and any added token marked special), sorted: what masking never
+    /// touches.
+    pub fn special_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .inner
+            .get_added_tokens_decoder()
+            .iter()
+            .filter(|(_, token)| token.special)
+            .map(|(&id, _)| i64::from(id))
+            .chain(
+                ["[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"]
+                    .iter()
+                    .filter_map(|t| self.token_id(t)),
+            )
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// Where the tokenizer was loaded from.
     pub fn source(&self) -> &Path {
         &self.source

@@ -19,7 +19,7 @@ pub const DECAY: usize = 0;
 pub const NO_DECAY: usize = 1;
 
 /// The feed-forward activation `hidden_act` names (parsed and checked in [`HiddenAct`]).
-fn activate(act: HiddenAct, xs: &Tensor) -> Tensor {
+pub(crate) fn activate(act: HiddenAct, xs: &Tensor) -> Tensor {
     match act {
         HiddenAct::Gelu => xs.gelu("none"),
         HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh | HiddenAct::GeluFast => xs.gelu("tanh"),
@@ -29,7 +29,7 @@ fn activate(act: HiddenAct, xs: &Tensor) -> Tensor {
 
 /// A new parameter at `p`: libtorch's allocation failure (a size no machine holds) becomes an
 /// error naming the tensor, where tch's `var` would panic.
-fn var(p: &Path, name: &str, dims: &[i64], init: Init) -> Result<Tensor> {
+pub(crate) fn var(p: &Path, name: &str, dims: &[i64], init: Init) -> Result<Tensor> {
     let full = p.path(name);
     let fail = |e: tch::TchError| anyhow!("cannot allocate {full} {dims:?}: {e}");
     match init {
@@ -75,7 +75,7 @@ impl Linear {
 
 /// `nn.LayerNorm` over the last dimension.
 #[derive(Debug)]
-struct LayerNorm {
+pub(crate) struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
     eps: f64,
@@ -83,7 +83,7 @@ struct LayerNorm {
 }
 
 impl LayerNorm {
-    fn new(p: Path, dim: i64, eps: f64) -> Result<Self> {
+    pub(crate) fn new(p: Path, dim: i64, eps: f64) -> Result<Self> {
         let p = p.set_group(NO_DECAY);
         Ok(LayerNorm {
             weight: var(&p, "weight", &[dim], Init::Const(1.))?,
@@ -93,7 +93,7 @@ impl LayerNorm {
         })
     }
 
-    fn forward(&self, xs: &Tensor) -> Tensor {
+    pub(crate) fn forward(&self, xs: &Tensor) -> Tensor {
         xs.layer_norm(
             [self.dim],
             Some(&self.weight),
@@ -505,6 +505,12 @@ impl BertModel {
             Some(pooler) => pooler.forward(cls).tanh(),
             None => cls.shallow_clone(),
         }
+    }
+
+    /// The word-embedding table `[vocab, hidden]`, which the masked-LM head's decoder shares
+    /// (transformers' tied `cls.predictions.decoder.weight`).
+    pub(crate) fn word_embeddings(&self) -> &Tensor {
+        &self.embeddings.word
     }
 
     /// Number of encoder layers (`num_hidden_layers`).

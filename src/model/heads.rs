@@ -123,6 +123,13 @@ pub fn token_classification_loss(logits: &Tensor, labels: &Tensor) -> Result<Ten
         ))
 }
 
+/// `BertForMaskedLM`'s loss: cross-entropy over the vocabulary at the chosen positions (labels
+/// other than -100), the mean over them, as transformers computes it: token classification's
+/// loss with the vocabulary for tags.
+pub fn masked_lm_loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    token_classification_loss(logits, labels)
+}
+
 /// A span head's logits `[batch, seq, 2]` as its start and end logits, each `[batch, seq]`.
 pub fn span_logits(logits: &Tensor) -> Result<(Tensor, Tensor)> {
     if logits.dim() != 3 || logits.size()[2] != 2 {

@@ -312,9 +312,27 @@ pub fn load(vs: &VarStore, file: &Path, architecture: &str) -> Result<LoadReport
     // Sorted, so that reports and errors come out the same on every run.
     let mut entries: Vec<(&str, TensorView)> = tensors.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
+    let has_head_bias = entries
+        .iter()
+        .any(|(raw, _)| *raw == "cls.predictions.bias");
     for (raw, view) in entries {
         let Some(name) = model_name(raw) else {
             continue;
+        };
+        // A masked-LM head's decoder is the word-embedding table itself (tied, as in
+        // transformers): a checkpoint's copy of it is no parameter of its own, and the
+        // decoder's bias is `cls.predictions.bias` under another name.
+        let name = match name.as_str() {
+            "cls.predictions.decoder.weight" if ours.contains_key("cls.predictions.bias") => {
+                continue
+            }
+            "cls.predictions.decoder.bias" if ours.contains_key("cls.predictions.bias") => {
+                if has_head_bias {
+                    continue;
+                }
+                "cls.predictions.bias".to_string()
+            }
+            _ => name,
         };
         let Some(var) = ours.get(&name) else {
             unexpected.push(raw.to_string());

@@ -1,0 +1,142 @@
+//! `BertForMaskedLM`: BERT's pre-training head over every token, for adapting an encoder to a
+//! corpus of one's own (continued pre-training) before fine-tuning it with another head.
+//!
+//! As in transformers: the encoder has no pooler; `cls.predictions.transform` is a dense layer,
+//! the config's activation and a LayerNorm; the decoder's weight *is* the word-embedding table
+//! (tied: one parameter, whose gradient gathers both uses) and its bias is
+//! `cls.predictions.bias`. A checkpoint that ships the head (bert-base-uncased does) loads it;
+//! its `cls.predictions.decoder.weight`, a copy of the tied table, is not a separate parameter;
+//! one without it (a sentence-embedding model such as MiniLM) starts the head as transformers
+//! initialises it, and the load report says so. The saved folder holds what
+//! `AutoModelForMaskedLM` loads with nothing missing.
+
+use anyhow::Result;
+use tch::nn::{Init, VarStore};
+use tch::{Device, Tensor};
+
+use super::bert::{activate, var, BertModel, LayerNorm, Linear, NO_DECAY};
+use super::checkpoint::{self, BertCheckpoint};
+use super::config::BertConfig;
+use super::weights::LoadReport;
+use crate::data::tokenizer::{BertTokenizer, Encoded};
+
+/// A BERT encoder with the masked-language-model head, owning its parameters.
+pub struct BertForMaskedLM {
+    pub vs: VarStore,
+    pub config: BertConfig,
+    pub bert: BertModel,
+    /// `cls.predictions.transform.dense`.
+    transform: Linear,
+    /// `cls.predictions.transform.LayerNorm`.
+    transform_norm: LayerNorm,
+    /// `cls.predictions.bias`, the decoder's bias, one per vocabulary entry.
+    bias: Tensor,
+    /// Set by `from_pretrained`: what matched the checkpoint.
+    pub load_report: Option<LoadReport>,
+}
+
+impl BertCheckpoint for BertForMaskedLM {
+    const ARCHITECTURE: &'static str = "BertForMaskedLM";
+
+    fn build(config: &BertConfig, device: Device) -> Result<Self> {
+        let vs = VarStore::new(device);
+        let root = vs.root();
+        let bert = BertModel::with_pooler(&root / "bert", config, false)?;
+        let predictions = &root / "cls" / "predictions";
+        let transform = Linear::new(
+            &predictions / "transform" / "dense",
+            config.hidden_size,
+            config.hidden_size,
+            config.initializer_range,
+        )?;
+        let transform_norm = LayerNorm::new(
+            &predictions / "transform" / "LayerNorm",
+            config.hidden_size,
+            config.layer_norm_eps,
+        )?;
+        let bias = var(
+            &predictions.set_group(NO_DECAY),
+            "bias",
+            &[config.vocab_size],
+            Init::Const(0.),
+        )?;
+        Ok(BertForMaskedLM {
+            vs,
+            config: config.clone(),
+            bert,
+            transform,
+            transform_norm,
+            bias,
+            load_report: None,
+        })
+    }
+
+    super::checkpoint::checkpoint_fields!();
+}
+
+impl BertForMaskedLM {
+    /// A randomly initialised model (see [`checkpoint::create`]).
+    pub fn new(config: &BertConfig, device: Device) -> Result<Self> {
+        checkpoint::create(config, device)
+    }
+
+    /// Loads any BERT checkpoint: one with the pre-training head keeps it, any other (a base
+    /// model, a classifier) gets a fresh head, reported as missing.
+    pub fn from_pretrained(name_or_dir: &str, device: Device) -> Result<Self> {
+        checkpoint::from_pretrained(name_or_dir, None, device)
+    }
+
+    /// Writes a folder transformers' `AutoModelForMaskedLM` loads (the tied decoder weight is
+    /// not written, as transformers does not write it).
+    pub fn save_pretrained(
+        &self,
+        dir: impl AsRef<std::path::Path>,
+        tokenizer: Option<&BertTokenizer>,
+    ) -> Result<Vec<std::path::PathBuf>> {
+        checkpoint::save_pretrained(self, dir.as_ref(), tokenizer)
+    }
+
+    /// Vocabulary logits `[batch, seq, vocab]`; `train` turns dropout on. Padding positions
+    /// get the head applied to zero states; the loss never reads them (-100).
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        token_type_ids: &Tensor,
+        train: bool,
+    ) -> Tensor {
+        self.head(
+            &self
+                .bert
+                .token_states(input_ids, attention_mask, token_type_ids, None, train),
+        )
+    }
+
+    /// Logits for an encoded batch, moved to the model's device (row lengths from the host).
+    pub fn logits(&self, batch: &Encoded, train: bool) -> Tensor {
+        let device = self.vs.device();
+        let states = self.bert.token_states(
+            &batch.input_ids.to_device(device),
+            &batch.attention_mask.to_device(device),
+            &batch.token_type_ids.to_device(device),
+            batch.row_lengths(),
+            train,
+        );
+        self.head(&states)
+    }
+
+    /// `BertLMPredictionHead`: transform, then the tied decoder.
+    fn head(&self, states: &Tensor) -> Tensor {
+        let transformed = self.transform_norm.forward(&activate(
+            self.config.hidden_act,
+            &self.transform.forward(states),
+        ));
+        transformed.linear(self.bert.word_embeddings(), Some(&self.bias))
+    }
+
+    /// Parameters in module order with Hugging Face names (the tied decoder weight once, as
+    /// `bert.embeddings.word_embeddings.weight`).
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        checkpoint::named_parameters_of(&self.vs)
+    }
+}
