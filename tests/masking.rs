@@ -1,7 +1,7 @@
 //! Masking for masked-LM training measured on a real corpus (CoLA's 8,551 training sentences,
 //! about 80,000 candidate tokens): the chosen fraction and the 80/10/10 split as
 //! `DataCollatorForLanguageModeling` makes them, specials and padding never chosen, labels only
-//! where a token was chosen, masks that follow from the seed and the epoch, and the bad
+//! where a token was chosen, masks that follow from the seed and the row, and the bad
 //! probabilities refused with the flag's name.
 
 mod common;
@@ -42,8 +42,7 @@ fn masking_chooses_15_percent_and_splits_them_80_10_10() {
         [0, 100, 101, 102, 103],
         "[PAD] [UNK] [CLS] [SEP] [MASK]"
     );
-    let Masked { input_ids, labels } =
-        masking.mask(&rows, &lengths, &mut Masking::generator(42, 0));
+    let Masked { input_ids, labels } = masking.mask(&rows, &lengths, 42);
     let (mut candidates, mut chosen, mut as_mask, mut kept, mut random) = (0, 0, 0, 0, 0);
     for (i, row) in rows.iter().enumerate() {
         for (j, &id) in row.iter().enumerate() {
@@ -88,25 +87,23 @@ fn masking_chooses_15_percent_and_splits_them_80_10_10() {
 }
 
 #[test]
-fn masks_follow_from_the_seed_and_the_epoch() {
+fn masks_follow_from_the_seed_and_the_row() {
     let (rows, lengths, masking) = corpus();
     let (rows, lengths) = (&rows[..200], &lengths[..200]);
-    let draw = |seed, epoch| masking.mask(rows, lengths, &mut Masking::generator(seed, epoch));
-    assert_eq!(
-        draw(42, 3),
-        draw(42, 3),
-        "the same seed and epoch draw the same masks"
-    );
+    let draw = |seed| masking.mask(rows, lengths, seed);
+    assert_eq!(draw(42), draw(42), "the same seed draws the same masks");
     assert_ne!(
-        draw(42, 3).labels,
-        draw(42, 4).labels,
-        "each epoch draws fresh masks"
-    );
-    assert_ne!(
-        draw(42, 3).labels,
-        draw(43, 3).labels,
+        draw(42).labels,
+        draw(43).labels,
         "another seed draws other masks"
     );
+    // A row's mask depends on its index and the seed, not on the rows beside it.
+    let (ids, labels) = masking.mask_row(&rows[0], lengths[0], &mut Masking::row_generator(42, 0));
+    assert_eq!(ids, draw(42).input_ids[0]);
+    assert_eq!(labels, draw(42).labels[0]);
+    let alone = masking.mask(&rows[5..6], &lengths[5..6], 42);
+    let (_, as_first) = masking.mask_row(&rows[5], lengths[5], &mut Masking::row_generator(42, 0));
+    assert_eq!(alone.labels[0], as_first, "a row alone is drawn as row 0");
 }
 
 #[test]

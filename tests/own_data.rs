@@ -815,8 +815,10 @@ fn the_loss_of_each_problem_type_is_transformers() {
                 let v: Vec<Vec<f32>> = serde_json::from_value(case["labels"].clone()).unwrap();
                 tch::Tensor::from_slice2(&v)
             }
-            ProblemType::TokenClassification | ProblemType::QuestionAnswering => {
-                unreachable!("tests/heads.rs checks their losses")
+            ProblemType::TokenClassification
+            | ProblemType::QuestionAnswering
+            | ProblemType::MaskedLanguageModeling => {
+                unreachable!("tests/heads.rs and tests/masked_lm.rs check their losses")
             }
         };
         let ours = heads::loss(problem, &logits, &labels)

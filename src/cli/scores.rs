@@ -28,6 +28,11 @@ pub fn report(scored: &Evaluation, label_names: &[String]) -> String {
             get("subset_accuracy")
         ),
         ProblemType::QuestionAnswering => format!("Span accuracy: {:.3}\n", get("span_accuracy")),
+        ProblemType::MaskedLanguageModeling => format!(
+            "Perplexity: {:.2}\nMasked-token accuracy: {:.3}\n",
+            get("perplexity"),
+            get("accuracy")
+        ),
         ProblemType::TokenClassification => format!(
             "Entity F1: {:.3}\nPrecision: {:.3}\nRecall: {:.3}\nToken accuracy: {:.3}\n",
             get("f1"),

@@ -34,6 +34,9 @@ pub struct EncodedSet {
     /// Per row: whether its text was longer than `max_len` tokens and was cut (a run reports
     /// the count, as a user of `--max-len` wants to know what the cut costs).
     pub cut: Vec<bool>,
+    /// Masked language modelling: how each pass masks the rows (see [`EncodedSet::masked`]);
+    /// `None` for every other task, and for a pass already masked.
+    pub masking: Option<super::masking::Masking>,
 }
 
 impl EncodedSet {
@@ -58,6 +61,7 @@ impl EncodedSet {
             max_len,
             padding,
             cut,
+            masking: None,
         })
     }
 
@@ -111,6 +115,7 @@ impl EncodedSet {
             max_len,
             padding,
             cut,
+            masking: None,
         })
     }
 
@@ -147,6 +152,7 @@ impl EncodedSet {
             max_len,
             padding,
             cut,
+            masking: None,
         })
     }
 
@@ -166,6 +172,60 @@ impl EncodedSet {
             max_len,
             padding,
             cut: vec![false; features.len()],
+            masking: None,
+        }
+    }
+
+    /// Texts for masked language modelling: each row's ids, to be masked afresh for every
+    /// pass by [`EncodedSet::masked`] (the labels are all -100 until then).
+    pub fn for_masked_lm(
+        tokenizer: &BertTokenizer,
+        texts: &[String],
+        max_len: usize,
+        padding: Padding,
+        masking: super::masking::Masking,
+    ) -> Result<Self> {
+        let (ids, cut) = tokenizer.encode_truncated_marking_cuts(texts, max_len)?;
+        let labels = ids
+            .iter()
+            .map(|row: &Vec<i64>| vec![super::tagging::IGNORE_INDEX; row.len()])
+            .collect();
+        Ok(EncodedSet {
+            ids,
+            type_ids: None,
+            labels: Labels::Tokens(labels),
+            pad_id: tokenizer.pad_id,
+            max_len,
+            padding,
+            cut,
+            masking: Some(masking),
+        })
+    }
+
+    /// One pass's draw of a masked-LM set: row `r` masked by the generator of `(seed, r)`
+    /// alone, so the draw does not depend on batching, sharding or where a run resumed. The
+    /// result holds the masked ids and their labels; a set without masking comes back as is.
+    pub fn masked(&self, seed: u64) -> Self {
+        let Some(masking) = &self.masking else {
+            return self.clone();
+        };
+        let (ids, labels) = self
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(r, row)| {
+                masking.mask_row(
+                    row,
+                    row.len(),
+                    &mut super::masking::Masking::row_generator(seed, r),
+                )
+            })
+            .unzip();
+        EncodedSet {
+            ids,
+            labels: Labels::Tokens(labels),
+            masking: None,
+            ..self.clone()
         }
     }
 

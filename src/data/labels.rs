@@ -20,6 +20,10 @@ pub enum Labels {
     /// The first and last token of each row's answer (`[CLS]`, 0, for none in the window):
     /// extractive question answering.
     Spans(Vec<(i64, i64)>),
+    /// The original id at each masked position of each row and -100 everywhere else, aligned
+    /// with the row's (masked) ids: masked language modelling. Drawn afresh every epoch (see
+    /// [`crate::data::masking`]).
+    Tokens(Vec<Vec<i64>>),
 }
 
 impl Labels {
@@ -30,6 +34,7 @@ impl Labels {
             Labels::MultiHot(v) => v.len(),
             Labels::Tags(v) => v.len(),
             Labels::Spans(v) => v.len(),
+            Labels::Tokens(v) => v.len(),
         }
     }
 
@@ -45,6 +50,7 @@ impl Labels {
             Labels::MultiHot(_) => ProblemType::MultiLabelClassification,
             Labels::Tags(_) => ProblemType::TokenClassification,
             Labels::Spans(_) => ProblemType::QuestionAnswering,
+            Labels::Tokens(_) => ProblemType::MaskedLanguageModeling,
         }
     }
 
@@ -60,7 +66,7 @@ impl Labels {
                     }
                 }
             }
-            Labels::Values(_) | Labels::Spans(_) => return Vec::new(),
+            Labels::Values(_) | Labels::Spans(_) | Labels::Tokens(_) => return Vec::new(),
             Labels::Tags(v) => {
                 for &t in v.iter().flatten() {
                     if let Some(n) = usize::try_from(t).ok().and_then(|t| counts.get_mut(t)) {
@@ -99,6 +105,7 @@ impl Labels {
             }
             Labels::Tags(v) => Labels::Tags(indices.iter().map(|&i| v[i].clone()).collect()),
             Labels::Spans(v) => Labels::Spans(indices.iter().map(|&i| v[i]).collect()),
+            Labels::Tokens(v) => Labels::Tokens(indices.iter().map(|&i| v[i].clone()).collect()),
         }
     }
 
@@ -107,7 +114,9 @@ impl Labels {
     /// `[n, longest row]` tags padded with -100, or int64 `[n, 2]` answer spans. On the CPU.
     pub fn tensor(&self, rows: &[usize]) -> Tensor {
         let width = match self {
-            Labels::Tags(v) => rows.iter().map(|&r| v[r].len()).max().unwrap_or(0),
+            Labels::Tags(v) | Labels::Tokens(v) => {
+                rows.iter().map(|&r| v[r].len()).max().unwrap_or(0)
+            }
             _ => 0,
         };
         self.tensor_of_width(rows, width)
@@ -124,7 +133,7 @@ impl Labels {
                 let flat: Vec<f32> = v.concat();
                 Tensor::from_slice(&flat).reshape([v.len() as i64, width])
             }
-            Labels::Tags(v) => {
+            Labels::Tags(v) | Labels::Tokens(v) => {
                 let flat: Vec<i64> = v
                     .iter()
                     .flat_map(|row| {
@@ -153,7 +162,7 @@ impl Labels {
                     .map(|&c| (0..width).map(|j| j as i64 == c).collect())
                     .collect(),
             ),
-            Labels::Values(_) | Labels::Tags(_) | Labels::Spans(_) => None,
+            Labels::Values(_) | Labels::Tags(_) | Labels::Spans(_) | Labels::Tokens(_) => None,
             Labels::MultiHot(v) => Some(
                 v.iter()
                     .map(|row| row.iter().map(|&x| x >= 0.5).collect())

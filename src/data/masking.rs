@@ -4,13 +4,13 @@
 //! id of the vocabulary, 10 % stay as they are; the labels hold the original id at the chosen
 //! positions and -100 everywhere else, so the loss reads only those.
 //!
-//! The draws come from a seeded generator (not torch's), so a run's masks follow from its seed
-//! and the epoch ([`Masking::generator`]): an interrupted run that resumes draws the same masks.
+//! The draws come from seeded generators (not torch's), one per row and pass
+//! ([`Masking::row_generator`]): a run's masks follow from its seed, the epoch and the row, so
+//! an interrupted run that resumes, or one split over ranks, draws the same masks.
 
 use anyhow::{bail, Result};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tch::Tensor;
 
 /// The label of a position the loss ignores (PyTorch's `ignore_index`).
 const IGNORED: i64 = -100;
@@ -67,59 +67,45 @@ impl Masking {
         Self::new(probability, mask_id, vocab_size, tokenizer.special_ids())
     }
 
-    /// The generator of one epoch's masks: a function of the run's seed and the epoch only.
-    pub fn generator(seed: u64, epoch: usize) -> StdRng {
+    /// The generator of row `row`'s masks in the pass drawn from `seed`: a function of the two
+    /// alone (see [`crate::data::EncodedSet::masked`]).
+    pub fn row_generator(seed: u64, row: usize) -> StdRng {
         StdRng::seed_from_u64(
             seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .wrapping_add(epoch as u64 + 1),
+                .wrapping_add(row as u64)
+                .rotate_left(17),
         )
     }
 
-    /// Masks rows of ids; `lengths[i]` real tokens of row `i` are candidates (the rest is
-    /// padding), except the ids in [`Masking::never`].
-    pub fn mask(&self, rows: &[Vec<i64>], lengths: &[usize], rng: &mut StdRng) -> Masked {
-        let mut input_ids = rows.to_vec();
-        let mut labels: Vec<Vec<i64>> = rows.iter().map(|r| vec![IGNORED; r.len()]).collect();
-        for (i, row) in rows.iter().enumerate() {
-            for (j, &id) in row.iter().enumerate().take(lengths[i]) {
-                if self.never.contains(&id) || rng.random::<f64>() >= self.probability {
-                    continue;
-                }
-                labels[i][j] = id;
-                let split = rng.random::<f64>();
-                if split < 0.8 {
-                    input_ids[i][j] = self.mask_id;
-                } else if split < 0.9 {
-                    input_ids[i][j] = rng.random_range(0..self.vocab_size);
-                }
+    /// Masks one row of ids whose first `length` are real tokens (the rest padding): the
+    /// masked ids and the labels.
+    pub fn mask_row(&self, row: &[i64], length: usize, rng: &mut StdRng) -> (Vec<i64>, Vec<i64>) {
+        let mut ids = row.to_vec();
+        let mut labels = vec![IGNORED; row.len()];
+        for (j, &id) in row.iter().enumerate().take(length) {
+            if self.never.contains(&id) || rng.random::<f64>() >= self.probability {
+                continue;
+            }
+            labels[j] = id;
+            let split = rng.random::<f64>();
+            if split < 0.8 {
+                ids[j] = self.mask_id;
+            } else if split < 0.9 {
+                ids[j] = rng.random_range(0..self.vocab_size);
             }
         }
-        Masked { input_ids, labels }
+        (ids, labels)
     }
 
-    /// [`Masking::mask`] of a batch's `[batch, seq]` input ids and attention mask, as tensors
-    /// on the CPU: (input ids, labels).
-    pub fn mask_batch(
-        &self,
-        input_ids: &Tensor,
-        attention_mask: &Tensor,
-        rng: &mut StdRng,
-    ) -> Result<(Tensor, Tensor)> {
-        let [batch, seq] = input_ids.size()[..] else {
-            bail!("input ids must be [batch, seq]; got {:?}", input_ids.size());
-        };
-        let rows: Vec<Vec<i64>> = Vec::<Vec<i64>>::try_from(input_ids.to_kind(tch::Kind::Int64))?;
-        let lengths: Vec<usize> =
-            Vec::<i64>::try_from(attention_mask.to_kind(tch::Kind::Int64).sum_dim_intlist(
-                [1i64].as_slice(),
-                false,
-                tch::Kind::Int64,
-            ))?
-            .into_iter()
-            .map(|n| n as usize)
-            .collect();
-        let masked = self.mask(&rows, &lengths, rng);
-        let flat = |rows: Vec<Vec<i64>>| Tensor::from_slice(&rows.concat()).reshape([batch, seq]);
-        Ok((flat(masked.input_ids), flat(masked.labels)))
+    /// Masks rows of ids (row `i` with [`Masking::row_generator`]`(seed, i)`); `lengths[i]`
+    /// real tokens of row `i` are candidates (the rest is padding), except the ids in
+    /// [`Masking::never`].
+    pub fn mask(&self, rows: &[Vec<i64>], lengths: &[usize], seed: u64) -> Masked {
+        let (input_ids, labels) = rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| self.mask_row(row, lengths[i], &mut Self::row_generator(seed, i)))
+            .unzip();
+        Masked { input_ids, labels }
     }
 }

@@ -27,6 +27,10 @@ pub enum ProblemType {
     /// the start and end cross-entropies, positions clamped to the window. Like token
     /// classification, named by the head's class, never by a flag or `config.json`.
     QuestionAnswering,
+    /// The original token at each masked position (`BertForMaskedLM`): cross-entropy over the
+    /// vocabulary at the positions not labelled -100, perplexity the exponential of its mean.
+    /// Named by the head's class, like token classification.
+    MaskedLanguageModeling,
 }
 
 impl ProblemType {
@@ -38,6 +42,7 @@ impl ProblemType {
             ProblemType::MultiLabelClassification => "multi_label_classification",
             ProblemType::TokenClassification => "token_classification",
             ProblemType::QuestionAnswering => "question_answering",
+            ProblemType::MaskedLanguageModeling => "masked_language_modeling",
         }
     }
 }

@@ -270,9 +270,12 @@ impl Task {
                 let keys: BTreeSet<Key> = class_keys(label_col, label, file)?.into_iter().collect();
                 keys.iter().map(Key::name).collect()
             }
-            ProblemType::TokenClassification | ProblemType::QuestionAnswering => bail!(
-                "{}: token classification and question answering read their own files \
-                 (data::tagging, data::squad), not a label column of a table",
+            ProblemType::TokenClassification
+            | ProblemType::QuestionAnswering
+            | ProblemType::MaskedLanguageModeling => bail!(
+                "{}: token classification, question answering and masked language modelling \
+                 read their own files (data::tagging, data::squad, a corpus), not a label \
+                 column of a table",
                 file.display()
             ),
             ProblemType::MultiLabelClassification => {
@@ -477,9 +480,12 @@ impl Task {
                         .collect::<Result<_>>()?,
                 )
             }
-            ProblemType::TokenClassification | ProblemType::QuestionAnswering => bail!(
-                "{}: token classification and question answering read their own files \
-                 (data::tagging, data::squad), not a label column of a table",
+            ProblemType::TokenClassification
+            | ProblemType::QuestionAnswering
+            | ProblemType::MaskedLanguageModeling => bail!(
+                "{}: token classification, question answering and masked language modelling \
+                 read their own files (data::tagging, data::squad, a corpus), not a label \
+                 column of a table",
                 file.display()
             ),
             ProblemType::MultiLabelClassification => {

@@ -101,7 +101,10 @@ pub fn evaluate_sharded<M: TaskModel>(
     }
     let all: Vec<usize> = (0..n).collect();
     let mine = set.subset(&shard(&all, group.rank(), group.world_size()));
-    if matches!(set.labels, Labels::Tags(_) | Labels::Spans(_)) {
+    if matches!(
+        set.labels,
+        Labels::Tags(_) | Labels::Spans(_) | Labels::Tokens(_)
+    ) {
         let mut scored = gathered_per_token(model, set, &mine, batch_size, precision, group)?;
         scored.seconds = started.elapsed().as_secs_f64();
         if matches!(set.labels, Labels::Tags(_)) {
@@ -201,13 +204,16 @@ pub fn predictions(problem: ProblemType, logits: &Tensor) -> Result<Labels> {
             );
             Labels::Spans(s.into_iter().zip(e).collect())
         }
-        ProblemType::TokenClassification => {
+        ProblemType::TokenClassification | ProblemType::MaskedLanguageModeling => {
             let best = logits.argmax(-1, false);
-            Labels::Tags(
-                (0..best.size()[0])
-                    .map(|i| Vec::<i64>::try_from(best.get(i)))
-                    .collect::<Result<_, _>>()?,
-            )
+            let rows = (0..best.size()[0])
+                .map(|i| Vec::<i64>::try_from(best.get(i)))
+                .collect::<Result<_, _>>()?;
+            if problem == ProblemType::TokenClassification {
+                Labels::Tags(rows)
+            } else {
+                Labels::Tokens(rows)
+            }
         }
     })
 }
@@ -234,7 +240,7 @@ impl Evaluation {
                 label_names: Vec::new(),
             });
         }
-        if let Labels::Tags(tags) = labels {
+        if let Labels::Tags(tags) | Labels::Tokens(tags) = labels {
             return Self::of_tags(batch_logits, labels, tags, batch_size);
         }
         if let Labels::Spans(spans) = labels {
@@ -274,8 +280,8 @@ impl Evaluation {
         })
     }
 
-    /// Token classification: batches of `[rows, width, tags]` logits, each as wide as its
-    /// batch. The loss is the mean of the batches' losses; the predicted tag of every position
+    /// Token classification (and masked language modelling, whose tags are the vocabulary):
+    /// batches of `[rows, width, tags]` logits, each as wide as its batch. The loss is the mean of the batches' losses; the predicted tag of every position
     /// a true tag has is kept (the logits themselves are not: one row per token would be a lot).
     fn of_tags(
         batch_logits: &[Tensor],
@@ -283,6 +289,7 @@ impl Evaluation {
         tags: &[Vec<i64>],
         batch_size: usize,
     ) -> Result<Self> {
+        let problem = labels.problem_type();
         let mut start = 0;
         let mut losses = Vec::with_capacity(batch_logits.len());
         let mut preds = Vec::with_capacity(tags.len());
@@ -290,15 +297,11 @@ impl Evaluation {
             let (n, width) = (l.size()[0] as usize, l.size()[1] as usize);
             let rows: Vec<usize> = (start..start + n).collect();
             let y = labels.tensor_of_width(&rows, width);
-            losses.push(heads::loss(
-                ProblemType::TokenClassification,
-                l,
-                &y.to_device(l.device()),
-            )?);
-            let Labels::Tags(best) =
-                predictions(ProblemType::TokenClassification, &l.to_device(Device::Cpu))?
+            losses.push(heads::loss(problem, l, &y.to_device(l.device()))?);
+            let (Labels::Tags(best) | Labels::Tokens(best)) =
+                predictions(problem, &l.to_device(Device::Cpu))?
             else {
-                unreachable!("token classification predicts tags")
+                unreachable!("token classification and masked LM predict per token")
             };
             for (row, mut p) in rows.iter().zip(best) {
                 p.truncate(tags[*row].len());
@@ -310,9 +313,12 @@ impl Evaluation {
             .mean(Kind::Double)
             .double_value(&[]);
         Ok(Evaluation {
-            problem_type: ProblemType::TokenClassification,
+            problem_type: problem,
             logits: Vec::new(),
-            preds: Labels::Tags(preds),
+            preds: match problem {
+                ProblemType::MaskedLanguageModeling => Labels::Tokens(preds),
+                _ => Labels::Tags(preds),
+            },
             labels: labels.clone(),
             batch_size,
             loss,
@@ -438,6 +444,18 @@ impl Evaluation {
                 let right = p.iter().zip(l).filter(|(a, b)| a == b).count();
                 right as f64 / l.len().max(1) as f64
             }
+            (Labels::Tokens(p), Labels::Tokens(l)) => {
+                let (mut right, mut masked) = (0usize, 0usize);
+                for (p, l) in p.iter().zip(l) {
+                    for (q, t) in p.iter().zip(l) {
+                        if *t != crate::data::tagging::IGNORE_INDEX {
+                            masked += 1;
+                            right += usize::from(q == t);
+                        }
+                    }
+                }
+                right as f64 / masked.max(1) as f64
+            }
             (Labels::MultiHot(_), Labels::MultiHot(_)) => {
                 let (p, l) = self.indicators();
                 subset_accuracy(&p, &l)
@@ -545,6 +563,12 @@ impl Evaluation {
             ProblemType::QuestionAnswering => {
                 m.insert("span_accuracy".into(), self.accuracy());
             }
+            ProblemType::MaskedLanguageModeling => {
+                // run_mlm's figures: perplexity = exp(mean loss), and the share of masked
+                // positions whose best token is the original.
+                m.insert("perplexity".into(), self.loss.exp());
+                m.insert("accuracy".into(), self.accuracy());
+            }
             ProblemType::TokenClassification => {
                 if let Some(report) = self.entities() {
                     m.insert("precision".into(), report.overall.precision);
@@ -564,7 +588,9 @@ impl Evaluation {
     /// `classification_report`); `None` for a regression.
     pub fn class_report(&self, names: &[String]) -> Option<Table> {
         let scores = match self.problem_type {
-            ProblemType::Regression | ProblemType::QuestionAnswering => return None,
+            ProblemType::Regression
+            | ProblemType::QuestionAnswering
+            | ProblemType::MaskedLanguageModeling => return None,
             ProblemType::TokenClassification => return self.entities().map(|r| r.table()),
             ProblemType::SingleLabelClassification => self.confusion().per_class(),
             ProblemType::MultiLabelClassification => {

@@ -72,6 +72,7 @@ pub fn weighted_loss(
             )
         }
         ProblemType::TokenClassification => token_classification_loss(&logits, labels)?,
+        ProblemType::MaskedLanguageModeling => masked_lm_loss(&logits, labels)?,
         ProblemType::QuestionAnswering => {
             let (start, end) = span_logits(&logits)?;
             question_answering_loss(&start, &end, &labels.select(1, 0), &labels.select(1, 1))?

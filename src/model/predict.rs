@@ -142,8 +142,10 @@ fn read_predictions(
                 });
             }
         }
-        ProblemType::TokenClassification | ProblemType::QuestionAnswering => {
-            bail!("a sequence classifier does not tag tokens or find answer spans")
+        ProblemType::TokenClassification
+        | ProblemType::QuestionAnswering
+        | ProblemType::MaskedLanguageModeling => {
+            bail!("a sequence classifier does not tag tokens, find answer spans or fill masks")
         }
         ProblemType::MultiLabelClassification => {
             let probs = logits.sigmoid();
@@ -183,6 +185,7 @@ impl Predictions {
             ProblemType::MultiLabelClassification => ("labels", "highest probability"),
             ProblemType::TokenClassification => ("tags", ""),
             ProblemType::QuestionAnswering => ("answer", ""),
+            ProblemType::MaskedLanguageModeling => ("tokens", ""),
         };
         let mut headers = vec!["sentence", label];
         if !score.is_empty() {

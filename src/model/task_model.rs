@@ -10,6 +10,7 @@ use tch::Tensor;
 
 use super::checkpoint::BertCheckpoint;
 use super::classifier::BertForSequenceClassification;
+use super::masked_lm::BertForMaskedLM;
 use super::question_answering::BertForQuestionAnswering;
 use super::token_classifier::BertForTokenClassification;
 use crate::data::tokenizer::Encoded;
@@ -64,5 +65,21 @@ impl TaskModel for BertForQuestionAnswering {
     fn batch_logits(&self, inputs: &Encoded, train: bool) -> Tensor {
         let (start, end) = self.logits(inputs, train);
         Tensor::stack(&[start, end], -1)
+    }
+}
+
+impl TaskModel for BertForMaskedLM {
+    fn problem_type(&self) -> Result<ProblemType> {
+        Ok(ProblemType::MaskedLanguageModeling)
+    }
+
+    /// Vocabulary logits `[batch, seq, vocab]`.
+    fn batch_logits(&self, inputs: &Encoded, train: bool) -> Tensor {
+        self.logits(inputs, train)
+    }
+
+    /// The vocabulary is not a set of named labels.
+    fn label_names(&self) -> Vec<String> {
+        Vec::new()
     }
 }

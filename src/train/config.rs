@@ -68,7 +68,7 @@ fn one() -> usize {
 }
 
 /// Every metric name an evaluation can report (see `Evaluation::metrics`).
-pub const METRIC_NAMES: [&str; 13] = [
+pub const METRIC_NAMES: [&str; 14] = [
     "loss",
     "accuracy",
     "mcc",
@@ -82,6 +82,7 @@ pub const METRIC_NAMES: [&str; 13] = [
     "precision",
     "recall",
     "span_accuracy",
+    "perplexity",
 ];
 
 /// The metric's name without transformers' `eval_` prefix.
@@ -89,9 +90,9 @@ pub fn metric_key(name: &str) -> &str {
     name.strip_prefix("eval_").unwrap_or(name)
 }
 
-/// Whether a higher value of `metric` is better (false for `loss` and `mse`).
+/// Whether a higher value of `metric` is better (false for `loss`, `mse` and `perplexity`).
 pub fn greater_is_better(metric: &str) -> bool {
-    !matches!(metric_key(metric), "loss" | "mse")
+    !matches!(metric_key(metric), "loss" | "mse" | "perplexity")
 }
 
 impl Default for TrainConfig {

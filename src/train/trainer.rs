@@ -80,6 +80,7 @@ fn describe(labels: &Labels) -> &'static str {
         Labels::MultiHot(_) => "label indicators (multi-label)",
         Labels::Tags(_) => "tags per token (token classification)",
         Labels::Spans(_) => "answer spans (question answering)",
+        Labels::Tokens(_) => "masked tokens (masked language modelling)",
     }
 }
 
@@ -125,6 +126,12 @@ fn check_labels(
                 bail!("the {what} set holds the answer span {bad:?}: a start before its end, both 0 or more");
             }
         }
+        Labels::Tokens(rows) => {
+            let ignore = crate::data::tagging::IGNORE_INDEX;
+            if let Some(&bad) = rows.iter().flatten().find(|&&t| t != ignore && t < 0) {
+                bail!("the {what} set holds the token id {bad} as a masked token's label");
+            }
+        }
         Labels::Tags(rows) => {
             let ignore = crate::data::tagging::IGNORE_INDEX;
             if let Some(&bad) = rows
@@ -152,6 +159,7 @@ fn metrics_of(problem: ProblemType, num_labels: usize) -> Vec<&'static str> {
         }
         ProblemType::TokenClassification => vec!["loss", "precision", "recall", "f1", "accuracy"],
         ProblemType::QuestionAnswering => vec!["loss", "span_accuracy"],
+        ProblemType::MaskedLanguageModeling => vec!["loss", "perplexity", "accuracy"],
     }
 }
 
@@ -525,14 +533,22 @@ impl<M: TaskModel> Trainer<M> {
         device::manual_seed(seed); // this epoch's dropout masks
         let sampler = self.train.training_sampler(seed);
         let device = self.model.var_store().device();
+        // Masked language modelling masks every row afresh each epoch, from the epoch's seed.
+        let masked;
+        let train = if self.train.masking.is_some() {
+            masked = self.train.masked(seed);
+            &masked
+        } else {
+            &self.train
+        };
         let batches = match &self.group {
-            None => self.train.batches(self.config.batch_size, sampler, device),
+            None => train.batches(self.config.batch_size, sampler, device),
             Some(group) => {
                 let (rank, world) = (group.rank(), group.world_size());
-                self.train
+                train
                     .batch_rows(self.config.batch_size * world, sampler)
                     .iter()
-                    .map(|global| self.train.batch_of(&shard(global, rank, world), device))
+                    .map(|global| train.batch_of(&shard(global, rank, world), device))
                     .collect()
             }
         };
@@ -663,7 +679,16 @@ impl<M: TaskModel> Trainer<M> {
     pub fn validate(&mut self) -> Result<Evaluation> {
         let epoch = self.history.epochs.len() + 1;
         self.emit(Event::ValidationStarted { epoch });
-        let scored = self.evaluate(&self.val, self.config.eval_batch_size)?;
+        // A masked-LM validation set is masked the same way at every validation (from the
+        // run's seed), so its perplexities compare from epoch to epoch.
+        let scored = if self.val.masking.is_some() {
+            self.evaluate(
+                &self.val.masked(self.config.seed),
+                self.config.eval_batch_size,
+            )?
+        } else {
+            self.evaluate(&self.val, self.config.eval_batch_size)?
+        };
         self.history.record_validation(&scored)?;
         let step = self.global_step();
         if self
