@@ -499,6 +499,24 @@ impl BertModel {
         packing.unpack_to_input_width(&xs)
     }
 
+    /// [`token_states`](Self::token_states) of an encoded batch, its tensors moved to `device`
+    /// (the model's) and its rows' lengths taken from the host: what every per-token head's
+    /// `logits` starts from.
+    pub(crate) fn batch_token_states(
+        &self,
+        batch: &crate::data::tokenizer::Encoded,
+        device: tch::Device,
+        train: bool,
+    ) -> Tensor {
+        self.token_states(
+            &batch.input_ids.to_device(device),
+            &batch.attention_mask.to_device(device),
+            &batch.token_type_ids.to_device(device),
+            batch.row_lengths(),
+            train,
+        )
+    }
+
     /// `tanh(dense(cls))` (the `[CLS]` state itself for a model without a pooler).
     fn pool(&self, cls: &Tensor) -> Tensor {
         match &self.pooler {

@@ -114,15 +114,7 @@ impl BertForMaskedLM {
 
     /// Logits for an encoded batch, moved to the model's device (row lengths from the host).
     pub fn logits(&self, batch: &Encoded, train: bool) -> Tensor {
-        let device = self.vs.device();
-        let states = self.bert.token_states(
-            &batch.input_ids.to_device(device),
-            &batch.attention_mask.to_device(device),
-            &batch.token_type_ids.to_device(device),
-            batch.row_lengths(),
-            train,
-        );
-        self.head(&states)
+        self.head(&self.bert.batch_token_states(batch, self.vs.device(), train))
     }
 
     /// `BertLMPredictionHead`: transform, then the tied decoder.

@@ -96,15 +96,8 @@ impl BertForQuestionAnswering {
     /// [`forward`](Self::forward) for an encoded batch, moved to the model's device.
     pub fn logits(&self, batch: &Encoded, train: bool) -> (Tensor, Tensor) {
         let device = self.vs.device();
-        let mask = batch.attention_mask.to_device(device);
-        let states = self.bert.token_states(
-            &batch.input_ids.to_device(device),
-            &mask,
-            &batch.token_type_ids.to_device(device),
-            batch.row_lengths(),
-            train,
-        );
-        self.head(&states, &mask)
+        let states = self.bert.batch_token_states(batch, device, train);
+        self.head(&states, &batch.attention_mask.to_device(device))
     }
 
     fn head(&self, states: &Tensor, attention_mask: &Tensor) -> (Tensor, Tensor) {

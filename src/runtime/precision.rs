@@ -68,7 +68,7 @@ impl Precision {
                 )
             }
         };
-        match crate::runtime::device::compute_capability(index) {
+        match crate::runtime::nvidia_smi::compute_capability(index) {
             Some((major, minor)) if major >= 8 => (
                 Precision::Bf16,
                 format!("compute capability {major}.{minor} has bfloat16: autocast to it"),
@@ -152,7 +152,7 @@ impl Autocast {
     }
 
     pub fn enter(device: Device, kind: Kind) -> Result<Self> {
-        crate::runtime::device::ensure_cuda_backend();
+        crate::runtime::cuda::ensure_cuda_backend();
         let previous = ffi::autocast_state(device)?;
         ffi::autocast_set(device, true, kind, true)?;
         Ok(Autocast { device, previous })
