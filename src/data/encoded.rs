@@ -223,9 +223,13 @@ impl EncodedSet {
             .unzip();
         EncodedSet {
             ids,
+            type_ids: self.type_ids.clone(),
             labels: Labels::Tokens(labels),
+            pad_id: self.pad_id,
+            max_len: self.max_len,
+            padding: self.padding,
+            cut: self.cut.clone(),
             masking: None,
-            ..self.clone()
         }
     }
 

@@ -12,8 +12,7 @@ use anyhow::{bail, Result};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// The label of a position the loss ignores (PyTorch's `ignore_index`).
-const IGNORED: i64 = -100;
+use super::tagging::IGNORE_INDEX;
 
 /// What [`Masking::mask`] makes of a batch: the model's input ids and the labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +80,7 @@ impl Masking {
     /// masked ids and the labels.
     pub fn mask_row(&self, row: &[i64], length: usize, rng: &mut StdRng) -> (Vec<i64>, Vec<i64>) {
         let mut ids = row.to_vec();
-        let mut labels = vec![IGNORED; row.len()];
+        let mut labels = vec![IGNORE_INDEX; row.len()];
         for (j, &id) in row.iter().enumerate().take(length) {
             if self.never.contains(&id) || rng.random::<f64>() >= self.probability {
                 continue;

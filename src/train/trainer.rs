@@ -222,6 +222,13 @@ impl<M: TaskModel> Trainer<M> {
             config.steps_per_epoch(per_epoch) * config.epochs,
         );
         config.precision.apply(device)?;
+        // A masked-LM validation set is masked once, from the run's seed, so every validation
+        // scores the same masks and its perplexities compare from epoch to epoch.
+        let val = if val.masking.is_some() {
+            val.masked(config.seed)
+        } else {
+            val
+        };
         let history = History::new(&config, &train, &val, device);
         Ok(Trainer {
             model,
@@ -679,16 +686,7 @@ impl<M: TaskModel> Trainer<M> {
     pub fn validate(&mut self) -> Result<Evaluation> {
         let epoch = self.history.epochs.len() + 1;
         self.emit(Event::ValidationStarted { epoch });
-        // A masked-LM validation set is masked the same way at every validation (from the
-        // run's seed), so its perplexities compare from epoch to epoch.
-        let scored = if self.val.masking.is_some() {
-            self.evaluate(
-                &self.val.masked(self.config.seed),
-                self.config.eval_batch_size,
-            )?
-        } else {
-            self.evaluate(&self.val, self.config.eval_batch_size)?
-        };
+        let scored = self.evaluate(&self.val, self.config.eval_batch_size)?;
         self.history.record_validation(&scored)?;
         let step = self.global_step();
         if self
