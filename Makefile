@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 
-.PHONY: setup run test lint lab train bench compare-hf notebook-outputs notebook-timing
+.PHONY: setup run test lint lab train bench bench-data compare-hf notebook-outputs notebook-timing
 
 setup:
 	@scripts/setup
@@ -45,6 +45,12 @@ ARGS ?=
 bench: setup
 	@$(ENV) scripts/bench $(ARGS)
 
+# Masked-LM memory against corpus size: 0.3 M and 3 M lines from CoLA, line by line, a few
+# steps each from a cold token cache; peak RSS, tokenizing time, time to the first step.
+bench-data: setup
+	@$(ENV) cargo build --release --quiet --bin bert-finetune
+	@$(ENV) python scripts/bench_data.py $(ARGS)
+
 # Own data, our CLI and transformers' Trainer side by side (MiniLM; from data/examples a 3-class
 # task, a pair task, NER as run_ner and QA as run_qa; two seeds a side): each task's figures and
 # training examples/s. One task: make compare-hf ARGS="--tasks who".
@@ -55,7 +61,7 @@ compare-hf: setup
 # Refresh the outputs committed in notebooks/*.ipynb from full runs.
 notebook-outputs: run
 	cp out/cola.ipynb notebooks/cola.ipynb
-	@for nb in own_data token_classification question_answering; do \
+	@for nb in own_data token_classification question_answering masked_lm; do \
 		$(ENV) python scripts/run_notebook.py --notebook $$nb --out out && \
 		cp out/$$nb.ipynb notebooks/$$nb.ipynb || exit 1; \
 	done
@@ -64,7 +70,7 @@ notebook-outputs: run
 # the table of its cells' seconds, the median of the cells that do no training and the seconds
 # from starting the kernel to the device report (README, "How fast a cell answers").
 notebook-timing: setup
-	@for nb in cola own_data token_classification question_answering; do \
+	@for nb in cola own_data token_classification question_answering masked_lm; do \
 		$(ENV) python scripts/run_notebook.py --quick --timing --notebook $$nb --out out/timing \
 			|| exit 1; \
 	done

@@ -2,7 +2,7 @@
 project kernel, printing progress per cell and relaying what the cells print (epochs, batches,
 elapsed time) as it arrives.
 
-    python scripts/run_notebook.py [--quick] [--timing] [--out out] [--notebook cola|own_data|token_classification|question_answering]
+    python scripts/run_notebook.py [--quick] [--timing] [--out out] [--notebook cola|own_data|token_classification|question_answering|masked_lm]
 
 With --timing it ends with the table of every code cell's seconds, the median of the cells that
 do no training (those not tagged "training" in the notebook), and the first output: seconds from
@@ -162,7 +162,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--timing", action="store_true", help="end with the table of cell times")
     ap.add_argument("--out", default=os.path.join(ROOT, "out"))
-    ap.add_argument("--notebook", default="cola", choices=["cola", "own_data", "token_classification", "question_answering"])
+    ap.add_argument("--notebook", default="cola", choices=["cola", "own_data", "token_classification", "question_answering", "masked_lm"])
     args = ap.parse_args()
     try:
         execute(args.quick, args.out, echo=not args.timing, notebook=args.notebook, timing=args.timing)

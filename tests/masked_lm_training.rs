@@ -67,6 +67,12 @@ fn each_epoch_masks_afresh_and_validation_masks_alike() {
     assert_ne!(a.ids, train.ids, "the masked ids differ from the texts'");
     assert_eq!(val.masked(42).ids, val.masked(42).ids);
     assert!(a.masking.is_none() && train.masking.is_some());
+    // A training batch masks its rows as it is drawn, exactly as the whole pass masks them.
+    let rows = [7, 3, 50];
+    let batch = train.batch_of_pass(&rows, 1, Device::Cpu);
+    let whole = a.batch_of(&rows, Device::Cpu);
+    assert!(batch.inputs.input_ids.equal(&whole.inputs.input_ids));
+    assert!(batch.labels.equal(&whole.labels));
 }
 
 #[test]

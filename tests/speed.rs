@@ -341,10 +341,11 @@ fn a_training_step_reads_nothing_back_from_the_device() {
         assert!(ops.top_level > 50, "the count sees the step: {ops:?}");
         assert_eq!(ops.host_reads, 0, "a step read a value back: {ops:?}");
     }
+    let first = batches.get(0);
     let unplanned = bert_finetune::data::tokenizer::Encoded::new(
-        batches[0].inputs.input_ids.shallow_clone(),
-        batches[0].inputs.attention_mask.shallow_clone(),
-        batches[0].inputs.token_type_ids.shallow_clone(),
+        first.inputs.input_ids.shallow_clone(),
+        first.inputs.attention_mask.shallow_clone(),
+        first.inputs.token_type_ids.shallow_clone(),
     );
     let (_, ops) = count_ops(|| trainer.model().logits(&unplanned, false)).unwrap();
     assert!(ops.host_reads >= 3, "reading the mask is seen: {ops:?}");

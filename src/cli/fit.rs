@@ -43,6 +43,7 @@ pub fn flag_error(err: anyhow::Error) -> anyhow::Error {
         "early_stopping_patience" => "--early-stopping-patience",
         "early_stopping_threshold" => "--early-stopping-threshold",
         "loss_scale" => "--loss-scale / --loss-scale-growth-interval",
+        "max_steps" => "--max-steps",
         _ => return err,
     };
     anyhow!("{flag} {}: {}", e.value, e.reason)

@@ -41,6 +41,7 @@ mod answering;
 mod bench;
 mod fit;
 mod launch;
+mod masked_lm;
 mod own_data;
 mod predict_file;
 mod progress;
@@ -236,6 +237,10 @@ struct Controls {
     /// fp16: clean steps in a row before the loss scale doubles (GradScaler's growth_interval).
     #[arg(long, default_value_t = 2000, value_name = "STEPS")]
     loss_scale_growth_interval: usize,
+    /// Train this many optimizer steps, however many epochs that takes (transformers'
+    /// max_steps; overrides --epochs).
+    #[arg(long, value_name = "N")]
+    max_steps: Option<usize>,
 }
 
 // Parsed once per process, so the size of `Train`'s flags costs nothing worth boxing for.
@@ -285,6 +290,8 @@ enum Command {
         controls: Controls,
         #[command(flatten)]
         own: own_data::OwnData,
+        #[command(flatten)]
+        mlm: masked_lm::MlmArgs,
         /// Data parallel on this machine: start N processes (Gloo), each training
         /// --batch-size rows per step (as `torchrun --nproc-per-node N --no-python` does).
         #[arg(long, value_name = "N")]
@@ -309,6 +316,10 @@ enum Command {
         /// Branch, tag or commit of a hub model given by --model (default: main).
         #[arg(long, requires = "model")]
         revision: Option<String>,
+        /// With a masked-LM model: how many tokens to list for each [MASK] (the fill-mask
+        /// pipeline's top_k).
+        #[arg(long, default_value_t = 5, value_name = "K")]
+        top_k: usize,
         /// The texts; with --pairs, taken two by two as (first, second) pairs.
         #[arg(required_unless_present_any = ["file", "question"])]
         sentences: Vec<String>,
@@ -404,6 +415,7 @@ fn run(cli: Cli) -> ExitCode {
             resume,
             controls,
             own,
+            mlm,
             nproc: _,
         } => {
             let config = TrainConfig {
@@ -424,6 +436,7 @@ fn run(cli: Cli) -> ExitCode {
                 metric_for_best_model: controls.metric_for_best_model,
                 early_stopping_patience: controls.early_stopping_patience,
                 early_stopping_threshold: controls.early_stopping_threshold,
+                max_steps: controls.max_steps,
                 loss_scale: LossScaleConfig {
                     init_scale: controls.loss_scale,
                     growth_interval: controls.loss_scale_growth_interval,
@@ -438,7 +451,15 @@ fn run(cli: Cli) -> ExitCode {
                 .as_deref()
                 .is_none_or(|t| t.eq_ignore_ascii_case("cola"));
             let file = own.train_file.as_deref();
-            if file.is_some_and(task_files::is_squad_file) {
+            if mlm.mlm {
+                if weights.is_some() {
+                    eprintln!(
+                        "error: --class-weights: masked language modelling takes no class weights"
+                    );
+                    return ExitCode::FAILURE;
+                }
+                masked_lm::run(&common, &own, &mlm, config, limit, &out, resume.is_some())
+            } else if file.is_some_and(task_files::is_squad_file) {
                 if weights.is_some() {
                     eprintln!("error: --class-weights: question answering takes no class weights");
                     return ExitCode::FAILURE;
@@ -487,6 +508,7 @@ fn run(cli: Cli) -> ExitCode {
             text_columns,
             question,
             context,
+            top_k,
         } => {
             predict_model(model.as_deref(), revision.as_deref()).and_then(|dir| match (file, out) {
                 _ if question.is_some() => answering::predict(
@@ -506,6 +528,12 @@ fn run(cli: Cli) -> ExitCode {
                         }
                         _ => predict_file::run(&dir, &file, &out, &text_columns),
                     }
+                }
+                _ if masked_lm::fills_masks(&dir, &sentences)? => {
+                    if pairs {
+                        anyhow::bail!("--pairs: a masked-LM model fills the masks of single texts");
+                    }
+                    masked_lm::fill_mask(&dir, &sentences, top_k)
                 }
                 _ => predict(&dir, &sentences, pairs),
             })

@@ -14,15 +14,20 @@ use tch::Device;
 
 use super::batch::Batch;
 use super::labels::Labels;
+use super::masking::Masking;
+use super::rows::Rows;
 use super::sampler::{length_grouped_order, Sampler};
 use super::task::Examples;
 
+use super::tagging::IGNORE_INDEX;
 use super::tokenizer::{pad_rows_with_types, upload, BertTokenizer, Padding};
+use crate::runtime::display::Table;
 
 /// Tokenized sentences with their labels.
 #[derive(Debug, Clone)]
 pub struct EncodedSet {
-    pub ids: Vec<Vec<i64>>,
+    /// Each row's ids, in memory or in a token store on disk (see [`Rows`]).
+    pub ids: Rows,
     /// Token type ids of each row, for pairs (0 for the first text, 1 for the second); `None`
     /// for single texts (all 0).
     pub type_ids: Option<Vec<Vec<i64>>>,
@@ -32,11 +37,12 @@ pub struct EncodedSet {
     pub max_len: usize,
     pub padding: Padding,
     /// Per row: whether its text was longer than `max_len` tokens and was cut (a run reports
-    /// the count, as a user of `--max-len` wants to know what the cut costs).
+    /// the count, as a user of `--max-len` wants to know what the cut costs). Empty for a
+    /// set read from a token store, whose build counted its cuts.
     pub cut: Vec<bool>,
     /// Masked language modelling: how each pass masks the rows (see [`EncodedSet::masked`]);
     /// `None` for every other task, and for a pass already masked.
-    pub masking: Option<super::masking::Masking>,
+    pub masking: Option<Masking>,
 }
 
 impl EncodedSet {
@@ -54,7 +60,7 @@ impl EncodedSet {
         }
         let (ids, cut) = tokenizer.encode_truncated_marking_cuts(sentences, max_len)?;
         Ok(EncodedSet {
-            ids,
+            ids: ids.into(),
             type_ids: None,
             labels,
             pad_id: tokenizer.pad_id,
@@ -106,9 +112,9 @@ impl EncodedSet {
             bail!("{} pairs but {} labels", first.len(), labels.len());
         }
         let (rows, cut) = tokenizer.encode_pairs_marking_cuts(first, second, max_len)?;
-        let (ids, type_ids) = rows.into_iter().unzip();
+        let (ids, type_ids): (Vec<_>, _) = rows.into_iter().unzip();
         Ok(EncodedSet {
-            ids,
+            ids: ids.into(),
             type_ids: Some(type_ids),
             labels,
             pad_id: tokenizer.pad_id,
@@ -145,7 +151,7 @@ impl EncodedSet {
             cut.push(aligned.words_cut > 0);
         }
         Ok(EncodedSet {
-            ids,
+            ids: ids.into(),
             type_ids: None,
             labels: Labels::Tags(labels),
             pad_id: tokenizer.pad_id,
@@ -165,7 +171,7 @@ impl EncodedSet {
         padding: Padding,
     ) -> Self {
         EncodedSet {
-            ids: features.iter().map(|f| f.ids.clone()).collect(),
+            ids: Rows::Memory(features.iter().map(|f| f.ids.clone()).collect()),
             type_ids: Some(features.iter().map(|f| f.type_ids.clone()).collect()),
             labels: Labels::Spans(features.iter().map(|f| (f.start, f.end)).collect()),
             pad_id,
@@ -176,53 +182,82 @@ impl EncodedSet {
         }
     }
 
-    /// Texts for masked language modelling: each row's ids, to be masked afresh for every
-    /// pass by [`EncodedSet::masked`] (the labels are all -100 until then).
+    /// Texts for masked language modelling: each row's ids, masked afresh for every pass
+    /// when its batches are drawn (see [`EncodedSet::batch_of_pass`]).
     pub fn for_masked_lm(
         tokenizer: &BertTokenizer,
         texts: &[String],
         max_len: usize,
         padding: Padding,
-        masking: super::masking::Masking,
+        masking: Masking,
     ) -> Result<Self> {
+        if masking.whole_word {
+            bail!(
+                "whole-word masking reads word boundaries from a token store: tokenize the texts \
+                 with data::corpus::Corpus::tokenize and use EncodedSet::from_store"
+            );
+        }
         let (ids, cut) = tokenizer.encode_truncated_marking_cuts(texts, max_len)?;
-        let labels = ids
-            .iter()
-            .map(|row: &Vec<i64>| vec![super::tagging::IGNORE_INDEX; row.len()])
-            .collect();
-        Ok(EncodedSet {
+        Ok(Self::to_mask(
+            ids.into(),
+            cut,
+            tokenizer.pad_id,
+            max_len,
+            padding,
+            masking,
+        ))
+    }
+
+    /// Rows of a [`TokenStore`](super::store::TokenStore) (a corpus tokenized onto disk) for
+    /// masked language modelling: read in place, masked as each batch is drawn, so the set
+    /// takes the same memory whatever the number of rows.
+    pub fn from_store(
+        store: std::sync::Arc<super::store::TokenStore>,
+        pad_id: i64,
+        max_len: usize,
+        padding: Padding,
+        masking: Masking,
+    ) -> Self {
+        // The store's rows were cut to max_len when tokenized (a text that was cut is not
+        // marked: grouped blocks are cut by design).
+        let rows = Rows::stored(store);
+        Self::to_mask(rows, Vec::new(), pad_id, max_len, padding, masking)
+    }
+
+    fn to_mask(
+        ids: Rows,
+        cut: Vec<bool>,
+        pad_id: i64,
+        max_len: usize,
+        padding: Padding,
+        masking: Masking,
+    ) -> Self {
+        EncodedSet {
+            labels: Labels::ToMask(ids.len()),
             ids,
             type_ids: None,
-            labels: Labels::Tokens(labels),
-            pad_id: tokenizer.pad_id,
+            pad_id,
             max_len,
             padding,
             cut,
             masking: Some(masking),
-        })
+        }
     }
 
-    /// One pass's draw of a masked-LM set: row `r` masked by the generator of `(seed, r)`
-    /// alone, so the draw does not depend on batching, sharding or where a run resumed. The
-    /// result holds the masked ids and their labels; a set without masking comes back as is.
+    /// One pass's draw of a masked-LM set, in memory: row `r` masked by the generator of
+    /// `(seed, r)` alone, so the draw does not depend on batching, sharding or where a run
+    /// resumed (the batches of [`EncodedSet::batch_of_pass`] draw the same masks). The result
+    /// holds the masked ids and their labels, as an evaluation reads them; a set without
+    /// masking comes back as is.
     pub fn masked(&self, seed: u64) -> Self {
         let Some(masking) = &self.masking else {
             return self.clone();
         };
-        let (ids, labels) = self
-            .ids
-            .iter()
-            .enumerate()
-            .map(|(r, row)| {
-                masking.mask_row(
-                    row,
-                    row.len(),
-                    &mut super::masking::Masking::row_generator(seed, r),
-                )
-            })
+        let (ids, labels): (Vec<_>, _) = (0..self.ids.len())
+            .map(|r| self.mask_row(masking, r, &self.ids.row(r), seed))
             .unzip();
         EncodedSet {
-            ids,
+            ids: ids.into(),
             type_ids: self.type_ids.clone(),
             labels: Labels::Tokens(labels),
             pad_id: self.pad_id,
@@ -234,7 +269,60 @@ impl EncodedSet {
     }
 
     pub fn len(&self) -> usize {
-        self.labels.len()
+        self.ids.len()
+    }
+
+    /// How row `r` is masked in the pass of `seed` (masked-LM sets), as a table: each token,
+    /// what the model reads there, and the label the loss reads (the original token where the
+    /// row was chosen).
+    pub fn explain_masks(&self, tokenizer: &BertTokenizer, r: usize, seed: u64) -> Result<Table> {
+        let Some(masking) = &self.masking else {
+            bail!("this set is not masked-LM's: it has no masking");
+        };
+        if r >= self.len() {
+            bail!("row {r} is outside the set's {} rows", self.len());
+        }
+        let row = self.ids.row(r);
+        let (ids, labels) = self.mask_row(masking, r, &row, seed);
+        let chosen = labels.iter().filter(|&&l| l != IGNORE_INDEX).count();
+        let tokens = tokenizer.convert_ids_to_tokens(&row);
+        let read = tokenizer.convert_ids_to_tokens(&ids);
+        let mut table = Table::new(
+            format!(
+                "Row {r}: {chosen} of {} tokens chosen (pass seed {seed})",
+                row.len()
+            ),
+            &["position", "token", "the model reads", "label"],
+        );
+        for j in 0..row.len() {
+            let (what, label) = if labels[j] == IGNORE_INDEX {
+                (read[j].clone(), "-100".to_string())
+            } else if ids[j] == masking.mask_id {
+                (read[j].clone(), tokens[j].clone())
+            } else if ids[j] == row[j] {
+                (format!("{} (kept)", read[j]), tokens[j].clone())
+            } else {
+                (format!("{} (random)", read[j]), tokens[j].clone())
+            };
+            table.push_row([j.to_string(), tokens[j].clone(), what, label]);
+        }
+        Ok(table)
+    }
+
+    /// Row `r` (whose ids are `row`) masked in the pass of `seed`: by words when the masking
+    /// asks for it and the rows know their words, by tokens otherwise.
+    fn mask_row(
+        &self,
+        masking: &Masking,
+        r: usize,
+        row: &[i64],
+        seed: u64,
+    ) -> (Vec<i64>, Vec<i64>) {
+        let mut rng = Masking::row_generator(seed, r);
+        match self.ids.word_starts(r).filter(|_| masking.whole_word) {
+            Some(starts) => masking.mask_row_in_words(row, row.len(), &starts, &mut rng),
+            None => masking.mask_row(row, row.len(), &mut rng),
+        }
     }
 
     /// Rows cut at `max_len`.
@@ -243,20 +331,26 @@ impl EncodedSet {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.ids.is_empty()
     }
 
     /// The rows at `indices`, in that order.
     pub fn subset(&self, indices: &[usize]) -> Self {
         EncodedSet {
-            ids: indices.iter().map(|&i| self.ids[i].clone()).collect(),
+            ids: self.ids.subset(indices),
             type_ids: self
                 .type_ids
                 .as_ref()
                 .map(|t| indices.iter().map(|&i| t[i].clone()).collect()),
             labels: self.labels.subset(indices),
-            cut: indices.iter().map(|&i| self.cut[i]).collect(),
-            ..self.clone()
+            cut: indices
+                .iter()
+                .filter_map(|&i| self.cut.get(i).copied())
+                .collect(),
+            pad_id: self.pad_id,
+            max_len: self.max_len,
+            padding: self.padding,
+            masking: self.masking.clone(),
         }
     }
 
@@ -321,7 +415,7 @@ impl EncodedSet {
 
     /// Each row's length in tokens (after the cut at `max_len`), for a histogram.
     pub fn lengths(&self) -> Vec<usize> {
-        self.ids.iter().map(Vec::len).collect()
+        self.ids.lengths()
     }
 
     /// How wide a batch of rows of `lengths` tokens is padded (see
@@ -330,9 +424,29 @@ impl EncodedSet {
         super::tokenizer::padded_width(lengths, self.max_len, self.padding)
     }
 
-    /// The batch of the given rows, padded per the set's [`Padding`], on `device`.
+    /// The batch of the given rows, padded per the set's [`Padding`], on `device` (a
+    /// masked-LM set's rows masked as the pass of seed 0 masks them: see
+    /// [`EncodedSet::batch_of_pass`]).
     pub fn batch_of(&self, rows: &[usize], device: Device) -> Batch {
-        let ids: Vec<&[i64]> = rows.iter().map(|&r| self.ids[r].as_slice()).collect();
+        self.batch_of_pass(rows, 0, device)
+    }
+
+    /// [`EncodedSet::batch_of`] in the pass drawn from `seed`: a masked-LM set's rows are
+    /// masked here, row `r` by the generator of `(seed, r)` (as [`EncodedSet::masked`] masks
+    /// it); any other set's batch does not depend on the seed.
+    pub fn batch_of_pass(&self, rows: &[usize], seed: u64, device: Device) -> Batch {
+        let read: Vec<std::borrow::Cow<'_, [i64]>> =
+            rows.iter().map(|&r| self.ids.row(r)).collect();
+        let masked: Option<Vec<(Vec<i64>, Vec<i64>)>> = self.masking.as_ref().map(|m| {
+            rows.iter()
+                .zip(&read)
+                .map(|(&r, row)| self.mask_row(m, r, row, seed))
+                .collect()
+        });
+        let ids: Vec<&[i64]> = match &masked {
+            Some(m) => m.iter().map(|(ids, _)| ids.as_slice()).collect(),
+            None => read.iter().map(|r| r.as_ref()).collect(),
+        };
         let types: Option<Vec<&[i64]>> = self
             .type_ids
             .as_ref()
@@ -345,11 +459,19 @@ impl EncodedSet {
             self.padding,
         );
         let width = inputs.seq_len().max(0) as usize;
+        let labels = match &masked {
+            Some(m) => {
+                let drawn = Labels::Tokens(m.iter().map(|(_, l)| l.clone()).collect());
+                let all: Vec<usize> = (0..rows.len()).collect();
+                drawn.tensor_of_width(&all, width)
+            }
+            None => self.labels.tensor_of_width(rows, width),
+        };
         Batch {
             tokens: ids.iter().map(|r| r.len().min(width)).sum(),
             positions: rows.len() * width,
             inputs: inputs.to_device(device),
-            labels: upload(&self.labels.tensor_of_width(rows, width), device),
+            labels: upload(&labels, device),
         }
     }
 }

@@ -24,6 +24,9 @@ pub enum Labels {
     /// with the row's (masked) ids: masked language modelling. Drawn afresh every epoch (see
     /// [`crate::data::masking`]).
     Tokens(Vec<Vec<i64>>),
+    /// Masked language modelling before a pass draws the masks: as many rows, whose labels
+    /// ([`Labels::Tokens`]) come with each batch's masks.
+    ToMask(usize),
 }
 
 impl Labels {
@@ -35,6 +38,7 @@ impl Labels {
             Labels::Tags(v) => v.len(),
             Labels::Spans(v) => v.len(),
             Labels::Tokens(v) => v.len(),
+            Labels::ToMask(n) => *n,
         }
     }
 
@@ -50,7 +54,7 @@ impl Labels {
             Labels::MultiHot(_) => ProblemType::MultiLabelClassification,
             Labels::Tags(_) => ProblemType::TokenClassification,
             Labels::Spans(_) => ProblemType::QuestionAnswering,
-            Labels::Tokens(_) => ProblemType::MaskedLanguageModeling,
+            Labels::Tokens(_) | Labels::ToMask(_) => ProblemType::MaskedLanguageModeling,
         }
     }
 
@@ -66,7 +70,9 @@ impl Labels {
                     }
                 }
             }
-            Labels::Values(_) | Labels::Spans(_) | Labels::Tokens(_) => return Vec::new(),
+            Labels::Values(_) | Labels::Spans(_) | Labels::Tokens(_) | Labels::ToMask(_) => {
+                return Vec::new()
+            }
             Labels::Tags(v) => {
                 for &t in v.iter().flatten() {
                     if let Some(n) = usize::try_from(t).ok().and_then(|t| counts.get_mut(t)) {
@@ -106,6 +112,7 @@ impl Labels {
             Labels::Tags(v) => Labels::Tags(indices.iter().map(|&i| v[i].clone()).collect()),
             Labels::Spans(v) => Labels::Spans(indices.iter().map(|&i| v[i]).collect()),
             Labels::Tokens(v) => Labels::Tokens(indices.iter().map(|&i| v[i].clone()).collect()),
+            Labels::ToMask(_) => Labels::ToMask(indices.len()),
         }
     }
 
@@ -150,6 +157,12 @@ impl Labels {
                 let flat: Vec<i64> = v.iter().flat_map(|&(s, e)| [s, e]).collect();
                 Tensor::from_slice(&flat).reshape([v.len() as i64, 2])
             }
+            // Nothing masked yet: nothing to predict.
+            Labels::ToMask(n) => Tensor::full(
+                [n as i64, width as i64],
+                super::tagging::IGNORE_INDEX,
+                (tch::Kind::Int64, tch::Device::Cpu),
+            ),
         }
     }
 
@@ -162,7 +175,11 @@ impl Labels {
                     .map(|&c| (0..width).map(|j| j as i64 == c).collect())
                     .collect(),
             ),
-            Labels::Values(_) | Labels::Tags(_) | Labels::Spans(_) | Labels::Tokens(_) => None,
+            Labels::Values(_)
+            | Labels::Tags(_)
+            | Labels::Spans(_)
+            | Labels::Tokens(_)
+            | Labels::ToMask(_) => None,
             Labels::MultiHot(v) => Some(
                 v.iter()
                     .map(|row| row.iter().map(|&x| x >= 0.5).collect())

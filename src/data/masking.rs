@@ -32,6 +32,9 @@ pub struct Masking {
     pub vocab_size: i64,
     /// Ids never chosen (the tokenizer's special tokens); padding is never chosen either.
     pub never: Vec<i64>,
+    /// Whole-word masking (`--whole-word-mask`, transformers' `whole_word_mask=True`): words
+    /// are chosen with `probability`, and every piece of a chosen word is masked.
+    pub whole_word: bool,
 }
 
 impl Masking {
@@ -48,7 +51,14 @@ impl Masking {
             mask_id,
             vocab_size,
             never,
+            whole_word: false,
         })
+    }
+
+    /// This masking choosing whole words (see [`Masking::mask_row_in_words`]).
+    pub fn with_whole_words(mut self, whole_word: bool) -> Self {
+        self.whole_word = whole_word;
+        self
     }
 
     /// The masking of a tokenizer's vocabulary: its `[MASK]` and special tokens.
@@ -83,6 +93,42 @@ impl Masking {
         let mut labels = vec![IGNORE_INDEX; row.len()];
         for (j, &id) in row.iter().enumerate().take(length) {
             if self.never.contains(&id) || rng.random::<f64>() >= self.probability {
+                continue;
+            }
+            labels[j] = id;
+            let split = rng.random::<f64>();
+            if split < 0.8 {
+                ids[j] = self.mask_id;
+            } else if split < 0.9 {
+                ids[j] = rng.random_range(0..self.vocab_size);
+            }
+        }
+        (ids, labels)
+    }
+
+    /// Whole-word masking of one row, as transformers' collator masks whole words: only the
+    /// first piece of a word (`starts`, from the text's offsets; a row's first token, and a
+    /// token after a special one, start one too) is drawn, with `probability`, and a chosen
+    /// word has all its pieces masked, each then replaced 80/10/10 as a single token is.
+    pub fn mask_row_in_words(
+        &self,
+        row: &[i64],
+        length: usize,
+        starts: &[bool],
+        rng: &mut StdRng,
+    ) -> (Vec<i64>, Vec<i64>) {
+        let mut ids = row.to_vec();
+        let mut labels = vec![IGNORE_INDEX; row.len()];
+        let mut chosen = false;
+        for (j, &id) in row.iter().enumerate().take(length) {
+            if self.never.contains(&id) {
+                chosen = false;
+                continue;
+            }
+            if j == 0 || starts.get(j).copied().unwrap_or(true) {
+                chosen = rng.random::<f64>() < self.probability;
+            }
+            if !chosen {
                 continue;
             }
             labels[j] = id;

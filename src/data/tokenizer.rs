@@ -181,6 +181,55 @@ impl BertTokenizer {
         ids
     }
 
+    /// SHA-256 of the tokenizer's serialised form: what a token cache was built with, so a
+    /// cache is never read by another tokenizer (see [`crate::data::store`]).
+    pub fn fingerprint(&self) -> Result<String> {
+        use sha2::Digest;
+        let text = self.inner.to_string(false).map_err(|e| {
+            anyhow!(
+                "cannot serialise the tokenizer of {}: {e}",
+                self.source.display()
+            )
+        })?;
+        Ok(sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    }
+
+    /// Ids of many texts at once, tokenized in parallel (the `tokenizers` crate's thread
+    /// pool), with `[CLS]`/`[SEP]` and nothing cut; with each id, whether it starts a word as
+    /// transformers' whole-word masking tells from the offsets: a token that is not special
+    /// and follows a gap in the text or a special token.
+    pub fn encode_many(&self, texts: &[&str]) -> Result<Vec<(Vec<u32>, Vec<bool>)>> {
+        let encodings = self
+            .inner
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| anyhow!("cannot tokenize: {e}"))?;
+        Ok(encodings
+            .into_iter()
+            .map(|e| {
+                let special = e.get_special_tokens_mask();
+                let offsets = e.get_offsets();
+                let starts = (0..offsets.len())
+                    .map(|j| {
+                        special[j] == 0
+                            && (j == 0 || special[j - 1] == 1 || offsets[j].0 != offsets[j - 1].1)
+                    })
+                    .collect();
+                (e.get_ids().to_vec(), starts)
+            })
+            .collect())
+    }
+
+    /// Text of ids (Python's `decode`), special tokens left out when `skip_special`.
+    pub fn decode(&self, ids: &[i64], skip_special: bool) -> Result<String> {
+        let ids: Vec<u32> = ids.iter().filter_map(|&i| u32::try_from(i).ok()).collect();
+        self.inner
+            .decode(&ids, skip_special)
+            .map_err(|e| anyhow!("cannot decode {ids:?}: {e}"))
+    }
+
     /// Where the tokenizer was loaded from.
     pub fn source(&self) -> &Path {
         &self.source

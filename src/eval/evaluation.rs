@@ -54,6 +54,7 @@ pub fn evaluate<M: TaskModel>(
     precision: Precision,
 ) -> Result<Evaluation> {
     let started = std::time::Instant::now();
+    unmasked_is_an_error(set)?;
     let logits = batch_logits(model, set, batch_size, precision)?;
     let mut scored = Evaluation::new(&logits, &set.labels, batch_size)?;
     scored.seconds = started.elapsed().as_secs_f64();
@@ -61,6 +62,17 @@ pub fn evaluate<M: TaskModel>(
         scored.label_names = model.label_names();
     }
     Ok(scored)
+}
+
+/// A masked-LM set is scored on one draw of its masks, which the caller chooses.
+fn unmasked_is_an_error(set: &EncodedSet) -> Result<()> {
+    if set.masking.is_some() {
+        bail!(
+            "this masked-LM set has no masks yet: evaluate set.masked(seed), one draw of its \
+             masks (Trainer::evaluate uses the run's seed)"
+        );
+    }
+    Ok(())
 }
 
 /// The model's logits for `set`'s batches in order (eval mode, no gradients, autocast as
@@ -95,6 +107,7 @@ pub fn evaluate_sharded<M: TaskModel>(
     group: &ProcessGroup,
 ) -> Result<Evaluation> {
     let started = std::time::Instant::now();
+    unmasked_is_an_error(set)?;
     let n = set.len();
     if n == 0 {
         return Evaluation::new(&[], &set.labels, batch_size);

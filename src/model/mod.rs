@@ -8,6 +8,7 @@ pub mod choice;
 pub mod classifier;
 pub mod config;
 pub mod entities;
+pub mod fill_mask;
 pub mod heads;
 pub mod hub;
 pub mod masked_lm;

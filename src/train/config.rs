@@ -57,6 +57,11 @@ pub struct TrainConfig {
     pub early_stopping_patience: Option<usize>,
     #[serde(default)]
     pub early_stopping_threshold: f64,
+    /// Train this many optimizer steps, however many epochs that takes (transformers'
+    /// `max_steps`): it overrides `epochs`, which becomes the epochs those steps start, the
+    /// last of them cut short where the steps run out; the schedule spans exactly these steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<usize>,
 }
 
 fn default_eval_batch_size() -> usize {
@@ -112,6 +117,7 @@ impl Default for TrainConfig {
             metric_for_best_model: None,
             early_stopping_patience: None,
             early_stopping_threshold: 0.0,
+            max_steps: None,
         }
     }
 }
@@ -158,6 +164,9 @@ impl TrainConfig {
         }
         if self.epochs == 0 {
             return Err(refuse("epochs", 0, "train for at least 1 epoch"));
+        }
+        if self.max_steps == Some(0) {
+            return Err(refuse("max_steps", 0, "train for at least 1 step"));
         }
         if self.batch_size == 0 {
             return Err(refuse("batch_size", 0, "a batch holds at least 1 sentence"));
@@ -258,10 +267,26 @@ impl TrainConfig {
         batches_per_epoch.div_ceil(self.gradient_accumulation_steps.max(1))
     }
 
+    /// The epochs a run takes at `batches_per_epoch`: `epochs`, or with `max_steps` the
+    /// epochs those steps start.
+    pub fn epochs_for(&self, batches_per_epoch: usize) -> usize {
+        match self.max_steps {
+            Some(steps) => steps.div_ceil(self.steps_per_epoch(batches_per_epoch).max(1)),
+            None => self.epochs,
+        }
+    }
+
+    /// Optimizer steps of the whole run at `batches_per_epoch`: `max_steps`, else steps per
+    /// epoch × epochs.
+    pub fn total_steps(&self, batches_per_epoch: usize) -> usize {
+        self.max_steps
+            .unwrap_or(self.steps_per_epoch(batches_per_epoch) * self.epochs)
+    }
+
     /// The check that needs the number of batches per epoch: warm-up fits in the run.
     pub fn validate_steps(&self, batches_per_epoch: usize) -> Result<(), ConfigError> {
         let per_epoch = self.steps_per_epoch(batches_per_epoch);
-        let total = per_epoch * self.epochs;
+        let total = self.total_steps(batches_per_epoch);
         if self.optimizer.warmup_steps > total {
             return Err(refuse(
                 "optimizer.warmup_steps",

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use tch::Tensor;
 
-use crate::data::{self, Batch};
+use super::epoch::EpochBatches;
 use crate::runtime::distributed::ProcessGroup;
 
 /// The losses of one epoch's batches; see the module documentation.
@@ -28,14 +28,14 @@ pub struct EpochLosses {
 impl EpochLosses {
     /// Starts epoch `epoch` (1-based) over `batches`, after `first_step` steps of earlier
     /// epochs; its clock starts now.
-    pub fn new(epoch: usize, first_step: usize, batches: &[Batch]) -> Self {
-        let positions: usize = batches.iter().map(|b| b.positions).sum();
+    pub fn new(epoch: usize, first_step: usize, batches: &EpochBatches) -> Self {
+        let (tokens, positions) = batches.tokens_and_positions();
         EpochLosses {
             epoch,
             first_step,
             batches: batches.len(),
-            sentences: batches.iter().map(Batch::len).sum(),
-            padded_positions: data::padded_share(batches) * positions as f64,
+            sentences: batches.sentences(),
+            padded_positions: positions.saturating_sub(tokens) as f64,
             positions,
             pending: Vec::with_capacity(batches.len()),
             read: Vec::new(),

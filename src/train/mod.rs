@@ -8,12 +8,14 @@
 //! | `config.rs` | [`TrainConfig`] and its checks, errors naming fields |
 //! | `events.rs` | [`Event`], [`EventSink`], the notebook's [`PrintLines`] |
 //! | `history.rs` | [`History`], [`EpochStats`]: data, shown as a table |
+//! | `epoch.rs` | [`EpochBatches`]: an epoch's batches, built as the loop reaches them |
 //! | `losses.rs` | [`EpochLosses`]: an epoch's losses, kept on the device |
 //! | `checkpoint.rs` | writing and reading `epoch-<k>/` atomically |
 //! | `run.rs` | [`Run`]: a trainer on a thread, with `progress`, `stop`, `wait` |
 
 pub mod checkpoint;
 mod config;
+mod epoch;
 mod events;
 mod history;
 mod losses;
@@ -24,6 +26,7 @@ pub use checkpoint::epoch_seed;
 pub use config::{
     check_sequence_length, greater_is_better, ConfigError, TrainConfig, METRIC_NAMES,
 };
+pub use epoch::EpochBatches;
 pub use events::{Event, EventSink, PrintLines};
 pub use history::{BestEval, EpochStats, EvalRecord, History};
 pub use losses::EpochLosses;

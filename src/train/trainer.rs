@@ -10,13 +10,16 @@
 //! A step issues no device-to-host copy: losses stay on the device until a progress line or
 //! the end of the epoch reads them (see [`EpochLosses`]).
 
+use std::borrow::Borrow;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use tch::Tensor;
 
 use super::config::metric_key;
+use super::epoch::EpochBatches;
 use super::events::{Event, EventSink, PrintLines};
 use super::losses::EpochLosses;
 use super::{check_sequence_length, checkpoint, epoch_seed, History, TrainConfig};
@@ -43,7 +46,8 @@ pub struct Checkpoints {
 pub struct Trainer<M: TaskModel = BertForSequenceClassification> {
     model: M,
     config: TrainConfig,
-    train: EncodedSet,
+    /// Shared with the open epoch's [`EpochBatches`], which build their batches from it.
+    train: Arc<EncodedSet>,
     val: EncodedSet,
     optimizer: FusedAdamW,
     schedule: LinearSchedule,
@@ -80,7 +84,7 @@ fn describe(labels: &Labels) -> &'static str {
         Labels::MultiHot(_) => "label indicators (multi-label)",
         Labels::Tags(_) => "tags per token (token classification)",
         Labels::Spans(_) => "answer spans (question answering)",
-        Labels::Tokens(_) => "masked tokens (masked language modelling)",
+        Labels::Tokens(_) | Labels::ToMask(_) => "masked tokens (masked language modelling)",
     }
 }
 
@@ -126,6 +130,7 @@ fn check_labels(
                 bail!("the {what} set holds the answer span {bad:?}: a start before its end, both 0 or more");
             }
         }
+        Labels::ToMask(_) => {}
         Labels::Tokens(rows) => {
             let ignore = crate::data::tagging::IGNORE_INDEX;
             if let Some(&bad) = rows.iter().flatten().find(|&&t| t != ignore && t < 0) {
@@ -175,6 +180,8 @@ impl<M: TaskModel> Trainer<M> {
         }
         config.validate()?;
         let per_epoch = train.num_batches(config.batch_size);
+        let mut config = config;
+        config.epochs = config.epochs_for(per_epoch);
         config.validate_steps(per_epoch)?;
         check_sequence_length(train.max_len, model.bert_config())?;
         let problem = model.problem_type()?;
@@ -219,7 +226,7 @@ impl<M: TaskModel> Trainer<M> {
         let schedule = LinearSchedule::new(
             &mut optimizer,
             config.optimizer.warmup_steps,
-            config.steps_per_epoch(per_epoch) * config.epochs,
+            config.total_steps(per_epoch),
         );
         config.precision.apply(device)?;
         // A masked-LM validation set is masked once, from the run's seed, so every validation
@@ -233,7 +240,7 @@ impl<M: TaskModel> Trainer<M> {
         Ok(Trainer {
             model,
             config,
-            train,
+            train: Arc::new(train),
             val,
             optimizer,
             schedule,
@@ -293,11 +300,12 @@ impl<M: TaskModel> Trainer<M> {
         self.optimizer.set_flat_gradients(true)?;
         // Fewer, larger global batches: the schedule spans the steps the run will take.
         let per_epoch = self.batches_per_epoch();
+        self.config.epochs = self.config.epochs_for(per_epoch);
         self.config.validate_steps(per_epoch)?;
         self.schedule = LinearSchedule::new(
             &mut self.optimizer,
             self.config.optimizer.warmup_steps,
-            self.config.steps_per_epoch(per_epoch) * self.config.epochs,
+            self.config.total_steps(per_epoch),
         );
         Ok(self)
     }
@@ -417,11 +425,20 @@ impl<M: TaskModel> Trainer<M> {
         let batches = self.start_epoch(epoch)?;
         let mut patience_out = false;
         for (i, batch) in batches.iter().enumerate() {
+            let batch = &batch;
             if self.stop_requested() {
                 break;
             }
             let _loss_on_the_device = self.step(batch)?;
             let stepped = self.accumulated == 0;
+            if stepped
+                && self
+                    .config
+                    .max_steps
+                    .is_some_and(|m| self.global_step() >= m)
+            {
+                break; // max_steps reached: this is the last epoch, cut short
+            }
             let last = i + 1 == batches.len();
             let due = self
                 .config
@@ -521,7 +538,7 @@ impl<M: TaskModel> Trainer<M> {
     /// seed and the epoch's number alone (see [`epoch_seed`]), so a resumed run draws exactly
     /// what the uninterrupted one drew, and returns the epoch's batches in the training
     /// sampler's order, on the model's device.
-    pub fn start_epoch(&mut self, epoch: usize) -> Result<Vec<Batch>> {
+    pub fn start_epoch(&mut self, epoch: usize) -> Result<EpochBatches> {
         let due = self.history.epochs.len() + 1;
         if self.open.is_some() {
             bail!("epoch {epoch} cannot start: the epoch before it is still open (finish_epoch)");
@@ -540,25 +557,20 @@ impl<M: TaskModel> Trainer<M> {
         device::manual_seed(seed); // this epoch's dropout masks
         let sampler = self.train.training_sampler(seed);
         let device = self.model.var_store().device();
-        // Masked language modelling masks every row afresh each epoch, from the epoch's seed.
-        let masked;
-        let train = if self.train.masking.is_some() {
-            masked = self.train.masked(seed);
-            &masked
-        } else {
-            &self.train
-        };
-        let batches = match &self.group {
-            None => train.batches(self.config.batch_size, sampler, device),
+        // Each batch is built when the loop reaches it; masked language modelling masks its
+        // rows then, afresh each epoch, from the epoch's seed.
+        let rows = match &self.group {
+            None => self.train.batch_rows(self.config.batch_size, sampler),
             Some(group) => {
                 let (rank, world) = (group.rank(), group.world_size());
-                train
+                self.train
                     .batch_rows(self.config.batch_size * world, sampler)
                     .iter()
-                    .map(|global| train.batch_of(&shard(global, rank, world), device))
+                    .map(|global| shard(global, rank, world))
                     .collect()
             }
         };
+        let batches = EpochBatches::new(self.train.clone(), rows, seed, device);
         self.open = Some(EpochLosses::new(
             epoch,
             self.history.batch_losses.len(),
@@ -581,7 +593,8 @@ impl<M: TaskModel> Trainer<M> {
     /// Inside an epoch the loss is filed, and every `log_every` steps the losses are read
     /// back for a progress line (a diverged loss stops the run there). Outside one (the bench)
     /// the step is just timed work.
-    pub fn step(&mut self, batch: &Batch) -> Result<Tensor> {
+    pub fn step(&mut self, batch: impl Borrow<Batch>) -> Result<Tensor> {
+        let batch = batch.borrow();
         let device = self.model.var_store().device();
         let k = self.config.gradient_accumulation_steps.max(1);
         let group = match &self.open {
@@ -707,6 +720,15 @@ impl<M: TaskModel> Trainer<M> {
     /// scores its share and the logits are gathered, so every rank gets the whole set's
     /// figures ([`eval::evaluate_sharded`]).
     pub fn evaluate(&self, set: &EncodedSet, batch_size: usize) -> Result<Evaluation> {
+        // A masked-LM set not yet masked is scored on the masks of the run's seed, as the
+        // validation set is.
+        let masked;
+        let set = if set.masking.is_some() {
+            masked = set.masked(self.config.seed);
+            &masked
+        } else {
+            set
+        };
         match &self.group {
             None => eval::evaluate(&self.model, set, batch_size, self.config.precision),
             Some(group) => {
@@ -786,7 +808,7 @@ impl<M: TaskModel> Trainer<M> {
 
     /// Optimizer steps the schedule spans: steps per epoch × epochs.
     pub fn total_steps(&self) -> usize {
-        self.config.steps_per_epoch(self.batches_per_epoch()) * self.config.epochs
+        self.config.total_steps(self.batches_per_epoch())
     }
 
     /// Batches each rank trains per epoch: of `batch_size` rows, or of `batch_size ×

@@ -1,6 +1,7 @@
-"""Executes notebooks/token_classification.ipynb and notebooks/question_answering.ipynb in quick
-mode on the real evcxr kernel, checks what they show (tags under words, word pieces with -100,
-the windows of a long context, per-type entity scores, highlighted entities and answers), and
+"""Executes notebooks/token_classification.ipynb, notebooks/question_answering.ipynb and
+notebooks/masked_lm.ipynb in quick mode on the real evcxr kernel, checks what they show (tags
+under words, word pieces with -100, the windows of a long context, per-type entity scores,
+highlighted entities and answers, a row's masks, perplexity and fill-mask before and after), and
 checks that `bert-finetune train` with the same settings and seed gives the same figures
 (batch losses, validation figures, test scores)."""
 import json
@@ -115,13 +116,44 @@ def question_answering(check):
           f"qa: notebook and CLI give the same test EM/F1 {test}")
 
 
+def masked_lm(check):
+    nb = run_notebook.execute(quick=True, out_dir=os.path.join(ROOT, "out", "quick"), timeout=1800,
+                              notebook="masked_lm")
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    no_errors(cells, check, "mlm")
+    tokenized = text_of(find(cells, "corpus.tokenize("))
+    check("8,551 rows" in tokenized and "token_cache" in tokenized,
+          "the corpus is tokenized into the token cache, one row a line")
+    masks = find(cells, "explain_masks(")
+    check("[MASK]" in text_of(masks) and "-100" in text_of(masks) and "<table" in html_of(masks),
+          "one row's masks show which positions were chosen and what the model reads there")
+    probe = find(cells, "fill_mask::table(&fill_mask::fill_mask(&model")
+    check("<table" in html_of(probe) and "The cat [MASK] on the mat." in html_of(probe),
+          "fill-mask before training shows its candidates as a table")
+    check("image/png" in mimes_of(find(cells, "viz::loss_curve(")), "the loss curve carries image/png")
+    line = text_of(find(cells, "let after = trainer.evaluate("))
+    before, after = (float(x) for x in line.split("Validation perplexity: ")[1].split(" after")[0].split(" before, "))
+    check(after < before / 10, f"adapting cuts validation perplexity ({before:.1f} -> {after:.1f})")
+    scored = text_of(find(cells, "let scored = tuner.evaluate("))
+    check("MCC" in scored, "the adapted encoder is fine-tuned on CoLA and scored with the MCC")
+
+    notebook_dir = os.path.join(ROOT, "out", "mlm_notebook")
+    history, summary = cli(["--mlm", "--line-by-line", "--train-file", os.path.join(notebook_dir, "corpus.txt"),
+                            "--cache-dir", os.path.join(notebook_dir, "token_cache"), "--max-len", "64",
+                            "--limit", "1600", "--epochs", "1", "--lr", "5e-5"],
+                           os.path.join(ROOT, "out", "mlm_cli"))
+    same_training(check, "mlm", os.path.join(notebook_dir, "model"), history)
+
+
 def main():
     check = Checks()
-    which = sys.argv[1:] or ["token", "qa"]
+    which = sys.argv[1:] or ["token", "qa", "mlm"]
     if "token" in which:
         token_classification(check)
     if "qa" in which:
         question_answering(check)
+    if "mlm" in which:
+        masked_lm(check)
     if check.failures:
         print(f"{len(check.failures)} task-notebook check(s) failed", file=sys.stderr)
         sys.exit(1)

@@ -193,7 +193,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             padding,
             rows: picked
                 .iter()
-                .map(|&i| order[i].iter().map(|&r| train_set.ids[r].clone()).collect())
+                .map(|&i| {
+                    order[i]
+                        .iter()
+                        .map(|&r| train_set.ids.row(r).into_owned())
+                        .collect()
+                })
                 .collect(),
             labels: picked
                 .iter()
