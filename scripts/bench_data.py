@@ -3,8 +3,10 @@ and 3 M lines drawn from CoLA's sentences (seeded, with replacement), each train
 cold token cache for a few steps by `bert-finetune train --mlm --line-by-line` (one row a
 line: the most rows a corpus of that size can make), with a fixed 200-line validation file so
 that only the training corpus changes. Reported per corpus: lines, tokens, the token file's
-size, tokenizing time, seconds from start to the end of the first step (cold cache, then warm),
-and the process's peak resident memory (getrusage of the child). Writes out/bench_data.json.
+size, tokenizing time, the seconds of the whole run from a cold cache (tokenizing, the steps, a
+200-line validation, saving), of a one-step run from the warm cache (start, loading, one step,
+validation, saving: the time to a first step and back), and the cold run's peak resident memory
+(getrusage of the child). Writes out/bench_data.json.
 
 usage: bench_data.py [--lines 300000,3000000] [--steps 20] [--out out]
 """
@@ -62,7 +64,8 @@ def measure(lines, steps, work):
               "--batch-size", "32", "--cpu"]
     with open(work / f"log_{lines}.txt", "w") as log:
         cold, peak, stdout = run(common + ["--max-steps", str(steps), "--out", str(work / "cold")], log)
-    meta = json.loads(next(cache.glob("*/meta.json")).read_text())
+    metas = [json.loads(m.read_text()) for m in cache.glob("*/meta.json")]
+    meta = next(m for m in metas if m["fingerprint"]["sources"][0]["path"].endswith(corpus.name))
     return {
         "lines": lines,
         "rows": meta["rows"],
@@ -114,7 +117,7 @@ def main():
             if child.returncode != 0:
                 sys.exit(child.stdout + child.stderr)
             rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
-    header = ("| lines | rows | tokens | token file | tokenizing | cold run ({} steps) | first step, "
+    header = ("| lines | rows | tokens | token file | tokenizing | cold run ({} steps) | 1-step run, "
               "warm cache | peak RSS |".format(args.steps))
     print(header)
     print("|" + "---|" * 8)
