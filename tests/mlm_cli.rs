@@ -1,6 +1,7 @@
 //! Masked-LM training from the command line, as a user of run_mlm.py would try it: a text
 //! corpus made of CoLA sentences, `train --mlm` with `--max-steps`, the token cache reused by
-//! the next run, a folder `predict` fills masks with and `train --model` fine-tunes; bad
+//! the next run, a folder `predict` fills masks with and `train --model` fine-tunes, a run
+//! killed with SIGKILL mid-epoch resumed to the uninterrupted result; bad
 //! input (a masking probability outside (0, 1), an empty corpus, a tokenizer with ids the
 //! model lacks) stops with an error naming it before any training.
 
@@ -192,4 +193,69 @@ fn bad_masked_lm_input_is_named_before_training() {
 
     // Nothing was trained or saved.
     assert!(!Path::new(&out).join("config.json").exists());
+}
+
+/// The run's history without its wall-clock figures, which differ between any two runs.
+fn history_without_times(out: &Path) -> serde_json::Value {
+    let mut h: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
+    for e in h["epochs"].as_array_mut().unwrap() {
+        for k in ["train_seconds", "val_seconds", "sentences_per_second"] {
+            e[k] = 0.into();
+        }
+    }
+    h["total_seconds"] = 0.into();
+    h
+}
+
+#[test]
+fn a_masked_lm_run_killed_mid_epoch_resumes_to_the_uninterrupted_result() {
+    use std::io::{BufRead, BufReader};
+    let dir = tmp();
+    let corpus = corpus(dir.path(), 120);
+    let cache = path_str(&dir.path().join("cache"));
+    let extra = ["--line-by-line", "--epochs", "3", "--seed", "7"];
+    let reference = dir.path().join("uninterrupted");
+    succeeded(&run(&train_args(
+        &corpus,
+        &cache,
+        &path_str(&reference),
+        &extra,
+    )));
+
+    let killed = dir.path().join("killed");
+    let mut child = cli(&train_args(&corpus, &cache, &path_str(&killed), &extra))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("Epoch 2 / 3") {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the run ended early"
+        );
+    }
+    child.kill().unwrap(); // SIGKILL, in the middle of epoch 2
+    child.wait().unwrap();
+    let mut resume = train_args(&corpus, &cache, &path_str(&killed), &extra);
+    resume.extend(["--resume".to_string(), path_str(&killed)]);
+    let stdout = succeeded(&run(&resume));
+    assert!(stdout.contains("Resuming after epoch 1 of 3"), "{stdout}");
+    assert!(stdout.contains("reused the token cache"), "{stdout}");
+    assert_eq!(
+        history_without_times(&killed),
+        history_without_times(&reference),
+        "the resumed run's batch losses and validation figures are the uninterrupted run's"
+    );
+    let (a, b) = (
+        read_tensors(&killed.join("model.safetensors")),
+        read_tensors(&reference.join("model.safetensors")),
+    );
+    assert_eq!(a.len(), b.len());
+    for (name, t) in &a {
+        assert!(t.equal(&b[name]), "{name} differs after resuming");
+    }
 }
