@@ -195,19 +195,6 @@ fn bad_masked_lm_input_is_named_before_training() {
     assert!(!Path::new(&out).join("config.json").exists());
 }
 
-/// The run's history without its wall-clock figures, which differ between any two runs.
-fn history_without_times(out: &Path) -> serde_json::Value {
-    let mut h: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
-    for e in h["epochs"].as_array_mut().unwrap() {
-        for k in ["train_seconds", "val_seconds", "sentences_per_second"] {
-            e[k] = 0.into();
-        }
-    }
-    h["total_seconds"] = 0.into();
-    h
-}
-
 #[test]
 fn a_masked_lm_run_killed_mid_epoch_resumes_to_the_uninterrupted_result() {
     use std::io::{BufRead, BufReader};

@@ -144,11 +144,7 @@ pub fn run(
         bail!("the validation set is empty: give --validation-file or more questions");
     }
 
-    let report = common.device_report();
-    let device = report.device;
-    say!("{report}");
-    let model_name = common.model()?;
-    say!("Model: {model_name}");
+    let (device, model_name) = common.announce()?;
     say!(
         "Task: extractive question answering, windows of {} tokens overlapping by {stride}",
         common.max_len

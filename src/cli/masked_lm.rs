@@ -150,11 +150,7 @@ pub fn run(
         .map(|f| Corpus::new(f, column.clone(), grouping))
         .transpose()?;
 
-    let report = common.device_report();
-    let device = report.device;
-    say!("{report}");
-    let model_name = common.model()?;
-    say!("Model: {model_name}");
+    let (device, model_name) = common.announce()?;
     say!(
         "Task: masked language modelling, {:.0}% of {} masked (80% [MASK], 10% random, 10% kept), {}",
         mlm.mlm_probability * 100.0,

@@ -202,6 +202,15 @@ impl Common {
             None => report,
         }
     }
+    /// Says the device report and the checkpoint a run uses (fetched when needed), the first
+    /// lines of every `train` on a user's files; returns the device and the checkpoint.
+    fn announce(&self) -> Result<(tch::Device, String)> {
+        let report = self.device_report();
+        say!("{report}");
+        let model_name = self.model()?;
+        say!("Model: {model_name}");
+        Ok((report.device, model_name))
+    }
     fn precision(&self, device: tch::Device) -> Precision {
         self.precision
             .map_or_else(|| Precision::default_for(device), Precision::from)

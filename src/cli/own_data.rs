@@ -161,11 +161,7 @@ pub fn run(
         .map(|file| Ok((file.clone(), task.examples(&read(file)?, file)?)))
         .collect::<Result<Vec<_>>>()?;
 
-    let report = common.device_report();
-    let device = report.device;
-    say!("{report}");
-    let model_name = common.model()?;
-    say!("Model: {model_name}");
+    let (device, model_name) = common.announce()?;
     match task.problem_type {
         ProblemType::Regression => say!(
             "Task: regression of {} on {}",

@@ -83,11 +83,7 @@ pub fn run(
         None => None,
     };
 
-    let report = common.device_report();
-    let device = report.device;
-    say!("{report}");
-    let model_name = common.model()?;
-    say!("Model: {model_name}");
+    let (device, model_name) = common.announce()?;
     say!(
         "Task: token classification, {} tags: {}",
         names.len(),

@@ -23,7 +23,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use polars::prelude::DataType;
 
 use super::store::{Fingerprint, Provenance, SourceFile, StoreWriter, TokenStore};
-use super::table::{extension, read_table, Format};
+use super::table::{extension, read_table, text_values, Format};
 use super::tokenizer::BertTokenizer;
 
 /// Texts tokenized together: run_mlm's `map(batched=True)` batch size, which also bounds what
@@ -327,16 +327,7 @@ impl Corpus {
                 names.join(", ")
             )
         })?;
-        let cast = column.cast(&DataType::String).map_err(|e| {
-            anyhow!(
-                "{}: column {name:?} cannot be read as text: {e}",
-                file.display()
-            )
-        })?;
-        let values = cast
-            .str()
-            .map_err(|e| anyhow!("{}: column {name:?}: {e}", file.display()))?;
-        Ok(values.iter().flatten().map(str::to_string).collect())
+        Ok(text_values(column, file)?.into_iter().flatten().collect())
     }
 }
 

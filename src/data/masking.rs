@@ -86,6 +86,19 @@ impl Masking {
         )
     }
 
+    /// What the model reads in place of a chosen token: `[MASK]` 80 % of the time, a random id
+    /// of the vocabulary 10 %, the token itself 10 %.
+    fn replacement(&self, id: i64, rng: &mut StdRng) -> i64 {
+        let split = rng.random::<f64>();
+        if split < 0.8 {
+            self.mask_id
+        } else if split < 0.9 {
+            rng.random_range(0..self.vocab_size)
+        } else {
+            id
+        }
+    }
+
     /// Masks one row of ids whose first `length` are real tokens (the rest padding): the
     /// masked ids and the labels.
     pub fn mask_row(&self, row: &[i64], length: usize, rng: &mut StdRng) -> (Vec<i64>, Vec<i64>) {
@@ -96,12 +109,7 @@ impl Masking {
                 continue;
             }
             labels[j] = id;
-            let split = rng.random::<f64>();
-            if split < 0.8 {
-                ids[j] = self.mask_id;
-            } else if split < 0.9 {
-                ids[j] = rng.random_range(0..self.vocab_size);
-            }
+            ids[j] = self.replacement(id, rng);
         }
         (ids, labels)
     }
@@ -132,12 +140,7 @@ impl Masking {
                 continue;
             }
             labels[j] = id;
-            let split = rng.random::<f64>();
-            if split < 0.8 {
-                ids[j] = self.mask_id;
-            } else if split < 0.9 {
-                ids[j] = rng.random_range(0..self.vocab_size);
-            }
+            ids[j] = self.replacement(id, rng);
         }
         (ids, labels)
     }

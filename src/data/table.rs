@@ -75,6 +75,22 @@ impl FromStr for Format {
     }
 }
 
+/// A column's values as text (numbers written out), `None` where null. A column that cannot
+/// be read as text is an error naming the file and the column.
+pub fn text_values(column: &Column, file: &Path) -> Result<Vec<Option<String>>> {
+    let name = column.name();
+    let cast = column.cast(&DataType::String).map_err(|e| {
+        anyhow!(
+            "{}: column {name:?} cannot be read as text: {e}",
+            file.display()
+        )
+    })?;
+    let values = cast
+        .str()
+        .map_err(|e| anyhow!("{}: column {name:?}: {e}", file.display()))?;
+    Ok(values.iter().map(|v| v.map(str::to_string)).collect())
+}
+
 /// Reads `path` into a frame (`format`, or the one its extension names). An empty file, or
 /// one without a row, is an error: there is nothing to train or score on.
 pub fn read_table(path: impl AsRef<Path>, format: Option<Format>) -> Result<DataFrame> {

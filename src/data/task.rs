@@ -110,18 +110,9 @@ fn strings(frame: &DataFrame, name: &str, file: &Path, what: &str) -> Result<Vec
             row + 1
         );
     }
-    let cast = col.cast(&DataType::String).map_err(|e| {
-        anyhow!(
-            "{}: column {name:?} cannot be read as text: {e}",
-            file.display()
-        )
-    })?;
-    let values = cast
-        .str()
-        .map_err(|e| anyhow!("{}: column {name:?}: {e}", file.display()))?;
-    Ok(values
-        .iter()
-        .map(|v| v.unwrap_or_default().to_string())
+    Ok(super::table::text_values(col, file)?
+        .into_iter()
+        .map(Option::unwrap_or_default)
         .collect())
 }
 

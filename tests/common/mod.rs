@@ -115,3 +115,17 @@ pub fn succeeded(out: &Output) -> String {
     );
     stdout
 }
+
+/// A run folder's history.json without its wall-clock figures, which differ between any two
+/// runs (what a resumed run is compared by).
+pub fn history_without_times(out: &Path) -> serde_json::Value {
+    let mut h: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
+    for e in h["epochs"].as_array_mut().unwrap() {
+        for k in ["train_seconds", "val_seconds", "sentences_per_second"] {
+            e[k] = 0.into();
+        }
+    }
+    h["total_seconds"] = 0.into();
+    h
+}
