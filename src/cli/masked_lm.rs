@@ -22,7 +22,7 @@ use bert_finetune::model::{pretrained, BertForMaskedLM};
 use bert_finetune::runtime::display::{size, thousands};
 use bert_finetune::train::TrainConfig;
 
-use super::fit::{check_run_folder, fit, flag_error, save_run};
+use super::fit::{check_run_folder, fit, flag_error, hold_out, save_run};
 use super::own_data::OwnData;
 use super::Common;
 
@@ -184,25 +184,18 @@ pub fn run(
         common.max_len,
         &cache,
     )?);
-    let (train_set, val_set) = match &val_corpus {
-        Some(corpus) => (
-            all,
-            set(tokenized(corpus, &tokenizer, common.max_len, &cache)?),
-        ),
-        None => all.split(mlm.validation_split_percentage / 100.0, common.seed),
-    };
-    let train_set = match limit {
-        Some(n) => train_set.take(n),
-        None => train_set,
-    };
-    if val_set.is_empty() {
-        bail!("the validation set is empty: give --validation-file or a larger corpus");
-    }
-    say!(
-        "{} training rows, {} validation rows",
-        thousands(train_set.len()),
-        thousands(val_set.len())
-    );
+    let validation = val_corpus
+        .as_ref()
+        .map(|corpus| tokenized(corpus, &tokenizer, common.max_len, &cache).map(set))
+        .transpose()?;
+    let (train_set, val_set) = hold_out(
+        all,
+        validation,
+        mlm.validation_split_percentage / 100.0,
+        common.seed,
+        limit,
+        "rows",
+    )?;
     let (trainer, history) = fit(model, config, train_set, val_set, out, resume)?;
 
     let summary = serde_json::json!({

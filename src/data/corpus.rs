@@ -73,12 +73,10 @@ pub struct Tokenized {
     pub provenance: Provenance,
 }
 
-/// Extensions read as tables; anything else is plain text.
+/// Files read as tables: those whose extension names a [`Format`]; anything else is plain
+/// text.
 fn is_table(path: &Path) -> bool {
-    matches!(
-        extension(path).as_str(),
-        "csv" | "tsv" | "jsonl" | "ndjson" | "json" | "parquet" | "pq"
-    )
+    extension(path).parse::<Format>().is_ok()
 }
 
 impl Corpus {
@@ -124,7 +122,7 @@ impl Corpus {
         })
     }
 
-    /// The files named as one comma-separated list, for error messages.
+    /// The files, for messages: the one file, or how many and the first and last.
     pub fn describe(&self) -> String {
         match self.files.as_slice() {
             [one] => one.display().to_string(),

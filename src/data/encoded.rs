@@ -319,7 +319,12 @@ impl EncodedSet {
         seed: u64,
     ) -> (Vec<i64>, Vec<i64>) {
         let mut rng = Masking::row_generator(seed, r);
-        match self.ids.word_starts(r).filter(|_| masking.whole_word) {
+        let starts = if masking.whole_word {
+            self.ids.word_starts(r)
+        } else {
+            None
+        };
+        match starts {
             Some(starts) => masking.mask_row_in_words(row, row.len(), &starts, &mut rng),
             None => masking.mask_row(row, row.len(), &mut rng),
         }

@@ -96,25 +96,6 @@ impl Rows {
             },
         }
     }
-
-    /// Every row, in memory (tests, and the small sets a notebook shows).
-    pub fn to_vecs(&self) -> Vec<Vec<i64>> {
-        (0..self.len()).map(|i| self.row(i).into_owned()).collect()
-    }
-
-    /// The store behind these rows, if any.
-    pub fn store(&self) -> Option<&TokenStore> {
-        match self {
-            Rows::Memory(_) => None,
-            Rows::Stored { store, .. } => Some(store),
-        }
-    }
-}
-
-impl PartialEq<Vec<Vec<i64>>> for Rows {
-    fn eq(&self, other: &Vec<Vec<i64>>) -> bool {
-        self.len() == other.len() && other.iter().enumerate().all(|(i, r)| *self.row(i) == **r)
-    }
 }
 
 impl PartialEq for Rows {

@@ -108,37 +108,39 @@ pub fn table(filled: &[Filled]) -> Table {
         &["text", "mask", "token", "score", "sequence"],
     );
     for f in filled {
-        for (m, (_, candidates)) in f.masks.iter().enumerate() {
-            for c in candidates {
-                table.push_row([
-                    f.text.clone(),
-                    (m + 1).to_string(),
-                    c.token_str.clone(),
-                    format!("{:.4}", c.score),
-                    c.sequence.clone(),
-                ]);
-            }
+        for row in f.rows() {
+            table.push_row(std::iter::once(f.text.clone()).chain(row));
         }
     }
     table
 }
 
 impl Filled {
-    /// A table of the candidates: mask, rank, token, score, completed text.
+    /// One row per candidate: the mask's number, the token, its score, the completed text.
+    fn rows(&self) -> impl Iterator<Item = [String; 4]> + '_ {
+        self.masks
+            .iter()
+            .enumerate()
+            .flat_map(|(m, (_, candidates))| {
+                candidates.iter().map(move |c| {
+                    [
+                        (m + 1).to_string(),
+                        c.token_str.clone(),
+                        format!("{:.4}", c.score),
+                        c.sequence.clone(),
+                    ]
+                })
+            })
+    }
+
+    /// A table of the candidates: mask, token, score, completed text.
     pub fn table(&self) -> Table {
         let mut table = Table::new(
             format!("Fill-mask: {}", self.text),
             &["mask", "token", "score", "sequence"],
         );
-        for (m, (_, candidates)) in self.masks.iter().enumerate() {
-            for c in candidates {
-                table.push_row([
-                    (m + 1).to_string(),
-                    c.token_str.clone(),
-                    format!("{:.4}", c.score),
-                    c.sequence.clone(),
-                ]);
-            }
+        for row in self.rows() {
+            table.push_row(row);
         }
         table
     }

@@ -43,11 +43,6 @@ impl EpochBatches {
             .batch_of_pass(&self.rows[i], self.seed, self.device)
     }
 
-    /// Each batch's row numbers.
-    pub fn rows(&self) -> &[Vec<usize>] {
-        &self.rows
-    }
-
     /// Rows over all batches.
     pub fn sentences(&self) -> usize {
         self.rows.iter().map(Vec::len).sum()
