@@ -20,6 +20,16 @@
   (DataCollatorWithPadding on the Trainer's side, our bucket padding), so neither pays for
   padding the other does not.
 
+- `mlm`: masked-LM adaptation as examples/pytorch/language-modeling/run_mlm.py runs it, on
+  CoLA's 8,551 training sentences as a corpus (one a line) and its 1,043 dev sentences
+  (in- and out-of-domain) as the validation file: every line tokenized, the ids of each
+  1,000 lines concatenated and cut into blocks of --max-len (tests/python/corpus.py), 15 % of
+  the tokens masked 80/10/10 by DataCollatorForLanguageModeling, freshly every epoch;
+  AutoModelForMaskedLM (MiniLM ships no pre-training head, so both sides start one as
+  transformers initialises it); scored by validation perplexity (exp of the loss) and the
+  accuracy of the masked tokens, as run_mlm reports them; throughput in tokens (blocks times
+  --max-len, every block being full). Ours: `train --mlm` on the same files.
+
 The recipe on both sides: the Trainer's defaults (AdamW lr 5e-5, batch 8, 3 epochs, linear
 decay, no warmup, dynamic padding) with group_by_length sampling (transformers 5:
 `train_sampling_strategy="group_by_length"`), evaluation, saving and logging off; ours with the
@@ -35,7 +45,7 @@ the classification and tagging tasks and windows (features) for `who`: the Train
 are its features, and our history.json's train_size for QA is the windows (summary.json's
 train_windows; its train_size is the questions).
 
-Usage: python scripts/compare_hf.py [--seeds 42 43] [--epochs 3] [--tasks source next people who]
+Usage: python scripts/compare_hf.py [--seeds 42 43] [--epochs 3] [--tasks source next people who mlm]
        [--limit N: train on the first N rows/questions only, a quick check of the plumbing]
 """
 import argparse
@@ -55,8 +65,9 @@ import numpy as np
 import torch
 from seqeval import metrics as seqeval
 from sklearn.metrics import accuracy_score, f1_score
-from transformers import (AutoModelForQuestionAnswering, AutoModelForTokenClassification,
-                          AutoTokenizer, BertForSequenceClassification,
+from transformers import (AutoModelForMaskedLM, AutoModelForQuestionAnswering,
+                          AutoModelForTokenClassification, AutoTokenizer,
+                          BertForSequenceClassification, DataCollatorForLanguageModeling,
                           DataCollatorForTokenClassification, DataCollatorWithPadding, Trainer,
                           TrainingArguments, set_seed)
 
@@ -64,6 +75,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # run_qa's window preparation and utils_qa's post-processing, and SQuAD v1.1's scores: the
 # repository's own restatements, which the Rust tests are checked against.
 sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
+from corpus import rows as corpus_rows  # noqa: E402
 from entities import squad_v1  # noqa: E402
 from qa import answers as qa_answers, windows as qa_windows  # noqa: E402
 
@@ -75,6 +87,7 @@ TASKS = {
              "what": "pair, 2 classes (next sentence?)"},
     "people": {"kind": "tags", "ext": "jsonl", "what": "token classification (PER, DET; BIO)"},
     "who": {"kind": "qa", "ext": "jsonl", "what": f"extractive QA (windows, stride {DOC_STRIDE})"},
+    "mlm": {"kind": "mlm", "ext": "txt", "what": "masked-LM adaptation (run_mlm's blocks)"},
 }
 # Per kind: the metrics (key, column name), their format and what the throughput counts.
 KINDS = {
@@ -83,13 +96,33 @@ KINDS = {
     "tags": {"metrics": [("precision", "entity P"), ("recall", "entity R"), ("f1", "entity F1")],
              "format": "{:.3f}", "unit": "sentences"},
     "qa": {"metrics": [("exact", "EM"), ("f1", "F1")], "format": "{:.1f}", "unit": "windows"},
+    "mlm": {"metrics": [("perplexity", "perplexity"), ("accuracy", "masked accuracy")],
+            "format": "{:.3f}", "unit": "tokens"},
 }
 
 
 def files(task, args):
+    if task == "mlm":
+        return mlm_corpus(args)
     ext = TASKS[task]["ext"]
     return (os.path.join(args.examples, f"{task}_train.{ext}"),
             os.path.join(args.examples, f"{task}_test.{ext}"))
+
+
+def mlm_corpus(args):
+    """CoLA's sentences as a corpus, one a line: the training split, and both dev splits for
+    validation (written once under --out)."""
+    raw = os.path.join(args.cola, "raw")
+    paths = (os.path.join(args.out, "mlm_train.txt"), os.path.join(args.out, "mlm_validation.txt"))
+    for path, splits in zip(paths, (["in_domain_train"], ["in_domain_dev", "out_of_domain_dev"])):
+        if not os.path.exists(path):
+            lines = []
+            for split in splits:
+                with open(os.path.join(raw, f"{split}.tsv"), encoding="utf-8") as f:
+                    lines += [row.rstrip("\n").split("\t")[3] for row in f if row.strip()]
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("".join(line + "\n" for line in lines))
+    return paths
 
 
 def read_csv(path):
@@ -121,10 +154,10 @@ class Rows(torch.utils.data.Dataset):
         return item
 
 
-def trainer_for(model, collator, train, seed, args, out):
+def trainer_for(model, collator, train, seed, args, out, sampling="group_by_length"):
     targs = TrainingArguments(
         output_dir=out, num_train_epochs=args.epochs, seed=seed,
-        train_sampling_strategy="group_by_length",
+        train_sampling_strategy=sampling,
         eval_strategy="no", save_strategy="no", report_to=[], logging_strategy="no",
         use_cpu=True, disable_tqdm=True)
     return Trainer(model=model, args=targs, train_dataset=train, data_collator=collator)
@@ -255,18 +288,58 @@ def hf_qa(task, seed, args, out):
     return {"metrics": {"exact": scores["exact"], "f1": scores["f1"]}, **speed(result)}
 
 
+def hf_mlm(task, seed, args, out):
+    """run_mlm: blocks of --max-len, the collator's masks, perplexity = exp(eval loss)."""
+    train_file, validation_file = files(task, args)
+    tok = AutoTokenizer.from_pretrained(args.model)
+
+    def blocks(path):
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")[:-1]
+        return [{"input_ids": ids} for ids in corpus_rows(tok, lines, "blocks", args.max_len)]
+
+    train, validation = blocks(train_file), blocks(validation_file)
+    if args.limit is not None:
+        train = train[:args.limit]
+    set_seed(seed)
+    model = AutoModelForMaskedLM.from_pretrained(args.model)
+    collator = DataCollatorForLanguageModeling(tok, mlm_probability=0.15)
+    # run_mlm samples at random (it has no group_by_length), as every block is full anyway.
+    trainer = trainer_for(model, collator, train, seed, args, out, sampling="random")
+    result = trainer.train()
+    # run_mlm's compute_metrics: the accuracy of the masked tokens' arg-max.
+    trainer.preprocess_logits_for_metrics = lambda logits, labels: logits.argmax(dim=-1)
+
+    def masked_accuracy(p):
+        keep = p.label_ids != -100
+        return {"accuracy": float((p.predictions[keep] == p.label_ids[keep]).mean())}
+
+    trainer.compute_metrics = masked_accuracy
+    scores = trainer.evaluate(validation)
+    metrics = {"perplexity": float(np.exp(scores["eval_loss"])),
+               "accuracy": scores["eval_accuracy"]}
+    tokens = result.metrics["train_samples_per_second"] * args.max_len
+    return {"metrics": metrics, "examples_per_second": tokens,
+            "train_seconds": result.metrics["train_runtime"]}
+
+
 def rust_run(task, seed, args, out):
     spec = TASKS[task]
     train, test = files(task, args)
     cmd = [args.binary, "train", "--model", args.model, "--train-file", train,
-           "--validation-file", test, "--test-file", test]
+           "--validation-file", test]
+    if spec["kind"] == "mlm":
+        cmd += ["--mlm", "--cache-dir", os.path.join(args.out, "token-cache")]
+    else:
+        cmd += ["--test-file", test]
     if spec["kind"] == "classify":
         cmd += ["--text-columns", ",".join(spec["texts"])]
     if spec["kind"] == "qa":
         cmd += ["--doc-stride", str(DOC_STRIDE)]
     cmd += ["--epochs", str(args.epochs), "--batch-size", "8", "--lr", "5e-5",
-            "--max-len", str(args.max_len), "--padding", "bucket", "--seed", str(seed), "--cpu",
-            "--out", out]
+            "--max-len", str(args.max_len), "--seed", str(seed), "--cpu", "--out", out]
+    if spec["kind"] != "mlm":
+        cmd += ["--padding", "bucket"]
     if args.limit is not None:
         cmd += ["--limit", str(args.limit)]
     print("  $ " + " ".join(cmd), flush=True)
@@ -280,12 +353,18 @@ def rust_run(task, seed, args, out):
                                                                      summary["train_windows"])
     trained = history["train_size"] * len(history["epochs"])
     seconds = sum(e["train_seconds"] for e in history["epochs"])
-    metrics = {key: summary[f"test_{key}"] for key, _ in KINDS[spec["kind"]]["metrics"]}
+    if spec["kind"] == "mlm":
+        # The last epoch's validation figures (its blocks are all --max-len tokens long).
+        trained *= args.max_len
+        metrics = {key: history["epochs"][-1]["val_metrics"][key]
+                   for key, _ in KINDS["mlm"]["metrics"]}
+    else:
+        metrics = {key: summary[f"test_{key}"] for key, _ in KINDS[spec["kind"]]["metrics"]}
     return {"metrics": metrics, "examples_per_second": trained / seconds,
             "train_seconds": seconds}
 
 
-HF_RUNS = {"classify": hf_classify, "tags": hf_tags, "qa": hf_qa}
+HF_RUNS = {"classify": hf_classify, "tags": hf_tags, "qa": hf_qa, "mlm": hf_mlm}
 
 
 def table(task, runs):
@@ -325,6 +404,7 @@ def main():
                         "order, so its first rows are all one class)")
     p.add_argument("--model", default=os.path.join(ROOT, "models", "all-MiniLM-L6-v2"))
     p.add_argument("--examples", default=os.path.join(ROOT, "data", "examples"))
+    p.add_argument("--cola", default=os.path.join(ROOT, "data", "cola_public"))
     p.add_argument("--binary", default=os.path.join(
         os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release",
         "bert-finetune"))

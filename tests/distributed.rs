@@ -11,13 +11,15 @@ use std::time::{Duration, Instant};
 
 mod common;
 
+use bert_finetune::data::cola::{Cola, Split};
+use bert_finetune::data::masking::Masking;
 use bert_finetune::data::split;
 use bert_finetune::data::squad::features;
 use bert_finetune::data::tokenizer::{BertTokenizer, Padding};
 use bert_finetune::data::EncodedSet;
 use bert_finetune::eval::{evaluate, evaluate_sharded, Evaluation};
 use bert_finetune::model::{
-    weights, BertConfig, BertForQuestionAnswering, BertForSequenceClassification,
+    weights, BertConfig, BertForMaskedLM, BertForQuestionAnswering, BertForSequenceClassification,
     BertForTokenClassification,
 };
 use bert_finetune::optim::{AdamWConfig, LossScaleConfig};
@@ -292,9 +294,26 @@ fn rank_process() {
                 evaluate(&reader, &span_set, 8, Precision::Fp32).unwrap(),
                 evaluate_sharded(&reader, &span_set, 8, Precision::Fp32, &group).unwrap(),
             );
+            // Masked LM: 37 CoLA sentences (odd, so the last rank's share wraps around),
+            // masked once; its tokens are scored per masked token and gathered.
+            let cola = Cola::load_split(bert_finetune::runtime::settings::cola_dir(), Split::Train)
+                .unwrap();
+            let texts = cola.sentences()[..37].to_vec();
+            let masking = Masking::for_tokenizer(0.15, &tokenizer, 30522).unwrap();
+            let mlm_set =
+                EncodedSet::for_masked_lm(&tokenizer, &texts, 48, Padding::Longest, masking)
+                    .unwrap()
+                    .masked(42);
+            let mut mlm_config = no_dropout();
+            mlm_config.set_num_labels(2);
+            let filler = BertForMaskedLM::new(&mlm_config, tch::Device::Cpu).unwrap();
+            let tokens = both(
+                evaluate(&filler, &mlm_set, 8, Precision::Fp32).unwrap(),
+                evaluate_sharded(&filler, &mlm_set, 8, Precision::Fp32, &group).unwrap(),
+            );
             println!(
                 "RESULT {}",
-                serde_json::json!({"tags": tags, "spans": spans})
+                serde_json::json!({"tags": tags, "spans": spans, "tokens": tokens})
             );
         }
         other => panic!("unknown scenario {other}"),
@@ -347,13 +366,13 @@ fn two_gloo_ranks_agree_on_every_collective() {
 /// padded), the logits gather across the batches' different widths, and the loss, the
 /// predictions, the entity figures and the span logits equal a single process's.
 #[test]
-fn two_ranks_score_tags_and_spans_as_one_process() {
+fn two_ranks_score_tags_spans_and_masked_tokens_as_one_process() {
     let port = free_port();
     let ranks: Vec<Child> = (0..2)
         .map(|r| spawn_rank("evaluate_heads", r, 2, port))
         .collect();
     for result in ranks.into_iter().map(result_of) {
-        for task in ["tags", "spans"] {
+        for task in ["tags", "spans", "tokens"] {
             let r = &result[task];
             assert_eq!(r["alone"]["preds"], r["shared"]["preds"], "{task}");
             let (a, b) = (
@@ -377,6 +396,11 @@ fn two_ranks_score_tags_and_spans_as_one_process() {
         assert!(
             result["tags"]["alone"]["metrics"]["f1"].is_number(),
             "entity figures: {result}"
+        );
+        let perplexity = &result["tokens"]["alone"]["metrics"]["perplexity"];
+        assert!(
+            perplexity.as_f64().is_some_and(|p| p > 1.0),
+            "masked-LM figures: {result}"
         );
     }
 }

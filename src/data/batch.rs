@@ -14,6 +14,10 @@ pub struct Batch {
     pub tokens: usize,
     /// `rows × width`: the positions the model computes over.
     pub positions: usize,
+    /// A masked-LM batch's flat positions (`row × width + column`) whose label is not -100,
+    /// found on the host as the batch is built, so the head projects those alone without
+    /// asking the device which they are (a training step copies nothing back).
+    pub labelled: Option<Tensor>,
 }
 
 impl Batch {
@@ -33,6 +37,7 @@ impl Batch {
             labels: upload(&self.labels, device),
             tokens: self.tokens,
             positions: self.positions,
+            labelled: self.labelled.as_ref().map(|t| upload(t, device)),
         }
     }
 }

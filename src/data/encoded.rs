@@ -472,11 +472,20 @@ impl EncodedSet {
             }
             None => self.labels.tensor_of_width(rows, width),
         };
+        let labelled = (self.masking.is_some() || matches!(self.labels, Labels::Tokens(_)))
+            .then(|| {
+                labels
+                    .reshape([-1])
+                    .ne(super::tagging::IGNORE_INDEX)
+                    .nonzero()
+                    .squeeze_dim(1)
+            });
         Batch {
             tokens: ids.iter().map(|r| r.len().min(width)).sum(),
             positions: rows.len() * width,
             inputs: inputs.to_device(device),
             labels: upload(&labels, device),
+            labelled: labelled.map(|t| upload(&t, device)),
         }
     }
 }

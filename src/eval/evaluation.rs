@@ -13,6 +13,7 @@ use tch::{Device, Kind, Tensor};
 use super::metrics::{
     accuracy, binary_f1, matthews, micro_f1, pearson, spearman, subset_accuracy, ConfusionMatrix,
 };
+use crate::data::tagging::IGNORE_INDEX;
 use crate::data::{shard, EncodedSet, Labels, Sampler};
 use crate::data::{ProblemType, MULTI_LABEL_THRESHOLD};
 use crate::model::{heads, TaskModel};
@@ -55,6 +56,12 @@ pub fn evaluate<M: TaskModel>(
 ) -> Result<Evaluation> {
     let started = std::time::Instant::now();
     unmasked_is_an_error(set)?;
+    if let Labels::Tokens(tokens) = &set.labels {
+        let (nll, best) = masked_token_scores(model, set, batch_size, precision)?;
+        let mut scored = Evaluation::of_masked_tokens(&nll, &best, &set.labels, tokens, batch_size)?;
+        scored.seconds = started.elapsed().as_secs_f64();
+        return Ok(scored);
+    }
     let logits = batch_logits(model, set, batch_size, precision)?;
     let mut scored = Evaluation::new(&logits, &set.labels, batch_size)?;
     scored.seconds = started.elapsed().as_secs_f64();
@@ -95,6 +102,55 @@ fn batch_logits<M: TaskModel>(
     })
 }
 
+/// A masked-LM set scored as it goes: each masked token's loss term and arg-max, in row order
+/// (`[m]` float and `[m]` int64, on the host). A batch's logits (`[m, vocab]`, the masked
+/// positions only) do not outlive it, so the memory does not grow with the set.
+fn masked_token_scores<M: TaskModel>(
+    model: &M,
+    set: &EncodedSet,
+    batch_size: usize,
+    precision: Precision,
+) -> Result<(Vec<f32>, Vec<i64>)> {
+    let device = model.var_store().device();
+    let (mut nll, mut best) = (Vec::new(), Vec::new());
+    tch::no_grad(|| -> Result<()> {
+        for rows in set.batch_rows(batch_size, Sampler::Sequential) {
+            let batch = set.batch_of(&rows, device);
+            let (logits, labels) = {
+                let _autocast = precision.autocast(device)?;
+                model.scored_logits(&batch, false)
+            };
+            let vocab = logits.size().last().copied().unwrap_or(0);
+            let logits = logits.to_kind(Kind::Float).reshape([-1, vocab]);
+            let labels = labels.reshape([-1]);
+            let picked = labels.ne(IGNORE_INDEX).nonzero().squeeze_dim(1);
+            let logits = logits.index_select(0, &picked);
+            let labels = labels.index_select(0, &picked);
+            let terms = logits.cross_entropy_loss::<Tensor>(
+                &labels,
+                None,
+                tch::Reduction::None,
+                IGNORE_INDEX,
+                0.0,
+            );
+            nll.extend(Vec::<f32>::try_from(terms.to_device(Device::Cpu))?);
+            best.extend(Vec::<i64>::try_from(
+                logits.argmax(-1, false).to_device(Device::Cpu),
+            )?);
+        }
+        Ok(())
+    })?;
+    Ok((nll, best))
+}
+
+/// The masked positions of a masked-LM row: where its label is not -100.
+fn masked_positions(row: &[i64]) -> impl Iterator<Item = usize> + '_ {
+    row.iter()
+        .enumerate()
+        .filter(|(_, &t)| t != IGNORE_INDEX)
+        .map(|(i, _)| i)
+}
+
 /// [`evaluate`] shared among the ranks of `group`: each runs the model over its contiguous
 /// share of `set` (see [`crate::data::shard`]), the logits are gathered in rank order, and the
 /// whole set is scored on every rank from them, in the same batches of `batch_size` as one
@@ -114,6 +170,12 @@ pub fn evaluate_sharded<M: TaskModel>(
     }
     let all: Vec<usize> = (0..n).collect();
     let mine = set.subset(&shard(&all, group.rank(), group.world_size()));
+    if let Labels::Tokens(tokens) = &set.labels {
+        let (nll, best) = gathered_masked_tokens(model, set, &mine, batch_size, precision, group)?;
+        let mut scored = Evaluation::of_masked_tokens(&nll, &best, &set.labels, tokens, batch_size)?;
+        scored.seconds = started.elapsed().as_secs_f64();
+        return Ok(scored);
+    }
     if matches!(
         set.labels,
         Labels::Tags(_) | Labels::Spans(_) | Labels::Tokens(_)
@@ -137,6 +199,55 @@ pub fn evaluate_sharded<M: TaskModel>(
     let mut scored = Evaluation::new(&batches, &set.labels, batch_size)?;
     scored.seconds = started.elapsed().as_secs_f64();
     Ok(scored)
+}
+
+/// [`evaluate_sharded`] for a masked-LM set (`mine`: this rank's share): each rank scores its
+/// rows' masked tokens, the ranks' lists (padded to the longest) are gathered in rank order in
+/// one collective, and the set's tokens are the first of them in that order (a share padded
+/// by wrapping around repeats rows from the start, after the set's last row).
+fn gathered_masked_tokens<M: TaskModel>(
+    model: &M,
+    set: &EncodedSet,
+    mine: &EncodedSet,
+    batch_size: usize,
+    precision: Precision,
+    group: &ProcessGroup,
+) -> Result<(Vec<f32>, Vec<i64>)> {
+    let Labels::Tokens(tokens) = &set.labels else {
+        bail!("masked tokens are scored for a masked-LM set");
+    };
+    let (world, n) = (group.world_size(), set.len());
+    let all: Vec<usize> = (0..n).collect();
+    let counts: Vec<usize> = (0..world)
+        .map(|rank| {
+            shard(&all, rank, world)
+                .iter()
+                .map(|&r| masked_positions(&tokens[r]).count())
+                .sum()
+        })
+        .collect();
+    let widest = counts.iter().copied().max().unwrap_or(0);
+    let (nll, best) = masked_token_scores(model, mine, batch_size, precision)?;
+    // Both lists in one float64 tensor (token ids are exact in it), padded to the widest.
+    let mut local = vec![0f64; 2 * widest];
+    for (i, (l, b)) in nll.iter().zip(&best).enumerate() {
+        local[i] = f64::from(*l);
+        local[widest + i] = *b as f64;
+    }
+    let local = Tensor::from_slice(&local)
+        .reshape([2, widest as i64])
+        .to_device(model.var_store().device());
+    let gathered = Vec::<f64>::try_from(group.all_gather(&local)?.to_device(Device::Cpu).reshape([-1]))?;
+    let total: usize = tokens.iter().map(|r| masked_positions(r).count()).sum();
+    let (mut nll, mut best) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    for (rank, count) in counts.iter().enumerate() {
+        let base = rank * 2 * widest;
+        nll.extend(gathered[base..base + count].iter().map(|&v| v as f32));
+        best.extend(gathered[base + widest..base + widest + count].iter().map(|&v| v as i64));
+    }
+    nll.truncate(total);
+    best.truncate(total);
+    Ok((nll, best))
 }
 
 /// [`evaluate_sharded`] for token classification and question answering (`mine`: this rank's
@@ -332,6 +443,60 @@ impl Evaluation {
                 ProblemType::MaskedLanguageModeling => Labels::Tokens(preds),
                 _ => Labels::Tags(preds),
             },
+            labels: labels.clone(),
+            batch_size,
+            loss,
+            seconds: 0.0,
+            label_names: Vec::new(),
+        })
+    }
+
+    /// Masked language modelling from each masked token's loss term and arg-max in row order
+    /// (see [`masked_token_scores`]): the loss is the mean over consecutive batches of
+    /// `batch_size` rows of each batch's mean term, as [`heads::masked_lm_loss`] of the batch
+    /// gives it; each row's predictions hold the arg-max at its masked positions and -100
+    /// elsewhere.
+    fn of_masked_tokens(
+        nll: &[f32],
+        best: &[i64],
+        labels: &Labels,
+        tokens: &[Vec<i64>],
+        batch_size: usize,
+    ) -> Result<Self> {
+        let total: usize = tokens.iter().map(|r| masked_positions(r).count()).sum();
+        if nll.len() != total || best.len() != total {
+            bail!(
+                "{} scores for the {total} masked tokens of {} rows",
+                nll.len(),
+                tokens.len()
+            );
+        }
+        let mut next = 0;
+        let mut losses = Vec::new();
+        let mut preds = Vec::with_capacity(tokens.len());
+        for rows in tokens.chunks(batch_size.max(1)) {
+            let start = next;
+            for row in rows {
+                let mut p = vec![IGNORE_INDEX; row.len()];
+                for i in masked_positions(row) {
+                    p[i] = best[next];
+                    next += 1;
+                }
+                preds.push(p);
+            }
+            let terms = &nll[start..next];
+            // A batch without a masked token has no loss: NaN, as the mean over none is.
+            losses.push(terms.iter().map(|&v| f64::from(v)).sum::<f64>() / terms.len() as f64);
+        }
+        let loss = if losses.is_empty() {
+            0.0
+        } else {
+            losses.iter().sum::<f64>() / losses.len() as f64
+        };
+        Ok(Evaluation {
+            problem_type: ProblemType::MaskedLanguageModeling,
+            logits: Vec::new(),
+            preds: Labels::Tokens(preds),
             labels: labels.clone(),
             batch_size,
             loss,

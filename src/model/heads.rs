@@ -125,10 +125,28 @@ pub fn token_classification_loss(logits: &Tensor, labels: &Tensor) -> Result<Ten
 }
 
 /// `BertForMaskedLM`'s loss: cross-entropy over the vocabulary at the chosen positions (labels
-/// other than -100), the mean over them, as transformers computes it: token classification's
-/// loss with the vocabulary for tags.
+/// other than -100), the mean over them, as transformers computes it. `logits` `[..., vocab]`
+/// and `labels` of the leading shape: every position `[batch, seq, vocab]` or only the masked
+/// ones `[m, vocab]` (see `BertForMaskedLM::masked_logits`), the same loss either way.
 pub fn masked_lm_loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-    token_classification_loss(logits, labels)
+    let dims = logits.size();
+    let vocab = dims.last().copied().unwrap_or(0);
+    if dims.len() < 2 || labels.size()[..] != dims[..dims.len() - 1] {
+        bail!(
+            "masked-LM labels of shape {:?} for logits of shape {dims:?}",
+            labels.size()
+        );
+    }
+    Ok(logits
+        .to_kind(Kind::Float)
+        .reshape([-1, vocab])
+        .cross_entropy_loss::<Tensor>(
+            &labels.reshape([-1]),
+            None,
+            Reduction::Mean,
+            IGNORE_INDEX,
+            0.0,
+        ))
 }
 
 /// A span head's logits `[batch, seq, 2]` as its start and end logits, each `[batch, seq]`.

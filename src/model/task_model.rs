@@ -13,6 +13,7 @@ use super::classifier::BertForSequenceClassification;
 use super::masked_lm::BertForMaskedLM;
 use super::question_answering::BertForQuestionAnswering;
 use super::token_classifier::BertForTokenClassification;
+use crate::data::Batch;
 use crate::data::tokenizer::Encoded;
 use crate::data::ProblemType;
 
@@ -22,6 +23,15 @@ pub trait TaskModel: BertCheckpoint {
     fn problem_type(&self) -> Result<ProblemType>;
     /// Logits for an encoded batch, moved to the model's device; dropout on with `train`.
     fn batch_logits(&self, inputs: &Encoded, train: bool) -> Tensor;
+    /// The logits the loss reads and their labels, for a batch on the model's device: by
+    /// default [`batch_logits`](Self::batch_logits) and the batch's labels as they are; a head
+    /// may leave out the positions its loss ignores (the masked-LM head does).
+    fn scored_logits(&self, batch: &Batch, train: bool) -> (Tensor, Tensor) {
+        (
+            self.batch_logits(&batch.inputs, train),
+            batch.labels.shallow_clone(),
+        )
+    }
     /// Parameters in module order with Hugging Face names.
     fn parameters(&self) -> Vec<(String, Tensor)> {
         super::checkpoint::named_parameters_of(self.var_store())
@@ -76,6 +86,11 @@ impl TaskModel for BertForMaskedLM {
     /// Vocabulary logits `[batch, seq, vocab]`.
     fn batch_logits(&self, inputs: &Encoded, train: bool) -> Tensor {
         self.logits(inputs, train)
+    }
+
+    /// `[m, vocab]` at the `m` masked positions only (see [`BertForMaskedLM::masked_logits`]).
+    fn scored_logits(&self, batch: &Batch, train: bool) -> (Tensor, Tensor) {
+        self.masked_logits(&batch.inputs, &batch.labels, batch.labelled.as_ref(), train)
     }
 
     /// The vocabulary is not a set of named labels.

@@ -607,16 +607,12 @@ impl<M: TaskModel> Trainer<M> {
         if self.accumulated == 0 {
             self.optimizer.zero_grad()?;
         }
-        let logits = {
+        let (logits, labels) = {
             let _autocast = self.config.precision.autocast(device)?;
-            self.model.batch_logits(&batch.inputs, true) // dropout on
+            self.model.scored_logits(batch, true) // dropout on
         };
-        let loss = heads::weighted_loss(
-            self.problem,
-            &logits,
-            &batch.labels,
-            self.class_weights.as_ref(),
-        )?;
+        let loss =
+            heads::weighted_loss(self.problem, &logits, &labels, self.class_weights.as_ref())?;
         // fp16: backward from the loss times the loss scale (the loss itself is what is kept).
         let scaled = self.optimizer.scale_loss(&loss);
         if group > 1 {

@@ -10,20 +10,29 @@ import sys
 
 from transformers import AutoTokenizer
 
-model, corpus, mode, max_len = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-tokenizer = AutoTokenizer.from_pretrained(model)
-with open(corpus, encoding="utf-8") as f:
-    lines = f.read().split("\n")
-if lines and lines[-1] == "":
-    lines.pop()  # the file's final line break ends the last line, it starts none
 
-rows = []
-if mode == "lines":
-    kept = [line for line in lines if len(line) > 0 and not line.isspace()]
-    rows = tokenizer(kept, truncation=True, max_length=max_len)["input_ids"]
-else:
+def rows(tokenizer, lines, mode, max_len):
+    """run_mlm's rows of `lines` (the file's lines, without their line breaks)."""
+    if mode == "lines":
+        kept = [line for line in lines if len(line) > 0 and not line.isspace()]
+        return tokenizer(kept, truncation=True, max_length=max_len)["input_ids"]
+    blocks = []
     for start in range(0, len(lines), 1000):
         ids = [i for row in tokenizer(lines[start:start + 1000])["input_ids"] for i in row]
         whole = len(ids) // max_len * max_len
-        rows += [ids[i:i + max_len] for i in range(0, whole, max_len)]
-print(json.dumps(rows))
+        blocks += [ids[i:i + max_len] for i in range(0, whole, max_len)]
+    return blocks
+
+
+def read_lines(corpus):
+    with open(corpus, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the file's final line break ends the last line, it starts none
+    return lines
+
+
+if __name__ == "__main__":
+    model, corpus, mode, max_len = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    print(json.dumps(rows(AutoTokenizer.from_pretrained(model), read_lines(corpus), mode,
+                          max_len)))
