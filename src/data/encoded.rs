@@ -472,8 +472,8 @@ impl EncodedSet {
             }
             None => self.labels.tensor_of_width(rows, width),
         };
-        let labelled = (self.masking.is_some() || matches!(self.labels, Labels::Tokens(_)))
-            .then(|| {
+        let labelled =
+            (self.masking.is_some() || matches!(self.labels, Labels::Tokens(_))).then(|| {
                 labels
                     .reshape([-1])
                     .ne(super::tagging::IGNORE_INDEX)

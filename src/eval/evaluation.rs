@@ -58,7 +58,8 @@ pub fn evaluate<M: TaskModel>(
     unmasked_is_an_error(set)?;
     if let Labels::Tokens(tokens) = &set.labels {
         let (nll, best) = masked_token_scores(model, set, batch_size, precision)?;
-        let mut scored = Evaluation::of_masked_tokens(&nll, &best, &set.labels, tokens, batch_size)?;
+        let mut scored =
+            Evaluation::of_masked_tokens(&nll, &best, &set.labels, tokens, batch_size)?;
         scored.seconds = started.elapsed().as_secs_f64();
         return Ok(scored);
     }
@@ -172,7 +173,8 @@ pub fn evaluate_sharded<M: TaskModel>(
     let mine = set.subset(&shard(&all, group.rank(), group.world_size()));
     if let Labels::Tokens(tokens) = &set.labels {
         let (nll, best) = gathered_masked_tokens(model, set, &mine, batch_size, precision, group)?;
-        let mut scored = Evaluation::of_masked_tokens(&nll, &best, &set.labels, tokens, batch_size)?;
+        let mut scored =
+            Evaluation::of_masked_tokens(&nll, &best, &set.labels, tokens, batch_size)?;
         scored.seconds = started.elapsed().as_secs_f64();
         return Ok(scored);
     }
@@ -237,13 +239,22 @@ fn gathered_masked_tokens<M: TaskModel>(
     let local = Tensor::from_slice(&local)
         .reshape([2, widest as i64])
         .to_device(model.var_store().device());
-    let gathered = Vec::<f64>::try_from(group.all_gather(&local)?.to_device(Device::Cpu).reshape([-1]))?;
+    let gathered = Vec::<f64>::try_from(
+        group
+            .all_gather(&local)?
+            .to_device(Device::Cpu)
+            .reshape([-1]),
+    )?;
     let total: usize = tokens.iter().map(|r| masked_positions(r).count()).sum();
     let (mut nll, mut best) = (Vec::with_capacity(total), Vec::with_capacity(total));
     for (rank, count) in counts.iter().enumerate() {
         let base = rank * 2 * widest;
         nll.extend(gathered[base..base + count].iter().map(|&v| v as f32));
-        best.extend(gathered[base + widest..base + widest + count].iter().map(|&v| v as i64));
+        best.extend(
+            gathered[base + widest..base + widest + count]
+                .iter()
+                .map(|&v| v as i64),
+        );
     }
     nll.truncate(total);
     best.truncate(total);

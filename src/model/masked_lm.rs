@@ -18,7 +18,6 @@ use super::bert::{activate, var, BertModel, LayerNorm, Linear, NO_DECAY};
 use super::checkpoint::{self, BertCheckpoint};
 use super::config::BertConfig;
 use super::weights::LoadReport;
-use crate::data::Batch;
 use crate::data::tagging::IGNORE_INDEX;
 use crate::data::tokenizer::{BertTokenizer, Encoded};
 
@@ -121,7 +120,7 @@ impl BertForMaskedLM {
 
     /// Logits at the positions the loss reads only (labels other than -100), `[m, vocab]`,
     /// with those labels `[m]` (`labels`: the batch's `[rows, width]`; `labelled`: their flat
-    /// positions when the batch knows them, see [`Batch::labelled`], else found here). The
+    /// positions when the batch knows them, see [`Batch::labelled`](crate::data::Batch::labelled), else found here). The
     /// vocabulary projection is about half of MiniLM's work per token and 85 % of the
     /// positions carry no label, so training and evaluation skip it there; transformers
     /// projects every position and its loss ignores the rest. The loss and its gradient are

@@ -13,8 +13,8 @@ use super::classifier::BertForSequenceClassification;
 use super::masked_lm::BertForMaskedLM;
 use super::question_answering::BertForQuestionAnswering;
 use super::token_classifier::BertForTokenClassification;
-use crate::data::Batch;
 use crate::data::tokenizer::Encoded;
+use crate::data::Batch;
 use crate::data::ProblemType;
 
 /// A BERT with a task head that the `Trainer` can train and evaluate.
