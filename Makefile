@@ -52,8 +52,9 @@ bench-data: setup
 	@$(ENV) python scripts/bench_data.py $(ARGS)
 
 # Own data, our CLI and transformers' Trainer side by side (MiniLM; from data/examples a 3-class
-# task, a pair task, NER as run_ner and QA as run_qa; two seeds a side): each task's figures and
-# training examples/s. One task: make compare-hf ARGS="--tasks who".
+# task, a pair task, NER as run_ner, QA as run_qa, and masked-LM adaptation on CoLA's sentences
+# as run_mlm; two seeds a side): each task's figures and training throughput. One task:
+# make compare-hf ARGS="--tasks who".
 compare-hf: setup
 	@$(ENV) cargo build --release --quiet --bin bert-finetune
 	@$(ENV) python scripts/compare_hf.py $(ARGS)
