@@ -99,7 +99,7 @@ fn answer_with(
     let tokenizer = pretrained::load_tokenizer(model_dir)?;
     let model = BertForQuestionAnswering::from_pretrained(model_dir, device)?;
     pretrained::check_vocabulary(&tokenizer, &model)?;
-    let max_len = max_len.min(model.config.max_position_embeddings as usize);
+    let max_len = max_len.min(model.config.max_tokens() as usize);
     answer_questions(
         &model,
         &tokenizer,

@@ -220,15 +220,16 @@ pub fn run(
 /// bert-base-uncased is a `BertForMaskedLM` too; given texts without a mask, it is read as a
 /// classifier whose head starts untrained, as before.)
 pub fn fills_masks(dir: &str, texts: &[String]) -> Result<bool> {
-    if pretrained::architecture(dir)?.as_deref() != Some("BertForMaskedLM") {
+    if pretrained::head(dir)?.as_deref() != Some("ForMaskedLM") {
         return Ok(false);
     }
+    let mask = pretrained::load_tokenizer(dir)?.specials.mask;
     let summary = Path::new(dir).join("summary.json");
     let from_mlm = std::fs::read_to_string(&summary)
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .is_some_and(|v| v["task"] == "masked_lm");
-    Ok(from_mlm || texts.iter().any(|t| t.contains("[MASK]")))
+    Ok(from_mlm || texts.iter().any(|t| t.contains(&mask)))
 }
 
 /// `predict --model DIR "… [MASK] …"` with a masked-LM checkpoint: the best tokens at each

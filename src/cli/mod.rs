@@ -528,11 +528,11 @@ fn run(cli: Cli) -> ExitCode {
                 ),
                 (Some(file), Some(out)) => {
                     predict_file::refuse_the_input_as_output(&file, &out)?;
-                    match pretrained::architecture(&dir)?.as_deref() {
-                        Some("BertForTokenClassification") => {
+                    match pretrained::head(&dir)?.as_deref() {
+                        Some("ForTokenClassification") => {
                             tagging::predict_file(&dir, &file, &out)
                         }
-                        Some("BertForQuestionAnswering") => {
+                        Some("ForQuestionAnswering") => {
                             answering::predict_file(&dir, &file, &out)
                         }
                         _ => predict_file::run(&dir, &file, &out, &text_columns),
@@ -620,11 +620,11 @@ fn predict(model_dir: &str, sentences: &[String], pairs: bool) -> Result<()> {
     }
     let device = device::choose();
     let tokenizer = pretrained::load_tokenizer(model_dir)?;
-    let architecture = pretrained::architecture(model_dir)?;
-    if architecture.as_deref() == Some("BertForQuestionAnswering") {
+    let head = pretrained::head(model_dir)?;
+    if head.as_deref() == Some("ForQuestionAnswering") {
         anyhow::bail!("{model_dir} is a question-answering model: give --question and --context");
     }
-    if architecture.as_deref() == Some("BertForTokenClassification") {
+    if head.as_deref() == Some("ForTokenClassification") {
         if pairs {
             anyhow::bail!("--pairs: a token classifier tags single texts");
         }

@@ -67,10 +67,11 @@ impl Masking {
         tokenizer: &crate::data::tokenizer::BertTokenizer,
         vocab_size: i64,
     ) -> Result<Self> {
-        let Some(mask_id) = tokenizer.token_id("[MASK]") else {
+        let Some(mask_id) = tokenizer.mask_id() else {
             bail!(
-                "the tokenizer in {} has no [MASK] token, which masked-LM training needs",
-                tokenizer.source().display()
+                "the tokenizer in {} has no mask token ({}), which masked-LM training needs",
+                tokenizer.source().display(),
+                tokenizer.specials.mask
             );
         };
         Self::new(probability, mask_id, vocab_size, tokenizer.special_ids())

@@ -12,6 +12,8 @@ use tch::{Kind, Tensor};
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::processors::bert::BertProcessing;
 use tokenizers::Tokenizer;
 
@@ -29,14 +31,93 @@ pub enum Padding {
     Bucket,
 }
 
-/// A BERT tokenizer plus the special-token ids the model's inputs need.
+/// A checkpoint's tokenizer plus the special-token ids the model's inputs need. The special
+/// tokens and the pair layout come from the checkpoint (`tokenizer_config.json`'s `cls_token`
+/// and the others, and what `tokenizer.json`'s post-processor does to a pair), never assumed
+/// to be BERT's: `[CLS] a [SEP] b [SEP]` with types 0 then 1 for BERT, `<s> a </s></s> b </s>`
+/// with type 0 throughout for RoBERTa and XLM-R.
 pub struct BertTokenizer {
     inner: Tokenizer,
+    /// For words already split (token classification): a byte-level BPE that adds no space
+    /// before a text (RoBERTa's) would read each word after the first as glued to the one
+    /// before; transformers refuses that and run_ner loads such tokenizers with
+    /// `add_prefix_space=True`, so every word is read as following a space. This is that
+    /// copy; `None` where the tokenizer itself reads words right (BERT's, Metaspace).
+    words: Option<Tokenizer>,
     /// Folder it was loaded from, so a saved checkpoint can carry the same files.
     pub source: PathBuf,
+    /// The token a text starts with (`[CLS]`, `<s>`).
     pub cls_id: i64,
+    /// The token a text ends with (`[SEP]`, `</s>`).
     pub sep_id: i64,
     pub pad_id: i64,
+    /// The names of the special tokens, as the checkpoint spells them.
+    pub specials: SpecialTokens,
+    /// What goes between the two texts of a pair (`[SEP]`; `</s></s>` for RoBERTa); `None`
+    /// for a tokenizer whose post-processor has no pair template (pairs are then refused).
+    pub pair_middle: Option<Vec<i64>>,
+    /// The token type of a pair's second text and its closing token (1 for BERT, 0 for
+    /// RoBERTa, which has one token type).
+    pub second_type: i64,
+}
+
+/// The special tokens' names (`tokenizer_config.json`'s `cls_token`, `sep_token`,
+/// `pad_token`, `unk_token`, `mask_token`; BERT's when it does not say).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpecialTokens {
+    pub cls: String,
+    pub sep: String,
+    pub pad: String,
+    pub unk: String,
+    pub mask: String,
+}
+
+impl Default for SpecialTokens {
+    fn default() -> Self {
+        SpecialTokens {
+            cls: "[CLS]".into(),
+            sep: "[SEP]".into(),
+            pad: "[PAD]".into(),
+            unk: "[UNK]".into(),
+            mask: "[MASK]".into(),
+        }
+    }
+}
+
+impl SpecialTokens {
+    /// From `tokenizer_config.json` in `dir` (each name a string, or an object with
+    /// `content`, as older files write it); BERT's names for what it does not give.
+    fn read(dir: &Path) -> Result<Self> {
+        let mut specials = SpecialTokens::default();
+        let path = dir.join("tokenizer_config.json");
+        if !path.exists() {
+            return Ok(specials);
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        for (key, slot) in [
+            ("cls_token", &mut specials.cls),
+            ("sep_token", &mut specials.sep),
+            ("pad_token", &mut specials.pad),
+            ("unk_token", &mut specials.unk),
+            ("mask_token", &mut specials.mask),
+        ] {
+            let name = match value.get(key) {
+                Some(serde_json::Value::String(name)) => Some(name.clone()),
+                Some(serde_json::Value::Object(o)) => o
+                    .get("content")
+                    .and_then(|c| c.as_str())
+                    .map(str::to_string),
+                _ => None,
+            };
+            if let Some(name) = name {
+                *slot = name;
+            }
+        }
+        Ok(specials)
+    }
 }
 
 /// A token's first character and the character after its last, in its own text.
@@ -129,19 +210,45 @@ impl BertTokenizer {
         inner
             .with_truncation(None)
             .map_err(|e| anyhow!("cannot reset truncation of {}: {e}", dir.display()))?;
+        let specials = SpecialTokens::read(dir)?;
         let id = |token: &str| {
-            inner
-                .token_to_id(token)
-                .map(i64::from)
-                .ok_or_else(|| anyhow!("tokenizer in {} has no {token} token", dir.display()))
+            inner.token_to_id(token).map(i64::from).ok_or_else(|| {
+                anyhow!(
+                    "the tokenizer in {} has no {token} token (named by tokenizer_config.json, \
+                     or BERT's name where it names none)",
+                    dir.display()
+                )
+            })
+        };
+        let (cls_id, sep_id, pad_id) = (id(&specials.cls)?, id(&specials.sep)?, id(&specials.pad)?);
+        let (pair_middle, second_type) = pair_layout(&inner, cls_id, sep_id, dir)?;
+        let words = match inner.get_pre_tokenizer() {
+            Some(PreTokenizerWrapper::ByteLevel(level)) if !level.add_prefix_space => {
+                let mut words = inner.clone();
+                words.with_pre_tokenizer(Some(ByteLevel {
+                    add_prefix_space: true,
+                    ..level.clone()
+                }));
+                Some(words)
+            }
+            _ => None,
         };
         Ok(BertTokenizer {
-            cls_id: id("[CLS]")?,
-            sep_id: id("[SEP]")?,
-            pad_id: id("[PAD]")?,
+            words,
+            cls_id,
+            sep_id,
+            pad_id,
+            specials,
+            pair_middle,
+            second_type,
             source: dir.to_path_buf(),
             inner,
         })
+    }
+
+    /// The id of the mask token (`[MASK]`, `<mask>`), if the vocabulary has it.
+    pub fn mask_id(&self) -> Option<i64> {
+        self.token_id(&self.specials.mask)
     }
 
     /// The largest id this tokenizer can produce (added tokens included); a model needs more
@@ -171,9 +278,15 @@ impl BertTokenizer {
             .filter(|(_, token)| token.special)
             .map(|(&id, _)| i64::from(id))
             .chain(
-                ["[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"]
-                    .iter()
-                    .filter_map(|t| self.token_id(t)),
+                [
+                    &self.specials.cls,
+                    &self.specials.sep,
+                    &self.specials.pad,
+                    &self.specials.unk,
+                    &self.specials.mask,
+                ]
+                .iter()
+                .filter_map(|t| self.token_id(t)),
             )
             .collect();
         ids.sort_unstable();
@@ -245,7 +358,7 @@ impl BertTokenizer {
 
     /// Vocabulary ids of tokens (Python's `convert_tokens_to_ids`); unknown tokens map to `[UNK]`.
     pub fn convert_tokens_to_ids(&self, tokens: &[impl AsRef<str>]) -> Vec<i64> {
-        let unk = self.inner.token_to_id("[UNK]").unwrap_or(100);
+        let unk = self.inner.token_to_id(&self.specials.unk).unwrap_or(100);
         tokens
             .iter()
             .map(|t| i64::from(self.inner.token_to_id(t.as_ref()).unwrap_or(unk)))
@@ -280,7 +393,9 @@ impl BertTokenizer {
     pub fn encode_words(&self, words: &[impl AsRef<str>]) -> Result<(Vec<i64>, Vec<Option<u32>>)> {
         let words: Vec<&str> = words.iter().map(AsRef::as_ref).collect();
         let encoding = self
-            .inner
+            .words
+            .as_ref()
+            .unwrap_or(&self.inner)
             .encode(&words[..], true)
             .map_err(|e| anyhow!("cannot tokenize the words {words:?}: {e}"))?;
         Ok((
@@ -312,12 +427,21 @@ impl BertTokenizer {
                 .encode_char_offsets(text, false)
                 .map_err(|e| anyhow!("cannot tokenize {text:?}: {e}"))
         };
+        let Some(middle) = &self.pair_middle else {
+            bail!(
+                "the tokenizer in {} has no pair template (tokenizer.json's post_processor \
+                 frames single texts only), so it cannot read a question with its context",
+                self.source.display()
+            );
+        };
         let (q, c) = (encode(question)?, encode(context)?);
-        let room = max_len.saturating_sub(q.len() + 3);
+        let specials = 2 + middle.len();
+        let room = max_len.saturating_sub(q.len() + specials);
         if room <= stride {
             bail!(
-                "the question is {} tokens long: with [CLS] and two [SEP], {max_len} tokens leave \
-                 {room} for the context, not more than the stride of {stride}",
+                "the question is {} tokens long: with the pair's {specials} special tokens, \
+                 {max_len} tokens leave {room} for the context, not more than the stride of \
+                 {stride}",
                 q.len()
             );
         }
@@ -356,11 +480,13 @@ impl BertTokenizer {
                 for (&id, &o) in q_ids.iter().zip(q.get_offsets()) {
                     push(id, 0, o, Some(0));
                 }
-                push(self.sep_id, 0, (0, 0), None);
-                for (&id, &o) in c_ids[part.clone()].iter().zip(&c.get_offsets()[part]) {
-                    push(id, 1, o, Some(1));
+                for &id in middle {
+                    push(id, 0, (0, 0), None);
                 }
-                push(self.sep_id, 1, (0, 0), None);
+                for (&id, &o) in c_ids[part.clone()].iter().zip(&c.get_offsets()[part]) {
+                    push(id, self.second_type, o, Some(1));
+                }
+                push(self.sep_id, self.second_type, (0, 0), None);
                 w
             })
             .collect())
@@ -406,12 +532,13 @@ impl BertTokenizer {
     /// The special tokens BERT's input format relies on, with their ids.
     pub fn special_tokens(&self) -> Table {
         let mut table = Table::new("Special tokens", &["token", "id", "role"]);
+        let s = &self.specials;
         let rows = [
-            ("[CLS]", "first token; its final state feeds the classifier"),
-            ("[SEP]", "ends each sentence"),
-            ("[PAD]", "fills short rows; masked out of attention"),
-            ("[UNK]", "stands for anything outside the vocabulary"),
-            ("[MASK]", "used in pre-training only"),
+            (&s.cls, "first token; its final state feeds the classifier"),
+            (&s.sep, "ends each sentence"),
+            (&s.pad, "fills short rows; masked out of attention"),
+            (&s.unk, "stands for anything outside the vocabulary"),
+            (&s.mask, "used in pre-training only"),
         ];
         for (token, role) in rows {
             if let Some(id) = self.inner.token_to_id(token) {
@@ -504,10 +631,20 @@ impl BertTokenizer {
                 second.len()
             );
         }
-        if max_len < 3 {
-            bail!("max_len must leave room for [CLS] and two [SEP] (got {max_len})");
+        let Some(middle) = &self.pair_middle else {
+            bail!(
+                "the tokenizer in {} has no pair template (tokenizer.json's post_processor \
+                 frames single texts only), so it cannot encode text pairs",
+                self.source.display()
+            );
+        };
+        let specials = 2 + middle.len(); // [CLS], [SEP] (or </s></s>), [SEP]
+        if max_len < specials {
+            bail!(
+                "max_len must leave room for the pair's {specials} special tokens (got {max_len})"
+            );
         }
-        let budget = max_len - 3; // [CLS], [SEP], [SEP]
+        let budget = max_len - specials;
         first
             .iter()
             .zip(second)
@@ -542,14 +679,16 @@ impl BertTokenizer {
                     a.truncate(keep_a);
                     b.truncate(keep_b);
                 }
-                let mut ids = Vec::with_capacity(a.len() + b.len() + 3);
+                let mut ids = Vec::with_capacity(a.len() + b.len() + specials);
                 ids.push(self.cls_id);
                 ids.extend(&a);
-                ids.push(self.sep_id);
+                ids.extend(middle);
                 let first_len = ids.len();
                 ids.extend(&b);
                 ids.push(self.sep_id);
-                let types = (0..ids.len()).map(|i| i64::from(i >= first_len)).collect();
+                let types = (0..ids.len())
+                    .map(|i| if i >= first_len { self.second_type } else { 0 })
+                    .collect();
                 Ok(((ids, types), cut))
             })
             .collect::<Result<Vec<_>>>()
@@ -591,6 +730,51 @@ impl BertTokenizer {
         }
         Ok(written)
     }
+}
+
+/// What the tokenizer's post-processor puts between the texts of a pair, and the token type
+/// of the second text: read from the encoding of a pair of one-word texts, so any
+/// post-processor (BERT's, RoBERTa's, a template) is followed as transformers follows it.
+/// `None` for the middle when it has no pair template; a tokenizer that does not frame a
+/// text as `cls … sep` is refused.
+fn pair_layout(
+    inner: &Tokenizer,
+    cls: i64,
+    sep: i64,
+    dir: &Path,
+) -> Result<(Option<Vec<i64>>, i64)> {
+    let framed = |ids: &[u32]| {
+        ids.first().map(|&i| i64::from(i)) == Some(cls)
+            && ids.last().map(|&i| i64::from(i)) == Some(sep)
+    };
+    let encode = |input: tokenizers::EncodeInput<'_>| {
+        inner.encode(input, true).map_err(|e| {
+            anyhow!(
+                "cannot encode a test text with the tokenizer in {}: {e}",
+                dir.display()
+            )
+        })
+    };
+    if !framed(encode("a".into())?.get_ids()) {
+        bail!(
+            "the tokenizer in {} does not frame a text with its cls and sep tokens (as BERT's \
+             [CLS] … [SEP] or RoBERTa's <s> … </s>); tokenizer.json's post_processor sets that",
+            dir.display()
+        );
+    }
+    let pair = encode(("a", "b").into())?;
+    let seqs = pair.get_sequence_ids();
+    let first_end = seqs.iter().rposition(|s| *s == Some(0));
+    let second_start = seqs.iter().position(|s| *s == Some(1));
+    let (Some(first_end), Some(second_start)) = (first_end, second_start) else {
+        return Ok((None, 0));
+    };
+    if !framed(pair.get_ids()) {
+        return Ok((None, 0));
+    }
+    let ids: Vec<i64> = pair.get_ids().iter().map(|&i| i64::from(i)).collect();
+    let second_type = i64::from(pair.get_type_ids()[second_start]);
+    Ok((Some(ids[first_end + 1..second_start].to_vec()), second_type))
 }
 
 fn lowercase_setting(dir: &Path) -> Result<bool> {

@@ -72,7 +72,7 @@ pub fn answer_questions(
     stride: usize,
     settings: AnswerSettings,
 ) -> anyhow::Result<Vec<QaPrediction>> {
-    let max_len = max_len.min(model.config.max_position_embeddings as usize);
+    let max_len = max_len.min(model.config.max_tokens() as usize);
     let feats = features(tokenizer, examples, max_len, stride)?;
     let set = EncodedSet::windows(&feats, tokenizer.pad_id, max_len, Padding::Longest);
     let scored = super::evaluate(model, &set, 16, Precision::Fp32)?;

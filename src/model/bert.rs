@@ -116,7 +116,8 @@ fn embedding_table(p: &Path, name: &str, rows: i64, dim: i64, std: f64) -> Resul
     )
 }
 
-/// `BertEmbeddings`: word + position + token type, then LayerNorm and dropout.
+/// `BertEmbeddings` (and `RobertaEmbeddings`): word + position + token type, then LayerNorm
+/// and dropout.
 #[derive(Debug)]
 struct Embeddings {
     word: Tensor,
@@ -124,6 +125,9 @@ struct Embeddings {
     token_type: Tensor,
     layer_norm: LayerNorm,
     dropout: f64,
+    /// The position id of each row's first token (0 for BERT, `pad_token_id + 1` for
+    /// RoBERTa; see [`Family::first_position`](super::Family::first_position)).
+    first_position: i64,
 }
 
 impl Embeddings {
@@ -161,6 +165,7 @@ impl Embeddings {
             )?,
             layer_norm: LayerNorm::new(&p / "LayerNorm", c.hidden_size, c.layer_norm_eps)?,
             dropout: c.hidden_dropout_prob,
+            first_position: c.family()?.first_position(c.pad_token_id),
         })
     }
 
@@ -172,7 +177,10 @@ impl Embeddings {
         packing: &Packing,
         train: bool,
     ) -> Tensor {
-        let positions = packing.positions();
+        let positions = match self.first_position {
+            0 => packing.positions(),
+            first => packing.positions() + first,
+        };
         let xs = Tensor::embedding(&self.word, &packing.pack(input_ids), -1, false, false)
             + Tensor::embedding(&self.position, &positions, -1, false, false)
             + Tensor::embedding(

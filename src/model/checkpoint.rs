@@ -21,8 +21,14 @@ use crate::data::tokenizer::BertTokenizer;
 /// how to build itself and which class name `config.json`'s `architectures` gives it; loading,
 /// saving and the memory check are written once, below, for all of them.
 pub trait BertCheckpoint: Sized {
-    /// The transformers class, written into `config.json`'s `architectures`.
-    const ARCHITECTURE: &'static str;
+    /// The task part of the transformers class (`ForTokenClassification`).
+    const TASK: &'static str;
+    /// The transformers class for `config`'s family, written into `config.json`'s
+    /// `architectures` (`RobertaForTokenClassification`).
+    fn architecture(config: &BertConfig) -> String {
+        let family = config.family().map_or("Bert", |f| f.class_prefix());
+        format!("{family}{}", Self::TASK)
+    }
     /// A model with fresh weights on `device`, without the memory check ([`create`] adds it).
     fn build(config: &BertConfig, device: Device) -> Result<Self>;
     fn var_store(&self) -> &VarStore;
@@ -104,7 +110,12 @@ pub fn from_pretrained<M: BertCheckpoint>(
         .with_context(|| format!("in {}", config_file.display()))?;
     let mut model: M = create(&config, device)
         .with_context(|| format!("building the model described by {}", dir.display()))?;
-    let report = weights::load(model.var_store(), &weights_file, M::ARCHITECTURE)?;
+    let report = weights::load(
+        model.var_store(),
+        &weights_file,
+        &M::architecture(&config),
+        config.family()?,
+    )?;
     if !report.is_clean() {
         println!("{report}");
     }
@@ -124,7 +135,9 @@ pub fn save_pretrained<M: BertCheckpoint>(
         &named_parameters_of(model.var_store()),
         &dir.join("model.safetensors"),
     )?];
-    let config = model.bert_config().to_json(M::ARCHITECTURE)?;
+    let config = model
+        .bert_config()
+        .to_json(&M::architecture(model.bert_config()))?;
     written.push(crate::runtime::atomic::write(
         &dir.join("config.json"),
         config.as_bytes(),

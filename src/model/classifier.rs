@@ -1,4 +1,6 @@
-//! `BertForSequenceClassification`: BERT's pooled `[CLS]` state → dropout → linear head.
+//! `BertForSequenceClassification`: BERT's pooled `[CLS]` state → dropout → linear head; for
+//! RoBERTa and XLM-R (`RobertaForSequenceClassification`) the same shape inside the head:
+//! `<s>` → dropout → `classifier.dense` → tanh → dropout → `classifier.out_proj`.
 
 //!
 //! The rest of the type lives beside it: checkpoint loading and saving in
@@ -19,6 +21,10 @@ pub struct BertForSequenceClassification {
     pub vs: VarStore,
     pub config: BertConfig,
     pub bert: BertModel,
+    /// RoBERTa's `classifier.dense` (tanh after it) on `<s>`; `None` for BERT, whose pooler
+    /// does the same inside the encoder.
+    pub dense: Option<Linear>,
+    /// `classifier` (BERT) or `classifier.out_proj` (RoBERTa): the logits.
     pub classifier: Linear,
     /// Set by `from_pretrained`: what matched the checkpoint.
     pub load_report: Option<LoadReport>,
@@ -48,26 +54,32 @@ impl BertForSequenceClassification {
     ) -> Tensor {
         let pooled = self
             .bert
-            .pooled(input_ids, attention_mask, token_type_ids, train)
-            .dropout(self.config.classifier_dropout_prob(), train);
-        self.classifier.forward(&pooled)
+            .pooled(input_ids, attention_mask, token_type_ids, train);
+        self.head(pooled, train)
+    }
+
+    /// The head on the pooled `[CLS]` (BERT) or the `<s>` state (RoBERTa).
+    fn head(&self, pooled: Tensor, train: bool) -> Tensor {
+        let p = self.config.classifier_dropout_prob();
+        let features = match &self.dense {
+            Some(dense) => dense.forward(&pooled.dropout(p, train)).tanh(),
+            None => pooled,
+        };
+        self.classifier.forward(&features.dropout(p, train))
     }
 
     /// Logits for an encoded batch, moved to the model's device. A batch padded by this
     /// crate carries its row lengths, so nothing is read back from the device on the way.
     pub fn logits(&self, batch: &Encoded, train: bool) -> Tensor {
         let device = self.vs.device();
-        let pooled = self
-            .bert
-            .pooled_with_lengths(
-                &batch.input_ids.to_device(device),
-                &batch.attention_mask.to_device(device),
-                &batch.token_type_ids.to_device(device),
-                batch.row_lengths(),
-                train,
-            )
-            .dropout(self.config.classifier_dropout_prob(), train);
-        self.classifier.forward(&pooled)
+        let pooled = self.bert.pooled_with_lengths(
+            &batch.input_ids.to_device(device),
+            &batch.attention_mask.to_device(device),
+            &batch.token_type_ids.to_device(device),
+            batch.row_lengths(),
+            train,
+        );
+        self.head(pooled, train)
     }
 
     /// Every layer's attention probabilities for an encoded batch (transformers'
@@ -93,11 +105,11 @@ impl BertForSequenceClassification {
         if batch == 0 || seq == 0 {
             bail!("the batch is empty (input_ids has shape {dims:?})");
         }
-        if seq > self.config.max_position_embeddings {
+        if seq > self.config.max_tokens() {
             bail!(
                 "the batch is {seq} tokens long; this model reads at most \
-                 max_position_embeddings = {} tokens",
-                self.config.max_position_embeddings
+                 {} tokens (max_position_embeddings in its config.json)",
+                self.config.max_tokens()
             );
         }
         let inputs = inputs.to_device(self.vs.device());
@@ -116,22 +128,29 @@ impl BertForSequenceClassification {
 }
 
 impl BertCheckpoint for BertForSequenceClassification {
-    const ARCHITECTURE: &'static str = "BertForSequenceClassification";
+    const TASK: &'static str = "ForSequenceClassification";
 
     fn build(config: &BertConfig, device: Device) -> Result<Self> {
         let vs = VarStore::new(device);
         let root = vs.root();
-        let bert = BertModel::new(&root / "bert", config)?;
-        let classifier = Linear::new(
-            &root / "classifier",
-            config.hidden_size,
-            config.num_labels() as i64,
-            config.initializer_range,
-        )?;
+        let family = config.family()?;
+        let bert = BertModel::with_pooler(&root / family.prefix(), config, family.pools())?;
+        let (h, std) = (config.hidden_size, config.initializer_range);
+        let labels = config.num_labels() as i64;
+        let (dense, classifier) = if family.pools() {
+            (None, Linear::new(&root / "classifier", h, labels, std)?)
+        } else {
+            let head = &root / "classifier";
+            (
+                Some(Linear::new(&head / "dense", h, h, std)?),
+                Linear::new(&head / "out_proj", h, labels, std)?,
+            )
+        };
         Ok(BertForSequenceClassification {
             vs,
             config: config.clone(),
             bert,
+            dense,
             classifier,
             load_report: None,
         })

@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::family::Family;
 use crate::data::ProblemType;
 
 fn d_dropout() -> f64 {
@@ -226,21 +227,21 @@ impl BertConfig {
         self.validate_sizes()
     }
 
-    /// The architecture part of [`validate`](Self::validate): a BERT encoder, not another
-    /// model or a decoder.
+    /// The architecture part of [`validate`](Self::validate): an encoder of a supported
+    /// family (`model_type`, see [`Family`]) whose `architectures` are that family's, not a
+    /// decoder.
     pub fn validate_architecture(&self) -> Result<()> {
-        if let Some(kind) = self.extra.get("model_type").and_then(|v| v.as_str()) {
-            if kind != "bert" {
-                bail!(
-                    "model_type is {kind:?}: this crate runs BERT checkpoints (model_type \
-                     \"bert\") only; a {kind} model has other layers and weight names"
-                );
-            }
-        }
+        let family = self.family()?;
         if let Some(archs) = self.extra.get("architectures").and_then(|v| v.as_array()) {
             for arch in archs.iter().filter_map(|a| a.as_str()) {
-                if !arch.starts_with("Bert") {
-                    bail!("architectures lists {arch:?}: this crate runs BERT checkpoints only");
+                if Family::of_architecture(arch) != Some(family) {
+                    bail!(
+                        "architectures lists {arch:?}, which is not a {} class (model_type \
+                         {:?}); this crate runs model_type {}",
+                        family.class_prefix(),
+                        family.model_type(),
+                        Family::supported()
+                    );
                 }
             }
         }
@@ -391,6 +392,30 @@ impl BertConfig {
 
     pub fn classifier_dropout_prob(&self) -> f64 {
         self.classifier_dropout.unwrap_or(self.hidden_dropout_prob)
+    }
+
+    /// The encoder family `model_type` names (BERT when the field is absent, as in configs
+    /// written before transformers recorded it).
+    pub fn family(&self) -> Result<Family> {
+        match self.extra.get("model_type").and_then(|v| v.as_str()) {
+            Some(kind) => Family::from_model_type(kind),
+            None => Ok(Family::Bert),
+        }
+    }
+
+    /// The longest row the position table can number: `max_position_embeddings`, less the
+    /// positions RoBERTa skips below `pad_token_id + 1` (514 − 2 = 512 for roberta-base).
+    pub fn max_tokens(&self) -> i64 {
+        let first = self.family().map_or(0, |f| f.first_position(self.pad_token_id));
+        self.max_position_embeddings - first
+    }
+
+    /// The same config for another family (`model_type`), for random models in tests and
+    /// notebooks; nothing else changes (RoBERTa checkpoints also have `pad_token_id` 1 and
+    /// `type_vocab_size` 1: set those as the tokenizer needs).
+    pub fn set_family(&mut self, family: Family) {
+        self.extra
+            .insert("model_type".into(), serde_json::json!(family.model_type()));
     }
 
     /// The JSON written by `save_pretrained`.

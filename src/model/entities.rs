@@ -60,7 +60,7 @@ struct Piece {
 
 /// How many pieces fit between `[CLS]` and `[SEP]` in the tagger's positions.
 fn window_room(model: &BertForTokenClassification) -> usize {
-    (model.config.max_position_embeddings as usize)
+    (model.config.max_tokens() as usize)
         .saturating_sub(2)
         .max(1)
 }

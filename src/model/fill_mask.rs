@@ -37,13 +37,14 @@ pub fn fill_mask(
     texts: &[String],
     top_k: usize,
 ) -> Result<Vec<Filled>> {
-    let Some(mask_id) = tokenizer.token_id("[MASK]") else {
+    let Some(mask_id) = tokenizer.mask_id() else {
         bail!(
-            "the tokenizer in {} has no [MASK] token",
-            tokenizer.source().display()
+            "the tokenizer in {} has no mask token ({})",
+            tokenizer.source().display(),
+            tokenizer.specials.mask
         );
     };
-    let max_len = model.config.max_position_embeddings as usize;
+    let max_len = model.config.max_tokens() as usize;
     let mut out = Vec::with_capacity(texts.len());
     for text in texts {
         let ids = tokenizer.encode(text)?;

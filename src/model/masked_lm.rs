@@ -16,7 +16,8 @@ use tch::{Device, Tensor};
 
 use super::bert::{activate, var, BertModel, LayerNorm, Linear, NO_DECAY};
 use super::checkpoint::{self, BertCheckpoint};
-use super::config::BertConfig;
+use super::config::{BertConfig, HiddenAct};
+use super::family::Family;
 use super::weights::LoadReport;
 use crate::data::tagging::IGNORE_INDEX;
 use crate::data::tokenizer::{BertTokenizer, Encoded};
@@ -37,27 +38,33 @@ pub struct BertForMaskedLM {
 }
 
 impl BertCheckpoint for BertForMaskedLM {
-    const ARCHITECTURE: &'static str = "BertForMaskedLM";
+    const TASK: &'static str = "ForMaskedLM";
 
     fn build(config: &BertConfig, device: Device) -> Result<Self> {
         let vs = VarStore::new(device);
         let root = vs.root();
-        let bert = BertModel::with_pooler(&root / "bert", config, false)?;
-        let predictions = &root / "cls" / "predictions";
+        let family = config.family()?;
+        let bert = BertModel::with_pooler(&root / family.prefix(), config, false)?;
+        let names = family.masked_lm_names();
+        let at = |dotted: &str| dotted.split('.').fold(root.clone(), |p, part| &p / part);
         let transform = Linear::new(
-            &predictions / "transform" / "dense",
+            at(names.dense),
             config.hidden_size,
             config.hidden_size,
             config.initializer_range,
         )?;
         let transform_norm = LayerNorm::new(
-            &predictions / "transform" / "LayerNorm",
+            at(names.layer_norm),
             config.hidden_size,
             config.layer_norm_eps,
         )?;
+        let (bias_path, bias_name) = names
+            .bias
+            .rsplit_once('.')
+            .expect("a head's bias is under the head");
         let bias = var(
-            &predictions.set_group(NO_DECAY),
-            "bias",
+            &at(bias_path).set_group(NO_DECAY),
+            bias_name,
             &[config.vocab_size],
             Init::Const(0.),
         )?;
@@ -143,12 +150,16 @@ impl BertForMaskedLM {
         (self.head(&chosen), labels.index_select(0, &picked))
     }
 
-    /// `BertLMPredictionHead`: transform, then the tied decoder.
+    /// `BertLMPredictionHead` (`RobertaLMHead`): transform, then the tied decoder.
     fn head(&self, states: &Tensor) -> Tensor {
-        let transformed = self.transform_norm.forward(&activate(
-            self.config.hidden_act,
-            &self.transform.forward(states),
-        ));
+        // RoBERTa's head applies the exact GELU whatever the encoder's `hidden_act`.
+        let act = match self.config.family() {
+            Ok(Family::Bert) | Err(_) => self.config.hidden_act,
+            Ok(_) => HiddenAct::Gelu,
+        };
+        let transformed = self
+            .transform_norm
+            .forward(&activate(act, &self.transform.forward(states)));
         transformed.linear(self.bert.word_embeddings(), Some(&self.bias))
     }
 

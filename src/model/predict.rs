@@ -50,7 +50,7 @@ pub fn predict(
     second: Option<&[String]>,
 ) -> Result<Predictions> {
     let problem = model.config.problem_type()?;
-    let max_len = 512.min(model.config.max_position_embeddings as usize);
+    let max_len = 512.min(model.config.max_tokens() as usize);
     let device = model.vs.device();
     if let Some(second) = second {
         if second.len() != first.len() {

@@ -47,6 +47,17 @@ pub fn architecture(dir: impl AsRef<Path>) -> Result<Option<String>> {
         .map(str::to_string))
 }
 
+/// The task part of the checkpoint's class (`ForTokenClassification` for
+/// `RobertaForTokenClassification`), whatever the family: what `predict` dispatches on.
+pub fn head(dir: impl AsRef<Path>) -> Result<Option<String>> {
+    let file = dir.as_ref().join("config.json");
+    let family = super::config::BertConfig::read(&file)?.family()?;
+    Ok(architecture(dir)?.map(|a| {
+        a.strip_prefix(family.class_prefix())
+            .map_or(a.clone(), str::to_string)
+    }))
+}
+
 /// Loads the tokenizer that belongs to a checkpoint (folder or hub id, downloaded into the
 /// Hugging Face cache when missing).
 pub fn load_tokenizer(name_or_dir: impl AsRef<Path>) -> Result<BertTokenizer> {
@@ -106,6 +117,15 @@ pub fn check_vocabulary(tokenizer: &BertTokenizer, model: &impl BertCheckpoint) 
              {vocab} (its word embeddings have {vocab} rows): do the tokenizer files belong to \
              this model?",
             tokenizer.source().display()
+        );
+    }
+    let types = model.bert_config().type_vocab_size;
+    if tokenizer.second_type >= types {
+        anyhow::bail!(
+            "the tokenizer in {} gives a pair's second text token type {}, but the model's \
+             type_vocab_size is {types}: do the tokenizer files belong to this model?",
+            tokenizer.source().display(),
+            tokenizer.second_type
         );
     }
     Ok(())

@@ -32,12 +32,12 @@ pub struct BertForQuestionAnswering {
 }
 
 impl BertCheckpoint for BertForQuestionAnswering {
-    const ARCHITECTURE: &'static str = "BertForQuestionAnswering";
+    const TASK: &'static str = "ForQuestionAnswering";
 
     fn build(config: &BertConfig, device: Device) -> Result<Self> {
         let vs = VarStore::new(device);
         let root = vs.root();
-        let bert = BertModel::with_pooler(&root / "bert", config, false)?;
+        let bert = BertModel::with_pooler(&root / config.family()?.prefix(), config, false)?;
         let qa_outputs = Linear::new(
             &root / "qa_outputs",
             config.hidden_size,

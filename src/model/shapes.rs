@@ -89,9 +89,15 @@ fn layer_norm(out: &mut Vec<ParamShape>, prefix: &str, h: (i64, &'static str)) {
     }
 }
 
+/// The encoder's parameter prefix (`bert`, `roberta`; see [`super::Family::prefix`]).
+fn prefix(c: &BertConfig) -> &'static str {
+    c.family().map_or("bert", |f| f.prefix())
+}
+
 /// The embeddings' parameters, in creation order.
 pub fn embeddings(c: &BertConfig) -> Vec<ParamShape> {
     let s = Sizes::of(c);
+    let p = prefix(c);
     let mut out = Vec::new();
     for (name, rows) in [
         ("word_embeddings", s.vocab),
@@ -99,18 +105,18 @@ pub fn embeddings(c: &BertConfig) -> Vec<ParamShape> {
         ("token_type_embeddings", s.types),
     ] {
         out.push(ParamShape {
-            name: format!("bert.embeddings.{name}.weight"),
+            name: format!("{p}.embeddings.{name}.weight"),
             dims: dims(&[rows, s.hidden]),
         });
     }
-    layer_norm(&mut out, "bert.embeddings.LayerNorm", s.hidden);
+    layer_norm(&mut out, &format!("{p}.embeddings.LayerNorm"), s.hidden);
     out
 }
 
 /// Encoder layer `i`'s parameters, in creation order.
 pub fn layer(c: &BertConfig, i: i64) -> Vec<ParamShape> {
     let s = Sizes::of(c);
-    let p = format!("bert.encoder.layer.{i}");
+    let p = format!("{}.encoder.layer.{i}", prefix(c));
     let mut out = Vec::new();
     for part in ["query", "key", "value"] {
         linear(
@@ -147,12 +153,18 @@ pub fn layer(c: &BertConfig, i: i64) -> Vec<ParamShape> {
     out
 }
 
-/// The pooler's and the classification head's parameters.
+/// The pooler's and the classification head's parameters: BERT's `bert.pooler.dense` and
+/// `classifier`, RoBERTa's `classifier.dense` and `classifier.out_proj`.
 pub fn pooler_and_head(c: &BertConfig) -> Vec<ParamShape> {
     let s = Sizes::of(c);
     let mut out = Vec::new();
-    linear(&mut out, "bert.pooler.dense", s.hidden, s.hidden);
-    linear(&mut out, "classifier", s.labels, s.hidden);
+    if c.family().map_or(true, |f| f.pools()) {
+        linear(&mut out, "bert.pooler.dense", s.hidden, s.hidden);
+        linear(&mut out, "classifier", s.labels, s.hidden);
+    } else {
+        linear(&mut out, "classifier.dense", s.hidden, s.hidden);
+        linear(&mut out, "classifier.out_proj", s.labels, s.hidden);
+    }
     out
 }
 

@@ -24,12 +24,12 @@ pub struct BertForTokenClassification {
 }
 
 impl BertCheckpoint for BertForTokenClassification {
-    const ARCHITECTURE: &'static str = "BertForTokenClassification";
+    const TASK: &'static str = "ForTokenClassification";
 
     fn build(config: &BertConfig, device: Device) -> Result<Self> {
         let vs = VarStore::new(device);
         let root = vs.root();
-        let bert = BertModel::with_pooler(&root / "bert", config, false)?;
+        let bert = BertModel::with_pooler(&root / config.family()?.prefix(), config, false)?;
         let classifier = Linear::new(
             &root / "classifier",
             config.hidden_size,

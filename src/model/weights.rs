@@ -4,8 +4,8 @@
 //!
 //! | in the file                        | in the model                            |
 //! |------------------------------------|-----------------------------------------|
-//! | `bert.…` (BertFor* checkpoints)    | unchanged                               |
-//! | `embeddings.…`, `encoder.…`, `pooler.…` (bare `BertModel`, e.g. all-MiniLM-L6-v2) | `bert.` prefixed |
+//! | `bert.…`, `roberta.…` (`*For*` checkpoints) | unchanged                      |
+//! | `embeddings.…`, `encoder.…`, `pooler.…` (a bare base model, e.g. all-MiniLM-L6-v2) | the family's prefix added (`bert.`, `roberta.`) |
 //! | `….LayerNorm.gamma` / `….LayerNorm.beta` (TF-era names) | `….LayerNorm.weight` / `.bias` |
 //! | `…position_ids` (a buffer, not a parameter) | ignored                         |
 //!
@@ -25,6 +25,7 @@ use tch::nn::VarStore;
 use tch::{Kind, Tensor};
 
 use super::config::BertConfig;
+use super::family::Family;
 use super::shapes;
 
 /// What matched and what did not when a checkpoint was loaded.
@@ -170,11 +171,11 @@ pub fn read_header(file: &Path) -> Result<Header> {
     })
 }
 
-/// A checkpoint tensor name as the var store spells it: `bert.` prefixed for a bare
-/// `BertModel` file (every parameter under `bert.` is in its embeddings, encoder or pooler),
-/// TF-era LayerNorm names renamed; `None` for buffers the model rebuilds. The header check
-/// and `load` both map names through here.
-fn model_name(raw: &str) -> Option<String> {
+/// A checkpoint tensor name as the var store spells it: the family's prefix (`bert.`,
+/// `roberta.`) added for a bare base-model file (every parameter under it is in its
+/// embeddings, encoder or pooler), TF-era LayerNorm names renamed; `None` for buffers the
+/// model rebuilds. The header check and `load` both map names through here.
+fn model_name(raw: &str, family: Family) -> Option<String> {
     if raw.ends_with("position_ids") || raw.ends_with("embeddings.token_type_ids") {
         return None;
     }
@@ -186,7 +187,7 @@ fn model_name(raw: &str) -> Option<String> {
             .iter()
             .any(|p| name.starts_with(p))
         {
-            format!("bert.{name}")
+            format!("{}.{name}", family.prefix())
         } else {
             name
         },
@@ -200,6 +201,8 @@ fn model_name(raw: &str) -> Option<String> {
 /// more encoder layers than the file has, and integer tensors. A classifier of another size
 /// is not an error: `load` replaces it and reports it, as transformers does.
 pub fn check_header(config: &BertConfig, header: &Header) -> Result<()> {
+    let family = config.family()?;
+    let layer_prefix = format!("{}.encoder.layer.", family.prefix());
     let file = header.file.display();
     let config_file = header
         .file
@@ -209,12 +212,12 @@ pub fn check_header(config: &BertConfig, header: &Header) -> Result<()> {
     let mut found: HashMap<String, (String, Vec<i64>)> = HashMap::new();
     let mut file_layers = 0i64;
     for (raw, (dtype, shape)) in &header.tensors {
-        let Some(name) = model_name(raw) else {
+        let Some(name) = model_name(raw, family) else {
             continue;
         };
         kind_of(*dtype, raw, &header.file)?;
         if let Some(i) = name
-            .strip_prefix("bert.encoder.layer.")
+            .strip_prefix(layer_prefix.as_str())
             .and_then(|rest| rest.split('.').next())
             .and_then(|i| i.parse::<i64>().ok())
         {
@@ -294,8 +297,9 @@ pub fn check_header(config: &BertConfig, header: &Header) -> Result<()> {
     )
 }
 
-/// Copies the tensors of a `.safetensors` file into the var store, converting to fp32.
-pub fn load(vs: &VarStore, file: &Path, architecture: &str) -> Result<LoadReport> {
+/// Copies the tensors of a `.safetensors` file into the var store of a `family` model,
+/// converting to fp32.
+pub fn load(vs: &VarStore, file: &Path, architecture: &str, family: Family) -> Result<LoadReport> {
     let bytes =
         std::fs::read(file).with_context(|| format!("cannot read weights {}", file.display()))?;
     let tensors = SafeTensors::deserialize(&bytes).map_err(|e| {
@@ -312,27 +316,31 @@ pub fn load(vs: &VarStore, file: &Path, architecture: &str) -> Result<LoadReport
     // Sorted, so that reports and errors come out the same on every run.
     let mut entries: Vec<(&str, TensorView)> = tensors.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
-    let has_head_bias = entries
-        .iter()
-        .any(|(raw, _)| *raw == "cls.predictions.bias");
+    let head = family.masked_lm_names();
+    let has_head_bias = entries.iter().any(|(raw, _)| *raw == head.bias);
+    let tied = ours.contains_key(head.bias);
+    let (decoder_weight, decoder_bias) = (
+        format!("{}.weight", head.decoder),
+        format!("{}.bias", head.decoder),
+    );
+    let encoder = format!("{}.", family.prefix());
     for (raw, view) in entries {
-        let Some(name) = model_name(raw) else {
+        let Some(name) = model_name(raw, family) else {
             continue;
         };
         // A masked-LM head's decoder is the word-embedding table itself (tied, as in
         // transformers): a checkpoint's copy of it is no parameter of its own, and the
-        // decoder's bias is `cls.predictions.bias` under another name.
-        let name = match name.as_str() {
-            "cls.predictions.decoder.weight" if ours.contains_key("cls.predictions.bias") => {
-                continue
+        // decoder's bias is the head's bias (`cls.predictions.bias`, `lm_head.bias`) under
+        // another name.
+        let name = if tied && name == decoder_weight {
+            continue;
+        } else if tied && name == decoder_bias {
+            if has_head_bias {
+                continue;
             }
-            "cls.predictions.decoder.bias" if ours.contains_key("cls.predictions.bias") => {
-                if has_head_bias {
-                    continue;
-                }
-                "cls.predictions.bias".to_string()
-            }
-            _ => name,
+            head.bias.to_string()
+        } else {
+            name
         };
         let Some(var) = ours.get(&name) else {
             unexpected.push(raw.to_string());
@@ -344,7 +352,7 @@ pub fn load(vs: &VarStore, file: &Path, architecture: &str) -> Result<LoadReport
             let entry = format!("{raw}: {found:?} in the file, {expected:?} in the config");
             // A head of another size (any tensor outside the encoder): replaced by a fresh
             // one and reported, as transformers does with `ignore_mismatched_sizes`.
-            if !name.starts_with("bert.") {
+            if !name.starts_with(&encoder) {
                 head_mismatched.push((name, entry));
             } else {
                 mismatched.push(entry);

@@ -304,7 +304,7 @@ impl TrainConfig {
 /// Sequences of `max_len` tokens fit the model's position embeddings (else the embedding
 /// lookup fails inside libtorch mid-run).
 pub fn check_sequence_length(max_len: usize, model: &BertConfig) -> Result<()> {
-    let positions = model.max_position_embeddings as usize;
+    let positions = model.max_tokens() as usize;
     if max_len > positions {
         anyhow::bail!(
             "max_len {max_len} is longer than the model's {positions} position embeddings \

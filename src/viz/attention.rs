@@ -72,7 +72,7 @@ pub fn attention_map(
             heads - 1
         );
     }
-    let max_len = model.config.max_position_embeddings as usize;
+    let max_len = model.config.max_tokens() as usize;
     let sentences = [sentence.to_string()];
     let inputs = tokenizer.encode_batch(&sentences, max_len, Padding::Longest)?;
     let ids = Vec::<i64>::try_from(inputs.input_ids.get(0))?;

@@ -1,0 +1,308 @@
+//! RoBERTa and XLM-RoBERTa against transformers (`tests/python/families.py`): a real tokenizer
+//! of each kind trained on CoLA's sentences (byte-level BPE; SentencePiece Unigram), small
+//! random models of every head built by transformers. Checked: token ids of single texts and
+//! pairs (`<s> a </s></s> b </s>`), the logits of every head on padded batches of both within
+//! 1e-4 at real positions, the sequence classifier's and the masked-LM head's loss and two
+//! AdamW steps within 1e-4 (the masked-LM head through the masked-positions-only path the
+//! Trainer uses), and folders saved here that transformers' `Auto*` classes load as the
+//! family's classes with nothing missing or unused and the same logits.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bert_finetune::data::tokenizer::{pad_rows_with_types, BertTokenizer, Encoded, Padding};
+use bert_finetune::model::heads::{loss, masked_lm_loss};
+use bert_finetune::model::{
+    BertCheckpoint, BertForMaskedLM, BertForQuestionAnswering, BertForSequenceClassification,
+    BertForTokenClassification,
+};
+use bert_finetune::data::ProblemType;
+use bert_finetune::optim::{AdamWConfig, FusedAdamW, LinearSchedule};
+use common::*;
+use tch::{Device, Kind, Tensor};
+
+const TEXTS: [&str; 6] = [
+    "The cat sat on the mat.",
+    "Nobody expected the Spanish inquisition.",
+    "Angela Merkel visited Paris in the spring of 2019.",
+    "Him and me went.",
+    "The more you read, the more books you want.",
+    "Sue gave to Bill a book.",
+];
+/// Pairs: the first four texts, two by two.
+const PAIRS: usize = 2;
+
+struct Reference {
+    dir: tempfile::TempDir,
+    tensors: HashMap<String, Tensor>,
+    json: serde_json::Value,
+}
+
+fn reference(family: &str) -> Reference {
+    let dir = tmp();
+    let cola = bert_finetune::runtime::settings::cola_dir().join("raw/in_domain_train.tsv");
+    let mut args = vec![
+        "reference".to_string(),
+        "--family".into(),
+        family.into(),
+        "--cola".into(),
+        path_str(&cola),
+        "--out".into(),
+        path_str(dir.path()),
+        "--pairs".into(),
+        PAIRS.to_string(),
+    ];
+    args.extend(TEXTS.iter().map(|s| s.to_string()));
+    python("families.py", &args);
+    let tensors = read_tensors(&dir.path().join("reference.safetensors"));
+    let json =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("reference.json")).unwrap())
+            .unwrap();
+    Reference { dir, tensors, json }
+}
+
+/// Rows of a padded `[n, width]` id tensor without their padding.
+fn rows(ids: &Tensor, mask: &Tensor) -> Vec<Vec<i64>> {
+    (0..ids.size()[0])
+        .map(|i| {
+            let n = mask.get(i).sum(Kind::Int64).int64_value(&[]);
+            Vec::try_from(ids.get(i).narrow(0, 0, n)).unwrap()
+        })
+        .collect()
+}
+
+/// Our tokenizer's singles and pairs as padded batches (token types as it gives them).
+fn our_batches(tokenizer: &BertTokenizer) -> (Encoded, Encoded, Vec<Vec<i64>>, Vec<Vec<i64>>) {
+    let singles: Vec<Vec<i64>> = TEXTS.iter().map(|t| tokenizer.encode(t).unwrap()).collect();
+    let firsts: Vec<&str> = TEXTS[..2 * PAIRS].iter().step_by(2).copied().collect();
+    let seconds: Vec<&str> = TEXTS[1..2 * PAIRS].iter().step_by(2).copied().collect();
+    let pairs = tokenizer.encode_pairs(&firsts, &seconds, 128).unwrap();
+    let batch = |ids: Vec<&[i64]>, types: Option<Vec<&[i64]>>| {
+        pad_rows_with_types(&ids, types.as_deref(), tokenizer.pad_id, 128, Padding::Longest)
+    };
+    let single = batch(singles.iter().map(Vec::as_slice).collect(), None);
+    let pair = batch(
+        pairs.iter().map(|(ids, _)| ids.as_slice()).collect(),
+        Some(pairs.iter().map(|(_, t)| t.as_slice()).collect()),
+    );
+    let pair_types = pairs.iter().map(|(_, t)| t.clone()).collect();
+    (
+        single,
+        pair,
+        singles,
+        pairs.into_iter().map(|(ids, _)| ids).chain(pair_types).collect(),
+    )
+}
+
+/// Largest difference at real positions (`mask` `[n, width]`) of `[n, width, …]` tensors, or
+/// over everything for `[n, k]` ones.
+fn diff(a: &Tensor, b: &Tensor, mask: &Tensor) -> f64 {
+    assert_eq!(a.size(), b.size());
+    let a = a.to_kind(Kind::Double);
+    let b = b.to_kind(Kind::Double);
+    if a.dim() == 2 {
+        return (a - b).abs().max().double_value(&[]);
+    }
+    let mut keep = mask.to_kind(Kind::Double);
+    while keep.dim() < a.dim() {
+        keep = keep.unsqueeze(-1);
+    }
+    ((a - b) * keep).abs().max().double_value(&[])
+}
+
+/// Every head's logits for a batch: `[n, k]`, or `[n, width, k]` (QA: start and end stacked).
+fn logits_of(dir: &Path, batch: &Encoded) -> Vec<(&'static str, Tensor)> {
+    let at = |head: &str| path_str(&dir.join(head));
+    let clean = |report: &Option<bert_finetune::model::LoadReport>| {
+        let report = report.as_ref().unwrap();
+        assert!(report.is_clean(), "{report}");
+    };
+    let sequence =
+        BertForSequenceClassification::from_pretrained(&at("sequence"), None, Device::Cpu).unwrap();
+    clean(&sequence.load_report);
+    let token =
+        BertForTokenClassification::from_pretrained(&at("token"), None, Device::Cpu).unwrap();
+    clean(&token.load_report);
+    let qa = BertForQuestionAnswering::from_pretrained(&at("qa"), Device::Cpu).unwrap();
+    clean(&qa.load_report);
+    let mlm = BertForMaskedLM::from_pretrained(&at("mlm"), Device::Cpu).unwrap();
+    clean(&mlm.load_report);
+    let (start, end) = qa.logits(batch, false);
+    vec![
+        ("sequence", sequence.logits(batch, false)),
+        ("token", token.logits(batch, false)),
+        ("qa", Tensor::stack(&[start, end], -1)),
+        ("mlm", mlm.logits(batch, false)),
+    ]
+}
+
+fn adamw(vs: &tch::nn::VarStore) -> (FusedAdamW, LinearSchedule) {
+    let config = AdamWConfig {
+        lr: 1e-3,
+        eps: 1e-6,
+        weight_decay: 1.0,
+        ..AdamWConfig::default()
+    };
+    let mut opt = FusedAdamW::new(vs, config).unwrap();
+    let schedule = LinearSchedule::new(&mut opt, 0, 4);
+    (opt, schedule)
+}
+
+/// Two steps with `loss_of`, each loss and then every weight against the reference's.
+fn two_steps(
+    model: &impl BertCheckpoint,
+    r: &Reference,
+    head: &str,
+    loss_of: impl Fn() -> Tensor,
+) {
+    let (mut opt, mut schedule) = adamw(model.var_store());
+    for (i, want) in r.json["steps"][head].as_array().unwrap().iter().enumerate() {
+        let loss = loss_of();
+        let (got, want) = (loss.double_value(&[]), want.as_f64().unwrap());
+        assert!((got - want).abs() <= 1e-4, "{head} step {i}: {got} vs {want}");
+        opt.zero_grad().unwrap();
+        loss.backward();
+        let _norm = opt.clip_grad_norm().unwrap();
+        opt.step().unwrap();
+        schedule.step(&mut opt);
+    }
+    let mut worst = (0.0, String::new());
+    for (name, t) in bert_finetune::model::checkpoint::named_parameters_of(model.var_store()) {
+        let want = r
+            .tensors
+            .get(&format!("{head}_after.{name}"))
+            .unwrap_or_else(|| panic!("transformers has no parameter {name}"));
+        let d = max_abs_diff(&t, want);
+        if d > worst.0 {
+            worst = (d, name);
+        }
+    }
+    println!("{head}: largest weight difference after two steps {:.2e} ({})", worst.0, worst.1);
+    assert!(worst.0 <= 1e-4, "{head}: {} differs by {}", worst.1, worst.0);
+}
+
+fn family_matches_transformers(family: &str, class: &str) {
+    let r = reference(family);
+    let dir = r.dir.path();
+    let tokenizer = BertTokenizer::from_dir(dir).unwrap();
+    assert_eq!(tokenizer.second_type, 0, "{family} has one token type");
+    let (single, pair, single_ids, pair_rows) = our_batches(&tokenizer);
+    let t = &r.tensors;
+    assert_eq!(single_ids, rows(&t["single_ids"], &t["single_mask"]), "single ids");
+    assert_eq!(
+        pair_rows[..PAIRS].to_vec(),
+        rows(&t["pair_ids"], &t["pair_mask"]),
+        "pair ids (<s> a </s></s> b </s>)"
+    );
+    assert!(pair_rows[PAIRS..].iter().flatten().all(|&ty| ty == 0));
+    // Words already split (token classification), as run_ner reads them.
+    for (i, text) in TEXTS.iter().enumerate() {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let (ids, word_ids) = tokenizer.encode_words(&words).unwrap();
+        let want = &r.json["words"];
+        assert_eq!(serde_json::json!(ids), want["ids"][i], "word pieces of {text:?}");
+        assert_eq!(serde_json::json!(word_ids), want["word_ids"][i], "word ids of {text:?}");
+    }
+
+    for (name, batch) in [("single", &single), ("pair", &pair)] {
+        let mask = &t[&format!("{name}_mask")];
+        for (head, logits) in logits_of(dir, batch) {
+            let d = diff(&logits, &t[&format!("{head}_{name}")], mask);
+            println!("{family} {head} logits, {name} texts: largest difference {d:.2e}");
+            assert!(d <= 1e-4, "{family} {head} {name}: {d}");
+        }
+    }
+
+    // Two steps of the sequence classifier and of the masked-LM head (masked positions only).
+    let labels = &t["sequence_labels"];
+    let at = |head: &str| path_str(&dir.join(head));
+    let sequence =
+        BertForSequenceClassification::from_pretrained(&at("sequence"), None, Device::Cpu).unwrap();
+    two_steps(&sequence, &r, "sequence", || {
+        loss(
+            ProblemType::SingleLabelClassification,
+            &sequence.logits(&single, false),
+            labels,
+        )
+        .unwrap()
+    });
+    let mlm = BertForMaskedLM::from_pretrained(&at("mlm"), Device::Cpu).unwrap();
+    let mlm_labels = &t["mlm_labels"];
+    two_steps(&mlm, &r, "mlm", || {
+        let (logits, picked) = mlm.masked_logits(&single, mlm_labels, None, false);
+        masked_lm_loss(&logits, &picked).unwrap()
+    });
+
+    // Saved here, loaded by transformers' Auto classes: the family's classes, nothing
+    // missing or unused, the same logits.
+    let fresh = |head: &str| path_str(&dir.join(head));
+    let save = |head: &str, saved: &Path| match head {
+        "sequence" => BertForSequenceClassification::from_pretrained(&fresh(head), None, Device::Cpu)
+            .unwrap()
+            .save_pretrained(saved, Some(&tokenizer))
+            .map(drop),
+        "token" => BertForTokenClassification::from_pretrained(&fresh(head), None, Device::Cpu)
+            .unwrap()
+            .save_pretrained(saved, Some(&tokenizer))
+            .map(drop),
+        "qa" => BertForQuestionAnswering::from_pretrained(&fresh(head), Device::Cpu)
+            .unwrap()
+            .save_pretrained(saved, Some(&tokenizer))
+            .map(drop),
+        _ => BertForMaskedLM::from_pretrained(&fresh(head), Device::Cpu)
+            .unwrap()
+            .save_pretrained(saved, Some(&tokenizer))
+            .map(drop),
+    };
+    for head in ["sequence", "token", "qa", "mlm"] {
+        save(head, &dir.join(format!("saved-{head}"))).unwrap();
+    }
+    let mut args = vec![
+        "load".to_string(),
+        "--out".into(),
+        path_str(dir),
+        "--pairs".into(),
+        PAIRS.to_string(),
+    ];
+    args.extend(TEXTS.iter().map(|s| s.to_string()));
+    let report: serde_json::Value = serde_json::from_str(
+        python("families.py", &args)
+            .lines()
+            .last()
+            .unwrap_or_default(),
+    )
+    .unwrap();
+    let loaded = read_tensors(&dir.join("loaded.safetensors"));
+    for (head, task) in [
+        ("sequence", "ForSequenceClassification"),
+        ("token", "ForTokenClassification"),
+        ("qa", "ForQuestionAnswering"),
+        ("mlm", "ForMaskedLM"),
+    ] {
+        let h = &report[head];
+        assert_eq!(h["class"], format!("{class}{task}"), "{head}: {h}");
+        for key in ["missing", "unexpected", "mismatched"] {
+            assert_eq!(h[key], serde_json::json!([]), "{head} {key}: {h}");
+        }
+        for name in ["single", "pair"] {
+            let d = diff(
+                &loaded[&format!("{head}_{name}")],
+                &t[&format!("{head}_{name}")],
+                &t[&format!("{name}_mask")],
+            );
+            assert!(d <= 1e-4, "{family} {head} {name} after saving: {d}");
+        }
+    }
+}
+
+#[test]
+fn roberta_matches_transformers_for_every_head() {
+    family_matches_transformers("roberta", "Roberta");
+}
+
+#[test]
+fn xlm_roberta_matches_transformers_for_every_head() {
+    family_matches_transformers("xlm-roberta", "XLMRoberta");
+}

@@ -1,0 +1,192 @@
+"""The transformers side of tests/families.rs: for one encoder family (roberta, xlm-roberta),
+a real tokenizer trained on CoLA's sentences (byte-level BPE as RoBERTa's, a SentencePiece
+Unigram with Metaspace as XLM-R's), small random models of every head built by transformers,
+their token ids and logits on single texts and on pairs (padded batches), the sequence
+classifier's loss and two AdamW steps; and (command `load`) what the Auto classes make of the
+folders the Rust side saved.
+
+usage: families.py reference --family F --cola TSV --out DIR --pairs N TEXT...
+       families.py load --out DIR TEXT...
+"""
+import argparse
+import json
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch
+from safetensors.torch import save_file
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import (AutoConfig, AutoModelForMaskedLM, AutoModelForQuestionAnswering,
+                          AutoModelForSequenceClassification, AutoModelForTokenClassification,
+                          AutoTokenizer)
+
+torch.set_num_threads(2)
+HEADS = {"sequence": AutoModelForSequenceClassification, "token": AutoModelForTokenClassification,
+         "qa": AutoModelForQuestionAnswering, "mlm": AutoModelForMaskedLM}
+LABELS = {"sequence": ["no", "maybe", "yes"], "token": ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]}
+
+
+def sentences(tsv):
+    with open(tsv, encoding="utf-8") as f:
+        return [row.rstrip("\n").split("\t")[3] for row in f if row.strip()]
+
+
+def tokenizer(family, lines):
+    """A fast tokenizer of the family's kind trained on `lines`, as the Auto class loads it."""
+    if family == "roberta":
+        from transformers import RobertaTokenizerFast as Fast
+        specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        tk = Tokenizer(models.BPE())
+        tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tk.decoder = decoders.ByteLevel()
+        tk.train_from_iterator(lines, trainers.BpeTrainer(
+            vocab_size=1000, special_tokens=specials,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+        tk.post_processor = processors.RobertaProcessing(
+            ("</s>", tk.token_to_id("</s>")), ("<s>", tk.token_to_id("<s>")))
+    else:
+        from transformers import XLMRobertaTokenizerFast as Fast
+        specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        tk = Tokenizer(models.Unigram())
+        tk.normalizer = normalizers.NFKC()
+        tk.pre_tokenizer = pre_tokenizers.Metaspace()
+        tk.decoder = decoders.Metaspace()
+        tk.train_from_iterator(lines, trainers.UnigramTrainer(
+            vocab_size=1000, special_tokens=specials, unk_token="<unk>"))
+        s, e = tk.token_to_id("<s>"), tk.token_to_id("</s>")
+        tk.post_processor = processors.TemplateProcessing(
+            single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+            special_tokens=[("<s>", s), ("</s>", e)])
+    return Fast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", cls_token="<s>",
+                sep_token="</s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>")
+
+
+def config(family, tok, head):
+    extra = {}
+    if head in LABELS:
+        names = LABELS[head]
+        extra = {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+    return AutoConfig.for_model(
+        family, vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=130, type_vocab_size=1,
+        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id, **extra)
+
+
+def outputs(model, head, batch):
+    with torch.no_grad():
+        o = model(**batch)
+    if head == "qa":
+        return torch.stack([o.start_logits, o.end_logits], -1)
+    return o.logits
+
+
+def inputs(tok, texts, pairs):
+    """Singles (all texts) and pairs (the first 2 * pairs texts, two by two), padded."""
+    single = tok(texts, padding=True, return_tensors="pt")
+    firsts, seconds = texts[0:2 * pairs:2], texts[1:2 * pairs:2]
+    pair = tok(firsts, seconds, padding=True, return_tensors="pt")
+    for b in (single, pair):
+        b.pop("token_type_ids", None)
+    return single, pair
+
+
+def train_steps(model, batch, labels):
+    """Two AdamW steps (decay 1.0 off biases and LayerNorm weights, clipping at 1.0), eval mode."""
+    from torch.nn.utils import clip_grad_norm_
+    from transformers import get_linear_schedule_with_warmup
+    decay = [p for n, p in model.named_parameters()
+             if not any(k in n for k in ("bias", "LayerNorm.weight", "layer_norm.weight"))]
+    rest = [p for n, p in model.named_parameters()
+            if any(k in n for k in ("bias", "LayerNorm.weight", "layer_norm.weight"))]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 1.0},
+                             {"params": rest, "weight_decay": 0.0}], lr=1e-3, eps=1e-6)
+    sched = get_linear_schedule_with_warmup(opt, num_warmup_steps=0, num_training_steps=4)
+    model.eval()
+    losses = []
+    for _ in range(2):
+        opt.zero_grad()
+        loss = model(**batch, labels=labels).loss
+        loss.backward()
+        clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+    return losses, {n: p.detach().contiguous() for n, p in model.named_parameters()}
+
+
+def cmd_reference(args):
+    tok = tokenizer(args.family, sentences(args.cola))
+    tok.save_pretrained(args.out)
+    single, pair = inputs(tok, args.texts, args.pairs)
+    out = {"single_ids": single["input_ids"], "single_mask": single["attention_mask"],
+           "pair_ids": pair["input_ids"], "pair_mask": pair["attention_mask"]}
+    meta = {"vocab_size": len(tok), "steps": {}}
+    # Words already split, as run_ner reads them (a byte-level BPE with add_prefix_space).
+    kwargs = {"add_prefix_space": True} if args.family == "roberta" else {}
+    words = AutoTokenizer.from_pretrained(args.out, **kwargs)(
+        [t.split() for t in args.texts], is_split_into_words=True)
+    meta["words"] = {"ids": words["input_ids"],
+                     "word_ids": [words.word_ids(i) for i in range(len(args.texts))]}
+    torch.manual_seed(0)
+    models_ = {}
+    for head, cls in HEADS.items():
+        model = cls.from_config(config(args.family, tok, head))
+        model.eval()
+        models_[head] = model
+        model.save_pretrained(os.path.join(args.out, head))
+        tok.save_pretrained(os.path.join(args.out, head))
+        out[f"{head}_single"] = outputs(model, head, single)
+        out[f"{head}_pair"] = outputs(model, head, pair)
+    # The sequence classifier and the masked-LM head train two steps on the singles.
+    labels = torch.tensor([i % 3 for i in range(len(args.texts))])
+    out["sequence_labels"] = labels
+    meta["steps"]["sequence"], after = train_steps(models_["sequence"], single, labels)
+    out.update({f"sequence_after.{n}": p for n, p in after.items()})
+    g = torch.Generator().manual_seed(3)
+    chosen = (torch.rand(single["input_ids"].shape, generator=g) < 0.3) & single["attention_mask"].bool()
+    chosen[:, 0] = False
+    mlm_labels = torch.where(chosen, single["input_ids"], torch.full_like(single["input_ids"], -100))
+    out["mlm_labels"] = mlm_labels
+    meta["steps"]["mlm"], after = train_steps(models_["mlm"], single, mlm_labels)
+    out.update({f"mlm_after.{n}": p for n, p in after.items()})
+    save_file({k: v.contiguous() for k, v in out.items()},
+              os.path.join(args.out, "reference.safetensors"))
+    with open(os.path.join(args.out, "reference.json"), "w") as f:
+        json.dump(meta, f)
+
+
+def cmd_load(args):
+    """The Rust side's saved folders (saved-<head>) through the Auto classes."""
+    tok = AutoTokenizer.from_pretrained(os.path.join(args.out, "saved-sequence"))
+    single, pair = inputs(tok, args.texts, args.pairs)
+    report, tensors = {}, {}
+    for head, cls in HEADS.items():
+        model, info = cls.from_pretrained(os.path.join(args.out, f"saved-{head}"),
+                                          output_loading_info=True)
+        model.eval()
+        tensors[f"{head}_single"] = outputs(model, head, single).contiguous()
+        tensors[f"{head}_pair"] = outputs(model, head, pair).contiguous()
+        report[head] = {"class": type(model).__name__, "missing": sorted(info["missing_keys"]),
+                        "unexpected": sorted(info["unexpected_keys"]),
+                        "mismatched": [list(map(str, m)) for m in info["mismatched_keys"]]}
+    save_file(tensors, os.path.join(args.out, "loaded.safetensors"))
+    print(json.dumps(report))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("command", choices=["reference", "load"])
+    p.add_argument("--family", default="roberta")
+    p.add_argument("--cola")
+    p.add_argument("--out", required=True)
+    p.add_argument("--pairs", type=int, default=2)
+    p.add_argument("texts", nargs="+")
+    args = p.parse_args()
+    {"reference": cmd_reference, "load": cmd_load}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
