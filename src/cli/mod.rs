@@ -529,12 +529,8 @@ fn run(cli: Cli) -> ExitCode {
                 (Some(file), Some(out)) => {
                     predict_file::refuse_the_input_as_output(&file, &out)?;
                     match pretrained::head(&dir)?.as_deref() {
-                        Some("ForTokenClassification") => {
-                            tagging::predict_file(&dir, &file, &out)
-                        }
-                        Some("ForQuestionAnswering") => {
-                            answering::predict_file(&dir, &file, &out)
-                        }
+                        Some("ForTokenClassification") => tagging::predict_file(&dir, &file, &out),
+                        Some("ForQuestionAnswering") => answering::predict_file(&dir, &file, &out),
                         _ => predict_file::run(&dir, &file, &out, &text_columns),
                     }
                 }

@@ -12,7 +12,6 @@ use tch::{Kind, Tensor};
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::processors::bert::BertProcessing;
 use tokenizers::Tokenizer;
@@ -225,10 +224,9 @@ impl BertTokenizer {
         let words = match inner.get_pre_tokenizer() {
             Some(PreTokenizerWrapper::ByteLevel(level)) if !level.add_prefix_space => {
                 let mut words = inner.clone();
-                words.with_pre_tokenizer(Some(ByteLevel {
-                    add_prefix_space: true,
-                    ..level.clone()
-                }));
+                let mut spaced = *level;
+                spaced.add_prefix_space = true;
+                words.with_pre_tokenizer(Some(spaced));
                 Some(words)
             }
             _ => None,

@@ -406,7 +406,9 @@ impl BertConfig {
     /// The longest row the position table can number: `max_position_embeddings`, less the
     /// positions RoBERTa skips below `pad_token_id + 1` (514 − 2 = 512 for roberta-base).
     pub fn max_tokens(&self) -> i64 {
-        let first = self.family().map_or(0, |f| f.first_position(self.pad_token_id));
+        let first = self
+            .family()
+            .map_or(0, |f| f.first_position(self.pad_token_id));
         self.max_position_embeddings - first
     }
 

@@ -171,6 +171,7 @@ pub fn load(
         model.var_store(),
         &checkpoint.join("model.safetensors"),
         "the model being trained",
+        model.bert_config().family()?,
     )?;
     if !report.is_clean() {
         bail!(

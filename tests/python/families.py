@@ -7,6 +7,7 @@ folders the Rust side saved.
 
 usage: families.py reference --family F --cola TSV --out DIR --pairs N TEXT...
        families.py load --out DIR TEXT...
+       families.py predict --out TRAINED_DIR --file PAIRS.csv
 """
 import argparse
 import json
@@ -176,16 +177,42 @@ def cmd_load(args):
     print(json.dumps(report))
 
 
+def cmd_predict(args):
+    """A folder the CLI trained, through the Auto classes: its class, and each row's label and
+    score (softmax) for the sentence1/sentence2 pairs of a CSV file; with our predictions of
+    the same file (--ours) read back beside them."""
+    import csv
+    with open(args.file, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    model = AutoModelForSequenceClassification.from_pretrained(args.out)
+    tok = AutoTokenizer.from_pretrained(args.out)
+    model.eval()
+    batch = tok([r["sentence1"] for r in rows], [r["sentence2"] for r in rows], padding=True,
+                truncation=True, max_length=128, return_tensors="pt")
+    with torch.no_grad():
+        probs = model(**batch).logits.softmax(-1)
+    score, best = probs.max(-1)
+    with open(args.ours, encoding="utf-8", newline="") as f:
+        ours = list(csv.DictReader(f))
+    print(json.dumps({"architectures": model.config.architectures,
+                      "labels": [model.config.id2label[int(i)] for i in best],
+                      "scores": score.tolist(),
+                      "ours_labels": [r["predicted_label"] for r in ours],
+                      "ours_scores": [float(r["predicted_score"]) for r in ours]}))
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("command", choices=["reference", "load"])
+    p.add_argument("command", choices=["reference", "load", "predict"])
+    p.add_argument("--file")
+    p.add_argument("--ours", help="our predict --file output, read back for the comparison")
     p.add_argument("--family", default="roberta")
     p.add_argument("--cola")
     p.add_argument("--out", required=True)
     p.add_argument("--pairs", type=int, default=2)
-    p.add_argument("texts", nargs="+")
-    args = p.parse_args()
-    {"reference": cmd_reference, "load": cmd_load}[args.command](args)
+    p.add_argument("texts", nargs="*")
+    args = p.parse_intermixed_args()
+    {"reference": cmd_reference, "load": cmd_load, "predict": cmd_predict}[args.command](args)
 
 
 if __name__ == "__main__":
