@@ -19,7 +19,7 @@ use bert_finetune::model::{
     BertCheckpoint, BertForMaskedLM, BertForQuestionAnswering, BertForSequenceClassification,
     BertForTokenClassification,
 };
-use bert_finetune::optim::{AdamWConfig, FusedAdamW, LinearSchedule};
+use common::steps::{adamw, step};
 use common::*;
 use tch::{Device, Kind, Tensor};
 
@@ -148,18 +148,6 @@ fn logits_of(dir: &Path, batch: &Encoded) -> Vec<(&'static str, Tensor)> {
     ]
 }
 
-fn adamw(vs: &tch::nn::VarStore) -> (FusedAdamW, LinearSchedule) {
-    let config = AdamWConfig {
-        lr: 1e-3,
-        eps: 1e-6,
-        weight_decay: 1.0,
-        ..AdamWConfig::default()
-    };
-    let mut opt = FusedAdamW::new(vs, config).unwrap();
-    let schedule = LinearSchedule::new(&mut opt, 0, 4);
-    (opt, schedule)
-}
-
 /// Two steps with `loss_of`, each loss and then every weight against the reference's.
 fn two_steps(model: &impl BertCheckpoint, r: &Reference, head: &str, loss_of: impl Fn() -> Tensor) {
     let (mut opt, mut schedule) = adamw(model.var_store());
@@ -170,11 +158,7 @@ fn two_steps(model: &impl BertCheckpoint, r: &Reference, head: &str, loss_of: im
             (got - want).abs() <= 1e-4,
             "{head} step {i}: {got} vs {want}"
         );
-        opt.zero_grad().unwrap();
-        loss.backward();
-        let _norm = opt.clip_grad_norm().unwrap();
-        opt.step().unwrap();
-        schedule.step(&mut opt);
+        step(&mut opt, &mut schedule, &loss);
     }
     let mut worst = (0.0, String::new());
     for (name, t) in bert_finetune::model::checkpoint::named_parameters_of(model.var_store()) {

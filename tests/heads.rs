@@ -8,7 +8,7 @@ mod common;
 
 use bert_finetune::model::heads::{question_answering_loss, token_classification_loss};
 use bert_finetune::model::{BertForQuestionAnswering, BertForTokenClassification};
-use bert_finetune::optim::{AdamWConfig, FusedAdamW, LinearSchedule};
+use common::steps::{adamw, step};
 use common::*;
 use tch::{Device, Kind, Tensor};
 
@@ -48,26 +48,6 @@ fn diff_at_real(a: &Tensor, b: &Tensor, mask: &Tensor) -> f64 {
         .abs()
         .max()
         .double_value(&[])
-}
-
-fn adamw(vs: &tch::nn::VarStore) -> (FusedAdamW, LinearSchedule) {
-    let config = AdamWConfig {
-        lr: 1e-3,
-        eps: 1e-6,
-        weight_decay: 1.0,
-        ..AdamWConfig::default()
-    };
-    let mut opt = FusedAdamW::new(vs, config).unwrap();
-    let schedule = LinearSchedule::new(&mut opt, 0, 4);
-    (opt, schedule)
-}
-
-fn step(opt: &mut FusedAdamW, schedule: &mut LinearSchedule, loss: &Tensor) {
-    opt.zero_grad().unwrap();
-    loss.backward();
-    let _norm = opt.clip_grad_norm().unwrap();
-    opt.step().unwrap();
-    schedule.step(opt);
 }
 
 fn weights_match(

@@ -8,7 +8,7 @@ mod common;
 
 use bert_finetune::model::heads::masked_lm_loss;
 use bert_finetune::model::BertForMaskedLM;
-use bert_finetune::optim::{AdamWConfig, FusedAdamW, LinearSchedule};
+use common::steps::{adamw, step};
 use common::*;
 use tch::{Device, Kind, Tensor};
 
@@ -69,14 +69,7 @@ fn masked_lm_matches_transformers_logits_loss_and_two_tied_steps() {
         .map(|(n, _)| n)
         .collect();
     assert!(!names.iter().any(|n| n.contains("decoder")), "{names:?}");
-    let config = AdamWConfig {
-        lr: 1e-3,
-        eps: 1e-6,
-        weight_decay: 1.0,
-        ..AdamWConfig::default()
-    };
-    let mut opt = FusedAdamW::new(&model.vs, config).unwrap();
-    let mut schedule = LinearSchedule::new(&mut opt, 0, 4);
+    let (mut opt, mut schedule) = adamw(&model.vs);
     for (i, want) in json["steps"].as_array().unwrap().iter().enumerate() {
         let loss = masked_lm_loss(&model.forward(ids, mask, types, false), &r["labels"]).unwrap();
         let want = want.as_f64().unwrap();
@@ -84,11 +77,7 @@ fn masked_lm_matches_transformers_logits_loss_and_two_tied_steps() {
             (loss.double_value(&[]) - want).abs() <= 1e-4,
             "step {i}: {loss} vs {want}"
         );
-        opt.zero_grad().unwrap();
-        loss.backward();
-        let _norm = opt.clip_grad_norm().unwrap();
-        opt.step().unwrap();
-        schedule.step(&mut opt);
+        step(&mut opt, &mut schedule, &loss);
     }
     let mut worst = (0.0, String::new());
     for (name, t) in model.named_parameters() {

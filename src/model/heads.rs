@@ -112,7 +112,13 @@ pub fn token_classification_loss(logits: &Tensor, labels: &Tensor) -> Result<Ten
             labels.size()
         );
     }
-    Ok(logits
+    Ok(labelled_cross_entropy(logits, labels, k))
+}
+
+/// Cross-entropy over `k` outputs at every position whose label is not [`IGNORE_INDEX`],
+/// the mean over those positions (`logits` `[…, k]`, `labels` of the leading shape).
+fn labelled_cross_entropy(logits: &Tensor, labels: &Tensor, k: i64) -> Tensor {
+    logits
         .to_kind(Kind::Float)
         .reshape([-1, k])
         .cross_entropy_loss::<Tensor>(
@@ -121,7 +127,7 @@ pub fn token_classification_loss(logits: &Tensor, labels: &Tensor) -> Result<Ten
             Reduction::Mean,
             IGNORE_INDEX,
             0.0,
-        ))
+        )
 }
 
 /// `BertForMaskedLM`'s loss: cross-entropy over the vocabulary at the chosen positions (labels
@@ -137,16 +143,7 @@ pub fn masked_lm_loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
             labels.size()
         );
     }
-    Ok(logits
-        .to_kind(Kind::Float)
-        .reshape([-1, vocab])
-        .cross_entropy_loss::<Tensor>(
-            &labels.reshape([-1]),
-            None,
-            Reduction::Mean,
-            IGNORE_INDEX,
-            0.0,
-        ))
+    Ok(labelled_cross_entropy(logits, labels, vocab))
 }
 
 /// A span head's logits `[batch, seq, 2]` as its start and end logits, each `[batch, seq]`.

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 use tch::Tensor;
 
 pub mod questions;
+pub mod steps;
 pub mod tags;
 
 pub fn root() -> PathBuf {

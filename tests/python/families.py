@@ -23,6 +23,8 @@ from transformers import (AutoConfig, AutoModelForMaskedLM, AutoModelForQuestion
                           AutoModelForSequenceClassification, AutoModelForTokenClassification,
                           AutoTokenizer)
 
+import heads  # noqa: E402  (tests/python, beside this script)
+
 torch.set_num_threads(2)
 HEADS = {"sequence": AutoModelForSequenceClassification, "token": AutoModelForTokenClassification,
          "qa": AutoModelForQuestionAnswering, "mlm": AutoModelForMaskedLM}
@@ -95,27 +97,8 @@ def inputs(tok, texts, pairs):
 
 
 def train_steps(model, batch, labels):
-    """Two AdamW steps (decay 1.0 off biases and LayerNorm weights, clipping at 1.0), eval mode."""
-    from torch.nn.utils import clip_grad_norm_
-    from transformers import get_linear_schedule_with_warmup
-    decay = [p for n, p in model.named_parameters()
-             if not any(k in n for k in ("bias", "LayerNorm.weight", "layer_norm.weight"))]
-    rest = [p for n, p in model.named_parameters()
-            if any(k in n for k in ("bias", "LayerNorm.weight", "layer_norm.weight"))]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 1.0},
-                             {"params": rest, "weight_decay": 0.0}], lr=1e-3, eps=1e-6)
-    sched = get_linear_schedule_with_warmup(opt, num_warmup_steps=0, num_training_steps=4)
-    model.eval()
-    losses = []
-    for _ in range(2):
-        opt.zero_grad()
-        loss = model(**batch, labels=labels).loss
-        loss.backward()
-        clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-    return losses, {n: p.detach().contiguous() for n, p in model.named_parameters()}
+    """Two AdamW steps as tests/python/heads.py takes them (the Rust side's common::steps)."""
+    return heads.train_steps(model, lambda m: m(**batch, labels=labels).loss, 2, 1e-3, 1.0, 1e-6)
 
 
 def cmd_reference(args):

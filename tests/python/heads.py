@@ -49,7 +49,9 @@ def span_positions(batch, past_end):
 
 def train_steps(model, loss_of, steps, lr, weight_decay, eps):
     from torch.nn.utils import clip_grad_norm_
-    no_decay = ["bias", "LayerNorm.weight"]
+    # The Trainer's rule: no decay on biases and on LayerNorm weights (RoBERTa's lm_head
+    # names its LayerNorm `layer_norm`).
+    no_decay = ["bias", "LayerNorm.weight", "layer_norm.weight"]
     groups = [
         {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)],
          "weight_decay": weight_decay},
