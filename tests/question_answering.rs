@@ -80,7 +80,34 @@ fn example_json(e: &QaExample) -> Value {
 
 #[test]
 fn windows_offsets_and_answer_positions_equal_run_qa_features() {
-    let tokenizer = load_tokenizer(minilm()).unwrap();
+    windows_equal_run_qa(&minilm());
+}
+
+/// The same for RoBERTa's and XLM-R's kinds of tokenizer (`<s> question </s></s> context </s>`,
+/// byte-level and Metaspace offsets), trained on CoLA by `tests/python/families.py`.
+#[test]
+fn roberta_and_xlm_r_windows_equal_run_qa_features() {
+    for family in ["roberta", "xlm-roberta"] {
+        let dir = tmp();
+        let cola = bert_finetune::runtime::settings::cola_dir().join("raw/in_domain_train.tsv");
+        python(
+            "families.py",
+            &[
+                "tokenizer".to_string(),
+                "--family".into(),
+                family.into(),
+                "--cola".into(),
+                path_str(&cola),
+                "--out".into(),
+                path_str(dir.path()),
+            ],
+        );
+        windows_equal_run_qa(dir.path());
+    }
+}
+
+fn windows_equal_run_qa(tokenizer_dir: &std::path::Path) {
+    let tokenizer = load_tokenizer(tokenizer_dir).unwrap();
     let examples = examples();
     for (max_len, stride) in [(64, 16), (128, 48)] {
         let ours = features(&tokenizer, &examples, max_len, stride).unwrap();
@@ -88,7 +115,7 @@ fn windows_offsets_and_answer_positions_equal_run_qa_features() {
         let file = dir.path().join("case.json");
         std::fs::write(
             &file,
-            json!({"tokenizer": path_str(&minilm()), "max_len": max_len, "stride": stride,
+            json!({"tokenizer": path_str(tokenizer_dir), "max_len": max_len, "stride": stride,
                    "examples": examples.iter().map(example_json).collect::<Vec<_>>()})
             .to_string(),
         )

@@ -11,7 +11,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use tch::{Kind, Tensor};
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::BertNormalizer;
+use tokenizers::normalizers::NormalizerWrapper;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
+use tokenizers::pre_tokenizers::sequence::Sequence as PreTokenizerSequence;
+use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::processors::bert::BertProcessing;
 use tokenizers::Tokenizer;
@@ -209,6 +213,7 @@ impl BertTokenizer {
         inner
             .with_truncation(None)
             .map_err(|e| anyhow!("cannot reset truncation of {}: {e}", dir.display()))?;
+        as_transformers_runs_it(&mut inner, dir)?;
         let specials = SpecialTokens::read(dir)?;
         let id = |token: &str| {
             inner.token_to_id(token).map(i64::from).ok_or_else(|| {
@@ -773,6 +778,51 @@ fn pair_layout(
     let ids: Vec<i64> = pair.get_ids().iter().map(|&i| i64::from(i)).collect();
     let second_type = i64::from(pair.get_type_ids()[second_start]);
     Ok((Some(ids[first_end + 1..second_start].to_vec()), second_type))
+}
+
+/// transformers 5 does not run an XLM-R checkpoint's `tokenizer.json` pipeline as written: its
+/// `XLMRobertaTokenizer` keeps the vocabulary and SentencePiece's precompiled normalizer from
+/// the file and splits on whitespace before Metaspace, so that a piece's offsets never cover
+/// the space before it (`add_prefix_space`, default on, chooses whether `▁` is prepended).
+/// The same here, so that ids and offsets (QA windows, whole words) equal what Python gives.
+fn as_transformers_runs_it(inner: &mut Tokenizer, dir: &Path) -> Result<()> {
+    let path = dir.join("tokenizer_config.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let config: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let class = config.get("tokenizer_class").and_then(|c| c.as_str());
+    if !matches!(
+        class,
+        Some("XLMRobertaTokenizer" | "XLMRobertaTokenizerFast")
+    ) {
+        return Ok(());
+    }
+    let scheme = match config.get("add_prefix_space").and_then(|v| v.as_bool()) {
+        Some(false) => PrependScheme::Never,
+        _ => PrependScheme::Always,
+    };
+    let precompiled = match inner.get_normalizer() {
+        Some(n @ NormalizerWrapper::Precompiled(_)) => Some(n.clone()),
+        Some(NormalizerWrapper::Sequence(seq)) => seq
+            .as_ref()
+            .iter()
+            .find(|n| matches!(n, NormalizerWrapper::Precompiled(_)))
+            .cloned(),
+        _ => None,
+    };
+    inner.with_normalizer(precompiled).map_err(|e| {
+        anyhow!(
+            "cannot set the normalizer of the tokenizer in {}: {e}",
+            dir.display()
+        )
+    })?;
+    inner.with_pre_tokenizer(Some(PreTokenizerSequence::new(vec![
+        WhitespaceSplit.into(),
+        Metaspace::new('▁', scheme, true).into(),
+    ])));
+    Ok(())
 }
 
 fn lowercase_setting(dir: &Path) -> Result<bool> {

@@ -7,7 +7,8 @@ folders the Rust side saved.
 
 usage: families.py reference --family F --cola TSV --out DIR --pairs N TEXT...
        families.py load --out DIR TEXT...
-       families.py predict --out TRAINED_DIR --file PAIRS.csv
+       families.py predict --out TRAINED_DIR --file PAIRS.csv --ours OUR_PREDICTIONS.csv
+       families.py tokenizer --family F --cola TSV --out DIR
 """
 import argparse
 import json
@@ -160,6 +161,11 @@ def cmd_load(args):
     print(json.dumps(report))
 
 
+def cmd_tokenizer(args):
+    """Only the family's tokenizer, trained on CoLA and saved into --out."""
+    tokenizer(args.family, sentences(args.cola)).save_pretrained(args.out)
+
+
 def cmd_predict(args):
     """A folder the CLI trained, through the Auto classes: its class, and each row's label and
     score (softmax) for the sentence1/sentence2 pairs of a CSV file; with our predictions of
@@ -186,7 +192,7 @@ def cmd_predict(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("command", choices=["reference", "load", "predict"])
+    p.add_argument("command", choices=["reference", "load", "predict", "tokenizer"])
     p.add_argument("--file")
     p.add_argument("--ours", help="our predict --file output, read back for the comparison")
     p.add_argument("--family", default="roberta")
@@ -195,7 +201,8 @@ def main():
     p.add_argument("--pairs", type=int, default=2)
     p.add_argument("texts", nargs="*")
     args = p.parse_intermixed_args()
-    {"reference": cmd_reference, "load": cmd_load, "predict": cmd_predict}[args.command](args)
+    {"reference": cmd_reference, "load": cmd_load, "predict": cmd_predict,
+     "tokenizer": cmd_tokenizer}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,9 @@ def windows(case):
                     t -= 1
                 end = t + 1
         out.append({"example": enc["overflow_to_sample_mapping"][i], "ids": ids,
-                    "type_ids": enc["token_type_ids"][i],
+                    # RoBERTa's tokenizers return no token types: one type, 0.
+                    "type_ids": (enc["token_type_ids"][i] if "token_type_ids" in enc
+                                 else [0] * len(ids)),
                     "offsets": [list(o) if seq[k] == 1 else None for k, o in enumerate(offsets)],
                     "start": start, "end": end})
     return out
