@@ -62,17 +62,49 @@ fn cache_entries(cache: &Path) -> Vec<String> {
 
 #[test]
 fn rows_equal_transformers_tokenizer_and_run_mlm_grouping() {
+    rows_equal_run_mlm(&minilm());
+}
+
+/// The same with RoBERTa's and XLM-R's kinds of tokenizer (`<s> … </s>` around each text),
+/// trained on CoLA by `tests/python/families.py`.
+#[test]
+fn roberta_and_xlm_r_rows_equal_run_mlm_grouping() {
+    for family in ["roberta", "xlm-roberta"] {
+        let dir = tmp();
+        let cola = bert_finetune::runtime::settings::cola_dir().join("raw/in_domain_train.tsv");
+        python(
+            "families.py",
+            &[
+                "tokenizer".to_string(),
+                "--family".into(),
+                family.into(),
+                "--cola".into(),
+                path_str(&cola),
+                "--out".into(),
+                path_str(dir.path()),
+            ],
+        );
+        rows_equal_run_mlm(dir.path());
+    }
+}
+
+fn rows_equal_run_mlm(tokenizer_dir: &Path) {
+    let tokenizer = BertTokenizer::from_dir(tokenizer_dir).unwrap();
     let dir = tmp();
     let file = dir.path().join("corpus.txt");
     write_lines(&file, &lines());
     let cache = dir.path().join("cache");
     for (grouping, flag) in [(Grouping::Blocks, "blocks"), (Grouping::Lines, "lines")] {
         let corpus = Corpus::new(&file, None, grouping).unwrap();
-        let ours = rows(&tokenize(&corpus, 64, &cache).unwrap());
+        let ours = rows(
+            &corpus
+                .tokenize(&tokenizer, 64, &cache, &mut |_| {})
+                .unwrap(),
+        );
         let want: Vec<Vec<i64>> = serde_json::from_str(&python(
             "corpus.py",
             &[
-                path_str(&minilm()),
+                path_str(tokenizer_dir),
                 path_str(&file),
                 flag.to_string(),
                 "64".to_string(),
