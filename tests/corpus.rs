@@ -69,22 +69,8 @@ fn rows_equal_transformers_tokenizer_and_run_mlm_grouping() {
 /// trained on CoLA by `tests/python/families.py`.
 #[test]
 fn roberta_and_xlm_r_rows_equal_run_mlm_grouping() {
-    for family in ["roberta", "xlm-roberta"] {
-        let dir = tmp();
-        let cola = bert_finetune::runtime::settings::cola_dir().join("raw/in_domain_train.tsv");
-        python(
-            "families.py",
-            &[
-                "tokenizer".to_string(),
-                "--family".into(),
-                family.into(),
-                "--cola".into(),
-                path_str(&cola),
-                "--out".into(),
-                path_str(dir.path()),
-            ],
-        );
-        rows_equal_run_mlm(dir.path());
+    for family in FAMILIES {
+        rows_equal_run_mlm(family_tokenizer(family).path());
     }
 }
 

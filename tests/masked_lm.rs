@@ -8,7 +8,7 @@ mod common;
 
 use bert_finetune::model::heads::masked_lm_loss;
 use bert_finetune::model::BertForMaskedLM;
-use common::steps::{adamw, step};
+use common::steps::{adamw, step, weights_match};
 use common::*;
 use tch::{Device, Kind, Tensor};
 
@@ -79,18 +79,7 @@ fn masked_lm_matches_transformers_logits_loss_and_two_tied_steps() {
         );
         step(&mut opt, &mut schedule, &loss);
     }
-    let mut worst = (0.0, String::new());
-    for (name, t) in model.named_parameters() {
-        let d = max_abs_diff(&t, &r[&format!("after.{name}")]);
-        if d > worst.0 {
-            worst = (d, name);
-        }
-    }
-    println!(
-        "after two steps: largest weight difference {:.2e} ({})",
-        worst.0, worst.1
-    );
-    assert!(worst.0 <= 1e-4, "{} differs by {}", worst.1, worst.0);
+    weights_match(model.named_parameters(), &r, "after");
 }
 
 #[test]

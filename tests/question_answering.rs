@@ -87,22 +87,8 @@ fn windows_offsets_and_answer_positions_equal_run_qa_features() {
 /// byte-level and Metaspace offsets), trained on CoLA by `tests/python/families.py`.
 #[test]
 fn roberta_and_xlm_r_windows_equal_run_qa_features() {
-    for family in ["roberta", "xlm-roberta"] {
-        let dir = tmp();
-        let cola = bert_finetune::runtime::settings::cola_dir().join("raw/in_domain_train.tsv");
-        python(
-            "families.py",
-            &[
-                "tokenizer".to_string(),
-                "--family".into(),
-                family.into(),
-                "--cola".into(),
-                path_str(&cola),
-                "--out".into(),
-                path_str(dir.path()),
-            ],
-        );
-        windows_equal_run_qa(dir.path());
+    for family in FAMILIES {
+        windows_equal_run_qa(family_tokenizer(family).path());
     }
 }
 

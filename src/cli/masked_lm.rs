@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use bert_finetune::data::corpus::{Corpus, CorpusProgress, Grouping};
 use bert_finetune::data::masking::Masking;
 use bert_finetune::data::store::{default_cache_dir, Provenance, TokenStore};
-use bert_finetune::data::tokenizer::{BertTokenizer, Padding};
+use bert_finetune::data::tokenizer::{BertTokenizer, Padding, SpecialTokens};
 use bert_finetune::data::EncodedSet;
 use bert_finetune::model::{pretrained, BertForMaskedLM};
 use bert_finetune::runtime::display::{size, thousands};
@@ -223,7 +223,7 @@ pub fn fills_masks(dir: &str, texts: &[String]) -> Result<bool> {
     if pretrained::head(dir)?.as_deref() != Some("ForMaskedLM") {
         return Ok(false);
     }
-    let mask = pretrained::load_tokenizer(dir)?.specials.mask;
+    let mask = SpecialTokens::read(Path::new(dir))?.mask;
     let summary = Path::new(dir).join("summary.json");
     let from_mlm = std::fs::read_to_string(&summary)
         .ok()

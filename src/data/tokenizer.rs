@@ -90,7 +90,7 @@ impl Default for SpecialTokens {
 impl SpecialTokens {
     /// From `tokenizer_config.json` in `dir` (each name a string, or an object with
     /// `content`, as older files write it); BERT's names for what it does not give.
-    fn read(dir: &Path) -> Result<Self> {
+    pub fn read(dir: &Path) -> Result<Self> {
         let mut specials = SpecialTokens::default();
         let path = dir.join("tokenizer_config.json");
         if !path.exists() {

@@ -38,21 +38,24 @@ impl BertForSequenceClassification {
 /// caller can load the head the checkpoint was saved with.
 pub fn architecture(dir: impl AsRef<Path>) -> Result<Option<String>> {
     let file = dir.as_ref().join("config.json");
-    let config = super::config::BertConfig::read(&file)?;
-    Ok(config
+    Ok(first_architecture(&super::config::BertConfig::read(&file)?))
+}
+
+fn first_architecture(config: &super::config::BertConfig) -> Option<String> {
+    config
         .extra
         .get("architectures")
         .and_then(|a| a.get(0))
         .and_then(|a| a.as_str())
-        .map(str::to_string))
+        .map(str::to_string)
 }
 
 /// The task part of the checkpoint's class (`ForTokenClassification` for
 /// `RobertaForTokenClassification`), whatever the family: what `predict` dispatches on.
 pub fn head(dir: impl AsRef<Path>) -> Result<Option<String>> {
-    let file = dir.as_ref().join("config.json");
-    let family = super::config::BertConfig::read(&file)?.family()?;
-    Ok(architecture(dir)?.map(|a| {
+    let config = super::config::BertConfig::read(&dir.as_ref().join("config.json"))?;
+    let family = config.family()?;
+    Ok(first_architecture(&config).map(|a| {
         a.strip_prefix(family.class_prefix())
             .map_or(a.clone(), str::to_string)
     }))

@@ -22,6 +22,28 @@ pub fn cola_file(split: bert_finetune::data::cola::Split) -> PathBuf {
     bert_finetune::runtime::settings::cola_dir().join(split.relative_path())
 }
 
+/// The encoder families other than BERT that the parity tests build with transformers.
+pub const FAMILIES: [&str; 2] = ["roberta", "xlm-roberta"];
+
+/// A tokenizer of `family`'s kind (byte-level BPE for RoBERTa, SentencePiece Unigram for
+/// XLM-R) trained on CoLA's training sentences by `tests/python/families.py`, in a new folder.
+pub fn family_tokenizer(family: &str) -> tempfile::TempDir {
+    let dir = tmp();
+    python(
+        "families.py",
+        &[
+            "tokenizer".to_string(),
+            "--family".into(),
+            family.into(),
+            "--cola".into(),
+            path_str(&cola_file(bert_finetune::data::cola::Split::Train)),
+            "--out".into(),
+            path_str(dir.path()),
+        ],
+    );
+    dir
+}
+
 /// Runs `tests/python/<script>` with the project venv's Python and returns its stdout.
 pub fn python<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(script: &str, args: &[S]) -> String {
     let venv = std::env::var_os("VIRTUAL_ENV")
