@@ -171,11 +171,29 @@ fn refused(config_edit: impl Fn(&mut serde_json::Value)) -> String {
 
 #[test]
 fn other_architectures_and_unsupported_options_are_refused_by_field() {
-    let err = refused(|c| c["model_type"] = "distilbert".into());
+    let err = refused(|c| c["model_type"] = "electra".into());
     assert!(
-        err.contains("model_type") && err.contains("distilbert") && err.contains("config.json"),
+        err.contains("model_type") && err.contains("electra") && err.contains("config.json"),
         "{err}"
     );
+    // A BERT's weights under a DistilBERT config: refused before allocating, naming the
+    // field as DistilBERT's config names it and the tensor the file lacks.
+    let err = refused(|c| {
+        c["model_type"] = "distilbert".into();
+        c.as_object_mut().unwrap().remove("architectures");
+        c["n_layers"] = 2.into();
+    });
+    assert!(
+        err.contains("n_layers is 2")
+            && err.contains("distilbert.transformer.layer.0.attention.q_lin.weight"),
+        "{err}"
+    );
+    let err = refused(|c| {
+        c["model_type"] = "distilbert".into();
+        c.as_object_mut().unwrap().remove("architectures");
+        c["sinusoidal_pos_embds"] = true.into();
+    });
+    assert!(err.contains("sinusoidal_pos_embds"), "{err}");
     let err = refused(|c| {
         c["model_type"] = "bert".into();
         c["architectures"] = serde_json::json!(["RobertaForMaskedLM"]);
@@ -224,5 +242,52 @@ fn hidden_act_and_position_embedding_type_are_written_back_as_read() {
                 .unwrap();
         assert_eq!(written["hidden_act"], text);
         assert_eq!(written["position_embedding_type"], "absolute");
+    }
+}
+
+#[test]
+fn a_distilbert_config_is_read_as_bert_fields_and_written_back_under_its_own_keys() {
+    use bert_finetune::model::BertConfig;
+    // distilbert-base-uncased's config.json, as the hub serves it.
+    let text = r#"{"activation": "gelu", "architectures": ["DistilBertForMaskedLM"],
+        "attention_dropout": 0.1, "dim": 768, "dropout": 0.1, "hidden_dim": 3072,
+        "initializer_range": 0.02, "max_position_embeddings": 512, "model_type": "distilbert",
+        "n_heads": 12, "n_layers": 6, "pad_token_id": 0, "qa_dropout": 0.1,
+        "seq_classif_dropout": 0.2, "sinusoidal_pos_embds": false, "tie_weights_": true,
+        "vocab_size": 30522}"#;
+    let config = BertConfig::from_json(text).unwrap();
+    config.validate().unwrap();
+    assert_eq!(
+        (
+            config.hidden_size,
+            config.num_hidden_layers,
+            config.num_attention_heads,
+            config.intermediate_size
+        ),
+        (768, 6, 12, 3072)
+    );
+    assert_eq!(config.sequence_dropout(), 0.2);
+    assert_eq!(config.span_dropout(), 0.1);
+    let written: serde_json::Value = serde_json::from_str(
+        &config
+            .to_json("DistilBertForSequenceClassification")
+            .unwrap(),
+    )
+    .unwrap();
+    let original: serde_json::Value = serde_json::from_str(text).unwrap();
+    for (key, value) in original.as_object().unwrap() {
+        if key != "architectures" {
+            assert_eq!(&written[key], value, "{key}");
+        }
+    }
+    for bert_only in [
+        "hidden_size",
+        "num_hidden_layers",
+        "intermediate_size",
+        "type_vocab_size",
+        "layer_norm_eps",
+        "position_embedding_type",
+    ] {
+        assert!(written.get(bert_only).is_none(), "{bert_only}: {written}");
     }
 }

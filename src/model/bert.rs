@@ -11,6 +11,7 @@ use tch::nn::{Init, Path};
 use tch::{Kind, Tensor};
 
 use super::config::{BertConfig, HiddenAct};
+use super::family::EncoderNames;
 use super::packing::Packing;
 
 /// Var-store group of parameters that take weight decay.
@@ -44,6 +45,11 @@ pub(crate) fn var(p: &Path, name: &str, dims: &[i64], init: Init) -> Result<Tens
         }
         init => p.f_var(name, dims, init).map_err(fail),
     }
+}
+
+/// The path `dotted` (`attention.self.query`) below `p`.
+pub(crate) fn at<'a>(p: &Path<'a>, dotted: &str) -> Path<'a> {
+    dotted.split('.').fold(p.clone(), |p, part| p.sub(part))
 }
 
 /// `nn.Linear` with HF's initialisation (normal(0, initializer_range), zero bias).
@@ -116,13 +122,14 @@ fn embedding_table(p: &Path, name: &str, rows: i64, dim: i64, std: f64) -> Resul
     )
 }
 
-/// `BertEmbeddings` (and `RobertaEmbeddings`): word + position + token type, then LayerNorm
-/// and dropout.
+/// `BertEmbeddings` (and `RobertaEmbeddings`, DistilBERT's `Embeddings`): word + position
+/// (+ token type, where the family has them), then LayerNorm and dropout.
 #[derive(Debug)]
 struct Embeddings {
     word: Tensor,
     position: Tensor,
-    token_type: Tensor,
+    /// `None` for DistilBERT, which has no token types.
+    token_type: Option<Tensor>,
     layer_norm: LayerNorm,
     dropout: f64,
     /// The position id of each row's first token (0 for BERT, `pad_token_id + 1` for
@@ -156,13 +163,17 @@ impl Embeddings {
                 c.hidden_size,
                 std,
             )?,
-            token_type: embedding_table(
-                &(&p / "token_type_embeddings"),
-                "weight",
-                c.type_vocab_size,
-                c.hidden_size,
-                std,
-            )?,
+            token_type: if c.family()?.token_types() {
+                Some(embedding_table(
+                    &(&p / "token_type_embeddings"),
+                    "weight",
+                    c.type_vocab_size,
+                    c.hidden_size,
+                    std,
+                )?)
+            } else {
+                None
+            },
             layer_norm: LayerNorm::new(&p / "LayerNorm", c.hidden_size, c.layer_norm_eps)?,
             dropout: c.hidden_dropout_prob,
             first_position: c.family()?.first_position(c.pad_token_id),
@@ -182,19 +193,19 @@ impl Embeddings {
             first => packing.positions() + first,
         };
         let xs = Tensor::embedding(&self.word, &packing.pack(input_ids), -1, false, false)
-            + Tensor::embedding(&self.position, &positions, -1, false, false)
-            + Tensor::embedding(
-                &self.token_type,
-                &packing.pack(token_type_ids),
-                -1,
-                false,
-                false,
-            );
+            + Tensor::embedding(&self.position, &positions, -1, false, false);
+        let xs = match &self.token_type {
+            Some(table) => {
+                xs + Tensor::embedding(table, &packing.pack(token_type_ids), -1, false, false)
+            }
+            None => xs,
+        };
         self.layer_norm.forward(&xs).dropout(self.dropout, train)
     }
 }
 
-/// `BertSelfAttention` + `BertSelfOutput` (HF's `attention.self` and `attention.output`).
+/// `BertSelfAttention` + `BertSelfOutput` (HF's `attention.self` and `attention.output`;
+/// DistilBERT's `attention` and `sa_layer_norm`).
 #[derive(Debug)]
 struct Attention {
     query: Linear,
@@ -208,16 +219,15 @@ struct Attention {
 }
 
 impl Attention {
-    fn new(p: Path, c: &BertConfig) -> Result<Self> {
+    /// At layer path `p`, with the family's names `n`.
+    fn new(p: &Path, n: &EncoderNames, c: &BertConfig) -> Result<Self> {
         let (h, std) = (c.hidden_size, c.initializer_range);
-        let s = &p / "self";
-        let o = &p / "output";
         Ok(Attention {
-            query: Linear::new(&s / "query", h, h, std)?,
-            key: Linear::new(&s / "key", h, h, std)?,
-            value: Linear::new(&s / "value", h, h, std)?,
-            output: Linear::new(&o / "dense", h, h, std)?,
-            layer_norm: LayerNorm::new(&o / "LayerNorm", h, c.layer_norm_eps)?,
+            query: Linear::new(at(p, n.query), h, h, std)?,
+            key: Linear::new(at(p, n.key), h, h, std)?,
+            value: Linear::new(at(p, n.value), h, h, std)?,
+            output: Linear::new(at(p, n.attention_output), h, h, std)?,
+            layer_norm: LayerNorm::new(at(p, n.attention_norm), h, c.layer_norm_eps)?,
             heads: c.num_attention_heads,
             attention_dropout: c.attention_probs_dropout_prob,
             hidden_dropout: c.hidden_dropout_prob,
@@ -325,7 +335,8 @@ fn eager_attention(
     (probs.matmul(v), probs)
 }
 
-/// `BertLayer`: attention, then the feed-forward block (`intermediate` and `output`).
+/// `BertLayer` (DistilBERT's `TransformerBlock`): attention, then the feed-forward block
+/// (`intermediate` and `output`; `ffn.lin1`, `ffn.lin2`).
 #[derive(Debug)]
 struct Layer {
     attention: Attention,
@@ -337,14 +348,14 @@ struct Layer {
 }
 
 impl Layer {
-    fn new(p: Path, c: &BertConfig) -> Result<Self> {
+    fn new(p: Path, n: &EncoderNames, c: &BertConfig) -> Result<Self> {
         let (h, i, std) = (c.hidden_size, c.intermediate_size, c.initializer_range);
         Ok(Layer {
-            attention: Attention::new(&p / "attention", c)?,
-            intermediate: Linear::new(&p / "intermediate" / "dense", h, i, std)?,
+            attention: Attention::new(&p, n, c)?,
+            intermediate: Linear::new(at(&p, n.intermediate), h, i, std)?,
             activation: c.hidden_act,
-            output: Linear::new(&p / "output" / "dense", i, h, std)?,
-            layer_norm: LayerNorm::new(&p / "output" / "LayerNorm", h, c.layer_norm_eps)?,
+            output: Linear::new(at(&p, n.output), i, h, std)?,
+            layer_norm: LayerNorm::new(at(&p, n.output_norm), h, c.layer_norm_eps)?,
             dropout: c.hidden_dropout_prob,
         })
     }
@@ -404,9 +415,10 @@ impl BertModel {
         c.validate()?;
         // Creation order is module order: it is the order `named_parameters` reports.
         let embeddings = Embeddings::new(&p / "embeddings", c)?;
-        let encoder = &p / "encoder" / "layer";
+        let names = c.family()?.encoder_names();
+        let encoder = at(&p, names.layers);
         let layers = (0..c.num_hidden_layers)
-            .map(|i| Layer::new(&encoder / i, c))
+            .map(|i| Layer::new(&encoder / i, &names, c))
             .collect::<Result<_>>()?;
         Ok(BertModel {
             embeddings,

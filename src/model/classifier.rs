@@ -1,6 +1,8 @@
 //! `BertForSequenceClassification`: BERT's pooled `[CLS]` state → dropout → linear head; for
 //! RoBERTa and XLM-R (`RobertaForSequenceClassification`) the same shape inside the head:
-//! `<s>` → dropout → `classifier.dense` → tanh → dropout → `classifier.out_proj`.
+//! `<s>` → dropout → `classifier.dense` → tanh → dropout → `classifier.out_proj`; for
+//! DistilBERT `[CLS]` → `pre_classifier` → ReLU → dropout (`seq_classif_dropout`) →
+//! `classifier` (see [`Family::sequence_head`](super::Family::sequence_head)).
 
 //!
 //! The rest of the type lives beside it: checkpoint loading and saving in
@@ -10,9 +12,10 @@ use anyhow::{bail, Result};
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
-use super::bert::{BertModel, Linear};
+use super::bert::{at, BertModel, Linear};
 use super::checkpoint::BertCheckpoint;
 use super::config::BertConfig;
+use super::family::{HeadActivation, SequenceHead};
 use super::weights::LoadReport;
 use crate::data::tokenizer::Encoded;
 
@@ -21,11 +24,13 @@ pub struct BertForSequenceClassification {
     pub vs: VarStore,
     pub config: BertConfig,
     pub bert: BertModel,
-    /// RoBERTa's `classifier.dense` (tanh after it) on `<s>`; `None` for BERT, whose pooler
-    /// does the same inside the encoder.
+    /// RoBERTa's `classifier.dense` (tanh after it) on `<s>`, DistilBERT's `pre_classifier`
+    /// (ReLU); `None` for BERT, whose pooler does the same inside the encoder.
     pub dense: Option<Linear>,
-    /// `classifier` (BERT) or `classifier.out_proj` (RoBERTa): the logits.
+    /// `classifier` (BERT, DistilBERT) or `classifier.out_proj` (RoBERTa): the logits.
     pub classifier: Linear,
+    /// The family's head: its activation and where dropout goes.
+    shape: SequenceHead,
     /// Set by `from_pretrained`: what matched the checkpoint.
     pub load_report: Option<LoadReport>,
 }
@@ -58,12 +63,23 @@ impl BertForSequenceClassification {
         self.head(pooled, train)
     }
 
-    /// The head on the pooled `[CLS]` (BERT) or the `<s>` state (RoBERTa).
+    /// The head on the pooled `[CLS]` (BERT) or the first token's state (the others).
     fn head(&self, pooled: Tensor, train: bool) -> Tensor {
-        let p = self.config.classifier_dropout_prob();
-        let features = match &self.dense {
-            Some(dense) => dense.forward(&pooled.dropout(p, train)).tanh(),
-            None => pooled,
+        let p = self.config.sequence_dropout();
+        let features = match (&self.dense, self.shape.dense) {
+            (Some(dense), Some((_, activation))) => {
+                let input = if self.shape.dropout_before_dense {
+                    pooled.dropout(p, train)
+                } else {
+                    pooled
+                };
+                let out = dense.forward(&input);
+                match activation {
+                    HeadActivation::Tanh => out.tanh(),
+                    HeadActivation::Relu => out.relu(),
+                }
+            }
+            _ => pooled,
         };
         self.classifier.forward(&features.dropout(p, train))
     }
@@ -137,21 +153,19 @@ impl BertCheckpoint for BertForSequenceClassification {
         let bert = BertModel::with_pooler(&root / family.prefix(), config, family.pools())?;
         let (h, std) = (config.hidden_size, config.initializer_range);
         let labels = config.num_labels() as i64;
-        let (dense, classifier) = if family.pools() {
-            (None, Linear::new(&root / "classifier", h, labels, std)?)
-        } else {
-            let head = &root / "classifier";
-            (
-                Some(Linear::new(&head / "dense", h, h, std)?),
-                Linear::new(&head / "out_proj", h, labels, std)?,
-            )
+        let shape = family.sequence_head();
+        let dense = match shape.dense {
+            Some((name, _)) => Some(Linear::new(at(&root, name), h, h, std)?),
+            None => None,
         };
+        let classifier = Linear::new(at(&root, shape.out), h, labels, std)?;
         Ok(BertForSequenceClassification {
             vs,
             config: config.clone(),
             bert,
             dense,
             classifier,
+            shape,
             load_report: None,
         })
     }

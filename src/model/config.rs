@@ -2,6 +2,11 @@
 //!
 //! Fields we do not use are kept in `extra` (in their original order) and written back on save,
 //! so a checkpoint that passes through this crate loses nothing Python relies on.
+//!
+//! DistilBERT's config names the same sizes differently (`dim`, `n_layers`, `n_heads`,
+//! `hidden_dim`, `activation`, `dropout`, `attention_dropout`): they are read into BERT's
+//! fields and written back under DistilBERT's names ([`DISTILBERT_KEYS`]), so the rest of the
+//! crate knows one set of names and a saved DistilBERT config is DistilBERT's.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -124,6 +129,82 @@ config_enum!(
     RelativeKeyQuery = "relative_key_query",
 );
 
+/// DistilBERT's config keys, BERT's field for each, and DistilBertConfig's default.
+pub const DISTILBERT_KEYS: [(&str, &str, DefaultValue); 7] = [
+    ("dim", "hidden_size", DefaultValue::Int(768)),
+    ("n_layers", "num_hidden_layers", DefaultValue::Int(6)),
+    ("n_heads", "num_attention_heads", DefaultValue::Int(12)),
+    ("hidden_dim", "intermediate_size", DefaultValue::Int(3072)),
+    ("activation", "hidden_act", DefaultValue::Text("gelu")),
+    ("dropout", "hidden_dropout_prob", DefaultValue::Float(0.1)),
+    (
+        "attention_dropout",
+        "attention_probs_dropout_prob",
+        DefaultValue::Float(0.1),
+    ),
+];
+
+/// BERT's fields a DistilBERT config does not have (its embeddings have no token types, its
+/// LayerNorms a fixed eps of 1e-12): dropped when one is written.
+const NOT_DISTILBERT: [&str; 3] = [
+    "type_vocab_size",
+    "layer_norm_eps",
+    "position_embedding_type",
+];
+
+/// A default value in a key table.
+#[derive(Debug, Clone, Copy)]
+pub enum DefaultValue {
+    Int(i64),
+    Float(f64),
+    Text(&'static str),
+}
+
+impl DefaultValue {
+    fn json(self) -> serde_json::Value {
+        match self {
+            DefaultValue::Int(v) => v.into(),
+            DefaultValue::Float(v) => v.into(),
+            DefaultValue::Text(v) => v.into(),
+        }
+    }
+}
+
+/// The name `config.json` gives BERT's `field` in a config of `family` (`dim` for DistilBERT's
+/// `hidden_size`), for messages that name the field a user would edit.
+pub fn field_name(family: Family, field: &'static str) -> &'static str {
+    if family == Family::DistilBert {
+        if let Some((theirs, _, _)) = DISTILBERT_KEYS.iter().find(|k| k.1 == field) {
+            return theirs;
+        }
+    }
+    field
+}
+
+fn is_distilbert(map: &serde_json::Map<String, serde_json::Value>) -> bool {
+    map.get("model_type").and_then(|v| v.as_str()) == Some(Family::DistilBert.model_type())
+}
+
+/// A DistilBERT config's keys as BERT's fields (the others untouched).
+fn from_distilbert_keys(map: &mut serde_json::Map<String, serde_json::Value>) {
+    for (theirs, ours, default) in DISTILBERT_KEYS {
+        let value = map.remove(theirs).unwrap_or_else(|| default.json());
+        map.insert(ours.to_string(), value);
+    }
+}
+
+/// BERT's fields back under a DistilBERT config's keys.
+fn to_distilbert_keys(map: &mut serde_json::Map<String, serde_json::Value>) {
+    for (theirs, ours, _) in DISTILBERT_KEYS {
+        if let Some(value) = map.remove(ours) {
+            map.insert(theirs.to_string(), value);
+        }
+    }
+    for field in NOT_DISTILBERT {
+        map.remove(field);
+    }
+}
+
 fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     Ok(Option::<i64>::deserialize(d)?.unwrap_or(0))
 }
@@ -194,12 +275,23 @@ impl BertConfig {
         }
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read model config {}", path.display()))?;
-        let config: BertConfig = serde_json::from_str(&text)
+        let config = Self::from_json(&text)
             .with_context(|| format!("{} is not a BERT config.json", path.display()))?;
         config
             .validate_architecture()
             .with_context(|| format!("in {}", path.display()))?;
         Ok(config)
+    }
+
+    /// A config from the text of a `config.json` (DistilBERT's keys read as BERT's fields).
+    pub fn from_json(text: &str) -> Result<Self> {
+        let mut value: serde_json::Value = serde_json::from_str(text)?;
+        if let Some(map) = value.as_object_mut() {
+            if is_distilbert(map) {
+                from_distilbert_keys(map);
+            }
+        }
+        Ok(serde_json::from_value(value)?)
     }
 
     /// A config of the given shape with Hugging Face's defaults elsewhere (for random models).
@@ -245,6 +337,17 @@ impl BertConfig {
                 }
             }
         }
+        if self
+            .extra
+            .get("sinusoidal_pos_embds")
+            .and_then(|v| v.as_bool())
+            == Some(true)
+        {
+            bail!(
+                "sinusoidal_pos_embds is true: DistilBERT with fixed sinusoidal positions is \
+                 not supported (every published DistilBERT learns its positions)"
+            );
+        }
         for flag in ["is_decoder", "add_cross_attention"] {
             if self.extra.get(flag).and_then(|v| v.as_bool()) == Some(true) {
                 bail!(
@@ -260,6 +363,8 @@ impl BertConfig {
         if self.num_labels() == 0 {
             bail!("num_labels is 0: a classifier needs at least one class");
         }
+        let family = self.family()?;
+        let name = |field| field_name(family, field);
         for (field, value) in [
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),
@@ -270,7 +375,7 @@ impl BertConfig {
             ("type_vocab_size", self.type_vocab_size),
         ] {
             if value <= 0 {
-                bail!("{field} is {value}; it must be at least 1");
+                bail!("{} is {value}; it must be at least 1", name(field));
             }
         }
         for (field, p) in [
@@ -283,9 +388,14 @@ impl BertConfig {
                 "classifier_dropout",
                 self.classifier_dropout.unwrap_or_default(),
             ),
+            ("seq_classif_dropout", self.sequence_dropout()),
+            ("qa_dropout", self.span_dropout()),
         ] {
             if !(0.0..1.0).contains(&p) {
-                bail!("{field} is {p}; a dropout probability lies in [0, 1)");
+                bail!(
+                    "{} is {p}; a dropout probability lies in [0, 1)",
+                    name(field)
+                );
             }
         }
         if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps.is_finite()) {
@@ -303,8 +413,10 @@ impl BertConfig {
         }
         if self.hidden_size % self.num_attention_heads != 0 {
             bail!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
+                "{} {} is not a multiple of {} {}",
+                name("hidden_size"),
                 self.hidden_size,
+                name("num_attention_heads"),
                 self.num_attention_heads
             );
         }
@@ -390,8 +502,36 @@ impl BertConfig {
             .unwrap_or_else(|| format!("LABEL_{i}"))
     }
 
+    /// Dropout before a token classifier (and a BERT's or RoBERTa's sequence head):
+    /// `classifier_dropout`, else `hidden_dropout_prob` (DistilBERT's `dropout`).
     pub fn classifier_dropout_prob(&self) -> f64 {
         self.classifier_dropout.unwrap_or(self.hidden_dropout_prob)
+    }
+
+    /// A number from `extra` (a field this struct does not name), or `default`.
+    fn extra_f64(&self, key: &str, default: f64) -> f64 {
+        self.extra
+            .get(key)
+            .and_then(|v| v.as_f64())
+            .unwrap_or(default)
+    }
+
+    /// Dropout in the sequence classifier's head: DistilBERT's `seq_classif_dropout`
+    /// (0.2 by default), the classifier dropout for the other families.
+    pub fn sequence_dropout(&self) -> f64 {
+        match self.family() {
+            Ok(Family::DistilBert) => self.extra_f64("seq_classif_dropout", 0.2),
+            _ => self.classifier_dropout_prob(),
+        }
+    }
+
+    /// Dropout before the question-answering head: DistilBERT's `qa_dropout` (0.1 by
+    /// default); BERT's and RoBERTa's heads have none.
+    pub fn span_dropout(&self) -> f64 {
+        match self.family() {
+            Ok(Family::DistilBert) => self.extra_f64("qa_dropout", 0.1),
+            _ => 0.0,
+        }
     }
 
     /// The encoder family `model_type` names (BERT when the field is absent, as in configs
@@ -430,6 +570,12 @@ impl BertConfig {
             .extra
             .entry("model_type")
             .or_insert(serde_json::json!("bert"));
-        Ok(serde_json::to_string_pretty(&config)?)
+        let mut value = serde_json::to_value(&config)?;
+        if let Some(map) = value.as_object_mut() {
+            if is_distilbert(map) {
+                to_distilbert_keys(map);
+            }
+        }
+        Ok(serde_json::to_string_pretty(&value)?)
     }
 }

@@ -6,12 +6,16 @@
 //! | BERT | `bert` | `bert.` | from 0 | `bert.pooler.dense` → tanh → `classifier` | `cls.predictions.*` |
 //! | RoBERTa | `roberta` | `roberta.` | from `pad_token_id + 1` | `<s>` → `classifier.dense` → tanh → `classifier.out_proj` | `lm_head.*` |
 //! | XLM-RoBERTa | `xlm-roberta` | `roberta.` | as RoBERTa | as RoBERTa | as RoBERTa |
+//! | DistilBERT | `distilbert` | `distilbert.` | from 0 | `[CLS]` → `pre_classifier` → ReLU → `classifier` | `vocab_transform`, `vocab_layer_norm`, `vocab_projector` |
 //!
 //! RoBERTa's encoder layers are BERT's (`RobertaLayer` is `BertLayer` under another name),
-//! so one encoder serves all three; the families differ in the embeddings' positions, the
-//! names, and the heads.
+//! and DistilBERT's `TransformerBlock` is the same post-norm layer under other names
+//! ([`EncoderNames`]) without token types, so one encoder serves all four; the families differ
+//! in the embeddings, the names, and the heads.
 
 use anyhow::{bail, Result};
+
+use super::config::HiddenAct;
 
 /// An encoder family (see the module's table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,11 +23,17 @@ pub enum Family {
     Bert,
     Roberta,
     XlmRoberta,
+    DistilBert,
 }
 
 impl Family {
     /// Every family, in the order error messages list them.
-    pub const ALL: [Family; 3] = [Family::Bert, Family::Roberta, Family::XlmRoberta];
+    pub const ALL: [Family; 4] = [
+        Family::Bert,
+        Family::Roberta,
+        Family::XlmRoberta,
+        Family::DistilBert,
+    ];
 
     /// `model_type` as `config.json` writes it.
     pub fn model_type(self) -> &'static str {
@@ -31,6 +41,7 @@ impl Family {
             Family::Bert => "bert",
             Family::Roberta => "roberta",
             Family::XlmRoberta => "xlm-roberta",
+            Family::DistilBert => "distilbert",
         }
     }
 
@@ -60,6 +71,7 @@ impl Family {
         match self {
             Family::Bert => "bert",
             Family::Roberta | Family::XlmRoberta => "roberta",
+            Family::DistilBert => "distilbert",
         }
     }
 
@@ -69,6 +81,7 @@ impl Family {
             Family::Bert => "Bert",
             Family::Roberta => "Roberta",
             Family::XlmRoberta => "XLMRoberta",
+            Family::DistilBert => "DistilBert",
         }
     }
 
@@ -85,13 +98,87 @@ impl Family {
     /// id plus one (`create_position_ids_from_input_ids`), BERT from 0.
     pub fn first_position(self, pad_token_id: i64) -> i64 {
         match self {
-            Family::Bert => 0,
+            Family::Bert | Family::DistilBert => 0,
             Family::Roberta | Family::XlmRoberta => pad_token_id + 1,
         }
     }
 
+    /// Whether the embeddings add a token-type table (`token_type_embeddings`); DistilBERT
+    /// has none and its tokenizer gives no `token_type_ids`, so a pair's types are ignored.
+    pub fn token_types(self) -> bool {
+        self != Family::DistilBert
+    }
+
+    /// Where the encoder's parts live under [`prefix`](Self::prefix).
+    pub fn encoder_names(self) -> EncoderNames {
+        match self {
+            Family::DistilBert => EncoderNames {
+                layers: "transformer.layer",
+                query: "attention.q_lin",
+                key: "attention.k_lin",
+                value: "attention.v_lin",
+                attention_output: "attention.out_lin",
+                attention_norm: "sa_layer_norm",
+                intermediate: "ffn.lin1",
+                output: "ffn.lin2",
+                output_norm: "output_layer_norm",
+            },
+            _ => EncoderNames {
+                layers: "encoder.layer",
+                query: "attention.self.query",
+                key: "attention.self.key",
+                value: "attention.self.value",
+                attention_output: "attention.output.dense",
+                attention_norm: "attention.output.LayerNorm",
+                intermediate: "intermediate.dense",
+                output: "output.dense",
+                output_norm: "output.LayerNorm",
+            },
+        }
+    }
+
+    /// The top-level modules of the family's base model: a bare base-model checkpoint
+    /// (`embeddings.…`, `encoder.…`) names its tensors from these, without the prefix.
+    pub fn base_parts(self) -> &'static [&'static str] {
+        match self {
+            Family::DistilBert => &["embeddings.", "transformer."],
+            _ => &["embeddings.", "encoder.", "pooler."],
+        }
+    }
+
+    /// The sequence classifier's head after the encoder (see the module's table).
+    pub fn sequence_head(self) -> SequenceHead {
+        match self {
+            Family::Bert => SequenceHead {
+                dense: None,
+                dropout_before_dense: false,
+                out: "classifier",
+            },
+            Family::Roberta | Family::XlmRoberta => SequenceHead {
+                dense: Some(("classifier.dense", HeadActivation::Tanh)),
+                dropout_before_dense: true,
+                out: "classifier.out_proj",
+            },
+            Family::DistilBert => SequenceHead {
+                dense: Some(("pre_classifier", HeadActivation::Relu)),
+                dropout_before_dense: false,
+                out: "classifier",
+            },
+        }
+    }
+
+    /// The masked-LM head's activation for a config whose `hidden_act` is `hidden_act`:
+    /// RoBERTa's `lm_head` applies the exact GELU whatever the encoder uses.
+    pub fn masked_lm_activation(self, hidden_act: HiddenAct) -> HiddenAct {
+        match self {
+            Family::Roberta | Family::XlmRoberta => HiddenAct::Gelu,
+            Family::Bert | Family::DistilBert => hidden_act,
+        }
+    }
+
     /// Whether the sequence classifier reads BERT's pooler (`tanh(dense([CLS]))` inside the
-    /// encoder); RoBERTa's does the same inside its head, `classifier.dense`, on `<s>`.
+    /// encoder); RoBERTa's does the same inside its head, `classifier.dense`, on `<s>`, and
+    /// DistilBERT's with ReLU in `pre_classifier`.
     pub fn pools(self) -> bool {
         self == Family::Bert
     }
@@ -111,8 +198,49 @@ impl Family {
                 bias: "lm_head.bias",
                 decoder: "lm_head.decoder",
             },
+            Family::DistilBert => MaskedLmNames {
+                dense: "vocab_transform",
+                layer_norm: "vocab_layer_norm",
+                bias: "vocab_projector.bias",
+                decoder: "vocab_projector",
+            },
         }
     }
+}
+
+/// The names of an encoder layer's parts, relative to the layer (`….layer.3.`), and of the
+/// layer list relative to the family's prefix. In module order, which is the order
+/// `named_parameters` reports.
+#[derive(Debug, Clone, Copy)]
+pub struct EncoderNames {
+    pub layers: &'static str,
+    pub query: &'static str,
+    pub key: &'static str,
+    pub value: &'static str,
+    pub attention_output: &'static str,
+    pub attention_norm: &'static str,
+    pub intermediate: &'static str,
+    pub output: &'static str,
+    pub output_norm: &'static str,
+}
+
+/// A sequence classifier's head on the first token's state: an optional dense layer with its
+/// activation (dropout before it when the family has it: RoBERTa's, not DistilBERT's), then
+/// dropout and the output layer.
+#[derive(Debug, Clone, Copy)]
+pub struct SequenceHead {
+    pub dense: Option<(&'static str, HeadActivation)>,
+    pub dropout_before_dense: bool,
+    pub out: &'static str,
+}
+
+/// The activation after a sequence head's dense layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadActivation {
+    /// RoBERTa's `classifier.dense` (BERT's pooler too).
+    Tanh,
+    /// DistilBERT's `pre_classifier`.
+    Relu,
 }
 
 /// Where a family's masked-LM head keeps its parameters (`decoder` holds no parameter of its

@@ -14,10 +14,9 @@ use anyhow::Result;
 use tch::nn::{Init, VarStore};
 use tch::{Device, Tensor};
 
-use super::bert::{activate, var, BertModel, LayerNorm, Linear, NO_DECAY};
+use super::bert::{activate, at, var, BertModel, LayerNorm, Linear, NO_DECAY};
 use super::checkpoint::{self, BertCheckpoint};
-use super::config::{BertConfig, HiddenAct};
-use super::family::Family;
+use super::config::BertConfig;
 use super::weights::LoadReport;
 use crate::data::tagging::IGNORE_INDEX;
 use crate::data::tokenizer::{BertTokenizer, Encoded};
@@ -46,7 +45,7 @@ impl BertCheckpoint for BertForMaskedLM {
         let family = config.family()?;
         let bert = BertModel::with_pooler(&root / family.prefix(), config, false)?;
         let names = family.masked_lm_names();
-        let at = |dotted: &str| dotted.split('.').fold(root.clone(), |p, part| &p / part);
+        let at = |dotted: &str| at(&root, dotted);
         let transform = Linear::new(
             at(names.dense),
             config.hidden_size,
@@ -152,10 +151,9 @@ impl BertForMaskedLM {
 
     /// `BertLMPredictionHead` (`RobertaLMHead`): transform, then the tied decoder.
     fn head(&self, states: &Tensor) -> Tensor {
-        // RoBERTa's head applies the exact GELU whatever the encoder's `hidden_act`.
         let act = match self.config.family() {
-            Ok(Family::Bert) | Err(_) => self.config.hidden_act,
-            Ok(_) => HiddenAct::Gelu,
+            Ok(family) => family.masked_lm_activation(self.config.hidden_act),
+            Err(_) => self.config.hidden_act,
         };
         let transformed = self
             .transform_norm

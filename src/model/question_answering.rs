@@ -1,6 +1,6 @@
 //! `BertForQuestionAnswering`: every token's last-layer state → `qa_outputs` (two outputs), the
 //! start and end logits of the answer span. As in transformers, no pooler and no dropout before
-//! the head.
+//! the head (DistilBERT's has one: `qa_dropout`).
 //!
 //! One difference, on purpose: padding positions get a start and end logit of -10000, so no
 //! span can start or end there and the loss's softmax runs over real tokens only.
@@ -90,18 +90,24 @@ impl BertForQuestionAnswering {
         let states = self
             .bert
             .token_states(input_ids, attention_mask, token_type_ids, None, train);
-        self.head(&states, attention_mask)
+        self.head(&states, attention_mask, train)
     }
 
     /// [`forward`](Self::forward) for an encoded batch, moved to the model's device.
     pub fn logits(&self, batch: &Encoded, train: bool) -> (Tensor, Tensor) {
         let device = self.vs.device();
         let states = self.bert.batch_token_states(batch, device, train);
-        self.head(&states, &batch.attention_mask.to_device(device))
+        self.head(&states, &batch.attention_mask.to_device(device), train)
     }
 
-    fn head(&self, states: &Tensor, attention_mask: &Tensor) -> (Tensor, Tensor) {
-        let logits = self.qa_outputs.forward(states).to_kind(Kind::Float);
+    fn head(&self, states: &Tensor, attention_mask: &Tensor, train: bool) -> (Tensor, Tensor) {
+        let p = self.config.span_dropout();
+        let states = if p > 0.0 {
+            states.dropout(p, train)
+        } else {
+            states.shallow_clone()
+        };
+        let logits = self.qa_outputs.forward(&states).to_kind(Kind::Float);
         let padding = attention_mask.eq(0).unsqueeze(-1);
         let logits = logits.masked_fill(&padding, PADDING_LOGIT);
         let parts = logits.split(1, -1);

@@ -9,7 +9,8 @@
 //! The list follows the var store exactly (names and creation order of `model/bert.rs` and
 //! `model/classifier.rs`); `tests/model_loading.rs` checks that it does.
 
-use super::config::BertConfig;
+use super::config::{field_name, BertConfig};
+use super::family::Family;
 
 /// One dimension of a parameter: its size and the config field that sets it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,11 +57,13 @@ struct Sizes {
 }
 
 impl Sizes {
+    /// Each dimension named as the family's `config.json` names it (`dim` for DistilBERT).
     fn of(c: &BertConfig) -> Self {
+        let f = |field| field_name(family(c), field);
         Sizes {
             vocab: (c.vocab_size, "vocab_size"),
-            hidden: (c.hidden_size, "hidden_size"),
-            intermediate: (c.intermediate_size, "intermediate_size"),
+            hidden: (c.hidden_size, f("hidden_size")),
+            intermediate: (c.intermediate_size, f("intermediate_size")),
             positions: (c.max_position_embeddings, "max_position_embeddings"),
             types: (c.type_vocab_size, "type_vocab_size"),
             labels: (c.num_labels() as i64, "num_labels"),
@@ -89,9 +92,13 @@ fn layer_norm(out: &mut Vec<ParamShape>, prefix: &str, h: (i64, &'static str)) {
     }
 }
 
+fn family(c: &BertConfig) -> Family {
+    c.family().unwrap_or(Family::Bert)
+}
+
 /// The encoder's parameter prefix (`bert`, `roberta`; see [`super::Family::prefix`]).
 fn prefix(c: &BertConfig) -> &'static str {
-    c.family().map_or("bert", |f| f.prefix())
+    family(c).prefix()
 }
 
 /// The embeddings' parameters, in creation order.
@@ -99,11 +106,14 @@ pub fn embeddings(c: &BertConfig) -> Vec<ParamShape> {
     let s = Sizes::of(c);
     let p = prefix(c);
     let mut out = Vec::new();
-    for (name, rows) in [
+    let mut tables = vec![
         ("word_embeddings", s.vocab),
         ("position_embeddings", s.positions),
-        ("token_type_embeddings", s.types),
-    ] {
+    ];
+    if family(c).token_types() {
+        tables.push(("token_type_embeddings", s.types));
+    }
+    for (name, rows) in tables {
         out.push(ParamShape {
             name: format!("{p}.embeddings.{name}.weight"),
             dims: dims(&[rows, s.hidden]),
@@ -116,55 +126,49 @@ pub fn embeddings(c: &BertConfig) -> Vec<ParamShape> {
 /// Encoder layer `i`'s parameters, in creation order.
 pub fn layer(c: &BertConfig, i: i64) -> Vec<ParamShape> {
     let s = Sizes::of(c);
-    let p = format!("{}.encoder.layer.{i}", prefix(c));
+    let n = family(c).encoder_names();
+    let p = format!("{}.{}.{i}", prefix(c), n.layers);
     let mut out = Vec::new();
-    for part in ["query", "key", "value"] {
-        linear(
-            &mut out,
-            &format!("{p}.attention.self.{part}"),
-            s.hidden,
-            s.hidden,
-        );
+    for part in [n.query, n.key, n.value, n.attention_output] {
+        linear(&mut out, &format!("{p}.{part}"), s.hidden, s.hidden);
     }
+    layer_norm(&mut out, &format!("{p}.{}", n.attention_norm), s.hidden);
     linear(
         &mut out,
-        &format!("{p}.attention.output.dense"),
-        s.hidden,
-        s.hidden,
-    );
-    layer_norm(
-        &mut out,
-        &format!("{p}.attention.output.LayerNorm"),
-        s.hidden,
-    );
-    linear(
-        &mut out,
-        &format!("{p}.intermediate.dense"),
+        &format!("{p}.{}", n.intermediate),
         s.intermediate,
         s.hidden,
     );
     linear(
         &mut out,
-        &format!("{p}.output.dense"),
+        &format!("{p}.{}", n.output),
         s.hidden,
         s.intermediate,
     );
-    layer_norm(&mut out, &format!("{p}.output.LayerNorm"), s.hidden);
+    layer_norm(&mut out, &format!("{p}.{}", n.output_norm), s.hidden);
     out
 }
 
 /// The pooler's and the classification head's parameters: BERT's `bert.pooler.dense` and
-/// `classifier`, RoBERTa's `classifier.dense` and `classifier.out_proj`.
+/// `classifier`, RoBERTa's `classifier.dense` and `classifier.out_proj`, DistilBERT's
+/// `pre_classifier` and `classifier`.
 pub fn pooler_and_head(c: &BertConfig) -> Vec<ParamShape> {
     let s = Sizes::of(c);
+    let family = family(c);
     let mut out = Vec::new();
-    if c.family().map_or(true, |f| f.pools()) {
-        linear(&mut out, "bert.pooler.dense", s.hidden, s.hidden);
-        linear(&mut out, "classifier", s.labels, s.hidden);
-    } else {
-        linear(&mut out, "classifier.dense", s.hidden, s.hidden);
-        linear(&mut out, "classifier.out_proj", s.labels, s.hidden);
+    if family.pools() {
+        linear(
+            &mut out,
+            &format!("{}.pooler.dense", family.prefix()),
+            s.hidden,
+            s.hidden,
+        );
     }
+    let head = family.sequence_head();
+    if let Some((dense, _)) = head.dense {
+        linear(&mut out, dense, s.hidden, s.hidden);
+    }
+    linear(&mut out, head.out, s.labels, s.hidden);
     out
 }
 

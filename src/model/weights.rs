@@ -5,7 +5,7 @@
 //! | in the file                        | in the model                            |
 //! |------------------------------------|-----------------------------------------|
 //! | `bert.…`, `roberta.…` (`*For*` checkpoints) | unchanged                      |
-//! | `embeddings.…`, `encoder.…`, `pooler.…` (a bare base model, e.g. all-MiniLM-L6-v2) | the family's prefix added (`bert.`, `roberta.`) |
+//! | `embeddings.…`, `encoder.…`, `pooler.…` (a bare base model, e.g. all-MiniLM-L6-v2; DistilBERT's `transformer.…`) | the family's prefix added (`bert.`, `roberta.`, `distilbert.`) |
 //! | `….LayerNorm.gamma` / `….LayerNorm.beta` (TF-era names) | `….LayerNorm.weight` / `.bias` |
 //! | `…position_ids` (a buffer, not a parameter) | ignored                         |
 //!
@@ -182,16 +182,11 @@ fn model_name(raw: &str, family: Family) -> Option<String> {
     let name = raw
         .replace("LayerNorm.gamma", "LayerNorm.weight")
         .replace("LayerNorm.beta", "LayerNorm.bias");
-    Some(
-        if ["embeddings.", "encoder.", "pooler."]
-            .iter()
-            .any(|p| name.starts_with(p))
-        {
-            format!("{}.{name}", family.prefix())
-        } else {
-            name
-        },
-    )
+    Some(if family.base_parts().iter().any(|p| name.starts_with(p)) {
+        format!("{}.{name}", family.prefix())
+    } else {
+        name
+    })
 }
 
 /// Compares the shapes `config` implies with a weights file's header, before the model is
@@ -202,7 +197,7 @@ fn model_name(raw: &str, family: Family) -> Option<String> {
 /// is not an error: `load` replaces it and reports it, as transformers does.
 pub fn check_header(config: &BertConfig, header: &Header) -> Result<()> {
     let family = config.family()?;
-    let layer_prefix = format!("{}.encoder.layer.", family.prefix());
+    let layer_prefix = format!("{}.{}.", family.prefix(), family.encoder_names().layers);
     let file = header.file.display();
     let config_file = header
         .file
@@ -236,9 +231,10 @@ pub fn check_header(config: &BertConfig, header: &Header) -> Result<()> {
             .map(|p| p.name)
             .unwrap_or_default();
         bail!(
-            "num_hidden_layers is {} in {config_file}, but {file} holds {file_layers} encoder \
+            "{} is {} in {config_file}, but {file} holds {file_layers} encoder \
              layers (it has no tensor {first_missing}); does config.json belong to these \
              weights?",
+            super::config::field_name(family, "num_hidden_layers"),
             config.num_hidden_layers
         );
     }
@@ -251,7 +247,7 @@ pub fn check_header(config: &BertConfig, header: &Header) -> Result<()> {
             continue;
         };
         let want = expected.shape();
-        if *shape == want || expected.name.starts_with("classifier.") {
+        if *shape == want || !expected.name.starts_with(&format!("{}.", family.prefix())) {
             continue;
         }
         count += 1;
@@ -334,7 +330,7 @@ pub fn load(vs: &VarStore, file: &Path, architecture: &str, family: Family) -> R
         // another name.
         let name = if tied && name == decoder_weight {
             continue;
-        } else if tied && name == decoder_bias {
+        } else if tied && name == decoder_bias && decoder_bias != head.bias {
             if has_head_bias {
                 continue;
             }

@@ -1,6 +1,6 @@
-"""The transformers side of tests/families.rs: for one encoder family (roberta, xlm-roberta),
-a real tokenizer trained on CoLA's sentences (byte-level BPE as RoBERTa's, a SentencePiece
-Unigram with Metaspace as XLM-R's), small random models of every head built by transformers,
+"""The transformers side of tests/families.rs: for one encoder family (roberta, xlm-roberta,
+distilbert), a real tokenizer trained on CoLA's sentences (byte-level BPE as RoBERTa's, a
+SentencePiece Unigram with Metaspace as XLM-R's, a lower-cased WordPiece as DistilBERT's), small random models of every head built by transformers,
 their token ids and logits on single texts and on pairs (padded batches), the sequence
 classifier's loss and two AdamW steps; and (command `load`) what the Auto classes make of the
 folders the Rust side saved.
@@ -50,6 +50,21 @@ def tokenizer(family, lines):
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
         tk.post_processor = processors.RobertaProcessing(
             ("</s>", tk.token_to_id("</s>")), ("<s>", tk.token_to_id("<s>")))
+    elif family == "distilbert":
+        from transformers import DistilBertTokenizerFast as Fast
+        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        tk = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tk.normalizer = normalizers.BertNormalizer(lowercase=True)
+        tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tk.decoder = decoders.WordPiece()
+        tk.train_from_iterator(lines, trainers.WordPieceTrainer(
+            vocab_size=1000, special_tokens=specials))
+        c, e = tk.token_to_id("[CLS]"), tk.token_to_id("[SEP]")
+        tk.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", c), ("[SEP]", e)])
+        return Fast(tokenizer_object=tk, cls_token="[CLS]", sep_token="[SEP]",
+                    pad_token="[PAD]", unk_token="[UNK]", mask_token="[MASK]")
     else:
         from transformers import XLMRobertaTokenizerFast as Fast
         specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
@@ -72,6 +87,10 @@ def config(family, tok, head):
     if head in LABELS:
         names = LABELS[head]
         extra = {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+    if family == "distilbert":
+        return AutoConfig.for_model(
+            family, vocab_size=len(tok), dim=32, n_layers=2, n_heads=4, hidden_dim=64,
+            max_position_embeddings=130, pad_token_id=tok.pad_token_id, **extra)
     return AutoConfig.for_model(
         family, vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
         intermediate_size=64, max_position_embeddings=130, type_vocab_size=1,
