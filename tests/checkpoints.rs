@@ -171,9 +171,9 @@ fn refused(config_edit: impl Fn(&mut serde_json::Value)) -> String {
 
 #[test]
 fn other_architectures_and_unsupported_options_are_refused_by_field() {
-    let err = refused(|c| c["model_type"] = "electra".into());
+    let err = refused(|c| c["model_type"] = "deberta-v2".into());
     assert!(
-        err.contains("model_type") && err.contains("electra") && err.contains("config.json"),
+        err.contains("model_type") && err.contains("deberta-v2") && err.contains("config.json"),
         "{err}"
     );
     // A BERT's weights under a DistilBERT config: refused before allocating, naming the

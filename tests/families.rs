@@ -1,6 +1,6 @@
-//! RoBERTa, XLM-RoBERTa and DistilBERT against transformers (`tests/python/families.py`): a
-//! real tokenizer of each kind trained on CoLA's sentences (byte-level BPE; SentencePiece
-//! Unigram; WordPiece), small random models of every head built by transformers. Checked:
+//! RoBERTa, XLM-RoBERTa, DistilBERT and ELECTRA against transformers
+//! (`tests/python/families.py`): a real tokenizer of each kind trained on CoLA's sentences
+//! (byte-level BPE; SentencePiece Unigram; WordPiece), small random models of every head built by transformers. Checked:
 //! token ids of single texts and pairs (`<s> a </s></s> b </s>`; DistilBERT's token types
 //! ignored as its model has none), the logits of every head on padded batches of both within
 //! 1e-4 at real positions, the sequence classifier's and the masked-LM head's loss and two
@@ -172,9 +172,9 @@ fn family_matches_transformers(family: &str, class: &str) {
     let r = reference(family);
     let dir = r.dir.path();
     let tokenizer = BertTokenizer::from_dir(dir).unwrap();
-    // RoBERTa's kind of tokenizer gives one token type; DistilBERT's gives BERT's two, which
-    // its model (no token-type table) ignores.
-    let one_type = family != "distilbert";
+    // RoBERTa's kind of tokenizer gives one token type; DistilBERT's and ELECTRA's give BERT's
+    // two (DistilBERT's model, with no token-type table, ignores them).
+    let one_type = !["distilbert", "electra"].contains(&family);
     assert_eq!(
         tokenizer.second_type,
         i64::from(!one_type),
@@ -320,6 +320,11 @@ fn distilbert_matches_transformers_for_every_head() {
     family_matches_transformers("distilbert", "DistilBert");
 }
 
+#[test]
+fn electra_matches_transformers_for_every_head() {
+    family_matches_transformers("electra", "Electra");
+}
+
 /// Trains `family`'s random sequence classifier one epoch on CoLA-made sentence pairs with the
 /// CLI, predicts the test file with the CLI, and has transformers load the saved folder and
 /// predict the same rows: the family's class, every label equal, every score within 1e-6.
@@ -439,4 +444,9 @@ fn xlm_roberta_trains_from_the_cli_and_transformers_predicts_alike() {
 #[test]
 fn distilbert_trains_from_the_cli_and_transformers_predicts_alike() {
     family_trains_from_the_cli("distilbert", "DistilBert");
+}
+
+#[test]
+fn electra_trains_from_the_cli_and_transformers_predicts_alike() {
+    family_trains_from_the_cli("electra", "Electra");
 }

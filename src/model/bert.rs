@@ -122,8 +122,10 @@ fn embedding_table(p: &Path, name: &str, rows: i64, dim: i64, std: f64) -> Resul
     )
 }
 
-/// `BertEmbeddings` (and `RobertaEmbeddings`, DistilBERT's `Embeddings`): word + position
-/// (+ token type, where the family has them), then LayerNorm and dropout.
+/// `BertEmbeddings` (and `RobertaEmbeddings`, `ElectraEmbeddings`, DistilBERT's `Embeddings`):
+/// word + position (+ token type, where the family has them), then LayerNorm and dropout, at
+/// the embedding width ([`BertConfig::embedding_size`]); then ELECTRA's `embeddings_project`
+/// up to `hidden_size` when the two differ.
 #[derive(Debug)]
 struct Embeddings {
     word: Tensor,
@@ -135,16 +137,22 @@ struct Embeddings {
     /// The position id of each row's first token (0 for BERT, `pad_token_id + 1` for
     /// RoBERTa; see [`Family::first_position`](super::Family::first_position)).
     first_position: i64,
+    /// ELECTRA's `embeddings_project` (beside `embeddings`, not under it).
+    project: Option<Linear>,
 }
 
 impl Embeddings {
-    fn new(p: Path, c: &BertConfig) -> Result<Self> {
+    /// The embeddings of the base model at `model` (`electra`): `model.embeddings.*`, and
+    /// `model.embeddings_project` where the family has it.
+    fn new(model: &Path, c: &BertConfig) -> Result<Self> {
         let std = c.initializer_range;
+        let width = c.embedding_size();
+        let p = model / "embeddings";
         let word = embedding_table(
             &(&p / "word_embeddings"),
             "weight",
             c.vocab_size,
-            c.hidden_size,
+            width,
             std,
         )?;
         // HF zeroes the padding row at initialisation; a loaded checkpoint overwrites it anyway.
@@ -160,7 +168,7 @@ impl Embeddings {
                 &(&p / "position_embeddings"),
                 "weight",
                 c.max_position_embeddings,
-                c.hidden_size,
+                width,
                 std,
             )?,
             token_type: if c.family()?.token_types() {
@@ -168,15 +176,25 @@ impl Embeddings {
                     &(&p / "token_type_embeddings"),
                     "weight",
                     c.type_vocab_size,
+                    width,
+                    std,
+                )?)
+            } else {
+                None
+            },
+            layer_norm: LayerNorm::new(&p / "LayerNorm", width, c.layer_norm_eps)?,
+            dropout: c.hidden_dropout_prob,
+            first_position: c.family()?.first_position(c.pad_token_id),
+            project: if width != c.hidden_size {
+                Some(Linear::new(
+                    model / "embeddings_project",
+                    width,
                     c.hidden_size,
                     std,
                 )?)
             } else {
                 None
             },
-            layer_norm: LayerNorm::new(&p / "LayerNorm", c.hidden_size, c.layer_norm_eps)?,
-            dropout: c.hidden_dropout_prob,
-            first_position: c.family()?.first_position(c.pad_token_id),
         })
     }
 
@@ -200,7 +218,11 @@ impl Embeddings {
             }
             None => xs,
         };
-        self.layer_norm.forward(&xs).dropout(self.dropout, train)
+        let xs = self.layer_norm.forward(&xs).dropout(self.dropout, train);
+        match &self.project {
+            Some(project) => project.forward(&xs),
+            None => xs,
+        }
     }
 }
 
@@ -414,7 +436,7 @@ impl BertModel {
     pub fn with_pooler(p: Path, c: &BertConfig, add_pooling_layer: bool) -> Result<Self> {
         c.validate()?;
         // Creation order is module order: it is the order `named_parameters` reports.
-        let embeddings = Embeddings::new(&p / "embeddings", c)?;
+        let embeddings = Embeddings::new(&p, c)?;
         let names = c.family()?.encoder_names();
         let encoder = at(&p, names.layers);
         let layers = (0..c.num_hidden_layers)
@@ -545,7 +567,7 @@ impl BertModel {
         }
     }
 
-    /// The word-embedding table `[vocab, hidden]`, which the masked-LM head's decoder shares
+    /// The word-embedding table `[vocab, embedding_size]`, which the masked-LM head's decoder shares
     /// (transformers' tied `cls.predictions.decoder.weight`).
     pub(crate) fn word_embeddings(&self) -> &Tensor {
         &self.embeddings.word

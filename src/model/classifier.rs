@@ -77,6 +77,7 @@ impl BertForSequenceClassification {
                 match activation {
                     HeadActivation::Tanh => out.tanh(),
                     HeadActivation::Relu => out.relu(),
+                    HeadActivation::Gelu => out.gelu("none"),
                 }
             }
             _ => pooled,

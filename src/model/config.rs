@@ -373,6 +373,7 @@ impl BertConfig {
             ("intermediate_size", self.intermediate_size),
             ("max_position_embeddings", self.max_position_embeddings),
             ("type_vocab_size", self.type_vocab_size),
+            ("embedding_size", self.embedding_size()),
         ] {
             if value <= 0 {
                 bail!("{} is {value}; it must be at least 1", name(field));
@@ -506,6 +507,20 @@ impl BertConfig {
     /// `classifier_dropout`, else `hidden_dropout_prob` (DistilBERT's `dropout`).
     pub fn classifier_dropout_prob(&self) -> f64 {
         self.classifier_dropout.unwrap_or(self.hidden_dropout_prob)
+    }
+
+    /// The width of the embeddings: ELECTRA's `embedding_size` (projected up to
+    /// `hidden_size` by `embeddings_project` when it differs), `hidden_size` for the other
+    /// families.
+    pub fn embedding_size(&self) -> i64 {
+        match self.family() {
+            Ok(Family::Electra) => self
+                .extra
+                .get("embedding_size")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(self.hidden_size),
+            _ => self.hidden_size,
+        }
     }
 
     /// A number from `extra` (a field this struct does not name), or `default`.

@@ -6,12 +6,14 @@
 //! | BERT | `bert` | `bert.` | from 0 | `bert.pooler.dense` → tanh → `classifier` | `cls.predictions.*` |
 //! | RoBERTa | `roberta` | `roberta.` | from `pad_token_id + 1` | `<s>` → `classifier.dense` → tanh → `classifier.out_proj` | `lm_head.*` |
 //! | XLM-RoBERTa | `xlm-roberta` | `roberta.` | as RoBERTa | as RoBERTa | as RoBERTa |
+//! | ELECTRA | `electra` | `electra.` | from 0 | `[CLS]` → `classifier.dense` → GELU → `classifier.out_proj` | `generator_predictions.*`, `generator_lm_head` |
 //! | DistilBERT | `distilbert` | `distilbert.` | from 0 | `[CLS]` → `pre_classifier` → ReLU → `classifier` | `vocab_transform`, `vocab_layer_norm`, `vocab_projector` |
 //!
-//! RoBERTa's encoder layers are BERT's (`RobertaLayer` is `BertLayer` under another name),
-//! and DistilBERT's `TransformerBlock` is the same post-norm layer under other names
-//! ([`EncoderNames`]) without token types, so one encoder serves all four; the families differ
-//! in the embeddings, the names, and the heads.
+//! RoBERTa's and ELECTRA's encoder layers are BERT's (`RobertaLayer`, `ElectraLayer`), and
+//! DistilBERT's `TransformerBlock` is the same post-norm layer under other names
+//! ([`EncoderNames`]) without token types, so one encoder serves all five; the families differ
+//! in the embeddings (ELECTRA's may be narrower than its layers, `embedding_size`, and are
+//! then projected up by `embeddings_project`), the names, and the heads.
 
 use anyhow::{bail, Result};
 
@@ -24,15 +26,17 @@ pub enum Family {
     Roberta,
     XlmRoberta,
     DistilBert,
+    Electra,
 }
 
 impl Family {
     /// Every family, in the order error messages list them.
-    pub const ALL: [Family; 4] = [
+    pub const ALL: [Family; 5] = [
         Family::Bert,
         Family::Roberta,
         Family::XlmRoberta,
         Family::DistilBert,
+        Family::Electra,
     ];
 
     /// `model_type` as `config.json` writes it.
@@ -42,6 +46,7 @@ impl Family {
             Family::Roberta => "roberta",
             Family::XlmRoberta => "xlm-roberta",
             Family::DistilBert => "distilbert",
+            Family::Electra => "electra",
         }
     }
 
@@ -72,6 +77,7 @@ impl Family {
             Family::Bert => "bert",
             Family::Roberta | Family::XlmRoberta => "roberta",
             Family::DistilBert => "distilbert",
+            Family::Electra => "electra",
         }
     }
 
@@ -82,6 +88,7 @@ impl Family {
             Family::Roberta => "Roberta",
             Family::XlmRoberta => "XLMRoberta",
             Family::DistilBert => "DistilBert",
+            Family::Electra => "Electra",
         }
     }
 
@@ -98,7 +105,7 @@ impl Family {
     /// id plus one (`create_position_ids_from_input_ids`), BERT from 0.
     pub fn first_position(self, pad_token_id: i64) -> i64 {
         match self {
-            Family::Bert | Family::DistilBert => 0,
+            Family::Bert | Family::DistilBert | Family::Electra => 0,
             Family::Roberta | Family::XlmRoberta => pad_token_id + 1,
         }
     }
@@ -142,6 +149,7 @@ impl Family {
     pub fn base_parts(self) -> &'static [&'static str] {
         match self {
             Family::DistilBert => &["embeddings.", "transformer."],
+            Family::Electra => &["embeddings.", "embeddings_project.", "encoder."],
             _ => &["embeddings.", "encoder.", "pooler."],
         }
     }
@@ -159,6 +167,11 @@ impl Family {
                 dropout_before_dense: true,
                 out: "classifier.out_proj",
             },
+            Family::Electra => SequenceHead {
+                dense: Some(("classifier.dense", HeadActivation::Gelu)),
+                dropout_before_dense: true,
+                out: "classifier.out_proj",
+            },
             Family::DistilBert => SequenceHead {
                 dense: Some(("pre_classifier", HeadActivation::Relu)),
                 dropout_before_dense: false,
@@ -168,10 +181,11 @@ impl Family {
     }
 
     /// The masked-LM head's activation for a config whose `hidden_act` is `hidden_act`:
-    /// RoBERTa's `lm_head` applies the exact GELU whatever the encoder uses.
+    /// RoBERTa's `lm_head` and ELECTRA's `generator_predictions` apply the exact GELU whatever
+    /// the encoder uses.
     pub fn masked_lm_activation(self, hidden_act: HiddenAct) -> HiddenAct {
         match self {
-            Family::Roberta | Family::XlmRoberta => HiddenAct::Gelu,
+            Family::Roberta | Family::XlmRoberta | Family::Electra => HiddenAct::Gelu,
             Family::Bert | Family::DistilBert => hidden_act,
         }
     }
@@ -191,18 +205,28 @@ impl Family {
                 layer_norm: "cls.predictions.transform.LayerNorm",
                 bias: "cls.predictions.bias",
                 decoder: "cls.predictions.decoder",
+                norm_first: false,
             },
             Family::Roberta | Family::XlmRoberta => MaskedLmNames {
                 dense: "lm_head.dense",
                 layer_norm: "lm_head.layer_norm",
                 bias: "lm_head.bias",
                 decoder: "lm_head.decoder",
+                norm_first: false,
+            },
+            Family::Electra => MaskedLmNames {
+                dense: "generator_predictions.dense",
+                layer_norm: "generator_predictions.LayerNorm",
+                bias: "generator_lm_head.bias",
+                decoder: "generator_lm_head",
+                norm_first: true,
             },
             Family::DistilBert => MaskedLmNames {
                 dense: "vocab_transform",
                 layer_norm: "vocab_layer_norm",
                 bias: "vocab_projector.bias",
                 decoder: "vocab_projector",
+                norm_first: false,
             },
         }
     }
@@ -241,6 +265,8 @@ pub enum HeadActivation {
     Tanh,
     /// DistilBERT's `pre_classifier`.
     Relu,
+    /// ELECTRA's `classifier.dense` (the exact GELU).
+    Gelu,
 }
 
 /// Where a family's masked-LM head keeps its parameters (`decoder` holds no parameter of its
@@ -252,4 +278,7 @@ pub struct MaskedLmNames {
     pub layer_norm: &'static str,
     pub bias: &'static str,
     pub decoder: &'static str,
+    /// Whether the module creates its LayerNorm before its dense layer (ELECTRA's
+    /// `generator_predictions`), which is the order `named_parameters` lists them in.
+    pub norm_first: bool,
 }

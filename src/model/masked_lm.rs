@@ -46,17 +46,25 @@ impl BertCheckpoint for BertForMaskedLM {
         let bert = BertModel::with_pooler(&root / family.prefix(), config, false)?;
         let names = family.masked_lm_names();
         let at = |dotted: &str| at(&root, dotted);
-        let transform = Linear::new(
-            at(names.dense),
-            config.hidden_size,
-            config.hidden_size,
-            config.initializer_range,
-        )?;
-        let transform_norm = LayerNorm::new(
-            at(names.layer_norm),
-            config.hidden_size,
-            config.layer_norm_eps,
-        )?;
+        // The head maps the encoder's states back to the embeddings' width (ELECTRA's
+        // generator head: hidden_size → embedding_size), where the tied decoder reads them.
+        let width = config.embedding_size();
+        let dense = || {
+            Linear::new(
+                at(names.dense),
+                config.hidden_size,
+                width,
+                config.initializer_range,
+            )
+        };
+        let norm = || LayerNorm::new(at(names.layer_norm), width, config.layer_norm_eps);
+        let (transform, transform_norm) = if names.norm_first {
+            let norm = norm()?;
+            (dense()?, norm)
+        } else {
+            let dense = dense()?;
+            (dense, norm()?)
+        };
         let (bias_path, bias_name) = names
             .bias
             .rsplit_once('.')

@@ -50,6 +50,8 @@ fn dims(list: &[(i64, &'static str)]) -> Vec<Dim> {
 struct Sizes {
     vocab: (i64, &'static str),
     hidden: (i64, &'static str),
+    /// The embeddings' width (ELECTRA's `embedding_size`; `hidden_size` elsewhere).
+    embedding: (i64, &'static str),
     intermediate: (i64, &'static str),
     positions: (i64, &'static str),
     types: (i64, &'static str),
@@ -63,6 +65,11 @@ impl Sizes {
         Sizes {
             vocab: (c.vocab_size, "vocab_size"),
             hidden: (c.hidden_size, f("hidden_size")),
+            embedding: if c.embedding_size() == c.hidden_size {
+                (c.hidden_size, f("hidden_size"))
+            } else {
+                (c.embedding_size(), "embedding_size")
+            },
             intermediate: (c.intermediate_size, f("intermediate_size")),
             positions: (c.max_position_embeddings, "max_position_embeddings"),
             types: (c.type_vocab_size, "type_vocab_size"),
@@ -116,10 +123,18 @@ pub fn embeddings(c: &BertConfig) -> Vec<ParamShape> {
     for (name, rows) in tables {
         out.push(ParamShape {
             name: format!("{p}.embeddings.{name}.weight"),
-            dims: dims(&[rows, s.hidden]),
+            dims: dims(&[rows, s.embedding]),
         });
     }
-    layer_norm(&mut out, &format!("{p}.embeddings.LayerNorm"), s.hidden);
+    layer_norm(&mut out, &format!("{p}.embeddings.LayerNorm"), s.embedding);
+    if s.embedding.0 != s.hidden.0 {
+        linear(
+            &mut out,
+            &format!("{p}.embeddings_project"),
+            s.hidden,
+            s.embedding,
+        );
+    }
     out
 }
 

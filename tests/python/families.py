@@ -1,6 +1,7 @@
 """The transformers side of tests/families.rs: for one encoder family (roberta, xlm-roberta,
-distilbert), a real tokenizer trained on CoLA's sentences (byte-level BPE as RoBERTa's, a
-SentencePiece Unigram with Metaspace as XLM-R's, a lower-cased WordPiece as DistilBERT's), small random models of every head built by transformers,
+distilbert, electra), a real tokenizer trained on CoLA's sentences (byte-level BPE as RoBERTa's,
+a SentencePiece Unigram with Metaspace as XLM-R's, a lower-cased WordPiece as DistilBERT's and
+ELECTRA's), small random models of every head built by transformers,
 their token ids and logits on single texts and on pairs (padded batches), the sequence
 classifier's loss and two AdamW steps; and (command `load`) what the Auto classes make of the
 folders the Rust side saved.
@@ -50,8 +51,9 @@ def tokenizer(family, lines):
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
         tk.post_processor = processors.RobertaProcessing(
             ("</s>", tk.token_to_id("</s>")), ("<s>", tk.token_to_id("<s>")))
-    elif family == "distilbert":
-        from transformers import DistilBertTokenizerFast as Fast
+    elif family in ("distilbert", "electra"):
+        from transformers import DistilBertTokenizerFast, ElectraTokenizerFast
+        Fast = DistilBertTokenizerFast if family == "distilbert" else ElectraTokenizerFast
         specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
         tk = Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tk.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -91,6 +93,13 @@ def config(family, tok, head):
         return AutoConfig.for_model(
             family, vocab_size=len(tok), dim=32, n_layers=2, n_heads=4, hidden_dim=64,
             max_position_embeddings=130, pad_token_id=tok.pad_token_id, **extra)
+    if family == "electra":
+        # Embeddings narrower than the layers, as ELECTRA's small and generator models have
+        # them: embeddings_project and the generator head's way back both run.
+        return AutoConfig.for_model(
+            family, vocab_size=len(tok), embedding_size=16, hidden_size=32, num_hidden_layers=2,
+            num_attention_heads=4, intermediate_size=64, max_position_embeddings=130,
+            pad_token_id=tok.pad_token_id, **extra)
     return AutoConfig.for_model(
         family, vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
         intermediate_size=64, max_position_embeddings=130, type_vocab_size=1,
@@ -106,13 +115,15 @@ def outputs(model, head, batch):
     return o.logits
 
 
-def inputs(tok, texts, pairs):
-    """Singles (all texts) and pairs (the first 2 * pairs texts, two by two), padded."""
+def inputs(tok, texts, pairs, family):
+    """Singles (all texts) and pairs (the first 2 * pairs texts, two by two), padded; token
+    types only for the family that reads them (ELECTRA: BERT's two)."""
     single = tok(texts, padding=True, return_tensors="pt")
     firsts, seconds = texts[0:2 * pairs:2], texts[1:2 * pairs:2]
     pair = tok(firsts, seconds, padding=True, return_tensors="pt")
     for b in (single, pair):
-        b.pop("token_type_ids", None)
+        if family != "electra":
+            b.pop("token_type_ids", None)
     return single, pair
 
 
@@ -124,7 +135,7 @@ def train_steps(model, batch, labels):
 def cmd_reference(args):
     tok = tokenizer(args.family, sentences(args.cola))
     tok.save_pretrained(args.out)
-    single, pair = inputs(tok, args.texts, args.pairs)
+    single, pair = inputs(tok, args.texts, args.pairs, args.family)
     out = {"single_ids": single["input_ids"], "single_mask": single["attention_mask"],
            "pair_ids": pair["input_ids"], "pair_mask": pair["attention_mask"]}
     meta = {"vocab_size": len(tok), "steps": {}}
@@ -164,8 +175,9 @@ def cmd_reference(args):
 
 def cmd_load(args):
     """The Rust side's saved folders (saved-<head>) through the Auto classes."""
-    tok = AutoTokenizer.from_pretrained(os.path.join(args.out, "saved-sequence"))
-    single, pair = inputs(tok, args.texts, args.pairs)
+    saved = os.path.join(args.out, "saved-sequence")
+    tok = AutoTokenizer.from_pretrained(saved)
+    single, pair = inputs(tok, args.texts, args.pairs, AutoConfig.from_pretrained(saved).model_type)
     report, tensors = {}, {}
     for head, cls in HEADS.items():
         model, info = cls.from_pretrained(os.path.join(args.out, f"saved-{head}"),
