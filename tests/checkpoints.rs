@@ -194,6 +194,39 @@ fn other_architectures_and_unsupported_options_are_refused_by_field() {
         c["sinusoidal_pos_embds"] = true.into();
     });
     assert!(err.contains("sinusoidal_pos_embds"), "{err}");
+    // DeBERTa options this crate does not implement, by field.
+    for (field, value, said) in [
+        (
+            "conv_kernel_size",
+            serde_json::json!(3),
+            "conv_kernel_size is 3",
+        ),
+        (
+            "share_att_key",
+            serde_json::json!(false),
+            "share_att_key is false",
+        ),
+        (
+            "pos_att_type",
+            serde_json::json!(["p2p"]),
+            "pos_att_type lists \"p2p\"",
+        ),
+        (
+            "norm_rel_ebd",
+            serde_json::json!("batch_norm"),
+            "norm_rel_ebd",
+        ),
+    ] {
+        let err = refused(|c| {
+            c["model_type"] = "deberta-v2".into();
+            c.as_object_mut().unwrap().remove("architectures");
+            c["relative_attention"] = true.into();
+            c["pos_att_type"] = serde_json::json!(["p2c", "c2p"]);
+            c["share_att_key"] = true.into();
+            c[field] = value.clone();
+        });
+        assert!(err.contains(said) && err.contains("config.json"), "{err}");
+    }
     let err = refused(|c| {
         c["model_type"] = "bert".into();
         c["architectures"] = serde_json::json!(["RobertaForMaskedLM"]);
@@ -266,7 +299,7 @@ fn a_distilbert_config_is_read_as_bert_fields_and_written_back_under_its_own_key
         ),
         (768, 6, 12, 3072)
     );
-    assert_eq!(config.sequence_dropout(), 0.2);
+    assert_eq!(config.sequence_dropouts(), (0.0, 0.2));
     assert_eq!(config.span_dropout(), 0.1);
     let written: serde_json::Value = serde_json::from_str(
         &config

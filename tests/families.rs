@@ -1,4 +1,4 @@
-//! RoBERTa, XLM-RoBERTa, DistilBERT and ELECTRA against transformers
+//! RoBERTa, XLM-RoBERTa, DistilBERT, ELECTRA and DeBERTa-v3 against transformers
 //! (`tests/python/families.py`): a real tokenizer of each kind trained on CoLA's sentences
 //! (byte-level BPE; SentencePiece Unigram; WordPiece), small random models of every head built by transformers. Checked:
 //! token ids of single texts and pairs (`<s> a </s></s> b </s>`; DistilBERT's token types
@@ -174,7 +174,7 @@ fn family_matches_transformers(family: &str, class: &str) {
     let tokenizer = BertTokenizer::from_dir(dir).unwrap();
     // RoBERTa's kind of tokenizer gives one token type; DistilBERT's and ELECTRA's give BERT's
     // two (DistilBERT's model, with no token-type table, ignores them).
-    let one_type = !["distilbert", "electra"].contains(&family);
+    let one_type = !["distilbert", "electra", "deberta-v2"].contains(&family);
     assert_eq!(
         tokenizer.second_type,
         i64::from(!one_type),
@@ -325,6 +325,11 @@ fn electra_matches_transformers_for_every_head() {
     family_matches_transformers("electra", "Electra");
 }
 
+#[test]
+fn deberta_v3_matches_transformers_for_every_head() {
+    family_matches_transformers("deberta-v2", "DebertaV2");
+}
+
 /// Trains `family`'s random sequence classifier one epoch on CoLA-made sentence pairs with the
 /// CLI, predicts the test file with the CLI, and has transformers load the saved folder and
 /// predict the same rows: the family's class, every label equal, every score within 1e-6.
@@ -449,4 +454,9 @@ fn distilbert_trains_from_the_cli_and_transformers_predicts_alike() {
 #[test]
 fn electra_trains_from_the_cli_and_transformers_predicts_alike() {
     family_trains_from_the_cli("electra", "Electra");
+}
+
+#[test]
+fn deberta_v3_trains_from_the_cli_and_transformers_predicts_alike() {
+    family_trains_from_the_cli("deberta-v2", "DebertaV2");
 }

@@ -10,14 +10,19 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use tch::{Kind, Tensor};
 use tokenizers::models::wordpiece::WordPiece;
+use tokenizers::normalizers::replace::ReplacePattern;
 use tokenizers::normalizers::BertNormalizer;
 use tokenizers::normalizers::NormalizerWrapper;
+use tokenizers::normalizers::{Lowercase, Replace, Sequence as NormalizerSequence, Strip, NFC};
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
+use tokenizers::pre_tokenizers::punctuation::Punctuation;
 use tokenizers::pre_tokenizers::sequence::Sequence as PreTokenizerSequence;
 use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::processors::bert::BertProcessing;
+use tokenizers::processors::template::TemplateProcessing;
+use tokenizers::SplitDelimiterBehavior;
 use tokenizers::Tokenizer;
 
 use crate::runtime::display::Table;
@@ -793,6 +798,9 @@ fn as_transformers_runs_it(inner: &mut Tokenizer, dir: &Path) -> Result<()> {
     let config: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", path.display()))?;
     let class = config.get("tokenizer_class").and_then(|c| c.as_str());
+    if matches!(class, Some("DebertaV2Tokenizer" | "DebertaV2TokenizerFast")) {
+        return as_deberta_v2_runs_it(inner, dir, &config);
+    }
     if !matches!(
         class,
         Some("XLMRobertaTokenizer" | "XLMRobertaTokenizerFast")
@@ -822,6 +830,73 @@ fn as_transformers_runs_it(inner: &mut Tokenizer, dir: &Path) -> Result<()> {
         WhitespaceSplit.into(),
         Metaspace::new('▁', scheme, true).into(),
     ])));
+    Ok(())
+}
+
+/// transformers 5's `DebertaV2Tokenizer` keeps only the Unigram vocabulary of a checkpoint's
+/// `tokenizer.json` and builds the rest itself from `tokenizer_config.json`: normalizer
+/// [lower-case (`do_lower_case`)], runs of whitespace and tabs or line breaks to one space,
+/// NFC, trailing spaces stripped; pre-tokenizer [punctuation isolated (`split_by_punct`)],
+/// Metaspace (`▁` before every word with `add_prefix_space`, the default, else before the
+/// first); post-processor `[CLS] A [SEP]` / `[CLS] A [SEP] B [SEP]` (B's type 1). The same
+/// here, so ids equal what Python gives for any text (a `tokenizer.json` from the hub has
+/// SentencePiece's precompiled normalizer, which transformers 5 drops).
+fn as_deberta_v2_runs_it(
+    inner: &mut Tokenizer,
+    dir: &Path,
+    config: &serde_json::Value,
+) -> Result<()> {
+    let flag =
+        |key: &str, default: bool| config.get(key).and_then(|v| v.as_bool()).unwrap_or(default);
+    let fail = |e: tokenizers::Error| {
+        anyhow!(
+            "cannot build the DeBERTa-v2 tokenizer pipeline for {}: {e}",
+            dir.display()
+        )
+    };
+    let mut normalizers: Vec<NormalizerWrapper> = Vec::new();
+    if flag("do_lower_case", false) {
+        normalizers.push(Lowercase.into());
+    }
+    normalizers.push(
+        Replace::new(ReplacePattern::Regex(r"\s{2,}|[\n\r\t]".into()), " ")
+            .map_err(fail)?
+            .into(),
+    );
+    normalizers.push(NFC.into());
+    normalizers.push(Strip::new(false, true).into());
+    inner
+        .with_normalizer(Some(NormalizerSequence::new(normalizers)))
+        .map_err(|e| anyhow!("cannot set the normalizer of {}: {e}", dir.display()))?;
+    let mut pre: Vec<PreTokenizerWrapper> = Vec::new();
+    if flag("split_by_punct", false) {
+        pre.push(Punctuation::new(SplitDelimiterBehavior::Isolated).into());
+    }
+    let scheme = if flag("add_prefix_space", true) {
+        PrependScheme::Always
+    } else {
+        PrependScheme::First
+    };
+    pre.push(Metaspace::new('▁', scheme, true).into());
+    inner.with_pre_tokenizer(Some(PreTokenizerSequence::new(pre)));
+    let specials = SpecialTokens::read(dir)?;
+    let id = |token: &str| {
+        inner.token_to_id(token).ok_or_else(|| {
+            anyhow!(
+                "the tokenizer in {} has no {token} token (named by tokenizer_config.json)",
+                dir.display()
+            )
+        })
+    };
+    let (cls, sep) = (specials.cls.as_str(), specials.sep.as_str());
+    let template = TemplateProcessing::builder()
+        .try_single(format!("{cls}:0 $A:0 {sep}:0"))
+        .and_then(|b| b.try_pair(format!("{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1")))
+        .map_err(|e| anyhow!("cannot build the pair template for {}: {e}", dir.display()))?
+        .special_tokens(vec![(cls, id(cls)?), (sep, id(sep)?)])
+        .build()
+        .map_err(|e| anyhow!("cannot build the pair template for {}: {e}", dir.display()))?;
+    inner.with_post_processor(Some(template));
     Ok(())
 }
 

@@ -11,7 +11,8 @@ use tch::nn::{Init, Path};
 use tch::{Kind, Tensor};
 
 use super::config::{BertConfig, HiddenAct};
-use super::family::EncoderNames;
+use super::disentangled::Disentangled;
+use super::family::{EncoderNames, Family};
 use super::packing::Packing;
 
 /// Var-store group of parameters that take weight decay.
@@ -129,7 +130,8 @@ fn embedding_table(p: &Path, name: &str, rows: i64, dim: i64, std: f64) -> Resul
 #[derive(Debug)]
 struct Embeddings {
     word: Tensor,
-    position: Tensor,
+    /// `None` for DeBERTa-v3 (`position_biased_input` false): positions enter its attention.
+    position: Option<Tensor>,
     /// `None` for DistilBERT, which has no token types.
     token_type: Option<Tensor>,
     layer_norm: LayerNorm,
@@ -164,14 +166,18 @@ impl Embeddings {
         })?;
         Ok(Embeddings {
             word,
-            position: embedding_table(
-                &(&p / "position_embeddings"),
-                "weight",
-                c.max_position_embeddings,
-                width,
-                std,
-            )?,
-            token_type: if c.family()?.token_types() {
+            position: if c.has_position_embeddings() {
+                Some(embedding_table(
+                    &(&p / "position_embeddings"),
+                    "weight",
+                    c.max_position_embeddings,
+                    width,
+                    std,
+                )?)
+            } else {
+                None
+            },
+            token_type: if c.has_token_types() {
                 Some(embedding_table(
                     &(&p / "token_type_embeddings"),
                     "weight",
@@ -206,12 +212,17 @@ impl Embeddings {
         packing: &Packing,
         train: bool,
     ) -> Tensor {
-        let positions = match self.first_position {
-            0 => packing.positions(),
-            first => packing.positions() + first,
+        let xs = Tensor::embedding(&self.word, &packing.pack(input_ids), -1, false, false);
+        let xs = match &self.position {
+            Some(table) => {
+                let positions = match self.first_position {
+                    0 => packing.positions(),
+                    first => packing.positions() + first,
+                };
+                xs + Tensor::embedding(table, &positions, -1, false, false)
+            }
+            None => xs,
         };
-        let xs = Tensor::embedding(&self.word, &packing.pack(input_ids), -1, false, false)
-            + Tensor::embedding(&self.position, &positions, -1, false, false);
         let xs = match &self.token_type {
             Some(table) => {
                 xs + Tensor::embedding(table, &packing.pack(token_type_ids), -1, false, false)
@@ -238,6 +249,8 @@ struct Attention {
     heads: i64,
     attention_dropout: f64,
     hidden_dropout: f64,
+    /// DeBERTa's relative-position terms (see [`Disentangled`]).
+    relative: Option<Disentangled>,
 }
 
 impl Attention {
@@ -253,6 +266,7 @@ impl Attention {
             heads: c.num_attention_heads,
             attention_dropout: c.attention_probs_dropout_prob,
             hidden_dropout: c.hidden_dropout_prob,
+            relative: relative_options(c)?,
         })
     }
 
@@ -270,13 +284,14 @@ impl Attention {
         xs: &Tensor,
         packing: &Packing,
         queries: Queries,
+        relative: Option<&RelativeInputs>,
         train: bool,
         output_attentions: bool,
     ) -> (Tensor, Option<Tensor>) {
         let (b, l) = packing.padded_shape();
         let h = xs.size()[1];
-        let heads =
-            |t: &Tensor, len: i64| t.view([b, len, self.heads, h / self.heads]).transpose(1, 2);
+        let head_dim = h / self.heads;
+        let heads = |t: &Tensor, len: i64| t.view([b, len, self.heads, head_dim]).transpose(1, 2);
         let (residual, q) = match queries {
             Queries::AllTokens => (
                 xs.shallow_clone(),
@@ -292,18 +307,43 @@ impl Attention {
         let v = heads(&packing.unpack(&self.value.forward(xs)), l);
         let mask = packing.key_mask();
         let dropout = if train { self.attention_dropout } else { 0.0 };
+        // DeBERTa: the position terms as an additive bias, masked keys at the lowest value,
+        // all scaled by 1/√(d·3) with q·k.
+        let (scale, bias) = match (&self.relative, relative) {
+            (Some(options), Some(inputs)) => {
+                let scale = 1.0 / (head_dim as f64 * options.scale_factor()).sqrt();
+                let table = inputs.table.dropout(self.hidden_dropout, train);
+                let rows = table.size()[0];
+                let project = |linear: &Linear| {
+                    linear
+                        .forward(&table)
+                        .view([1, rows, self.heads, head_dim])
+                        .transpose(1, 2)
+                };
+                let index = match queries {
+                    Queries::AllTokens => inputs.index.shallow_clone(),
+                    Queries::Cls => inputs.index.narrow(0, 0, 1),
+                };
+                let bias = options.bias(&q, &k, &project(&self.query), &project(&self.key), &index)
+                    * scale;
+                let bias = bias.masked_fill(&mask.logical_not(), lowest(bias.kind()));
+                (Some(scale), Some(bias))
+            }
+            _ => (None, None),
+        };
         let (context, probs) = if output_attentions {
-            let (context, probs) = eager_attention(&q, &k, &v, mask, dropout, train);
+            let (context, probs) =
+                eager_attention(&q, &k, &v, mask, scale, bias.as_ref(), dropout, train);
             (context, Some(probs))
         } else {
             let context = Tensor::scaled_dot_product_attention(
                 &q,
                 &k,
                 &v,
-                Some(mask),
+                Some(bias.as_ref().unwrap_or(mask)),
                 dropout,
                 false,
-                None,
+                scale,
                 false,
             );
             (context, None)
@@ -331,28 +371,39 @@ enum Queries {
     Cls,
 }
 
-/// transformers' `eager_attention_forward`: softmax(q·kᵀ/√d + mask)·v, returning the
-/// probabilities too. Masked keys get the dtype's lowest value added, as in transformers, so
-/// they receive exactly zero probability. As there, the probabilities returned are the ones
-/// used, after dropout when training.
+/// torch.finfo(kind).min: what masked scores are set to.
+fn lowest(kind: Kind) -> f64 {
+    match kind {
+        Kind::Half => -65504.0,
+        Kind::BFloat16 => -3.389_531_389_251_535_5e38,
+        Kind::Double => f64::MIN,
+        _ => f64::from(f32::MIN),
+    }
+}
+
+/// transformers' `eager_attention_forward`: softmax(q·kᵀ·scale + bias + mask)·v, returning the
+/// probabilities too (`scale` 1/√d unless given; `bias`, DeBERTa's position terms, already
+/// holds the mask). Masked keys get the dtype's lowest value, as in transformers, so they
+/// receive exactly zero probability. As there, the probabilities returned are the ones used,
+/// after dropout when training.
+#[allow(clippy::too_many_arguments)]
 fn eager_attention(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
     mask: &Tensor,
+    scale: Option<f64>,
+    bias: Option<&Tensor>,
     dropout: f64,
     train: bool,
 ) -> (Tensor, Tensor) {
     let head_dim = *q.size().last().expect("q is [batch, heads, seq, head_dim]");
-    let scores = q.matmul(&k.transpose(-1, -2)) / (head_dim as f64).sqrt();
-    let lowest = match scores.kind() {
-        // torch.finfo(dtype).min
-        Kind::Half => -65504.0,
-        Kind::BFloat16 => -3.389_531_389_251_535_5e38,
-        Kind::Double => f64::MIN,
-        _ => f64::from(f32::MIN),
+    let scale = scale.unwrap_or(1.0 / (head_dim as f64).sqrt());
+    let scores = q.matmul(&k.transpose(-1, -2)) * scale;
+    let scores = match bias {
+        Some(bias) => scores + bias,
+        None => scores.masked_fill(&mask.logical_not(), lowest(scores.kind())),
     };
-    let scores = scores.masked_fill(&mask.logical_not(), lowest);
     let probs = scores.softmax(-1, scores.kind()).dropout(dropout, train);
     (probs.matmul(v), probs)
 }
@@ -387,12 +438,13 @@ impl Layer {
         xs: &Tensor,
         packing: &Packing,
         queries: Queries,
+        relative: Option<&RelativeInputs>,
         train: bool,
         output_attentions: bool,
     ) -> (Tensor, Option<Tensor>) {
         let (attended, probs) =
             self.attention
-                .forward(xs, packing, queries, train, output_attentions);
+                .forward(xs, packing, queries, relative, train, output_attentions);
         let inner = activate(self.activation, &self.intermediate.forward(&attended));
         let out = self.output.forward(&inner).dropout(self.dropout, train);
         (self.layer_norm.forward(&(out + attended)), probs)
@@ -405,7 +457,34 @@ impl Layer {
 pub struct BertModel {
     embeddings: Embeddings,
     layers: Vec<Layer>,
+    /// DeBERTa's `encoder.rel_embeddings` and `encoder.LayerNorm`.
+    relative: Option<RelativeTable>,
     pooler: Option<Linear>,
+}
+
+/// DeBERTa's relative-position table, shared by every layer (`encoder.rel_embeddings`), and
+/// the LayerNorm it goes through first (`encoder.LayerNorm`, with `norm_rel_ebd`).
+#[derive(Debug)]
+struct RelativeTable {
+    table: Tensor,
+    norm: Option<LayerNorm>,
+    options: Disentangled,
+}
+
+/// What every layer's attention reads of a batch's relative positions: the (normed) table and
+/// each (query, key) pair's row of it, `[width, width]`.
+#[derive(Debug)]
+struct RelativeInputs {
+    table: Tensor,
+    index: Tensor,
+}
+
+/// The relative-attention options of a DeBERTa config; `None` for the other families.
+fn relative_options(c: &BertConfig) -> Result<Option<Disentangled>> {
+    Ok(match c.family()? {
+        Family::DebertaV2 => c.deberta()?,
+        _ => None,
+    })
 }
 
 /// What `BertModel` returns (transformers' `BaseModelOutputWithPoolingAndCrossAttentions`).
@@ -442,9 +521,35 @@ impl BertModel {
         let layers = (0..c.num_hidden_layers)
             .map(|i| Layer::new(&encoder / i, &names, c))
             .collect::<Result<_>>()?;
+        let relative = match relative_options(c)? {
+            Some(options) => {
+                let encoder = &p / "encoder";
+                Some(RelativeTable {
+                    table: embedding_table(
+                        &(&encoder / "rel_embeddings"),
+                        "weight",
+                        options.table_rows(),
+                        c.hidden_size,
+                        c.initializer_range,
+                    )?,
+                    norm: if options.norm {
+                        Some(LayerNorm::new(
+                            &encoder / "LayerNorm",
+                            c.hidden_size,
+                            c.layer_norm_eps,
+                        )?)
+                    } else {
+                        None
+                    },
+                    options,
+                })
+            }
+            None => None,
+        };
         Ok(BertModel {
             embeddings,
             layers,
+            relative,
             pooler: if add_pooling_layer {
                 Some(Linear::new(
                     &p / "pooler" / "dense",
@@ -622,6 +727,15 @@ impl BertModel {
         let mut xs = self
             .embeddings
             .forward(input_ids, token_type_ids, &packing, train);
+        let relative = self.relative.as_ref().map(|r| RelativeInputs {
+            table: match &r.norm {
+                Some(norm) => norm.forward(&r.table),
+                None => r.table.shallow_clone(),
+            },
+            index: r
+                .options
+                .positions(packing.padded_shape().1, r.table.device()),
+        });
         // `BertModel::new` validated the config: there is at least one layer.
         let last = self.layers.len() - 1;
         let eager = attentions.is_some();
@@ -631,7 +745,8 @@ impl BertModel {
             } else {
                 Queries::AllTokens
             };
-            let (next, probs) = layer.forward(&xs, &packing, queries, train, eager);
+            let (next, probs) =
+                layer.forward(&xs, &packing, queries, relative.as_ref(), train, eager);
             xs = next;
             if let (Some(all), Some(probs)) = (attentions.as_deref_mut(), probs) {
                 all.push(packing.pad_attention(&probs));

@@ -12,10 +12,10 @@ use anyhow::{bail, Result};
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
-use super::bert::{at, BertModel, Linear};
+use super::bert::{activate, at, BertModel, Linear};
 use super::checkpoint::BertCheckpoint;
-use super::config::BertConfig;
-use super::family::{HeadActivation, SequenceHead};
+use super::config::{BertConfig, HiddenAct};
+use super::family::HeadActivation;
 use super::weights::LoadReport;
 use crate::data::tokenizer::Encoded;
 
@@ -25,12 +25,12 @@ pub struct BertForSequenceClassification {
     pub config: BertConfig,
     pub bert: BertModel,
     /// RoBERTa's `classifier.dense` (tanh after it) on `<s>`, DistilBERT's `pre_classifier`
-    /// (ReLU); `None` for BERT, whose pooler does the same inside the encoder.
-    pub dense: Option<Linear>,
-    /// `classifier` (BERT, DistilBERT) or `classifier.out_proj` (RoBERTa): the logits.
+    /// (ReLU), ELECTRA's `classifier.dense` (GELU), DeBERTa's `pooler.dense`
+    /// (`pooler_hidden_act`); `None` for BERT, whose pooler does the same inside the encoder.
+    pub dense: Option<(Linear, Activation)>,
+    /// `classifier` (BERT, DistilBERT, DeBERTa) or `classifier.out_proj` (RoBERTa, ELECTRA):
+    /// the logits.
     pub classifier: Linear,
-    /// The family's head: its activation and where dropout goes.
-    shape: SequenceHead,
     /// Set by `from_pretrained`: what matched the checkpoint.
     pub load_report: Option<LoadReport>,
 }
@@ -65,24 +65,20 @@ impl BertForSequenceClassification {
 
     /// The head on the pooled `[CLS]` (BERT) or the first token's state (the others).
     fn head(&self, pooled: Tensor, train: bool) -> Tensor {
-        let p = self.config.sequence_dropout();
-        let features = match (&self.dense, self.shape.dense) {
-            (Some(dense), Some((_, activation))) => {
-                let input = if self.shape.dropout_before_dense {
-                    pooled.dropout(p, train)
-                } else {
-                    pooled
-                };
-                let out = dense.forward(&input);
+        let (before_dense, before_out) = self.config.sequence_dropouts();
+        let features = match &self.dense {
+            Some((dense, activation)) => {
+                let out = dense.forward(&pooled.dropout(before_dense, train));
                 match activation {
-                    HeadActivation::Tanh => out.tanh(),
-                    HeadActivation::Relu => out.relu(),
-                    HeadActivation::Gelu => out.gelu("none"),
+                    Activation::Tanh => out.tanh(),
+                    Activation::Relu => out.relu(),
+                    Activation::Hidden(act) => activate(*act, &out),
                 }
             }
-            _ => pooled,
+            None => pooled,
         };
-        self.classifier.forward(&features.dropout(p, train))
+        self.classifier
+            .forward(&features.dropout(before_out, train))
     }
 
     /// Logits for an encoded batch, moved to the model's device. A batch padded by this
@@ -144,6 +140,15 @@ impl BertForSequenceClassification {
     }
 }
 
+/// The activation after the head's dense layer, resolved from the family and the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    Tanh,
+    Relu,
+    /// One of `hidden_act`'s functions (ELECTRA's GELU, DeBERTa's `pooler_hidden_act`).
+    Hidden(HiddenAct),
+}
+
 impl BertCheckpoint for BertForSequenceClassification {
     const TASK: &'static str = "ForSequenceClassification";
 
@@ -156,7 +161,17 @@ impl BertCheckpoint for BertForSequenceClassification {
         let labels = config.num_labels() as i64;
         let shape = family.sequence_head();
         let dense = match shape.dense {
-            Some((name, _)) => Some(Linear::new(at(&root, name), h, h, std)?),
+            Some((name, activation)) => {
+                let activation = match activation {
+                    HeadActivation::Tanh => Activation::Tanh,
+                    HeadActivation::Relu => Activation::Relu,
+                    HeadActivation::Gelu => Activation::Hidden(HiddenAct::Gelu),
+                    HeadActivation::PoolerHiddenAct => {
+                        Activation::Hidden(config.pooler_hidden_act()?)
+                    }
+                };
+                Some((Linear::new(at(&root, name), h, h, std)?, activation))
+            }
             None => None,
         };
         let classifier = Linear::new(at(&root, shape.out), h, labels, std)?;
@@ -166,7 +181,6 @@ impl BertCheckpoint for BertForSequenceClassification {
             bert,
             dense,
             classifier,
-            shape,
             load_report: None,
         })
     }

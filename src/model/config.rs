@@ -14,6 +14,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::disentangled::Disentangled;
 use super::family::Family;
 use crate::data::ProblemType;
 
@@ -290,6 +291,13 @@ impl BertConfig {
             if is_distilbert(map) {
                 from_distilbert_keys(map);
             }
+            if map.get("model_type").and_then(|v| v.as_str())
+                == Some(Family::DebertaV2.model_type())
+            {
+                // DebertaV2Config's defaults where they differ from BERT's.
+                map.entry("type_vocab_size").or_insert(0.into());
+                map.entry("layer_norm_eps").or_insert(1e-7.into());
+            }
         }
         Ok(serde_json::from_value(value)?)
     }
@@ -337,6 +345,9 @@ impl BertConfig {
                 }
             }
         }
+        if family == Family::DebertaV2 {
+            self.deberta()?;
+        }
         if self
             .extra
             .get("sinusoidal_pos_embds")
@@ -375,7 +386,9 @@ impl BertConfig {
             ("type_vocab_size", self.type_vocab_size),
             ("embedding_size", self.embedding_size()),
         ] {
-            if value <= 0 {
+            // DeBERTa-v3 has no token types: `type_vocab_size` 0.
+            let none_allowed = field == "type_vocab_size" && family == Family::DebertaV2;
+            if value <= 0 && !(none_allowed && value == 0) {
                 bail!("{} is {value}; it must be at least 1", name(field));
             }
         }
@@ -389,7 +402,15 @@ impl BertConfig {
                 "classifier_dropout",
                 self.classifier_dropout.unwrap_or_default(),
             ),
-            ("seq_classif_dropout", self.sequence_dropout()),
+            ("pooler_dropout", self.sequence_dropouts().0),
+            (
+                if family == Family::DistilBert {
+                    "seq_classif_dropout"
+                } else {
+                    "cls_dropout"
+                },
+                self.sequence_dropouts().1,
+            ),
             ("qa_dropout", self.span_dropout()),
         ] {
             if !(0.0..1.0).contains(&p) {
@@ -531,13 +552,49 @@ impl BertConfig {
             .unwrap_or(default)
     }
 
-    /// Dropout in the sequence classifier's head: DistilBERT's `seq_classif_dropout`
-    /// (0.2 by default), the classifier dropout for the other families.
-    pub fn sequence_dropout(&self) -> f64 {
+    /// Dropout in the sequence classifier's head, before its dense layer (where it has one)
+    /// and before its output layer: the classifier dropout for BERT, RoBERTa and ELECTRA;
+    /// none and `seq_classif_dropout` (0.2 by default) for DistilBERT; `pooler_dropout`
+    /// (0) and `cls_dropout` (else `hidden_dropout_prob`) for DeBERTa.
+    pub fn sequence_dropouts(&self) -> (f64, f64) {
+        let p = self.classifier_dropout_prob();
         match self.family() {
-            Ok(Family::DistilBert) => self.extra_f64("seq_classif_dropout", 0.2),
-            _ => self.classifier_dropout_prob(),
+            Ok(Family::DistilBert) => (0.0, self.extra_f64("seq_classif_dropout", 0.2)),
+            Ok(Family::DebertaV2) => (
+                self.extra_f64("pooler_dropout", 0.0),
+                self.extra_f64("cls_dropout", self.hidden_dropout_prob),
+            ),
+            Ok(Family::Bert) => (0.0, p),
+            _ => (p, p),
         }
+    }
+
+    /// DeBERTa's `pooler_hidden_act` (the `ContextPooler`'s activation, GELU by default).
+    pub fn pooler_hidden_act(&self) -> Result<HiddenAct> {
+        match self.extra.get("pooler_hidden_act") {
+            None | Some(serde_json::Value::Null) => Ok(HiddenAct::Gelu),
+            Some(serde_json::Value::String(name)) => {
+                name.parse().context("in the field pooler_hidden_act")
+            }
+            Some(other) => bail!("pooler_hidden_act is {other}; expected a string"),
+        }
+    }
+
+    /// Whether the embeddings add token types: the family has them and, for DeBERTa, whose
+    /// v3 models have none, `type_vocab_size` is positive.
+    pub fn has_token_types(&self) -> bool {
+        self.family().is_ok_and(|f| f.token_types()) && self.type_vocab_size > 0
+    }
+
+    /// Whether the embeddings add absolute positions: every family's do but DeBERTa's with
+    /// `position_biased_input` false (v3), whose positions enter the attention only.
+    pub fn has_position_embeddings(&self) -> bool {
+        !matches!(self.family(), Ok(Family::DebertaV2))
+            || self
+                .extra
+                .get("position_biased_input")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(true)
     }
 
     /// Dropout before the question-answering head: DistilBERT's `qa_dropout` (0.1 by
@@ -592,5 +649,136 @@ impl BertConfig {
             }
         }
         Ok(serde_json::to_string_pretty(&value)?)
+    }
+}
+
+impl BertConfig {
+    /// DeBERTa's relative-attention options (`None` when `relative_attention` is false, then
+    /// only absolute positions, if any), with DebertaV2Config's defaults; what this crate
+    /// does not implement is refused, naming the field.
+    pub fn deberta(&self) -> Result<Option<Disentangled>> {
+        let c = self;
+        let get = |key: &str| c.extra.get(key).filter(|v| !v.is_null());
+        let int = |key: &str, default: i64| -> Result<i64> {
+            match get(key) {
+                None => Ok(default),
+                Some(v) => v
+                    .as_i64()
+                    .ok_or_else(|| anyhow::anyhow!("{key} is {v}; expected an integer")),
+            }
+        };
+        let flag = |key: &str, default: bool| -> Result<bool> {
+            match get(key) {
+                None => Ok(default),
+                Some(v) => v
+                    .as_bool()
+                    .ok_or_else(|| anyhow::anyhow!("{key} is {v}; expected true or false")),
+            }
+        };
+        if int("conv_kernel_size", 0)? > 0 {
+            bail!(
+                "conv_kernel_size is {}: DeBERTa-v2's convolution after the first layer (the \
+                 xlarge models) is not supported; DeBERTa-v3 models have none",
+                int("conv_kernel_size", 0)?
+            );
+        }
+        if let Some(e) = get("embedding_size") {
+            if e.as_i64() != Some(c.hidden_size) {
+                bail!(
+                    "embedding_size is {e}, hidden_size {}: DeBERTa's embed_proj is not \
+                     supported",
+                    c.hidden_size
+                );
+            }
+        }
+        if let Some(size) = get("attention_head_size") {
+            if size.as_i64() != Some(c.hidden_size / c.num_attention_heads.max(1)) {
+                bail!(
+                    "attention_head_size is {size}; only hidden_size / num_attention_heads is \
+                     supported"
+                );
+            }
+        }
+        if let Some(size) = get("pooler_hidden_size") {
+            if size.as_i64() != Some(c.hidden_size) {
+                bail!(
+                    "pooler_hidden_size is {size}, hidden_size {}: a pooler of another width \
+                     is not supported",
+                    c.hidden_size
+                );
+            }
+        }
+        if !flag("relative_attention", false)? {
+            return Ok(None);
+        }
+        let kinds: Vec<String> = match get("pos_att_type") {
+            None => Vec::new(),
+            Some(serde_json::Value::String(s)) => s
+                .to_lowercase()
+                .split('|')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or_else(|| anyhow::anyhow!("pos_att_type lists a non-string: {items:?}"))?,
+            Some(other) => {
+                bail!("pos_att_type is {other}; expected a list such as [\"p2c\", \"c2p\"]")
+            }
+        };
+        if let Some(other) = kinds.iter().find(|k| !["c2p", "p2c"].contains(&k.as_str())) {
+            bail!("pos_att_type lists {other:?}; supported: \"c2p\", \"p2c\"");
+        }
+        let (c2p, p2c) = (
+            kinds.iter().any(|k| k == "c2p"),
+            kinds.iter().any(|k| k == "p2c"),
+        );
+        if (c2p || p2c) && !flag("share_att_key", false)? {
+            bail!(
+                "share_att_key is false: separate position projections (pos_key_proj, \
+                 pos_query_proj) are not supported; DeBERTa-v3 models share the attention keys"
+            );
+        }
+        let norm = match get("norm_rel_ebd") {
+            None => false,
+            Some(serde_json::Value::String(s)) => {
+                let parts: Vec<String> = s
+                    .to_lowercase()
+                    .split('|')
+                    .map(|p| p.trim().to_string())
+                    .collect();
+                if let Some(other) = parts
+                    .iter()
+                    .find(|p| !["none", "layer_norm"].contains(&p.as_str()))
+                {
+                    bail!("norm_rel_ebd has {other:?}; supported: \"layer_norm\", \"none\"");
+                }
+                parts.iter().any(|p| p == "layer_norm")
+            }
+            Some(other) => bail!("norm_rel_ebd is {other}; expected a string"),
+        };
+        let mut max_relative = int("max_relative_positions", -1)?;
+        if max_relative < 1 {
+            max_relative = c.max_position_embeddings;
+        }
+        let buckets = int("position_buckets", -1)?;
+        let span = if buckets > 0 { buckets } else { max_relative };
+        if buckets > 0 && (buckets < 4 || max_relative <= buckets / 2 + 1) {
+            bail!(
+                "position_buckets is {buckets} and max_relative_positions {max_relative}: the \
+                 log buckets need at least 4 buckets and max_relative_positions above half of \
+                 them"
+            );
+        }
+        Ok(Some(Disentangled {
+            span,
+            buckets,
+            max_relative,
+            c2p,
+            p2c,
+            norm,
+        }))
     }
 }

@@ -7,17 +7,18 @@
 //! | RoBERTa | `roberta` | `roberta.` | from `pad_token_id + 1` | `<s>` → `classifier.dense` → tanh → `classifier.out_proj` | `lm_head.*` |
 //! | XLM-RoBERTa | `xlm-roberta` | `roberta.` | as RoBERTa | as RoBERTa | as RoBERTa |
 //! | ELECTRA | `electra` | `electra.` | from 0 | `[CLS]` → `classifier.dense` → GELU → `classifier.out_proj` | `generator_predictions.*`, `generator_lm_head` |
+//! | DeBERTa-v2/v3 | `deberta-v2` | `deberta.` | relative ([`Disentangled`](super::disentangled::Disentangled)) | `[CLS]` → `pooler.dense` → `pooler_hidden_act` → `classifier` | as BERT's (`cls.predictions.*`) |
 //! | DistilBERT | `distilbert` | `distilbert.` | from 0 | `[CLS]` → `pre_classifier` → ReLU → `classifier` | `vocab_transform`, `vocab_layer_norm`, `vocab_projector` |
 //!
 //! RoBERTa's and ELECTRA's encoder layers are BERT's (`RobertaLayer`, `ElectraLayer`), and
 //! DistilBERT's `TransformerBlock` is the same post-norm layer under other names
-//! ([`EncoderNames`]) without token types, so one encoder serves all five; the families differ
-//! in the embeddings (ELECTRA's may be narrower than its layers, `embedding_size`, and are
-//! then projected up by `embeddings_project`), the names, and the heads.
+//! ([`EncoderNames`]) without token types, so one encoder serves all of them; the families
+//! differ in the embeddings (ELECTRA's may be narrower than its layers, `embedding_size`, and
+//! are then projected up by `embeddings_project`), the names, and the heads. DeBERTa-v2's
+//! layers are BERT's too, but for its attention scores, which add relative-position terms
+//! (`model/disentangled.rs`).
 
 use anyhow::{bail, Result};
-
-use super::config::HiddenAct;
 
 /// An encoder family (see the module's table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,16 +28,18 @@ pub enum Family {
     XlmRoberta,
     DistilBert,
     Electra,
+    DebertaV2,
 }
 
 impl Family {
     /// Every family, in the order error messages list them.
-    pub const ALL: [Family; 5] = [
+    pub const ALL: [Family; 6] = [
         Family::Bert,
         Family::Roberta,
         Family::XlmRoberta,
         Family::DistilBert,
         Family::Electra,
+        Family::DebertaV2,
     ];
 
     /// `model_type` as `config.json` writes it.
@@ -47,6 +50,7 @@ impl Family {
             Family::XlmRoberta => "xlm-roberta",
             Family::DistilBert => "distilbert",
             Family::Electra => "electra",
+            Family::DebertaV2 => "deberta-v2",
         }
     }
 
@@ -78,6 +82,7 @@ impl Family {
             Family::Roberta | Family::XlmRoberta => "roberta",
             Family::DistilBert => "distilbert",
             Family::Electra => "electra",
+            Family::DebertaV2 => "deberta",
         }
     }
 
@@ -89,6 +94,7 @@ impl Family {
             Family::XlmRoberta => "XLMRoberta",
             Family::DistilBert => "DistilBert",
             Family::Electra => "Electra",
+            Family::DebertaV2 => "DebertaV2",
         }
     }
 
@@ -105,13 +111,15 @@ impl Family {
     /// id plus one (`create_position_ids_from_input_ids`), BERT from 0.
     pub fn first_position(self, pad_token_id: i64) -> i64 {
         match self {
-            Family::Bert | Family::DistilBert | Family::Electra => 0,
+            Family::Bert | Family::DistilBert | Family::Electra | Family::DebertaV2 => 0,
             Family::Roberta | Family::XlmRoberta => pad_token_id + 1,
         }
     }
 
-    /// Whether the embeddings add a token-type table (`token_type_embeddings`); DistilBERT
+    /// Whether the embeddings can add a token-type table (`token_type_embeddings`); DistilBERT
     /// has none and its tokenizer gives no `token_type_ids`, so a pair's types are ignored.
+    /// (DeBERTa-v2 has one only when `type_vocab_size` is positive: see
+    /// [`BertConfig::has_token_types`](super::BertConfig::has_token_types).)
     pub fn token_types(self) -> bool {
         self != Family::DistilBert
     }
@@ -129,6 +137,12 @@ impl Family {
                 intermediate: "ffn.lin1",
                 output: "ffn.lin2",
                 output_norm: "output_layer_norm",
+            },
+            Family::DebertaV2 => EncoderNames {
+                query: "attention.self.query_proj",
+                key: "attention.self.key_proj",
+                value: "attention.self.value_proj",
+                ..Family::Bert.encoder_names()
             },
             _ => EncoderNames {
                 layers: "encoder.layer",
@@ -150,6 +164,7 @@ impl Family {
         match self {
             Family::DistilBert => &["embeddings.", "transformer."],
             Family::Electra => &["embeddings.", "embeddings_project.", "encoder."],
+            Family::DebertaV2 => &["embeddings.", "encoder."],
             _ => &["embeddings.", "encoder.", "pooler."],
         }
     }
@@ -159,40 +174,38 @@ impl Family {
         match self {
             Family::Bert => SequenceHead {
                 dense: None,
-                dropout_before_dense: false,
                 out: "classifier",
             },
             Family::Roberta | Family::XlmRoberta => SequenceHead {
                 dense: Some(("classifier.dense", HeadActivation::Tanh)),
-                dropout_before_dense: true,
                 out: "classifier.out_proj",
             },
             Family::Electra => SequenceHead {
                 dense: Some(("classifier.dense", HeadActivation::Gelu)),
-                dropout_before_dense: true,
                 out: "classifier.out_proj",
+            },
+            Family::DebertaV2 => SequenceHead {
+                dense: Some(("pooler.dense", HeadActivation::PoolerHiddenAct)),
+                out: "classifier",
             },
             Family::DistilBert => SequenceHead {
                 dense: Some(("pre_classifier", HeadActivation::Relu)),
-                dropout_before_dense: false,
                 out: "classifier",
             },
         }
     }
 
-    /// The masked-LM head's activation for a config whose `hidden_act` is `hidden_act`:
-    /// RoBERTa's `lm_head` and ELECTRA's `generator_predictions` apply the exact GELU whatever
-    /// the encoder uses.
-    pub fn masked_lm_activation(self, hidden_act: HiddenAct) -> HiddenAct {
-        match self {
-            Family::Roberta | Family::XlmRoberta | Family::Electra => HiddenAct::Gelu,
-            Family::Bert | Family::DistilBert => hidden_act,
-        }
+    /// Whether the masked-LM head applies the exact GELU whatever the encoder's `hidden_act`
+    /// (RoBERTa's `lm_head`, ELECTRA's `generator_predictions`); BERT's, DistilBERT's and
+    /// DeBERTa's apply `hidden_act`.
+    pub fn masked_lm_exact_gelu(self) -> bool {
+        matches!(self, Family::Roberta | Family::XlmRoberta | Family::Electra)
     }
 
     /// Whether the sequence classifier reads BERT's pooler (`tanh(dense([CLS]))` inside the
-    /// encoder); RoBERTa's does the same inside its head, `classifier.dense`, on `<s>`, and
-    /// DistilBERT's with ReLU in `pre_classifier`.
+    /// encoder); the others do the like inside their heads (RoBERTa's `classifier.dense` on
+    /// `<s>`, DistilBERT's `pre_classifier`, ELECTRA's `classifier.dense`, DeBERTa's
+    /// `pooler.dense`).
     pub fn pools(self) -> bool {
         self == Family::Bert
     }
@@ -200,7 +213,7 @@ impl Family {
     /// The masked-LM head's parameter names.
     pub fn masked_lm_names(self) -> MaskedLmNames {
         match self {
-            Family::Bert => MaskedLmNames {
+            Family::Bert | Family::DebertaV2 => MaskedLmNames {
                 dense: "cls.predictions.transform.dense",
                 layer_norm: "cls.predictions.transform.LayerNorm",
                 bias: "cls.predictions.bias",
@@ -249,12 +262,11 @@ pub struct EncoderNames {
 }
 
 /// A sequence classifier's head on the first token's state: an optional dense layer with its
-/// activation (dropout before it when the family has it: RoBERTa's, not DistilBERT's), then
-/// dropout and the output layer.
+/// activation, then the output layer; the dropout before each is the config's
+/// ([`BertConfig::sequence_dropouts`](super::BertConfig::sequence_dropouts)).
 #[derive(Debug, Clone, Copy)]
 pub struct SequenceHead {
     pub dense: Option<(&'static str, HeadActivation)>,
-    pub dropout_before_dense: bool,
     pub out: &'static str,
 }
 
@@ -267,6 +279,8 @@ pub enum HeadActivation {
     Relu,
     /// ELECTRA's `classifier.dense` (the exact GELU).
     Gelu,
+    /// DeBERTa's `ContextPooler`: the config's `pooler_hidden_act`.
+    PoolerHiddenAct,
 }
 
 /// Where a family's masked-LM head keeps its parameters (`decoder` holds no parameter of its

@@ -16,7 +16,7 @@ use tch::{Device, Tensor};
 
 use super::bert::{activate, at, var, BertModel, LayerNorm, Linear, NO_DECAY};
 use super::checkpoint::{self, BertCheckpoint};
-use super::config::BertConfig;
+use super::config::{BertConfig, HiddenAct};
 use super::weights::LoadReport;
 use crate::data::tagging::IGNORE_INDEX;
 use crate::data::tokenizer::{BertTokenizer, Encoded};
@@ -43,6 +43,15 @@ impl BertCheckpoint for BertForMaskedLM {
         let vs = VarStore::new(device);
         let root = vs.root();
         let family = config.family()?;
+        if family == super::Family::DebertaV2
+            && config.extra.get("legacy").and_then(|v| v.as_bool()) == Some(false)
+        {
+            anyhow::bail!(
+                "legacy is false: DeBERTa's newer masked-LM head (lm_predictions.lm_head) is \
+                 not supported; this crate reads the legacy head (cls.predictions), \
+                 transformers' default"
+            );
+        }
         let bert = BertModel::with_pooler(&root / family.prefix(), config, false)?;
         let names = family.masked_lm_names();
         let at = |dotted: &str| at(&root, dotted);
@@ -160,8 +169,8 @@ impl BertForMaskedLM {
     /// `BertLMPredictionHead` (`RobertaLMHead`): transform, then the tied decoder.
     fn head(&self, states: &Tensor) -> Tensor {
         let act = match self.config.family() {
-            Ok(family) => family.masked_lm_activation(self.config.hidden_act),
-            Err(_) => self.config.hidden_act,
+            Ok(family) if family.masked_lm_exact_gelu() => HiddenAct::Gelu,
+            _ => self.config.hidden_act,
         };
         let transformed = self
             .transform_norm

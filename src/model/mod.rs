@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod choice;
 pub mod classifier;
 pub mod config;
+pub mod disentangled;
 pub mod entities;
 pub mod family;
 pub mod fill_mask;

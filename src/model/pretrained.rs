@@ -123,8 +123,7 @@ pub fn check_vocabulary(tokenizer: &BertTokenizer, model: &impl BertCheckpoint) 
         );
     }
     let types = model.bert_config().type_vocab_size;
-    let has_types = model.bert_config().family()?.token_types();
-    if has_types && tokenizer.second_type >= types {
+    if model.bert_config().has_token_types() && tokenizer.second_type >= types {
         anyhow::bail!(
             "the tokenizer in {} gives a pair's second text token type {}, but the model's \
              type_vocab_size is {types}: do the tokenizer files belong to this model?",

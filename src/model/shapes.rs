@@ -113,11 +113,11 @@ pub fn embeddings(c: &BertConfig) -> Vec<ParamShape> {
     let s = Sizes::of(c);
     let p = prefix(c);
     let mut out = Vec::new();
-    let mut tables = vec![
-        ("word_embeddings", s.vocab),
-        ("position_embeddings", s.positions),
-    ];
-    if family(c).token_types() {
+    let mut tables = vec![("word_embeddings", s.vocab)];
+    if c.has_position_embeddings() {
+        tables.push(("position_embeddings", s.positions));
+    }
+    if c.has_token_types() {
         tables.push(("token_type_embeddings", s.types));
     }
     for (name, rows) in tables {
@@ -164,6 +164,28 @@ pub fn layer(c: &BertConfig, i: i64) -> Vec<ParamShape> {
     out
 }
 
+/// What the encoder holds after its layers: DeBERTa's relative-position table
+/// (`encoder.rel_embeddings`, 2 × `position_buckets` rows) and its LayerNorm.
+pub fn encoder_tail(c: &BertConfig) -> Vec<ParamShape> {
+    let s = Sizes::of(c);
+    let mut out = Vec::new();
+    let relative = match family(c) {
+        Family::DebertaV2 => c.deberta().ok().flatten(),
+        _ => None,
+    };
+    if let Some(r) = relative {
+        let p = format!("{}.encoder", prefix(c));
+        out.push(ParamShape {
+            name: format!("{p}.rel_embeddings.weight"),
+            dims: dims(&[(r.table_rows(), "position_buckets"), s.hidden]),
+        });
+        if r.norm {
+            layer_norm(&mut out, &format!("{p}.LayerNorm"), s.hidden);
+        }
+    }
+    out
+}
+
 /// The pooler's and the classification head's parameters: BERT's `bert.pooler.dense` and
 /// `classifier`, RoBERTa's `classifier.dense` and `classifier.out_proj`, DistilBERT's
 /// `pre_classifier` and `classifier`.
@@ -194,6 +216,7 @@ pub fn parameters(c: &BertConfig, layers: i64) -> Vec<ParamShape> {
     for i in 0..layers.min(c.num_hidden_layers) {
         out.extend(layer(c, i));
     }
+    out.extend(encoder_tail(c));
     out.extend(pooler_and_head(c));
     out
 }
@@ -227,6 +250,7 @@ pub fn footprint(c: &BertConfig) -> Footprint {
     };
     let mut parts: Vec<(String, u128)> = embeddings(c)
         .iter()
+        .chain(encoder_tail(c).iter())
         .chain(pooler_and_head(c).iter())
         .map(named)
         .collect();

@@ -1,7 +1,7 @@
 """The transformers side of tests/families.rs: for one encoder family (roberta, xlm-roberta,
-distilbert, electra), a real tokenizer trained on CoLA's sentences (byte-level BPE as RoBERTa's,
-a SentencePiece Unigram with Metaspace as XLM-R's, a lower-cased WordPiece as DistilBERT's and
-ELECTRA's), small random models of every head built by transformers,
+distilbert, electra, deberta-v2), a real tokenizer trained on CoLA's sentences (byte-level BPE
+as RoBERTa's, a SentencePiece Unigram with Metaspace as XLM-R's and DeBERTa-v3's, a lower-cased
+WordPiece as DistilBERT's and ELECTRA's), small random models of every head built by transformers,
 their token ids and logits on single texts and on pairs (padded batches), the sequence
 classifier's loss and two AdamW steps; and (command `load`) what the Auto classes make of the
 folders the Rust side saved.
@@ -67,6 +67,22 @@ def tokenizer(family, lines):
             special_tokens=[("[CLS]", c), ("[SEP]", e)])
         return Fast(tokenizer_object=tk, cls_token="[CLS]", sep_token="[SEP]",
                     pad_token="[PAD]", unk_token="[UNK]", mask_token="[MASK]")
+    elif family == "deberta-v2":
+        from transformers import DebertaV2TokenizerFast
+        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        tk = Tokenizer(models.Unigram())
+        tk.normalizer = normalizers.NFKC()
+        tk.pre_tokenizer = pre_tokenizers.Metaspace()
+        tk.decoder = decoders.Metaspace()
+        tk.train_from_iterator(lines, trainers.UnigramTrainer(
+            vocab_size=1000, special_tokens=specials, unk_token="[UNK]"))
+        c, e = tk.token_to_id("[CLS]"), tk.token_to_id("[SEP]")
+        tk.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", c), ("[SEP]", e)])
+        return DebertaV2TokenizerFast(
+            tokenizer_object=tk, bos_token="[CLS]", eos_token="[SEP]", cls_token="[CLS]",
+            sep_token="[SEP]", pad_token="[PAD]", unk_token="[UNK]", mask_token="[MASK]")
     else:
         from transformers import XLMRobertaTokenizerFast as Fast
         specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
@@ -85,14 +101,28 @@ def tokenizer(family, lines):
 
 
 def config(family, tok, head):
-    extra = {}
+    # Weights drawn wider than the default 0.02, so that attention is far from uniform and a
+    # wrong score term (a position bucket, a mask) moves the logits well past the tolerance.
+    extra = {"initializer_range": 0.2}
     if head in LABELS:
         names = LABELS[head]
-        extra = {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+        extra.update(id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
     if family == "distilbert":
         return AutoConfig.for_model(
             family, vocab_size=len(tok), dim=32, n_layers=2, n_heads=4, hidden_dim=64,
             max_position_embeddings=130, pad_token_id=tok.pad_token_id, **extra)
+    if family == "deberta-v2":
+        # DeBERTa-v3's options at a small size: relative attention only (no absolute
+        # positions, no token types), shared keys, c2p and p2c, 8 log buckets so that the
+        # test sentences reach the logarithmic ones.
+        return AutoConfig.for_model(
+            family, vocab_size=len(tok), hidden_size=32, num_hidden_layers=2,
+            num_attention_heads=4, intermediate_size=64, max_position_embeddings=130,
+            type_vocab_size=0, relative_attention=True, position_buckets=8,
+            max_relative_positions=64, pos_att_type=["p2c", "c2p"], share_att_key=True,
+            norm_rel_ebd="layer_norm", position_biased_input=False, pooler_hidden_size=32,
+            pooler_dropout=0, pooler_hidden_act="gelu", layer_norm_eps=1e-7,
+            pad_token_id=tok.pad_token_id, **extra)
     if family == "electra":
         # Embeddings narrower than the layers, as ELECTRA's small and generator models have
         # them: embeddings_project and the generator head's way back both run.
@@ -135,6 +165,10 @@ def train_steps(model, batch, labels):
 def cmd_reference(args):
     tok = tokenizer(args.family, sentences(args.cola))
     tok.save_pretrained(args.out)
+    if args.family == "deberta-v2":
+        # transformers 5 rebuilds a DeBERTa-v2 tokenizer's pipeline when it loads one: the
+        # reference is what a user loading the folder gets.
+        tok = AutoTokenizer.from_pretrained(args.out)
     single, pair = inputs(tok, args.texts, args.pairs, args.family)
     out = {"single_ids": single["input_ids"], "single_mask": single["attention_mask"],
            "pair_ids": pair["input_ids"], "pair_mask": pair["attention_mask"]}
