@@ -17,7 +17,8 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
-from transformers import BertConfig, BertForSequenceClassification, get_linear_schedule_with_warmup
+from transformers import (AutoConfig, AutoModelForSequenceClassification,
+                          get_linear_schedule_with_warmup)
 
 
 def sync(device):
@@ -57,11 +58,14 @@ def main():
     spec = json.load(open(args.batches))
     torch.set_float32_matmul_precision("high" if args.precision == "tf32" and device.type == "cuda"
                                       else "highest")
+    # The Auto classes, so that a checkpoint of any family runs as its own transformers class
+    # (`make bench ARGS=--families`).
     if args.random_init:
-        config = BertConfig(**spec["config"], num_labels=2)
-        model = BertForSequenceClassification(config)
+        config = AutoConfig.for_model("bert", **spec["config"], num_labels=2)
+        model = AutoModelForSequenceClassification.from_config(config)
     else:
-        model = BertForSequenceClassification.from_pretrained(args.model or spec["model"], num_labels=2)
+        model = AutoModelForSequenceClassification.from_pretrained(args.model or spec["model"],
+                                                                   num_labels=2)
     model.to(device).train()
     fused = args.optimizer == "pytorch-fused"
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, eps=1e-8, fused=fused or None)

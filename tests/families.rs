@@ -460,3 +460,185 @@ fn electra_trains_from_the_cli_and_transformers_predicts_alike() {
 fn deberta_v3_trains_from_the_cli_and_transformers_predicts_alike() {
     family_trains_from_the_cli("deberta-v2", "DebertaV2");
 }
+
+/// Token classification, question answering and masked-LM adaptation of `family` from the
+/// command line (`family`'s random models of those heads and its CoLA-trained tokenizer): each
+/// trains a short epoch on the CoLA-made example files, predicts from the command line, and
+/// its saved folder loads in transformers' Auto class of the task as the family's class, with
+/// nothing missing; the adapted masked-LM model fills a mask as transformers' pipeline does.
+fn family_trains_every_task_from_the_cli(family: &str, class: &str, mask: &str) {
+    let r = reference(family);
+    let dir = r.dir.path();
+    let examples = root().join("data/examples");
+    let at = |name: &str| path_str(&dir.join(name));
+    let train = |args: &[&str]| {
+        let mut all = vec![
+            "train", "--cpu", "--epochs", "1", "--lr", "1e-3", "--seed", "3",
+        ];
+        all.extend_from_slice(args);
+        succeeded(&cli(&all).output().unwrap());
+    };
+    train(&[
+        "--model",
+        &at("token"),
+        "--train-file",
+        &path_str(&examples.join("people_train.jsonl")),
+        "--limit",
+        "96",
+        "--max-len",
+        "64",
+        "--out",
+        &at("ner"),
+    ]);
+    let entities = succeeded(
+        &cli(&[
+            "predict",
+            "--model",
+            &at("ner"),
+            "Mary gave the book to John .",
+        ])
+        .output()
+        .unwrap(),
+    );
+    println!("{family} NER prediction:\n{entities}");
+    train(&[
+        "--model",
+        &at("qa"),
+        "--train-file",
+        &path_str(&examples.join("who_train.jsonl")),
+        "--limit",
+        "48",
+        "--max-len",
+        "128",
+        "--doc-stride",
+        "32",
+        "--out",
+        &at("answers"),
+    ]);
+    let answer = succeeded(
+        &cli(&[
+            "predict",
+            "--model",
+            &at("answers"),
+            "--question",
+            "Who left?",
+            "--context",
+            "Kim stayed at home. Sandy left early.",
+        ])
+        .output()
+        .unwrap(),
+    );
+    println!("{family} QA prediction:\n{answer}");
+    let corpus = dir.join("corpus.txt");
+    let text = std::fs::read_to_string(cola_file(bert_finetune::data::cola::Split::Train)).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .take(400)
+        .filter_map(|l| l.split('\t').nth(3))
+        .collect();
+    std::fs::write(&corpus, lines.join("\n") + "\n").unwrap();
+    train(&[
+        "--mlm",
+        "--model",
+        &at("mlm"),
+        "--train-file",
+        &path_str(&corpus),
+        "--max-len",
+        "64",
+        "--max-steps",
+        "6",
+        "--cache-dir",
+        &at("token-cache"),
+        "--out",
+        &at("adapted"),
+    ]);
+    let filled = succeeded(
+        &cli(&[
+            "predict",
+            "--model",
+            &at("adapted"),
+            &format!("The cat {mask} on the mat."),
+        ])
+        .output()
+        .unwrap(),
+    );
+    println!("{family} fill-mask:\n{filled}");
+    // The adapted model's top 5 equal transformers' fill-mask pipeline's: tokens, their text,
+    // the sequences, scores within 1e-5.
+    let text = format!("The cat {mask} on the mat.");
+    let theirs: serde_json::Value = serde_json::from_str(
+        python(
+            "families.py",
+            &[
+                "fill".to_string(),
+                "--out".into(),
+                at("adapted"),
+                text.clone(),
+            ],
+        )
+        .lines()
+        .last()
+        .unwrap_or_default(),
+    )
+    .unwrap();
+    let model = BertForMaskedLM::from_pretrained(&at("adapted"), Device::Cpu).unwrap();
+    let tokenizer = BertTokenizer::from_dir(dir.join("adapted")).unwrap();
+    let ours = bert_finetune::model::fill_mask::fill_mask(&model, &tokenizer, &[text], 5).unwrap();
+    let candidates = &ours[0].masks[0].1;
+    for (i, want) in theirs[0].as_array().unwrap().iter().enumerate() {
+        let got = &candidates[i];
+        assert_eq!(
+            got.token,
+            want["token"].as_i64().unwrap(),
+            "{family} rank {i}"
+        );
+        assert_eq!(
+            got.token_str,
+            want["token_str"].as_str().unwrap(),
+            "{family} rank {i}"
+        );
+        assert_eq!(
+            got.sequence,
+            want["sequence"].as_str().unwrap(),
+            "{family} rank {i}"
+        );
+        let d = (got.score - want["score"].as_f64().unwrap()).abs();
+        assert!(d <= 1e-5, "{family} rank {i}: score differs by {d}");
+    }
+    let report: serde_json::Value = serde_json::from_str(
+        python(
+            "families.py",
+            &[
+                "classes".to_string(),
+                "--out".into(),
+                path_str(dir),
+                "--dirs".into(),
+                [at("ner"), at("answers"), at("adapted")].join(","),
+            ],
+        )
+        .lines()
+        .last()
+        .unwrap_or_default(),
+    )
+    .unwrap();
+    for (folder, task) in [
+        ("ner", "ForTokenClassification"),
+        ("answers", "ForQuestionAnswering"),
+        ("adapted", "ForMaskedLM"),
+    ] {
+        let got = &report[at(folder)];
+        assert_eq!(got["class"], format!("{class}{task}"), "{folder}: {got}");
+        assert_eq!(got["missing"], serde_json::json!([]), "{folder}: {got}");
+        assert_eq!(got["unexpected"], serde_json::json!([]), "{folder}: {got}");
+    }
+}
+
+#[test]
+fn roberta_trains_every_task_from_the_cli() {
+    family_trains_every_task_from_the_cli("roberta", "Roberta", "<mask>");
+}
+
+#[test]
+fn deberta_v3_trains_every_task_from_the_cli() {
+    family_trains_every_task_from_the_cli("deberta-v2", "DebertaV2", "[MASK]");
+}

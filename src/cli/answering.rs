@@ -223,8 +223,9 @@ pub fn run(
 
 /// `predict --question Q --context C` with a question-answering model: the best answers.
 pub fn predict(model_dir: &str, question: &str, context: &str, max_len: usize) -> Result<()> {
+    // The question names the answer table (a file's examples are named by their ids).
     let example = QaExample {
-        id: "question".into(),
+        id: question.to_string(),
         question: question.to_string(),
         context: context.to_string(),
         answers: Vec::new(),

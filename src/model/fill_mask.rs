@@ -15,7 +15,7 @@ pub struct Candidate {
     /// Probability at that position.
     pub score: f64,
     pub token: i64,
-    /// The token as the vocabulary writes it (`token_str`).
+    /// The token decoded on its own, as the fill-mask pipeline's `token_str`.
     pub token_str: String,
     /// The text with this token in place of the mask (other masks kept).
     pub sequence: String,
@@ -87,7 +87,9 @@ pub fn fill_mask(
                     Ok(Candidate {
                         score: f64::from(score),
                         token,
-                        token_str: tokenizer.convert_ids_to_tokens(&[token]).remove(0),
+                        // As the pipeline's `token_str`: the token decoded on its own, so a
+                        // SentencePiece `▁often` reads `often` and a byte-level `Ġcat` ` cat`.
+                        token_str: tokenizer.decode(&[token], false)?,
                         sequence: tokenizer.decode(&filled, true)?,
                     })
                 })

@@ -10,6 +10,8 @@ usage: families.py reference --family F --cola TSV --out DIR --pairs N TEXT...
        families.py load --out DIR TEXT...
        families.py predict --out TRAINED_DIR --file PAIRS.csv --ours OUR_PREDICTIONS.csv
        families.py tokenizer --family F --cola TSV --out DIR
+       families.py classes --out ANY --dirs SAVED_DIR,SAVED_DIR
+       families.py fill --out MASKED_LM_DIR TEXT...
 """
 import argparse
 import json
@@ -226,6 +228,32 @@ def cmd_load(args):
     print(json.dumps(report))
 
 
+def cmd_classes(args):
+    """Each folder in --dirs through the Auto class of its task: the class transformers builds
+    and what its load reported, as JSON."""
+    report = {}
+    for folder in args.dirs.split(","):
+        config = AutoConfig.from_pretrained(folder)
+        task = config.architectures[0]
+        cls = next(c for name, c in [("ForSequenceClassification", AutoModelForSequenceClassification),
+                                     ("ForTokenClassification", AutoModelForTokenClassification),
+                                     ("ForQuestionAnswering", AutoModelForQuestionAnswering),
+                                     ("ForMaskedLM", AutoModelForMaskedLM)] if task.endswith(name))
+        model, info = cls.from_pretrained(folder, output_loading_info=True)
+        report[folder] = {"class": type(model).__name__, "missing": sorted(info["missing_keys"]),
+                          "unexpected": sorted(info["unexpected_keys"])}
+    print(json.dumps(report))
+
+
+def cmd_fill(args):
+    """transformers' fill-mask pipeline on --out's model for each text: top 5 per text."""
+    from transformers import pipeline
+    fill = pipeline("fill-mask", model=args.out, device="cpu")
+    print(json.dumps([[{"token": r["token"], "token_str": r["token_str"], "score": r["score"],
+                        "sequence": r["sequence"]} for r in fill(t, top_k=5)]
+                      for t in args.texts]))
+
+
 def cmd_tokenizer(args):
     """Only the family's tokenizer, trained on CoLA and saved into --out."""
     tokenizer(args.family, sentences(args.cola)).save_pretrained(args.out)
@@ -257,7 +285,9 @@ def cmd_predict(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("command", choices=["reference", "load", "predict", "tokenizer"])
+    p.add_argument("command", choices=["reference", "load", "predict", "tokenizer", "classes",
+                                      "fill"])
+    p.add_argument("--dirs", help="classes: saved folders, comma-separated")
     p.add_argument("--file")
     p.add_argument("--ours", help="our predict --file output, read back for the comparison")
     p.add_argument("--family", default="roberta")
@@ -267,7 +297,8 @@ def main():
     p.add_argument("texts", nargs="*")
     args = p.parse_intermixed_args()
     {"reference": cmd_reference, "load": cmd_load, "predict": cmd_predict,
-     "tokenizer": cmd_tokenizer}[args.command](args)
+     "tokenizer": cmd_tokenizer, "classes": cmd_classes,
+     "fill": cmd_fill}[args.command](args)
 
 
 if __name__ == "__main__":
