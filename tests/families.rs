@@ -1,12 +1,15 @@
 //! RoBERTa, XLM-RoBERTa, DistilBERT, ELECTRA and DeBERTa-v3 against transformers
 //! (`tests/python/families.py`): a real tokenizer of each kind trained on CoLA's sentences
-//! (byte-level BPE; SentencePiece Unigram; WordPiece), small random models of every head built by transformers. Checked:
-//! token ids of single texts and pairs (`<s> a </s></s> b </s>`; DistilBERT's token types
-//! ignored as its model has none), the logits of every head on padded batches of both within
-//! 1e-4 at real positions, the sequence classifier's and the masked-LM head's loss and two
+//! (byte-level BPE; SentencePiece Unigram; WordPiece), small random models of every head built
+//! by transformers (weights at `initializer_range` 0.2, so attention is far from uniform and a
+//! wrong score term shows). Checked: token ids of single texts and pairs (`<s> a </s></s> b
+//! </s>`; DistilBERT's token types ignored as its model has none), the logits of every head on
+//! padded batches of both within 1e-4 at real positions, every layer's attention map as
+//! `output_attentions` gives it, the sequence classifier's and the masked-LM head's loss and two
 //! AdamW steps within 1e-4 (the masked-LM head through the masked-positions-only path the
 //! Trainer uses), and folders saved here that transformers' `Auto*` classes load as the
-//! family's classes with nothing missing or unused and the same logits.
+//! family's classes with nothing missing or unused and the same logits. From the command line:
+//! a sequence classifier per family, and token classification, QA and masked LM.
 
 mod common;
 
@@ -221,11 +224,27 @@ fn family_matches_transformers(family: &str, class: &str) {
         }
     }
 
-    // Two steps of the sequence classifier and of the masked-LM head (masked positions only).
-    let labels = &t["sequence_labels"];
+    // Attention maps (the notebook's helper) as transformers' output_attentions, at real
+    // queries and keys (DeBERTa's include its position terms).
     let at = |head: &str| path_str(&dir.join(head));
     let sequence =
         BertForSequenceClassification::from_pretrained(&at("sequence"), None, Device::Cpu).unwrap();
+    let ours = sequence.attentions(&single).unwrap();
+    assert_eq!(ours.len() as u64, r.json["layers"].as_u64().unwrap());
+    let mask = t["single_mask"].to_kind(Kind::Double);
+    let pairs = mask.unsqueeze(2) * mask.unsqueeze(1);
+    for (i, map) in ours.iter().enumerate() {
+        let want = t[&format!("attention_{i}")].to_kind(Kind::Double);
+        let d = ((map.to_kind(Kind::Double) - want) * pairs.unsqueeze(1))
+            .abs()
+            .max()
+            .double_value(&[]);
+        println!("{family} attention layer {i}: largest difference {d:.2e}");
+        assert!(d <= 1e-5, "{family} attention layer {i}: {d}");
+    }
+
+    // Two steps of the sequence classifier and of the masked-LM head (masked positions only).
+    let labels = &t["sequence_labels"];
     two_steps(&sequence, &r, "sequence", || {
         loss(
             ProblemType::SingleLabelClassification,
@@ -641,4 +660,19 @@ fn roberta_trains_every_task_from_the_cli() {
 #[test]
 fn deberta_v3_trains_every_task_from_the_cli() {
     family_trains_every_task_from_the_cli("deberta-v2", "DebertaV2", "[MASK]");
+}
+
+#[test]
+fn distilbert_trains_every_task_from_the_cli() {
+    family_trains_every_task_from_the_cli("distilbert", "DistilBert", "[MASK]");
+}
+
+#[test]
+fn electra_trains_every_task_from_the_cli() {
+    family_trains_every_task_from_the_cli("electra", "Electra", "[MASK]");
+}
+
+#[test]
+fn xlm_roberta_trains_every_task_from_the_cli() {
+    family_trains_every_task_from_the_cli("xlm-roberta", "XLMRoberta", "<mask>");
 }

@@ -191,6 +191,15 @@ def cmd_reference(args):
         tok.save_pretrained(os.path.join(args.out, head))
         out[f"{head}_single"] = outputs(model, head, single)
         out[f"{head}_pair"] = outputs(model, head, pair)
+    # Every layer's attention probabilities of the sequence classifier on the singles, as
+    # output_attentions gives them (eager attention, the only kind that returns them).
+    eager = HEADS["sequence"].from_pretrained(os.path.join(args.out, "sequence"),
+                                              attn_implementation="eager")
+    eager.eval()
+    with torch.no_grad():
+        attentions = eager(**single, output_attentions=True).attentions
+    meta["layers"] = len(attentions)
+    out.update({f"attention_{i}": a.contiguous() for i, a in enumerate(attentions)})
     # The sequence classifier and the masked-LM head train two steps on the singles.
     labels = torch.tensor([i % 3 for i in range(len(args.texts))])
     out["sequence_labels"] = labels
