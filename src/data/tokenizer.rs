@@ -210,7 +210,9 @@ impl BertTokenizer {
             from_vocab(&vocab, lowercase_setting(dir)?)?
         } else {
             bail!(
-                "{} has neither tokenizer.json nor vocab.txt; is it a BERT checkpoint folder?",
+                "{} has neither tokenizer.json nor vocab.txt; is it a checkpoint folder? (A \
+                 SentencePiece spm.model alone is not read: AutoTokenizer.from_pretrained(dir)\
+                 .save_pretrained(dir) writes its tokenizer.json once.)",
                 dir.display()
             );
         };

@@ -157,7 +157,8 @@ fn weights_path(dir: &Path) -> Result<PathBuf> {
         bail!(
             "{} has only pytorch_model.bin, a Python pickle that can run code when loaded; \
              this crate reads model.safetensors. Convert it once with transformers: \
-             BertForSequenceClassification.from_pretrained(dir).save_pretrained(dir)",
+             AutoModel.from_pretrained(dir).save_pretrained(dir) (or the Auto class of its \
+             head, AutoModelForSequenceClassification …)",
             dir.display()
         );
     }

@@ -500,7 +500,9 @@ pub(super) fn snapshot(
                     if pickle {
                         ", only pytorch_model.bin (a Python pickle this crate does not \
                          read); convert it once with transformers: \
-                         BertForSequenceClassification.from_pretrained(id).save_pretrained(dir)"
+                         AutoModel.from_pretrained(id).save_pretrained(dir) and \
+                         AutoTokenizer.from_pretrained(id).save_pretrained(dir), then \
+                         --model dir"
                     } else {
                         ""
                     }
@@ -518,7 +520,9 @@ pub(super) fn snapshot(
     }
     if !found_tokenizer {
         bail!(
-            "{id} has neither {} on {}: it carries no BERT tokenizer",
+            "{id} has neither {} on {}: it carries no tokenizer this crate reads (a \
+             SentencePiece spm.model is not read: AutoTokenizer.from_pretrained(id)\
+             .save_pretrained(dir) writes its tokenizer.json once)",
             TOKENIZER_FILES.join(" nor "),
             settings.endpoint
         );
