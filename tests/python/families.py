@@ -40,8 +40,31 @@ def sentences(tsv):
         return [row.rstrip("\n").split("\t")[3] for row in f if row.strip()]
 
 
+def unigram(lines, specials, unk):
+    """A SentencePiece-style Unigram with Metaspace trained on `lines` (XLM-R's and DeBERTa-v3's
+    kind), without its post-processor."""
+    tk = Tokenizer(models.Unigram())
+    tk.normalizer = normalizers.NFKC()
+    tk.pre_tokenizer = pre_tokenizers.Metaspace()
+    tk.decoder = decoders.Metaspace()
+    tk.train_from_iterator(lines, trainers.UnigramTrainer(
+        vocab_size=1000, special_tokens=specials, unk_token=unk))
+    return tk
+
+
+def bert_template(tk):
+    """BERT's post-processor: [CLS] A [SEP], and B [SEP] with token type 1."""
+    c, e = tk.token_to_id("[CLS]"), tk.token_to_id("[SEP]")
+    tk.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", c), ("[SEP]", e)])
+
+
 def tokenizer(family, lines):
     """A fast tokenizer of the family's kind trained on `lines`, as the Auto class loads it."""
+    bert_specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    bert_names = dict(cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]", unk_token="[UNK]",
+                      mask_token="[MASK]")
     if family == "roberta":
         from transformers import RobertaTokenizerFast as Fast
         specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
@@ -56,44 +79,23 @@ def tokenizer(family, lines):
     elif family in ("distilbert", "electra"):
         from transformers import DistilBertTokenizerFast, ElectraTokenizerFast
         Fast = DistilBertTokenizerFast if family == "distilbert" else ElectraTokenizerFast
-        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
         tk = Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tk.normalizer = normalizers.BertNormalizer(lowercase=True)
         tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tk.decoder = decoders.WordPiece()
         tk.train_from_iterator(lines, trainers.WordPieceTrainer(
-            vocab_size=1000, special_tokens=specials))
-        c, e = tk.token_to_id("[CLS]"), tk.token_to_id("[SEP]")
-        tk.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-            special_tokens=[("[CLS]", c), ("[SEP]", e)])
-        return Fast(tokenizer_object=tk, cls_token="[CLS]", sep_token="[SEP]",
-                    pad_token="[PAD]", unk_token="[UNK]", mask_token="[MASK]")
+            vocab_size=1000, special_tokens=bert_specials))
+        bert_template(tk)
+        return Fast(tokenizer_object=tk, **bert_names)
     elif family == "deberta-v2":
         from transformers import DebertaV2TokenizerFast
-        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        tk = Tokenizer(models.Unigram())
-        tk.normalizer = normalizers.NFKC()
-        tk.pre_tokenizer = pre_tokenizers.Metaspace()
-        tk.decoder = decoders.Metaspace()
-        tk.train_from_iterator(lines, trainers.UnigramTrainer(
-            vocab_size=1000, special_tokens=specials, unk_token="[UNK]"))
-        c, e = tk.token_to_id("[CLS]"), tk.token_to_id("[SEP]")
-        tk.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-            special_tokens=[("[CLS]", c), ("[SEP]", e)])
-        return DebertaV2TokenizerFast(
-            tokenizer_object=tk, bos_token="[CLS]", eos_token="[SEP]", cls_token="[CLS]",
-            sep_token="[SEP]", pad_token="[PAD]", unk_token="[UNK]", mask_token="[MASK]")
+        tk = unigram(lines, bert_specials, "[UNK]")
+        bert_template(tk)
+        return DebertaV2TokenizerFast(tokenizer_object=tk, bos_token="[CLS]", eos_token="[SEP]",
+                                      **bert_names)
     else:
         from transformers import XLMRobertaTokenizerFast as Fast
-        specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-        tk = Tokenizer(models.Unigram())
-        tk.normalizer = normalizers.NFKC()
-        tk.pre_tokenizer = pre_tokenizers.Metaspace()
-        tk.decoder = decoders.Metaspace()
-        tk.train_from_iterator(lines, trainers.UnigramTrainer(
-            vocab_size=1000, special_tokens=specials, unk_token="<unk>"))
+        tk = unigram(lines, ["<s>", "<pad>", "</s>", "<unk>", "<mask>"], "<unk>")
         s, e = tk.token_to_id("<s>"), tk.token_to_id("</s>")
         tk.post_processor = processors.TemplateProcessing(
             single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
