@@ -1,4 +1,4 @@
-//! RoBERTa, XLM-RoBERTa, DistilBERT, ELECTRA and DeBERTa-v3 against transformers
+//! RoBERTa, XLM-RoBERTa, DistilBERT, ELECTRA, DeBERTa-v3 and ModernBERT against transformers
 //! (`tests/python/families.py`): a real tokenizer of each kind trained on CoLA's sentences
 //! (byte-level BPE; SentencePiece Unigram; WordPiece), small random models of every head built
 //! by transformers (weights at `initializer_range` 0.2, so attention is far from uniform and a
@@ -177,7 +177,7 @@ fn family_matches_transformers(family: &str, class: &str) {
     let tokenizer = BertTokenizer::from_dir(dir).unwrap();
     // RoBERTa's kind of tokenizer gives one token type; DistilBERT's and ELECTRA's give BERT's
     // two (DistilBERT's model, with no token-type table, ignores them).
-    let one_type = !["distilbert", "electra", "deberta-v2"].contains(&family);
+    let one_type = !["distilbert", "electra", "deberta-v2", "modernbert"].contains(&family);
     assert_eq!(
         tokenizer.second_type,
         i64::from(!one_type),
@@ -456,6 +456,11 @@ fn csv_head(text: &str, lines: usize) -> String {
 }
 
 #[test]
+fn modernbert_matches_transformers_for_every_head() {
+    family_matches_transformers("modernbert", "ModernBert");
+}
+
+#[test]
 fn roberta_trains_from_the_cli_and_transformers_predicts_alike() {
     family_trains_from_the_cli("roberta", "Roberta");
 }
@@ -655,6 +660,16 @@ fn family_trains_every_task_from_the_cli(family: &str, class: &str, mask: &str) 
 #[test]
 fn roberta_trains_every_task_from_the_cli() {
     family_trains_every_task_from_the_cli("roberta", "Roberta", "<mask>");
+}
+
+#[test]
+fn modernbert_trains_from_the_cli_and_transformers_predicts_alike() {
+    family_trains_from_the_cli("modernbert", "ModernBert");
+}
+
+#[test]
+fn modernbert_trains_every_task_from_the_cli() {
+    family_trains_every_task_from_the_cli("modernbert", "ModernBert", "[MASK]");
 }
 
 #[test]

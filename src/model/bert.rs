@@ -6,122 +6,19 @@
 //! tables into [`DECAY`]: the two weight-decay groups of the tutorial's appendix, decided by
 //! what a parameter is rather than by matching its name later.
 
-use anyhow::{anyhow, Result};
-use tch::nn::{Init, Path};
+use anyhow::Result;
+use tch::nn::Path;
 use tch::{Kind, Tensor};
 
 use super::config::{BertConfig, HiddenAct};
 use super::disentangled::Disentangled;
 use super::family::{EncoderNames, Family};
+use super::layers::{
+    activate, at, eager_attention, embedding_table, lowest, LayerNorm, Linear, Queries,
+};
+use super::modernbert::ModernBertModel;
+use super::modernbert_config::Pooling;
 use super::packing::Packing;
-
-/// Var-store group of parameters that take weight decay.
-pub const DECAY: usize = 0;
-/// Var-store group of biases and LayerNorm parameters, which never take weight decay.
-pub const NO_DECAY: usize = 1;
-
-/// The feed-forward activation `hidden_act` names (parsed and checked in [`HiddenAct`]).
-pub(crate) fn activate(act: HiddenAct, xs: &Tensor) -> Tensor {
-    match act {
-        HiddenAct::Gelu => xs.gelu("none"),
-        HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh | HiddenAct::GeluFast => xs.gelu("tanh"),
-        HiddenAct::Relu => xs.relu(),
-    }
-}
-
-/// A new parameter at `p`: libtorch's allocation failure (a size no machine holds) becomes an
-/// error naming the tensor, where tch's `var` would panic.
-pub(crate) fn var(p: &Path, name: &str, dims: &[i64], init: Init) -> Result<Tensor> {
-    let full = p.path(name);
-    let fail = |e: tch::TchError| anyhow!("cannot allocate {full} {dims:?}: {e}");
-    match init {
-        // tch's `Init::Randn` computes `randn * stdev + mean` with operators that panic;
-        // these are the same kernels in the same order (so the same values), fallible.
-        Init::Randn { mean, stdev } => {
-            let t = Tensor::f_randn(dims, (p.kind(), p.device()))
-                .and_then(|t| t.f_mul_scalar(stdev))
-                .and_then(|t| t.f_add_scalar(mean))
-                .map_err(fail)?;
-            Ok(p.add(name, t, true))
-        }
-        init => p.f_var(name, dims, init).map_err(fail),
-    }
-}
-
-/// The path `dotted` (`attention.self.query`) below `p`.
-pub(crate) fn at<'a>(p: &Path<'a>, dotted: &str) -> Path<'a> {
-    dotted.split('.').fold(p.clone(), |p, part| p.sub(part))
-}
-
-/// `nn.Linear` with HF's initialisation (normal(0, initializer_range), zero bias).
-#[derive(Debug)]
-pub struct Linear {
-    pub weight: Tensor,
-    pub bias: Tensor,
-}
-
-impl Linear {
-    pub fn new(p: Path, in_dim: i64, out_dim: i64, std: f64) -> Result<Self> {
-        let weight = var(
-            &p.set_group(DECAY),
-            "weight",
-            &[out_dim, in_dim],
-            Init::Randn {
-                mean: 0.,
-                stdev: std,
-            },
-        )?;
-        let bias = var(&p.set_group(NO_DECAY), "bias", &[out_dim], Init::Const(0.))?;
-        Ok(Linear { weight, bias })
-    }
-
-    pub fn forward(&self, xs: &Tensor) -> Tensor {
-        xs.linear(&self.weight, Some(&self.bias))
-    }
-}
-
-/// `nn.LayerNorm` over the last dimension.
-#[derive(Debug)]
-pub(crate) struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
-    eps: f64,
-    dim: i64,
-}
-
-impl LayerNorm {
-    pub(crate) fn new(p: Path, dim: i64, eps: f64) -> Result<Self> {
-        let p = p.set_group(NO_DECAY);
-        Ok(LayerNorm {
-            weight: var(&p, "weight", &[dim], Init::Const(1.))?,
-            bias: var(&p, "bias", &[dim], Init::Const(0.))?,
-            eps,
-            dim,
-        })
-    }
-
-    pub(crate) fn forward(&self, xs: &Tensor) -> Tensor {
-        xs.layer_norm(
-            [self.dim],
-            Some(&self.weight),
-            Some(&self.bias),
-            self.eps,
-            true,
-        )
-    }
-}
-
-fn embedding_table(p: &Path, name: &str, rows: i64, dim: i64, std: f64) -> Result<Tensor> {
-    var(
-        &p.set_group(DECAY),
-        name,
-        &[rows, dim],
-        Init::Randn {
-            mean: 0.,
-            stdev: std,
-        },
-    )
-}
 
 /// `BertEmbeddings` (and `RobertaEmbeddings`, `ElectraEmbeddings`, DistilBERT's `Embeddings`):
 /// word + position (+ token type, where the family has them), then LayerNorm and dropout, at
@@ -360,54 +257,6 @@ impl Attention {
     }
 }
 
-/// Which tokens a layer computes states for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Queries {
-    /// Every real token: what the next layer, or `last_hidden_state`, needs.
-    AllTokens,
-    /// Only each sentence's `[CLS]`: all the pooler reads of the last layer, so classifying
-    /// skips most of the last layer's work on the other tokens (their keys and values are still
-    /// needed): about a seventh of MiniLM's encoder.
-    Cls,
-}
-
-/// torch.finfo(kind).min: what masked scores are set to.
-fn lowest(kind: Kind) -> f64 {
-    match kind {
-        Kind::Half => -65504.0,
-        Kind::BFloat16 => -3.389_531_389_251_535_5e38,
-        Kind::Double => f64::MIN,
-        _ => f64::from(f32::MIN),
-    }
-}
-
-/// transformers' `eager_attention_forward`: softmax(q·kᵀ·scale + bias + mask)·v, returning the
-/// probabilities too (`scale` 1/√d unless given; `bias`, DeBERTa's position terms, already
-/// holds the mask). Masked keys get the dtype's lowest value, as in transformers, so they
-/// receive exactly zero probability. As there, the probabilities returned are the ones used,
-/// after dropout when training.
-#[allow(clippy::too_many_arguments)]
-fn eager_attention(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    mask: &Tensor,
-    scale: Option<f64>,
-    bias: Option<&Tensor>,
-    dropout: f64,
-    train: bool,
-) -> (Tensor, Tensor) {
-    let head_dim = *q.size().last().expect("q is [batch, heads, seq, head_dim]");
-    let scale = scale.unwrap_or(1.0 / (head_dim as f64).sqrt());
-    let scores = q.matmul(&k.transpose(-1, -2)) * scale;
-    let scores = match bias {
-        Some(bias) => scores + bias,
-        None => scores.masked_fill(&mask.logical_not(), lowest(scores.kind())),
-    };
-    let probs = scores.softmax(-1, scores.kind()).dropout(dropout, train);
-    (probs.matmul(v), probs)
-}
-
 /// `BertLayer` (DistilBERT's `TransformerBlock`): attention, then the feed-forward block
 /// (`intermediate` and `output`; `ffn.lin1`, `ffn.lin2`).
 #[derive(Debug)]
@@ -452,14 +301,25 @@ impl Layer {
 }
 
 /// `BertModel`: embeddings, the encoder stack and (unless built without it, as transformers'
-/// token-classification and question-answering models are) the pooler over `[CLS]`.
+/// token-classification and question-answering models are) the pooler over `[CLS]`. The
+/// encoder of every family (named for the first): ModernBERT's own layers sit behind the
+/// same calls.
 #[derive(Debug)]
 pub struct BertModel {
-    embeddings: Embeddings,
-    layers: Vec<Layer>,
-    /// DeBERTa's `encoder.rel_embeddings` and `encoder.LayerNorm`.
-    relative: Option<RelativeTable>,
+    stack: Stack,
     pooler: Option<Linear>,
+}
+
+/// The layers of a family: BERT's post-norm ones, or ModernBERT's.
+#[derive(Debug)]
+enum Stack {
+    PostNorm {
+        embeddings: Embeddings,
+        layers: Vec<Layer>,
+        /// DeBERTa's `encoder.rel_embeddings` and `encoder.LayerNorm`.
+        relative: Option<RelativeTable>,
+    },
+    Modern(ModernBertModel),
 }
 
 /// DeBERTa's relative-position table, shared by every layer (`encoder.rel_embeddings`), and
@@ -514,6 +374,12 @@ impl BertModel {
     /// token (token classification, question answering) have no `bert.pooler.*`.
     pub fn with_pooler(p: Path, c: &BertConfig, add_pooling_layer: bool) -> Result<Self> {
         c.validate()?;
+        if c.family()? == Family::ModernBert {
+            return Ok(BertModel {
+                stack: Stack::Modern(ModernBertModel::new(&p, c)?),
+                pooler: None,
+            });
+        }
         // Creation order is module order: it is the order `named_parameters` reports.
         let embeddings = Embeddings::new(&p, c)?;
         let names = c.family()?.encoder_names();
@@ -547,9 +413,11 @@ impl BertModel {
             None => None,
         };
         Ok(BertModel {
-            embeddings,
-            layers,
-            relative,
+            stack: Stack::PostNorm {
+                embeddings,
+                layers,
+                relative,
+            },
             pooler: if add_pooling_layer {
                 Some(Linear::new(
                     &p / "pooler" / "dense",
@@ -613,6 +481,27 @@ impl BertModel {
         train: bool,
     ) -> Tensor {
         let packing = Packing::new(attention_mask, row_lengths);
+        if let Stack::Modern(modern) = &self.stack {
+            if modern.pooling() == Pooling::Mean {
+                // ModernBERT's `classifier_pooling: "mean"`: the mean of the real tokens'
+                // last states, as transformers divides the masked sum by the mask's sum.
+                let states = packing.unpack(&modern.encode(
+                    input_ids,
+                    &packing,
+                    train,
+                    Queries::AllTokens,
+                    None,
+                ));
+                let mask = attention_mask.to_device(states.device());
+                let count = mask.sum_dim_intlist(1, true, states.kind());
+                let width = states.size()[1];
+                let mask = mask
+                    .narrow(1, 0, width)
+                    .unsqueeze(-1)
+                    .to_kind(states.kind());
+                return (states * mask).sum_dim_intlist(1, false, None::<Kind>) / count;
+            }
+        }
         let (_, cls) = self.encode(
             input_ids,
             token_type_ids,
@@ -675,12 +564,18 @@ impl BertModel {
     /// The word-embedding table `[vocab, embedding_size]`, which the masked-LM head's decoder shares
     /// (transformers' tied `cls.predictions.decoder.weight`).
     pub(crate) fn word_embeddings(&self) -> &Tensor {
-        &self.embeddings.word
+        match &self.stack {
+            Stack::PostNorm { embeddings, .. } => &embeddings.word,
+            Stack::Modern(modern) => modern.word_embeddings(),
+        }
     }
 
     /// Number of encoder layers (`num_hidden_layers`).
     pub fn num_layers(&self) -> usize {
-        self.layers.len()
+        match &self.stack {
+            Stack::PostNorm { layers, .. } => layers.len(),
+            Stack::Modern(modern) => modern.num_layers(),
+        }
     }
 
     fn run(
@@ -724,10 +619,19 @@ impl BertModel {
         last_layer: Queries,
         mut attentions: Option<&mut Vec<Tensor>>,
     ) -> (Packing, Tensor) {
-        let mut xs = self
-            .embeddings
-            .forward(input_ids, token_type_ids, &packing, train);
-        let relative = self.relative.as_ref().map(|r| RelativeInputs {
+        let (embeddings, layers, relative) = match &self.stack {
+            Stack::PostNorm {
+                embeddings,
+                layers,
+                relative,
+            } => (embeddings, layers, relative),
+            Stack::Modern(modern) => {
+                let xs = modern.encode(input_ids, &packing, train, last_layer, attentions);
+                return (packing, xs);
+            }
+        };
+        let mut xs = embeddings.forward(input_ids, token_type_ids, &packing, train);
+        let relative = relative.as_ref().map(|r| RelativeInputs {
             table: match &r.norm {
                 Some(norm) => norm.forward(&r.table),
                 None => r.table.shallow_clone(),
@@ -737,9 +641,9 @@ impl BertModel {
                 .positions(packing.padded_shape().1, r.table.device()),
         });
         // `BertModel::new` validated the config: there is at least one layer.
-        let last = self.layers.len() - 1;
+        let last = layers.len() - 1;
         let eager = attentions.is_some();
-        for (i, layer) in self.layers.iter().enumerate() {
+        for (i, layer) in layers.iter().enumerate() {
             let queries = if i == last {
                 last_layer
             } else {

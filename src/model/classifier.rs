@@ -12,10 +12,11 @@ use anyhow::{bail, Result};
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
-use super::bert::{activate, at, BertModel, Linear};
+use super::bert::BertModel;
 use super::checkpoint::BertCheckpoint;
 use super::config::{BertConfig, HiddenAct};
-use super::family::HeadActivation;
+use super::family::{Family, HeadActivation};
+use super::layers::{activate, at, LayerNorm, Linear};
 use super::weights::LoadReport;
 use crate::data::tokenizer::Encoded;
 
@@ -28,6 +29,8 @@ pub struct BertForSequenceClassification {
     /// (ReLU), ELECTRA's `classifier.dense` (GELU), DeBERTa's `pooler.dense`
     /// (`pooler_hidden_act`); `None` for BERT, whose pooler does the same inside the encoder.
     pub dense: Option<(Linear, Activation)>,
+    /// ModernBERT's `head.norm`, after the dense layer's activation.
+    pub norm: Option<LayerNorm>,
     /// `classifier` (BERT, DistilBERT, DeBERTa) or `classifier.out_proj` (RoBERTa, ELECTRA):
     /// the logits.
     pub classifier: Linear,
@@ -76,6 +79,10 @@ impl BertForSequenceClassification {
                 }
             }
             None => pooled,
+        };
+        let features = match &self.norm {
+            Some(norm) => norm.forward(&features),
+            None => features,
         };
         self.classifier
             .forward(&features.dropout(before_out, train))
@@ -160,6 +167,14 @@ impl BertCheckpoint for BertForSequenceClassification {
         let (h, std) = (config.hidden_size, config.initializer_range);
         let labels = config.num_labels() as i64;
         let shape = family.sequence_head();
+        // ModernBERT's head has a bias and its norm one only where the config asks.
+        let (head_bias, norm_bias) = match family {
+            Family::ModernBert => {
+                let o = config.modernbert()?;
+                (o.classifier_bias, o.norm_bias)
+            }
+            _ => (true, true),
+        };
         let dense = match shape.dense {
             Some((name, activation)) => {
                 let activation = match activation {
@@ -169,9 +184,24 @@ impl BertCheckpoint for BertForSequenceClassification {
                     HeadActivation::PoolerHiddenAct => {
                         Activation::Hidden(config.pooler_hidden_act()?)
                     }
+                    HeadActivation::ClassifierActivation => {
+                        Activation::Hidden(config.classifier_activation()?)
+                    }
                 };
-                Some((Linear::new(at(&root, name), h, h, std)?, activation))
+                Some((
+                    Linear::with_bias(at(&root, name), h, h, std, head_bias)?,
+                    activation,
+                ))
             }
+            None => None,
+        };
+        let norm = match shape.norm {
+            Some(name) => Some(LayerNorm::with_bias(
+                at(&root, name),
+                h,
+                config.layer_norm_eps,
+                norm_bias,
+            )?),
             None => None,
         };
         let classifier = Linear::new(at(&root, shape.out), h, labels, std)?;
@@ -180,6 +210,7 @@ impl BertCheckpoint for BertForSequenceClassification {
             config: config.clone(),
             bert,
             dense,
+            norm,
             classifier,
             load_report: None,
         })

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::disentangled::Disentangled;
 use super::family::Family;
+use super::modernbert_config::ModernBertOptions;
 use crate::data::ProblemType;
 
 fn d_dropout() -> f64 {
@@ -145,6 +146,29 @@ pub const DISTILBERT_KEYS: [(&str, &str, DefaultValue); 7] = [
     ),
 ];
 
+/// ModernBERT's config keys for BERT's fields, and ModernBertConfig's default.
+pub const MODERNBERT_KEYS: [(&str, &str, DefaultValue); 4] = [
+    (
+        "hidden_activation",
+        "hidden_act",
+        DefaultValue::Text("gelu"),
+    ),
+    ("norm_eps", "layer_norm_eps", DefaultValue::Float(1e-5)),
+    (
+        "embedding_dropout",
+        "hidden_dropout_prob",
+        DefaultValue::Float(0.0),
+    ),
+    (
+        "attention_dropout",
+        "attention_probs_dropout_prob",
+        DefaultValue::Float(0.0),
+    ),
+];
+
+/// BERT's fields a ModernBERT config does not have (no token types, no position table).
+const NOT_MODERNBERT: [&str; 2] = ["type_vocab_size", "position_embedding_type"];
+
 /// BERT's fields a DistilBERT config does not have (its embeddings have no token types, its
 /// LayerNorms a fixed eps of 1e-12): dropped when one is written.
 const NOT_DISTILBERT: [&str; 3] = [
@@ -174,35 +198,54 @@ impl DefaultValue {
 /// The name `config.json` gives BERT's `field` in a config of `family` (`dim` for DistilBERT's
 /// `hidden_size`), for messages that name the field a user would edit.
 pub fn field_name(family: Family, field: &'static str) -> &'static str {
-    if family == Family::DistilBert {
-        if let Some((theirs, _, _)) = DISTILBERT_KEYS.iter().find(|k| k.1 == field) {
-            return theirs;
-        }
+    match renamed_keys(family).iter().find(|k| k.1 == field) {
+        Some((theirs, _, _)) => theirs,
+        None => field,
     }
-    field
 }
 
-fn is_distilbert(map: &serde_json::Map<String, serde_json::Value>) -> bool {
-    map.get("model_type").and_then(|v| v.as_str()) == Some(Family::DistilBert.model_type())
+/// The keys a family's config writes under its own names (DistilBERT's `dim`, ModernBERT's
+/// `norm_eps`), with BERT's field and the family's default for each, and the BERT fields
+/// its config does not have.
+fn renamed_keys(family: Family) -> &'static [(&'static str, &'static str, DefaultValue)] {
+    match family {
+        Family::DistilBert => &DISTILBERT_KEYS,
+        Family::ModernBert => &MODERNBERT_KEYS,
+        _ => &[],
+    }
 }
 
-/// A DistilBERT config's keys as BERT's fields (the others untouched).
-fn from_distilbert_keys(map: &mut serde_json::Map<String, serde_json::Value>) {
-    for (theirs, ours, default) in DISTILBERT_KEYS {
-        let value = map.remove(theirs).unwrap_or_else(|| default.json());
+fn dropped_keys(family: Family) -> &'static [&'static str] {
+    match family {
+        Family::DistilBert => &NOT_DISTILBERT,
+        Family::ModernBert => &NOT_MODERNBERT,
+        _ => &[],
+    }
+}
+
+fn family_of(map: &serde_json::Map<String, serde_json::Value>) -> Option<Family> {
+    map.get("model_type")
+        .and_then(|v| v.as_str())
+        .and_then(|kind| Family::from_model_type(kind).ok())
+}
+
+/// A config's own keys as BERT's fields (the others untouched).
+fn from_family_keys(map: &mut serde_json::Map<String, serde_json::Value>, family: Family) {
+    for (theirs, ours, default) in renamed_keys(family) {
+        let value = map.remove(*theirs).unwrap_or_else(|| default.json());
         map.insert(ours.to_string(), value);
     }
 }
 
-/// BERT's fields back under a DistilBERT config's keys.
-fn to_distilbert_keys(map: &mut serde_json::Map<String, serde_json::Value>) {
-    for (theirs, ours, _) in DISTILBERT_KEYS {
-        if let Some(value) = map.remove(ours) {
+/// BERT's fields back under the family's keys.
+fn to_family_keys(map: &mut serde_json::Map<String, serde_json::Value>, family: Family) {
+    for (theirs, ours, _) in renamed_keys(family) {
+        if let Some(value) = map.remove(*ours) {
             map.insert(theirs.to_string(), value);
         }
     }
-    for field in NOT_DISTILBERT {
-        map.remove(field);
+    for field in dropped_keys(family) {
+        map.remove(*field);
     }
 }
 
@@ -288,8 +331,8 @@ impl BertConfig {
     pub fn from_json(text: &str) -> Result<Self> {
         let mut value: serde_json::Value = serde_json::from_str(text)?;
         if let Some(map) = value.as_object_mut() {
-            if is_distilbert(map) {
-                from_distilbert_keys(map);
+            if let Some(family) = family_of(map) {
+                from_family_keys(map, family);
             }
             if map.get("model_type").and_then(|v| v.as_str())
                 == Some(Family::DebertaV2.model_type())
@@ -347,6 +390,10 @@ impl BertConfig {
         }
         if family == Family::DebertaV2 {
             self.deberta()?;
+        }
+        if family == Family::ModernBert {
+            self.modernbert()?;
+            self.classifier_activation()?;
         }
         if self
             .extra
@@ -564,7 +611,7 @@ impl BertConfig {
                 self.extra_f64("pooler_dropout", 0.0),
                 self.extra_f64("cls_dropout", self.hidden_dropout_prob),
             ),
-            Ok(Family::Bert) => (0.0, p),
+            Ok(Family::Bert | Family::ModernBert) => (0.0, p),
             _ => (p, p),
         }
     }
@@ -586,9 +633,30 @@ impl BertConfig {
         self.family().is_ok_and(|f| f.token_types()) && self.type_vocab_size > 0
     }
 
-    /// Whether the embeddings add absolute positions: every family's do but DeBERTa's with
-    /// `position_biased_input` false (v3), whose positions enter the attention only.
+    /// ModernBERT's options beyond BERT's fields (see [`ModernBertOptions`]).
+    pub fn modernbert(&self) -> Result<ModernBertOptions> {
+        super::modernbert_config::parse(&self.extra, self.num_hidden_layers)
+    }
+
+    /// ModernBERT's `classifier_activation`: the activation of its prediction head (GELU by
+    /// default).
+    pub fn classifier_activation(&self) -> Result<HiddenAct> {
+        match self.extra.get("classifier_activation") {
+            None | Some(serde_json::Value::Null) => Ok(HiddenAct::Gelu),
+            Some(serde_json::Value::String(name)) => {
+                name.parse().context("in the field classifier_activation")
+            }
+            Some(other) => bail!("classifier_activation is {other}; expected a string"),
+        }
+    }
+
+    /// Whether the embeddings add absolute positions: every family's do but ModernBERT's
+    /// (RoPE) and DeBERTa's with `position_biased_input` false (v3), whose positions enter
+    /// the attention only.
     pub fn has_position_embeddings(&self) -> bool {
+        if matches!(self.family(), Ok(Family::ModernBert)) {
+            return false;
+        }
         !matches!(self.family(), Ok(Family::DebertaV2))
             || self
                 .extra
@@ -598,10 +666,11 @@ impl BertConfig {
     }
 
     /// Dropout before the question-answering head: DistilBERT's `qa_dropout` (0.1 by
-    /// default); BERT's and RoBERTa's heads have none.
+    /// default), ModernBERT's `classifier_dropout`; BERT's and RoBERTa's heads have none.
     pub fn span_dropout(&self) -> f64 {
         match self.family() {
             Ok(Family::DistilBert) => self.extra_f64("qa_dropout", 0.1),
+            Ok(Family::ModernBert) => self.classifier_dropout_prob(),
             _ => 0.0,
         }
     }
@@ -644,8 +713,8 @@ impl BertConfig {
             .or_insert(serde_json::json!("bert"));
         let mut value = serde_json::to_value(&config)?;
         if let Some(map) = value.as_object_mut() {
-            if is_distilbert(map) {
-                to_distilbert_keys(map);
+            if let Some(family) = family_of(map) {
+                to_family_keys(map, family);
             }
         }
         Ok(serde_json::to_string_pretty(&value)?)

@@ -9,6 +9,7 @@
 //! | ELECTRA | `electra` | `electra.` | from 0 | `[CLS]` → `classifier.dense` → GELU → `classifier.out_proj` | `generator_predictions.*`, `generator_lm_head` |
 //! | DeBERTa-v2/v3 | `deberta-v2` | `deberta.` | relative ([`Disentangled`](super::disentangled::Disentangled)) | `[CLS]` → `pooler.dense` → `pooler_hidden_act` → `classifier` | as BERT's (`cls.predictions.*`) |
 //! | DistilBERT | `distilbert` | `distilbert.` | from 0 | `[CLS]` → `pre_classifier` → ReLU → `classifier` | `vocab_transform`, `vocab_layer_norm`, `vocab_projector` |
+//! | ModernBERT | `modernbert` | `model.` | rotary (RoPE) | `[CLS]` or mean → `head.dense` → `classifier_activation` → `head.norm` → `classifier` | `head.*`, `decoder` |
 //!
 //! RoBERTa's and ELECTRA's encoder layers are BERT's (`RobertaLayer`, `ElectraLayer`), and
 //! DistilBERT's `TransformerBlock` is the same post-norm layer under other names
@@ -16,7 +17,9 @@
 //! differ in the embeddings (ELECTRA's may be narrower than its layers, `embedding_size`, and
 //! are then projected up by `embeddings_project`), the names, and the heads. DeBERTa-v2's
 //! layers are BERT's too, but for its attention scores, which add relative-position terms
-//! (`model/disentangled.rs`).
+//! (`model/disentangled.rs`). ModernBERT's pre-norm layers are its own (`model/modernbert.rs`);
+//! every ModernBERT head runs its `head` (dense, activation, norm) first, and its span head is
+//! called `classifier`.
 
 use anyhow::{bail, Result};
 
@@ -29,17 +32,19 @@ pub enum Family {
     DistilBert,
     Electra,
     DebertaV2,
+    ModernBert,
 }
 
 impl Family {
     /// Every family, in the order error messages list them.
-    pub const ALL: [Family; 6] = [
+    pub const ALL: [Family; 7] = [
         Family::Bert,
         Family::Roberta,
         Family::XlmRoberta,
         Family::DistilBert,
         Family::Electra,
         Family::DebertaV2,
+        Family::ModernBert,
     ];
 
     /// `model_type` as `config.json` writes it.
@@ -51,6 +56,7 @@ impl Family {
             Family::DistilBert => "distilbert",
             Family::Electra => "electra",
             Family::DebertaV2 => "deberta-v2",
+            Family::ModernBert => "modernbert",
         }
     }
 
@@ -83,6 +89,7 @@ impl Family {
             Family::DistilBert => "distilbert",
             Family::Electra => "electra",
             Family::DebertaV2 => "deberta",
+            Family::ModernBert => "model",
         }
     }
 
@@ -95,6 +102,7 @@ impl Family {
             Family::DistilBert => "DistilBert",
             Family::Electra => "Electra",
             Family::DebertaV2 => "DebertaV2",
+            Family::ModernBert => "ModernBert",
         }
     }
 
@@ -111,7 +119,11 @@ impl Family {
     /// id plus one (`create_position_ids_from_input_ids`), BERT from 0.
     pub fn first_position(self, pad_token_id: i64) -> i64 {
         match self {
-            Family::Bert | Family::DistilBert | Family::Electra | Family::DebertaV2 => 0,
+            Family::Bert
+            | Family::DistilBert
+            | Family::Electra
+            | Family::DebertaV2
+            | Family::ModernBert => 0,
             Family::Roberta | Family::XlmRoberta => pad_token_id + 1,
         }
     }
@@ -121,12 +133,17 @@ impl Family {
     /// (DeBERTa-v2 has one only when `type_vocab_size` is positive: see
     /// [`BertConfig::has_token_types`](super::BertConfig::has_token_types).)
     pub fn token_types(self) -> bool {
-        self != Family::DistilBert
+        !matches!(self, Family::DistilBert | Family::ModernBert)
     }
 
-    /// Where the encoder's parts live under [`prefix`](Self::prefix).
+    /// Where the encoder's parts live under [`prefix`](Self::prefix). ModernBERT's layers
+    /// are not BERT's (`model/modernbert.rs` names their parts); only `layers` applies to it.
     pub fn encoder_names(self) -> EncoderNames {
         match self {
+            Family::ModernBert => EncoderNames {
+                layers: "layers",
+                ..Family::Bert.encoder_names()
+            },
             Family::DistilBert => EncoderNames {
                 layers: "transformer.layer",
                 query: "attention.q_lin",
@@ -165,6 +182,7 @@ impl Family {
             Family::DistilBert => &["embeddings.", "transformer."],
             Family::Electra => &["embeddings.", "embeddings_project.", "encoder."],
             Family::DebertaV2 => &["embeddings.", "encoder."],
+            Family::ModernBert => &["embeddings.", "layers.", "final_norm."],
             _ => &["embeddings.", "encoder.", "pooler."],
         }
     }
@@ -174,22 +192,32 @@ impl Family {
         match self {
             Family::Bert => SequenceHead {
                 dense: None,
+                norm: None,
+                out: "classifier",
+            },
+            Family::ModernBert => SequenceHead {
+                dense: Some(("head.dense", HeadActivation::ClassifierActivation)),
+                norm: Some("head.norm"),
                 out: "classifier",
             },
             Family::Roberta | Family::XlmRoberta => SequenceHead {
                 dense: Some(("classifier.dense", HeadActivation::Tanh)),
+                norm: None,
                 out: "classifier.out_proj",
             },
             Family::Electra => SequenceHead {
                 dense: Some(("classifier.dense", HeadActivation::Gelu)),
+                norm: None,
                 out: "classifier.out_proj",
             },
             Family::DebertaV2 => SequenceHead {
                 dense: Some(("pooler.dense", HeadActivation::PoolerHiddenAct)),
+                norm: None,
                 out: "classifier",
             },
             Family::DistilBert => SequenceHead {
                 dense: Some(("pre_classifier", HeadActivation::Relu)),
+                norm: None,
                 out: "classifier",
             },
         }
@@ -210,9 +238,31 @@ impl Family {
         self == Family::Bert
     }
 
+    /// ModernBERT's `head` (`ModernBertPredictionHead`), which its token-classification,
+    /// question-answering and masked-LM heads run on every token before their output layer;
+    /// `None` for the other families.
+    pub fn prediction_head(self) -> Option<&'static str> {
+        (self == Family::ModernBert).then_some("head")
+    }
+
+    /// The question-answering head's output layer: `qa_outputs`, ModernBERT's `classifier`.
+    pub fn span_head(self) -> &'static str {
+        match self {
+            Family::ModernBert => "classifier",
+            _ => "qa_outputs",
+        }
+    }
+
     /// The masked-LM head's parameter names.
     pub fn masked_lm_names(self) -> MaskedLmNames {
         match self {
+            Family::ModernBert => MaskedLmNames {
+                dense: "head.dense",
+                layer_norm: "head.norm",
+                bias: "decoder.bias",
+                decoder: "decoder",
+                norm_first: false,
+            },
             Family::Bert | Family::DebertaV2 => MaskedLmNames {
                 dense: "cls.predictions.transform.dense",
                 layer_norm: "cls.predictions.transform.LayerNorm",
@@ -267,6 +317,8 @@ pub struct EncoderNames {
 #[derive(Debug, Clone, Copy)]
 pub struct SequenceHead {
     pub dense: Option<(&'static str, HeadActivation)>,
+    /// ModernBERT's `head.norm` after the activation.
+    pub norm: Option<&'static str>,
     pub out: &'static str,
 }
 
@@ -281,6 +333,8 @@ pub enum HeadActivation {
     Gelu,
     /// DeBERTa's `ContextPooler`: the config's `pooler_hidden_act`.
     PoolerHiddenAct,
+    /// ModernBERT's `head`: the config's `classifier_activation`.
+    ClassifierActivation,
 }
 
 /// Where a family's masked-LM head keeps its parameters (`decoder` holds no parameter of its

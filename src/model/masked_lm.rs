@@ -14,9 +14,10 @@ use anyhow::Result;
 use tch::nn::{Init, VarStore};
 use tch::{Device, Tensor};
 
-use super::bert::{activate, at, var, BertModel, LayerNorm, Linear, NO_DECAY};
+use super::bert::BertModel;
 use super::checkpoint::{self, BertCheckpoint};
 use super::config::{BertConfig, HiddenAct};
+use super::layers::{activate, at, var, LayerNorm, Linear, NO_DECAY};
 use super::weights::LoadReport;
 use crate::data::tagging::IGNORE_INDEX;
 use crate::data::tokenizer::{BertTokenizer, Encoded};
@@ -32,6 +33,8 @@ pub struct BertForMaskedLM {
     transform_norm: LayerNorm,
     /// `cls.predictions.bias`, the decoder's bias, one per vocabulary entry.
     bias: Tensor,
+    /// ModernBERT's `classifier_activation` (the other families' is fixed or `hidden_act`).
+    activation: HiddenAct,
     /// Set by `from_pretrained`: what matched the checkpoint.
     pub load_report: Option<LoadReport>,
 }
@@ -58,15 +61,37 @@ impl BertCheckpoint for BertForMaskedLM {
         // The head maps the encoder's states back to the embeddings' width (ELECTRA's
         // generator head: hidden_size → embedding_size), where the tied decoder reads them.
         let width = config.embedding_size();
+        // ModernBERT's head has biases only where its config asks.
+        let (dense_bias, norm_bias) = match family {
+            super::Family::ModernBert => {
+                let o = config.modernbert()?;
+                if !o.decoder_bias {
+                    anyhow::bail!(
+                        "decoder_bias is false: a ModernBERT masked-LM decoder without a bias \
+                         is not supported (every published ModernBERT has one)"
+                    );
+                }
+                (o.classifier_bias, o.norm_bias)
+            }
+            _ => (true, true),
+        };
         let dense = || {
-            Linear::new(
+            Linear::with_bias(
                 at(names.dense),
                 config.hidden_size,
                 width,
                 config.initializer_range,
+                dense_bias,
             )
         };
-        let norm = || LayerNorm::new(at(names.layer_norm), width, config.layer_norm_eps);
+        let norm = || {
+            LayerNorm::with_bias(
+                at(names.layer_norm),
+                width,
+                config.layer_norm_eps,
+                norm_bias,
+            )
+        };
         let (transform, transform_norm) = if names.norm_first {
             let norm = norm()?;
             (dense()?, norm)
@@ -91,6 +116,7 @@ impl BertCheckpoint for BertForMaskedLM {
             transform,
             transform_norm,
             bias,
+            activation: config.classifier_activation()?,
             load_report: None,
         })
     }
@@ -170,6 +196,7 @@ impl BertForMaskedLM {
     fn head(&self, states: &Tensor) -> Tensor {
         let act = match self.config.family() {
             Ok(family) if family.masked_lm_exact_gelu() => HiddenAct::Gelu,
+            Ok(super::Family::ModernBert) => self.activation,
             _ => self.config.hidden_act,
         };
         let transformed = self

@@ -5,8 +5,8 @@ use std::fmt;
 
 use tch::Tensor;
 
-use super::bert::{DECAY, NO_DECAY};
 use super::classifier::BertForSequenceClassification;
+use super::layers::{DECAY, NO_DECAY};
 use crate::runtime::display::{Html, Rich, Table};
 
 impl BertForSequenceClassification {

@@ -12,9 +12,11 @@ use anyhow::Result;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-use super::bert::{BertModel, Linear};
+use super::bert::BertModel;
 use super::checkpoint::{self, BertCheckpoint};
 use super::config::BertConfig;
+use super::layers::Linear;
+use super::modernbert::PredictionHead;
 use super::weights::LoadReport;
 use crate::data::tokenizer::{BertTokenizer, Encoded};
 
@@ -26,6 +28,9 @@ pub struct BertForQuestionAnswering {
     pub vs: VarStore,
     pub config: BertConfig,
     pub bert: BertModel,
+    /// ModernBERT's `head` (dense, activation, norm) before its dropout and output layer.
+    pub head: Option<PredictionHead>,
+    /// `qa_outputs` (ModernBERT's `classifier`): the start and end logits.
     pub qa_outputs: Linear,
     /// Set by `from_pretrained`: what matched the checkpoint.
     pub load_report: Option<LoadReport>,
@@ -37,9 +42,14 @@ impl BertCheckpoint for BertForQuestionAnswering {
     fn build(config: &BertConfig, device: Device) -> Result<Self> {
         let vs = VarStore::new(device);
         let root = vs.root();
-        let bert = BertModel::with_pooler(&root / config.family()?.prefix(), config, false)?;
+        let family = config.family()?;
+        let bert = BertModel::with_pooler(&root / family.prefix(), config, false)?;
+        let head = match family.prediction_head() {
+            Some(name) => Some(PredictionHead::new(&(&root / name), config)?),
+            None => None,
+        };
         let qa_outputs = Linear::new(
-            &root / "qa_outputs",
+            &root / family.span_head(),
             config.hidden_size,
             2,
             config.initializer_range,
@@ -48,6 +58,7 @@ impl BertCheckpoint for BertForQuestionAnswering {
             vs,
             config: config.clone(),
             bert,
+            head,
             qa_outputs,
             load_report: None,
         })
@@ -101,6 +112,10 @@ impl BertForQuestionAnswering {
     }
 
     fn head(&self, states: &Tensor, attention_mask: &Tensor, train: bool) -> (Tensor, Tensor) {
+        let states = match &self.head {
+            Some(head) => head.forward(states),
+            None => states.shallow_clone(),
+        };
         let p = self.config.span_dropout();
         let states = if p > 0.0 {
             states.dropout(p, train)

@@ -80,22 +80,53 @@ impl Sizes {
 
 /// `weight` `[out, in]` and `bias` `[out]` of a linear layer at `prefix`.
 fn linear(out: &mut Vec<ParamShape>, prefix: &str, o: (i64, &'static str), i: (i64, &'static str)) {
+    linear_with(out, prefix, o, i, true)
+}
+
+/// [`linear`], with a bias only where `bias` (ModernBERT's switches).
+fn linear_with(
+    out: &mut Vec<ParamShape>,
+    prefix: &str,
+    o: (i64, &'static str),
+    i: (i64, &'static str),
+    bias: bool,
+) {
     out.push(ParamShape {
         name: format!("{prefix}.weight"),
         dims: dims(&[o, i]),
     });
-    out.push(ParamShape {
-        name: format!("{prefix}.bias"),
-        dims: dims(&[o]),
-    });
+    if bias {
+        out.push(ParamShape {
+            name: format!("{prefix}.bias"),
+            dims: dims(&[o]),
+        });
+    }
 }
 
 fn layer_norm(out: &mut Vec<ParamShape>, prefix: &str, h: (i64, &'static str)) {
-    for part in ["weight", "bias"] {
+    layer_norm_with(out, prefix, h, true)
+}
+
+fn layer_norm_with(out: &mut Vec<ParamShape>, prefix: &str, h: (i64, &'static str), bias: bool) {
+    let parts: &[&str] = if bias {
+        &["weight", "bias"]
+    } else {
+        &["weight"]
+    };
+    for part in parts {
         out.push(ParamShape {
             name: format!("{prefix}.{part}"),
             dims: dims(&[h]),
         });
+    }
+}
+
+/// ModernBERT's bias switches (`attention_bias`, `mlp_bias`, `norm_bias`, `classifier_bias`),
+/// its defaults where the config cannot be read (loading refuses such a config anyway).
+fn modern(c: &BertConfig) -> (bool, bool, bool, bool) {
+    match c.modernbert() {
+        Ok(o) => (o.attention_bias, o.mlp_bias, o.norm_bias, o.classifier_bias),
+        Err(_) => (false, false, false, false),
     }
 }
 
@@ -113,6 +144,19 @@ pub fn embeddings(c: &BertConfig) -> Vec<ParamShape> {
     let s = Sizes::of(c);
     let p = prefix(c);
     let mut out = Vec::new();
+    if family(c) == Family::ModernBert {
+        out.push(ParamShape {
+            name: format!("{p}.embeddings.tok_embeddings.weight"),
+            dims: dims(&[s.vocab, s.hidden]),
+        });
+        layer_norm_with(
+            &mut out,
+            &format!("{p}.embeddings.norm"),
+            s.hidden,
+            modern(c).2,
+        );
+        return out;
+    }
     let mut tables = vec![("word_embeddings", s.vocab)];
     if c.has_position_embeddings() {
         tables.push(("position_embeddings", s.positions));
@@ -144,6 +188,41 @@ pub fn layer(c: &BertConfig, i: i64) -> Vec<ParamShape> {
     let n = family(c).encoder_names();
     let p = format!("{}.{}.{i}", prefix(c), n.layers);
     let mut out = Vec::new();
+    if family(c) == Family::ModernBert {
+        let (attention, mlp, norm, _) = modern(c);
+        if i > 0 {
+            layer_norm_with(&mut out, &format!("{p}.attn_norm"), s.hidden, norm);
+        }
+        let qkv = (s.hidden.0.saturating_mul(3), "hidden_size (× 3)");
+        linear_with(
+            &mut out,
+            &format!("{p}.attn.Wqkv"),
+            qkv,
+            s.hidden,
+            attention,
+        );
+        linear_with(
+            &mut out,
+            &format!("{p}.attn.Wo"),
+            s.hidden,
+            s.hidden,
+            attention,
+        );
+        layer_norm_with(&mut out, &format!("{p}.mlp_norm"), s.hidden, norm);
+        let wi = (
+            s.intermediate.0.saturating_mul(2),
+            "intermediate_size (× 2)",
+        );
+        linear_with(&mut out, &format!("{p}.mlp.Wi"), wi, s.hidden, mlp);
+        linear_with(
+            &mut out,
+            &format!("{p}.mlp.Wo"),
+            s.hidden,
+            s.intermediate,
+            mlp,
+        );
+        return out;
+    }
     for part in [n.query, n.key, n.value, n.attention_output] {
         linear(&mut out, &format!("{p}.{part}"), s.hidden, s.hidden);
     }
@@ -169,6 +248,10 @@ pub fn layer(c: &BertConfig, i: i64) -> Vec<ParamShape> {
 pub fn encoder_tail(c: &BertConfig) -> Vec<ParamShape> {
     let s = Sizes::of(c);
     let mut out = Vec::new();
+    if family(c) == Family::ModernBert {
+        let p = format!("{}.final_norm", prefix(c));
+        layer_norm_with(&mut out, &p, s.hidden, modern(c).2);
+    }
     let relative = match family(c) {
         Family::DebertaV2 => c.deberta().ok().flatten(),
         _ => None,
@@ -202,8 +285,15 @@ pub fn pooler_and_head(c: &BertConfig) -> Vec<ParamShape> {
         );
     }
     let head = family.sequence_head();
+    let (_, _, norm_bias, dense_bias) = match family {
+        Family::ModernBert => modern(c),
+        _ => (true, true, true, true),
+    };
     if let Some((dense, _)) = head.dense {
-        linear(&mut out, dense, s.hidden, s.hidden);
+        linear_with(&mut out, dense, s.hidden, s.hidden, dense_bias);
+    }
+    if let Some(norm) = head.norm {
+        layer_norm_with(&mut out, norm, s.hidden, norm_bias);
     }
     linear(&mut out, head.out, s.labels, s.hidden);
     out

@@ -7,9 +7,11 @@ use anyhow::Result;
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
-use super::bert::{BertModel, Linear};
+use super::bert::BertModel;
 use super::checkpoint::{self, BertCheckpoint};
 use super::config::BertConfig;
+use super::layers::Linear;
+use super::modernbert::PredictionHead;
 use super::weights::LoadReport;
 use crate::data::tokenizer::{BertTokenizer, Encoded};
 
@@ -18,6 +20,8 @@ pub struct BertForTokenClassification {
     pub vs: VarStore,
     pub config: BertConfig,
     pub bert: BertModel,
+    /// ModernBERT's `head` (dense, activation, norm) before the dropout and `classifier`.
+    pub head: Option<PredictionHead>,
     pub classifier: Linear,
     /// Set by `from_pretrained`: what matched the checkpoint.
     pub load_report: Option<LoadReport>,
@@ -29,7 +33,12 @@ impl BertCheckpoint for BertForTokenClassification {
     fn build(config: &BertConfig, device: Device) -> Result<Self> {
         let vs = VarStore::new(device);
         let root = vs.root();
-        let bert = BertModel::with_pooler(&root / config.family()?.prefix(), config, false)?;
+        let family = config.family()?;
+        let bert = BertModel::with_pooler(&root / family.prefix(), config, false)?;
+        let head = match family.prediction_head() {
+            Some(name) => Some(PredictionHead::new(&(&root / name), config)?),
+            None => None,
+        };
         let classifier = Linear::new(
             &root / "classifier",
             config.hidden_size,
@@ -40,6 +49,7 @@ impl BertCheckpoint for BertForTokenClassification {
             vs,
             config: config.clone(),
             bert,
+            head,
             classifier,
             load_report: None,
         })
@@ -97,6 +107,10 @@ impl BertForTokenClassification {
     }
 
     fn head(&self, states: &Tensor, train: bool) -> Tensor {
+        let states = match &self.head {
+            Some(head) => head.forward(states),
+            None => states.shallow_clone(),
+        };
         self.classifier
             .forward(&states.dropout(self.config.classifier_dropout_prob(), train))
     }

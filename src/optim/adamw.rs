@@ -35,7 +35,7 @@ use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 use super::{AdamWConfig, LossScaler};
-use crate::model::bert::{DECAY, NO_DECAY};
+use crate::model::layers::{DECAY, NO_DECAY};
 use crate::runtime::ffi::{self, AdamWStep};
 
 /// Parameters sharing a weight decay, with their moments.

@@ -8,7 +8,7 @@
 //! over parameter tensors, which matters on a GPU where each call is a kernel launch.
 //! fp16 training scales the loss and skips steps whose gradients overflow ([`LossScaler`], as
 //! `torch.amp.GradScaler`). [`clip_grad_norm`] is PyTorch's `clip_grad_norm_` as it is, for code that wants it. Decay groups come from the var store: the model puts biases and LayerNorm
-//! parameters in group [`NO_DECAY`](crate::model::bert::NO_DECAY) when it creates them.
+//! parameters in group [`NO_DECAY`](crate::model::layers::NO_DECAY) when it creates them.
 
 mod adamw;
 mod clip;

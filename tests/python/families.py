@@ -1,7 +1,8 @@
 """The transformers side of tests/families.rs: for one encoder family (roberta, xlm-roberta,
-distilbert, electra, deberta-v2), a real tokenizer trained on CoLA's sentences (byte-level BPE
-as RoBERTa's, a SentencePiece Unigram with Metaspace as XLM-R's and DeBERTa-v3's, a lower-cased
-WordPiece as DistilBERT's and ELECTRA's), small random models of every head built by transformers,
+distilbert, electra, deberta-v2, modernbert), a real tokenizer trained on CoLA's sentences
+(byte-level BPE as RoBERTa's, and as ModernBERT's with BERT's [CLS] template; a SentencePiece
+Unigram with Metaspace as XLM-R's and DeBERTa-v3's; a lower-cased WordPiece as DistilBERT's and
+ELECTRA's), small random models of every head built by transformers,
 their token ids and logits on single texts and on pairs (padded batches), the sequence
 classifier's loss and two AdamW steps; and (command `load`) what the Auto classes make of the
 folders the Rust side saved.
@@ -65,15 +66,22 @@ def tokenizer(family, lines):
     bert_specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     bert_names = dict(cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]", unk_token="[UNK]",
                       mask_token="[MASK]")
-    if family == "roberta":
+    if family in ("roberta", "modernbert"):
         from transformers import RobertaTokenizerFast as Fast
         specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        if family == "modernbert":
+            specials = bert_specials
         tk = Tokenizer(models.BPE())
         tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tk.decoder = decoders.ByteLevel()
         tk.train_from_iterator(lines, trainers.BpeTrainer(
             vocab_size=1000, special_tokens=specials,
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+        if family == "modernbert":
+            # ModernBERT's tokenizer: byte-level BPE (OLMo's) with BERT's specials and template.
+            from transformers import PreTrainedTokenizerFast
+            bert_template(tk)
+            return PreTrainedTokenizerFast(tokenizer_object=tk, **bert_names)
         tk.post_processor = processors.RobertaProcessing(
             ("</s>", tk.token_to_id("</s>")), ("<s>", tk.token_to_id("<s>")))
     elif family in ("distilbert", "electra"):
@@ -127,6 +135,17 @@ def config(family, tok, head):
             norm_rel_ebd="layer_norm", position_biased_input=False, pooler_hidden_size=32,
             pooler_dropout=0, pooler_hidden_act="gelu", layer_norm_eps=1e-7,
             pad_token_id=tok.pad_token_id, **extra)
+    if family == "modernbert":
+        # Three layers: full, sliding, sliding (global_attn_every_n_layers 3); a window of 4
+        # (2 either side), so every test sentence is longer than it; mean pooling, so the
+        # sequence head reads every token's state.
+        return AutoConfig.for_model(
+            family, vocab_size=len(tok), hidden_size=32, num_hidden_layers=3,
+            num_attention_heads=4, intermediate_size=48, max_position_embeddings=130,
+            layer_types=["full_attention", "sliding_attention", "sliding_attention"],
+            local_attention=4, classifier_pooling="mean", pad_token_id=tok.pad_token_id,
+            cls_token_id=tok.cls_token_id, sep_token_id=tok.sep_token_id,
+            bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, **extra)
     if family == "electra":
         # Embeddings narrower than the layers, as ELECTRA's small and generator models have
         # them: embeddings_project and the generator head's way back both run.
@@ -177,10 +196,16 @@ def cmd_reference(args):
     out = {"single_ids": single["input_ids"], "single_mask": single["attention_mask"],
            "pair_ids": pair["input_ids"], "pair_mask": pair["attention_mask"]}
     meta = {"vocab_size": len(tok), "steps": {}}
-    # Words already split, as run_ner reads them (a byte-level BPE with add_prefix_space).
+    # Words already split, as run_ner reads them (a byte-level BPE with add_prefix_space, which
+    # run_ner sets for RoBERTa).
     kwargs = {"add_prefix_space": True} if args.family == "roberta" else {}
-    words = AutoTokenizer.from_pretrained(args.out, **kwargs)(
-        [t.split() for t in args.texts], is_split_into_words=True)
+    word_tok = AutoTokenizer.from_pretrained(args.out, **kwargs)
+    if args.family == "modernbert":
+        # transformers 5 loads ModernBERT's tokenizer as a TokenizersBackend, which ignores
+        # add_prefix_space: split words would come out as "c", "at" for "cat". The pre-tokenizer
+        # with the prefix space is what run_ner gets for RoBERTa, and what the Rust side does.
+        word_tok.backend_tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    words = word_tok([t.split() for t in args.texts], is_split_into_words=True)
     meta["words"] = {"ids": words["input_ids"],
                      "word_ids": [words.word_ids(i) for i in range(len(args.texts))]}
     torch.manual_seed(0)

@@ -49,13 +49,15 @@ def span_positions(batch, past_end):
 
 def train_steps(model, loss_of, steps, lr, weight_decay, eps):
     from torch.nn.utils import clip_grad_norm_
-    # The Trainer's rule: no decay on biases and on LayerNorm weights (RoBERTa's lm_head
-    # names its LayerNorm `layer_norm`).
-    no_decay = ["bias", "LayerNorm.weight", "layer_norm.weight"]
+    # The Trainer's rule: no decay on biases and on the weights of LayerNorm modules, whatever
+    # they are called (BERT's `LayerNorm`, RoBERTa's `layer_norm`, ModernBERT's `mlp_norm`).
+    norms = {f"{m}.{n}" if m else n for m, module in model.named_modules()
+             if isinstance(module, torch.nn.LayerNorm) for n, _ in module.named_parameters()}
+    no_decay = {n for n, _ in model.named_parameters() if n in norms or n.endswith("bias")}
     groups = [
-        {"params": [p for n, p in model.named_parameters() if not any(nd in n for nd in no_decay)],
+        {"params": [p for n, p in model.named_parameters() if n not in no_decay],
          "weight_decay": weight_decay},
-        {"params": [p for n, p in model.named_parameters() if any(nd in n for nd in no_decay)],
+        {"params": [p for n, p in model.named_parameters() if n in no_decay],
          "weight_decay": 0.0},
     ]
     opt = torch.optim.AdamW(groups, lr=lr, eps=eps, betas=(0.9, 0.999))

@@ -1,0 +1,196 @@
+//! The building blocks every encoder family shares: `nn.Linear` and `nn.LayerNorm` with
+//! Hugging Face's parameter names and weight-decay groups, the activations `hidden_act` names,
+//! and attention computed explicitly (transformers' "eager" path, for attention maps).
+
+use anyhow::{anyhow, Result};
+use tch::nn::{Init, Path};
+use tch::{Kind, Tensor};
+
+use super::config::HiddenAct;
+
+/// Var-store group of parameters that take weight decay.
+pub const DECAY: usize = 0;
+/// Var-store group of biases and LayerNorm parameters, which never take weight decay.
+pub const NO_DECAY: usize = 1;
+
+/// The feed-forward activation `hidden_act` names (parsed and checked in [`HiddenAct`]).
+pub(crate) fn activate(act: HiddenAct, xs: &Tensor) -> Tensor {
+    match act {
+        HiddenAct::Gelu => xs.gelu("none"),
+        HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh | HiddenAct::GeluFast => xs.gelu("tanh"),
+        HiddenAct::Relu => xs.relu(),
+    }
+}
+
+/// A new parameter at `p`: libtorch's allocation failure (a size no machine holds) becomes an
+/// error naming the tensor, where tch's `var` would panic.
+pub(crate) fn var(p: &Path, name: &str, dims: &[i64], init: Init) -> Result<Tensor> {
+    let full = p.path(name);
+    let fail = |e: tch::TchError| anyhow!("cannot allocate {full} {dims:?}: {e}");
+    match init {
+        // tch's `Init::Randn` computes `randn * stdev + mean` with operators that panic;
+        // these are the same kernels in the same order (so the same values), fallible.
+        Init::Randn { mean, stdev } => {
+            let t = Tensor::f_randn(dims, (p.kind(), p.device()))
+                .and_then(|t| t.f_mul_scalar(stdev))
+                .and_then(|t| t.f_add_scalar(mean))
+                .map_err(fail)?;
+            Ok(p.add(name, t, true))
+        }
+        init => p.f_var(name, dims, init).map_err(fail),
+    }
+}
+
+/// The path `dotted` (`attention.self.query`) below `p`.
+pub(crate) fn at<'a>(p: &Path<'a>, dotted: &str) -> Path<'a> {
+    dotted.split('.').fold(p.clone(), |p, part| p.sub(part))
+}
+
+/// `nn.Linear` with HF's initialisation (normal(0, initializer_range), zero bias). ModernBERT's
+/// layers have no bias (`attention_bias`, `mlp_bias`, `classifier_bias` false).
+#[derive(Debug)]
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn new(p: Path, in_dim: i64, out_dim: i64, std: f64) -> Result<Self> {
+        Self::with_bias(p, in_dim, out_dim, std, true)
+    }
+
+    /// `nn.Linear(in_dim, out_dim, bias=bias)`.
+    pub fn with_bias(p: Path, in_dim: i64, out_dim: i64, std: f64, bias: bool) -> Result<Self> {
+        let weight = var(
+            &p.set_group(DECAY),
+            "weight",
+            &[out_dim, in_dim],
+            Init::Randn {
+                mean: 0.,
+                stdev: std,
+            },
+        )?;
+        let bias = if bias {
+            Some(var(
+                &p.set_group(NO_DECAY),
+                "bias",
+                &[out_dim],
+                Init::Const(0.),
+            )?)
+        } else {
+            None
+        };
+        Ok(Linear { weight, bias })
+    }
+
+    pub fn forward(&self, xs: &Tensor) -> Tensor {
+        xs.linear(&self.weight, self.bias.as_ref())
+    }
+}
+
+/// `nn.LayerNorm` over the last dimension (without a bias where ModernBERT's `norm_bias` is
+/// false).
+#[derive(Debug)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    eps: f64,
+    dim: i64,
+}
+
+impl LayerNorm {
+    pub(crate) fn new(p: Path, dim: i64, eps: f64) -> Result<Self> {
+        Self::with_bias(p, dim, eps, true)
+    }
+
+    /// `nn.LayerNorm(dim, eps=eps, bias=bias)`.
+    pub(crate) fn with_bias(p: Path, dim: i64, eps: f64, bias: bool) -> Result<Self> {
+        let p = p.set_group(NO_DECAY);
+        Ok(LayerNorm {
+            weight: var(&p, "weight", &[dim], Init::Const(1.))?,
+            bias: if bias {
+                Some(var(&p, "bias", &[dim], Init::Const(0.))?)
+            } else {
+                None
+            },
+            eps,
+            dim,
+        })
+    }
+
+    pub(crate) fn forward(&self, xs: &Tensor) -> Tensor {
+        xs.layer_norm(
+            [self.dim],
+            Some(&self.weight),
+            self.bias.as_ref(),
+            self.eps,
+            true,
+        )
+    }
+}
+
+pub(crate) fn embedding_table(
+    p: &Path,
+    name: &str,
+    rows: i64,
+    dim: i64,
+    std: f64,
+) -> Result<Tensor> {
+    var(
+        &p.set_group(DECAY),
+        name,
+        &[rows, dim],
+        Init::Randn {
+            mean: 0.,
+            stdev: std,
+        },
+    )
+}
+
+/// Which tokens a layer computes states for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Queries {
+    /// Every real token: what the next layer, or `last_hidden_state`, needs.
+    AllTokens,
+    /// Only each sentence's `[CLS]`: all the pooler reads of the last layer, so classifying
+    /// skips most of the last layer's work on the other tokens (their keys and values are still
+    /// needed): about a seventh of MiniLM's encoder.
+    Cls,
+}
+
+/// torch.finfo(kind).min: what masked scores are set to.
+pub(crate) fn lowest(kind: Kind) -> f64 {
+    match kind {
+        Kind::Half => -65504.0,
+        Kind::BFloat16 => -3.389_531_389_251_535_5e38,
+        Kind::Double => f64::MIN,
+        _ => f64::from(f32::MIN),
+    }
+}
+
+/// transformers' `eager_attention_forward`: softmax(q·kᵀ·scale + bias + mask)·v, returning the
+/// probabilities too (`scale` 1/√d unless given; `bias`, DeBERTa's position terms, already
+/// holds the mask). Masked keys get the dtype's lowest value, as in transformers, so they
+/// receive exactly zero probability. As there, the probabilities returned are the ones used,
+/// after dropout when training.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn eager_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: &Tensor,
+    scale: Option<f64>,
+    bias: Option<&Tensor>,
+    dropout: f64,
+    train: bool,
+) -> (Tensor, Tensor) {
+    let head_dim = *q.size().last().expect("q is [batch, heads, seq, head_dim]");
+    let scale = scale.unwrap_or(1.0 / (head_dim as f64).sqrt());
+    let scores = q.matmul(&k.transpose(-1, -2)) * scale;
+    let scores = match bias {
+        Some(bias) => scores + bias,
+        None => scores.masked_fill(&mask.logical_not(), lowest(scores.kind())),
+    };
+    let probs = scores.softmax(-1, scores.kind()).dropout(dropout, train);
+    (probs.matmul(v), probs)
+}
