@@ -8,7 +8,7 @@ batches (bucket padding, max length 64, batch 32, AdamW(fused=True) as transform
 runs it), every side once per repeat, medians kept. Prints the table and writes
 out/bench-families/families.json.
 
-usage: bench_families.py [--families bert,roberta,...] [--repeats N] [--steps N]
+usage: bench_families.py [--families bert,roberta,modernbert,...] [--repeats N] [--steps N]
 """
 import argparse
 import json
@@ -42,6 +42,10 @@ FAMILIES = {
                        norm_rel_ebd="layer_norm", position_biased_input=False,
                        pooler_hidden_size=384, pooler_dropout=0, pooler_hidden_act="gelu",
                        layer_norm_eps=1e-7),
+    # ModernBERT-base's options (global attention every third layer, a 128-token window, RoPE
+    # bases 160k and 10k, mean pooling, no biases) at MiniLM's size; MiniLM's [CLS] and [SEP].
+    "modernbert": dict(BERT_SIZE, classifier_pooling="mean", cls_token_id=101,
+                       sep_token_id=102, bos_token_id=101, eos_token_id=102),
 }
 
 

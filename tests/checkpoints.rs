@@ -324,3 +324,104 @@ fn a_distilbert_config_is_read_as_bert_fields_and_written_back_under_its_own_key
         assert!(written.get(bert_only).is_none(), "{bert_only}: {written}");
     }
 }
+
+#[test]
+fn a_modernbert_config_is_read_as_transformers_reads_it_and_written_back_under_its_own_keys() {
+    use bert_finetune::model::modernbert_config::Pooling;
+    use bert_finetune::model::{BertConfig, Family, HiddenAct};
+    // answerdotai/ModernBERT-base's config.json as the hub serves it (written by transformers
+    // 4.47: the older spelling of the layer kinds and RoPE bases, and two BERT keys its model
+    // never read).
+    let text = r#"{"architectures": ["ModernBertForMaskedLM"], "attention_bias": false,
+        "attention_dropout": 0.0, "bos_token_id": 50281, "classifier_activation": "gelu",
+        "classifier_bias": false, "classifier_dropout": 0.0, "classifier_pooling": "mean",
+        "cls_token_id": 50281, "decoder_bias": true, "deterministic_flash_attn": false,
+        "embedding_dropout": 0.0, "eos_token_id": 50282, "global_attn_every_n_layers": 3,
+        "global_rope_theta": 160000.0, "gradient_checkpointing": false,
+        "hidden_activation": "gelu", "hidden_size": 768, "initializer_cutoff_factor": 2.0,
+        "initializer_range": 0.02, "intermediate_size": 1152, "layer_norm_eps": 1e-05,
+        "local_attention": 128, "local_rope_theta": 10000.0, "max_position_embeddings": 8192,
+        "mlp_bias": false, "mlp_dropout": 0.0, "model_type": "modernbert", "norm_bias": false,
+        "norm_eps": 1e-05, "num_attention_heads": 12, "num_hidden_layers": 22,
+        "pad_token_id": 50283, "position_embedding_type": "absolute", "sep_token_id": 50282,
+        "sparse_pred_ignore_index": -100, "sparse_prediction": false, "torch_dtype": "float32",
+        "transformers_version": "4.47.0.dev0", "vocab_size": 50368}"#;
+    let config = BertConfig::from_json(text).unwrap();
+    config.validate().unwrap();
+    assert_eq!(config.family().unwrap(), Family::ModernBert);
+    assert_eq!(config.hidden_act, HiddenAct::Gelu);
+    assert_eq!(config.layer_norm_eps, 1e-5);
+    assert!(!config.has_token_types() && !config.has_position_embeddings());
+    let o = config.modernbert().unwrap();
+    assert_eq!(o.sliding.len(), 22);
+    assert_eq!(
+        o.sliding.iter().map(|s| !s).collect::<Vec<_>>(),
+        (0..22).map(|i| i % 3 == 0).collect::<Vec<_>>(),
+        "every third layer attends to every token"
+    );
+    assert_eq!(
+        (o.half_window, o.global_theta, o.local_theta),
+        (64, 160_000.0, 10_000.0)
+    );
+    assert_eq!(o.pooling, Pooling::Mean);
+    assert!(!(o.attention_bias || o.mlp_bias || o.norm_bias || o.classifier_bias));
+    let written: serde_json::Value = serde_json::from_str(
+        &config
+            .to_json("ModernBertForSequenceClassification")
+            .unwrap(),
+    )
+    .unwrap();
+    let original: serde_json::Value = serde_json::from_str(text).unwrap();
+    for (key, value) in original.as_object().unwrap() {
+        // The two BERT keys ModernBERT never reads are not written back.
+        if !["architectures", "layer_norm_eps", "position_embedding_type"].contains(&key.as_str()) {
+            assert_eq!(&written[key], value, "{key}");
+        }
+    }
+    for bert_only in ["hidden_act", "hidden_dropout_prob", "type_vocab_size"] {
+        assert!(written.get(bert_only).is_none(), "{bert_only}: {written}");
+    }
+}
+
+#[test]
+fn modernbert_configs_that_contradict_the_weights_or_ask_for_what_is_not_implemented_are_refused() {
+    let modern = |c: &mut serde_json::Value| {
+        c["model_type"] = "modernbert".into();
+        c.as_object_mut().unwrap().remove("architectures");
+    };
+    // A BERT's weights under a ModernBERT config: refused before allocating, naming the field
+    // and the tensor the file lacks.
+    let err = refused(modern);
+    assert!(
+        err.contains("num_hidden_layers") && err.contains("model.layers.0.attn.Wqkv.weight"),
+        "{err}"
+    );
+    for (field, value, said) in [
+        (
+            "rope_parameters",
+            serde_json::json!({"full_attention": {"rope_type": "yarn", "rope_theta": 1e4}}),
+            "rope_parameters.full_attention.rope_type",
+        ),
+        (
+            "classifier_pooling",
+            serde_json::json!("max"),
+            "classifier_pooling",
+        ),
+        (
+            "layer_types",
+            serde_json::json!(["full_attention"]),
+            "layer_types lists 1 layers",
+        ),
+        (
+            "classifier_activation",
+            serde_json::json!("swish"),
+            "classifier_activation",
+        ),
+    ] {
+        let err = refused(|c| {
+            modern(c);
+            c[field] = value.clone();
+        });
+        assert!(err.contains(said) && err.contains("config.json"), "{err}");
+    }
+}
