@@ -84,14 +84,18 @@ fn rotation(positions: &Tensor, frequencies: &Tensor) -> (Tensor, Tensor) {
     (angles.cos(), angles.sin())
 }
 
-/// `apply_rotary_pos_emb` on `[tokens, heads, head_dim]`, in float32 as transformers computes
-/// it, back in the input's kind.
+/// `apply_rotary_pos_emb` on `[tokens, …, head_dim]` (queries and keys together), in float32
+/// as transformers computes it, back in the input's kind. `cos` and `sin` are `[tokens, 1,
+/// head_dim]`, broadcast over the middle dimensions.
 fn rotate(xs: &Tensor, (cos, sin): &(Tensor, Tensor)) -> Tensor {
     let kind = xs.kind();
     let xs = xs.to_kind(Kind::Float);
-    let half = xs.size()[2] / 2;
-    let rotated = Tensor::cat(&[xs.narrow(2, half, half).neg(), xs.narrow(2, 0, half)], 2);
-    (xs * cos + rotated * sin).to_kind(kind)
+    let half = xs.size()[xs.dim() - 1] / 2;
+    let rotated = Tensor::cat(
+        &[xs.narrow(-1, half, half).neg(), xs.narrow(-1, 0, half)],
+        -1,
+    );
+    (&xs * cos + rotated * sin).to_kind(kind)
 }
 
 impl Layer {
@@ -144,8 +148,10 @@ impl Layer {
         } else {
             (&inputs.global, &inputs.full_mask)
         };
-        let q = rotate(&qkv.select(1, 0), rope);
-        let k = rotate(&qkv.select(1, 1), rope);
+        // Queries and keys rotated in one pass: `[tokens, 2, heads, head_dim]`.
+        let (cos, sin) = rope;
+        let qk = rotate(&qkv.narrow(1, 0, 2), &(cos.unsqueeze(1), sin.unsqueeze(1)));
+        let (q, k) = (qk.select(1, 0), qk.select(1, 1));
         let v = qkv.select(1, 2);
         let padded = |t: &Tensor| {
             packing
@@ -278,15 +284,21 @@ impl ModernBertModel {
             .dropout(self.embedding_dropout, train);
         let positions = packing.positions();
         let width = packing.padded_shape().1;
-        let columns = Tensor::arange(width, (Kind::Int64, positions.device()));
-        let within = (columns.unsqueeze(1) - columns.unsqueeze(0))
-            .abs()
-            .le(self.half_window);
         let full_mask = packing.key_mask().shallow_clone();
+        // A window that spans the batch's width masks nothing more than the padding.
+        let window_mask = if self.half_window >= width - 1 {
+            full_mask.shallow_clone()
+        } else {
+            let columns = Tensor::arange(width, (Kind::Int64, positions.device()));
+            let within = (columns.unsqueeze(1) - columns.unsqueeze(0))
+                .abs()
+                .le(self.half_window);
+            full_mask.logical_and(&within)
+        };
         let inputs = BatchInputs {
             global: rotation(&positions, &self.global_frequencies),
             local: rotation(&positions, &self.local_frequencies),
-            window_mask: full_mask.logical_and(&within),
+            window_mask,
             full_mask,
         };
         let last = self.layers.len() - 1;
