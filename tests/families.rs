@@ -224,6 +224,22 @@ fn family_matches_transformers(family: &str, class: &str) {
         }
     }
 
+    // ModernBERT's sequence head on [CLS] as well as on the mean (classifier_pooling).
+    if dir.join("sequence-cls").exists() {
+        let model = BertForSequenceClassification::from_pretrained(
+            &path_str(&dir.join("sequence-cls")),
+            None,
+            Device::Cpu,
+        )
+        .unwrap();
+        for (name, batch) in [("single", &single), ("pair", &pair)] {
+            let want = &t[&format!("sequence-cls_{name}")];
+            let d = diff(&model.logits(batch, false), want, &t[&format!("{name}_mask")]);
+            println!("{family} sequence logits pooled at [CLS], {name} texts: {d:.2e}");
+            assert!(d <= 1e-4, "{family} [CLS] pooling {name}: {d}");
+        }
+    }
+
     // Attention maps (the notebook's helper) as transformers' output_attentions, at real
     // queries and keys (DeBERTa's include its position terms).
     let at = |head: &str| path_str(&dir.join(head));

@@ -218,6 +218,17 @@ def cmd_reference(args):
         tok.save_pretrained(os.path.join(args.out, head))
         out[f"{head}_single"] = outputs(model, head, single)
         out[f"{head}_pair"] = outputs(model, head, pair)
+    if args.family == "modernbert":
+        # The sequence head on [CLS] too (classifier_pooling "cls"; the model above pools the
+        # mean): the path where the last layer, a sliding one, computes the first token only.
+        cfg = config(args.family, tok, "sequence")
+        cfg.classifier_pooling = "cls"
+        model = HEADS["sequence"].from_config(cfg)
+        model.eval()
+        model.save_pretrained(os.path.join(args.out, "sequence-cls"))
+        tok.save_pretrained(os.path.join(args.out, "sequence-cls"))
+        out["sequence-cls_single"] = outputs(model, "sequence", single)
+        out["sequence-cls_pair"] = outputs(model, "sequence", pair)
     # Every layer's attention probabilities of the sequence classifier on the singles, as
     # output_attentions gives them (eager attention, the only kind that returns them).
     eager = HEADS["sequence"].from_pretrained(os.path.join(args.out, "sequence"),
