@@ -234,7 +234,11 @@ fn family_matches_transformers(family: &str, class: &str) {
         .unwrap();
         for (name, batch) in [("single", &single), ("pair", &pair)] {
             let want = &t[&format!("sequence-cls_{name}")];
-            let d = diff(&model.logits(batch, false), want, &t[&format!("{name}_mask")]);
+            let d = diff(
+                &model.logits(batch, false),
+                want,
+                &t[&format!("{name}_mask")],
+            );
             println!("{family} sequence logits pooled at [CLS], {name} texts: {d:.2e}");
             assert!(d <= 1e-4, "{family} [CLS] pooling {name}: {d}");
         }
