@@ -135,10 +135,12 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
 
     // 2. SIGKILL while the epoch-2 checkpoint is being written: the half-written folder is
     //    ignored, epoch 1's is still complete, and resuming again gives the same result.
+    //    Every checkpoint write pauses 5 s between the weights and the optimizer state; the
+    //    kill lands within half a second of the weights appearing.
     let torn = dir.path().join("killed-in-checkpoint");
     let mut child = spawn(
         &args(&torn),
-        &[("BERT_FINETUNE_CHECKPOINT_PAUSE_MS", "60000")],
+        &[("BERT_FINETUNE_CHECKPOINT_PAUSE_MS", "5000")],
     );
     let partial = torn.join("checkpoints/.epoch-2.partial/model.safetensors");
     let start = Instant::now();
@@ -363,4 +365,64 @@ fn a_killed_data_parallel_run_resumes_to_the_uninterrupted_result() {
         "rank 0 alone reports: {stdout}"
     );
     assert_same_result(&reference, &killed);
+}
+
+/// Another encoder family resumes alike: a small random ModernBERT (its own layers, dropout
+/// on), killed while its epoch-2 checkpoint is being written, resumes from epoch 1 to exactly
+/// the uninterrupted run's history, weights and test score.
+#[test]
+fn a_killed_modernbert_run_resumes_to_the_uninterrupted_result() {
+    use bert_finetune::data::tokenizer::BertTokenizer;
+    use bert_finetune::model::{BertConfig, BertForSequenceClassification, Family};
+    let dir = tmp();
+    let model_dir = dir.path().join("modernbert");
+    let mut config = BertConfig::new(30522, 32, 2, 2, 64);
+    config.set_family(Family::ModernBert);
+    config.extra.insert(
+        "layer_types".into(),
+        serde_json::json!(["full_attention", "sliding_attention"]),
+    );
+    config.extra.insert("local_attention".into(), 8.into());
+    config.extra.insert("mlp_dropout".into(), 0.1.into());
+    config.set_num_labels(2);
+    tch::manual_seed(11);
+    BertForSequenceClassification::new(&config, tch::Device::Cpu)
+        .unwrap()
+        .save_pretrained(
+            &model_dir,
+            Some(&BertTokenizer::from_dir(minilm()).unwrap()),
+        )
+        .unwrap();
+    let with_model = |out: &Path| {
+        let mut a = args(out);
+        a.extend(["--model".to_string(), path_str(&model_dir)]);
+        a
+    };
+    let reference = dir.path().join("uninterrupted");
+    succeeded(&run(&with_model(&reference), &[]));
+    let torn = dir.path().join("killed");
+    let mut child = spawn(
+        &with_model(&torn),
+        &[("BERT_FINETUNE_CHECKPOINT_PAUSE_MS", "5000")],
+    );
+    let partial = torn.join("checkpoints/.epoch-2.partial/model.safetensors");
+    let start = Instant::now();
+    while !partial.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no checkpoint write seen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut resume = with_model(&torn);
+    resume.extend(["--resume".to_string(), path_str(&torn)]);
+    let stdout = succeeded(&run(&resume, &[]));
+    assert!(stdout.contains("Resuming after epoch 1 of 3"), "{stdout}");
+    assert_same_result(&reference, &torn);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(torn.join("config.json")).unwrap()).unwrap();
+    assert_eq!(saved["model_type"], "modernbert");
 }
