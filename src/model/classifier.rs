@@ -16,7 +16,8 @@ use super::bert::BertModel;
 use super::checkpoint::BertCheckpoint;
 use super::config::{BertConfig, HiddenAct};
 use super::family::{Family, HeadActivation};
-use super::layers::{activate, at, LayerNorm, Linear};
+use super::layers::{activate, at, Draw, LayerNorm, Linear};
+use super::modernbert::{self, output_draw, Role};
 use super::weights::LoadReport;
 use crate::data::tokenizer::Encoded;
 
@@ -168,12 +169,13 @@ impl BertCheckpoint for BertForSequenceClassification {
         let labels = config.num_labels() as i64;
         let shape = family.sequence_head();
         // ModernBERT's head has a bias and its norm one only where the config asks.
-        let (head_bias, norm_bias) = match family {
+        let (head_bias, norm_bias, dense_draw) = match family {
             Family::ModernBert => {
                 let o = config.modernbert()?;
-                (o.classifier_bias, o.norm_bias)
+                let dense_draw = modernbert::draw(config, &o, Role::Out);
+                (o.classifier_bias, o.norm_bias, dense_draw)
             }
-            _ => (true, true),
+            _ => (true, true, Draw::Normal(std)),
         };
         let dense = match shape.dense {
             Some((name, activation)) => {
@@ -189,7 +191,7 @@ impl BertCheckpoint for BertForSequenceClassification {
                     }
                 };
                 Some((
-                    Linear::with_bias(at(&root, name), h, h, std, head_bias)?,
+                    Linear::drawn(at(&root, name), h, h, dense_draw, head_bias)?,
                     activation,
                 ))
             }
@@ -204,7 +206,8 @@ impl BertCheckpoint for BertForSequenceClassification {
             )?),
             None => None,
         };
-        let classifier = Linear::new(at(&root, shape.out), h, labels, std)?;
+        let classifier =
+            Linear::drawn(at(&root, shape.out), h, labels, output_draw(config)?, true)?;
         Ok(BertForSequenceClassification {
             vs,
             config: config.clone(),

@@ -41,6 +41,53 @@ pub(crate) fn var(p: &Path, name: &str, dims: &[i64], init: Init) -> Result<Tens
     }
 }
 
+/// How a new weight is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Draw {
+    /// normal(0, std): transformers' init of BERT and the families built like it.
+    Normal(f64),
+    /// normal(0, std) truncated at ±`cutoff`·std, as `torch.nn.init.trunc_normal_` draws it:
+    /// ModernBERT's init (`initializer_cutoff_factor`).
+    Truncated { std: f64, cutoff: f64 },
+}
+
+/// A new parameter at `p` drawn as `draw` says (fallible, like [`var`]).
+pub(crate) fn drawn(p: &Path, name: &str, dims: &[i64], draw: Draw) -> Result<Tensor> {
+    match draw {
+        Draw::Normal(std) => var(
+            p,
+            name,
+            dims,
+            Init::Randn {
+                mean: 0.,
+                stdev: std,
+            },
+        ),
+        Draw::Truncated { std, cutoff } => {
+            let full = p.path(name);
+            let fail = |e: tch::TchError| anyhow!("cannot allocate {full} {dims:?}: {e}");
+            // torch's inverse-CDF method: uniform between the bounds' CDF values mapped to
+            // [-1, 1], erfinv, scaled by std·√2, clamped to the bounds.
+            let upper = (1.0 + erf(cutoff / std::f64::consts::SQRT_2)) / 2.0;
+            let lower = 1.0 - upper;
+            let t = tch::no_grad(|| {
+                Tensor::f_empty(dims, (p.kind(), p.device()))
+                    .and_then(|mut t| t.f_uniform_(2.0 * lower - 1.0, 2.0 * upper - 1.0))
+                    .and_then(|mut t| t.f_erfinv_())
+                    .and_then(|t| t.f_mul_scalar(std * std::f64::consts::SQRT_2))
+                    .and_then(|t| t.f_clamp(-cutoff * std, cutoff * std))
+            })
+            .map_err(fail)?;
+            Ok(p.add(name, t, true))
+        }
+    }
+}
+
+/// The error function, through libtorch (Rust's standard library has none).
+fn erf(x: f64) -> f64 {
+    Tensor::from(x).erf().double_value(&[])
+}
+
 /// The path `dotted` (`attention.self.query`) below `p`.
 pub(crate) fn at<'a>(p: &Path<'a>, dotted: &str) -> Path<'a> {
     dotted.split('.').fold(p.clone(), |p, part| p.sub(part))
@@ -61,15 +108,12 @@ impl Linear {
 
     /// `nn.Linear(in_dim, out_dim, bias=bias)`.
     pub fn with_bias(p: Path, in_dim: i64, out_dim: i64, std: f64, bias: bool) -> Result<Self> {
-        let weight = var(
-            &p.set_group(DECAY),
-            "weight",
-            &[out_dim, in_dim],
-            Init::Randn {
-                mean: 0.,
-                stdev: std,
-            },
-        )?;
+        Self::drawn(p, in_dim, out_dim, Draw::Normal(std), bias)
+    }
+
+    /// [`with_bias`](Self::with_bias), the weight drawn as `draw` says.
+    pub fn drawn(p: Path, in_dim: i64, out_dim: i64, draw: Draw, bias: bool) -> Result<Self> {
+        let weight = drawn(&p.set_group(DECAY), "weight", &[out_dim, in_dim], draw)?;
         let bias = if bias {
             Some(var(
                 &p.set_group(NO_DECAY),

@@ -17,7 +17,7 @@ use tch::{Device, Tensor};
 use super::bert::BertModel;
 use super::checkpoint::{self, BertCheckpoint};
 use super::config::{BertConfig, HiddenAct};
-use super::layers::{activate, at, var, LayerNorm, Linear, NO_DECAY};
+use super::layers::{activate, at, var, Draw, LayerNorm, Linear, NO_DECAY};
 use super::weights::LoadReport;
 use crate::data::tagging::IGNORE_INDEX;
 use crate::data::tokenizer::{BertTokenizer, Encoded};
@@ -62,7 +62,7 @@ impl BertCheckpoint for BertForMaskedLM {
         // generator head: hidden_size → embedding_size), where the tied decoder reads them.
         let width = config.embedding_size();
         // ModernBERT's head has biases only where its config asks.
-        let (dense_bias, norm_bias) = match family {
+        let (dense_bias, norm_bias, draw) = match family {
             super::Family::ModernBert => {
                 let o = config.modernbert()?;
                 if !o.decoder_bias {
@@ -71,19 +71,12 @@ impl BertCheckpoint for BertForMaskedLM {
                          is not supported (every published ModernBERT has one)"
                     );
                 }
-                (o.classifier_bias, o.norm_bias)
+                let draw = super::modernbert::draw(config, &o, super::modernbert::Role::Out);
+                (o.classifier_bias, o.norm_bias, draw)
             }
-            _ => (true, true),
+            _ => (true, true, Draw::Normal(config.initializer_range)),
         };
-        let dense = || {
-            Linear::with_bias(
-                at(names.dense),
-                config.hidden_size,
-                width,
-                config.initializer_range,
-                dense_bias,
-            )
-        };
+        let dense = || Linear::drawn(at(names.dense), config.hidden_size, width, draw, dense_bias);
         let norm = || {
             LayerNorm::with_bias(
                 at(names.layer_norm),

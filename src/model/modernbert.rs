@@ -17,11 +17,11 @@
 //! them to the batch's width with padding keys masked, as for the other families.
 
 use anyhow::Result;
-use tch::nn::{Init, Path};
+use tch::nn::Path;
 use tch::{Device, Kind, Tensor};
 
 use super::config::{BertConfig, HiddenAct};
-use super::layers::{activate, eager_attention, var, LayerNorm, Linear, Queries, DECAY};
+use super::layers::{activate, drawn, eager_attention, Draw, LayerNorm, Linear, Queries, DECAY};
 use super::modernbert_config::{ModernBertOptions, Pooling};
 use super::packing::Packing;
 
@@ -98,12 +98,46 @@ fn rotate(xs: &Tensor, (cos, sin): &(Tensor, Tensor)) -> Tensor {
     (&xs * cos + rotated * sin).to_kind(kind)
 }
 
+/// How ModernBERT's `_init_weights` draws a new weight: a truncated normal whose deviation
+/// depends on the weight's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The embeddings and the projections out of the stream (`Wqkv`, `Wi`):
+    /// `initializer_range`.
+    In,
+    /// The projections back into the stream (both `Wo`) and the prediction head's `dense`:
+    /// `initializer_range / √(2 · num_hidden_layers)`.
+    Out,
+    /// A task head's `classifier`: `hidden_size^-½`.
+    FinalOut,
+}
+
+/// How a task head's output layer (`classifier`, `qa_outputs`) draws its weight:
+/// ModernBERT's [`Role::FinalOut`], normal(0, `initializer_range`) for the other families.
+pub fn output_draw(c: &BertConfig) -> Result<Draw> {
+    Ok(match c.family()? {
+        super::family::Family::ModernBert => draw(c, &c.modernbert()?, Role::FinalOut),
+        _ => Draw::Normal(c.initializer_range),
+    })
+}
+
+/// The draw of a new ModernBERT weight of `role` (see [`Role`]).
+pub fn draw(c: &BertConfig, o: &ModernBertOptions, role: Role) -> Draw {
+    let std = match role {
+        Role::In => c.initializer_range,
+        Role::Out => c.initializer_range / (2.0 * c.num_hidden_layers as f64).sqrt(),
+        Role::FinalOut => (c.hidden_size as f64).powf(-0.5),
+    };
+    Draw::Truncated {
+        std,
+        cutoff: o.cutoff,
+    }
+}
+
 impl Layer {
     fn new(p: &Path, i: i64, c: &BertConfig, o: &ModernBertOptions) -> Result<Self> {
         let (h, inner) = (c.hidden_size, c.intermediate_size);
-        let std_in = c.initializer_range;
-        // transformers' init: the projections back into the stream are scaled down by depth.
-        let std_out = c.initializer_range / (2.0 * c.num_hidden_layers as f64).sqrt();
+        let (d_in, d_out) = (draw(c, o, Role::In), draw(c, o, Role::Out));
         let norm = |name: &str| LayerNorm::with_bias(p / name, h, c.layer_norm_eps, o.norm_bias);
         Ok(Layer {
             attn_norm: if i == 0 {
@@ -111,11 +145,11 @@ impl Layer {
             } else {
                 Some(norm("attn_norm")?)
             },
-            wqkv: Linear::with_bias(p / "attn" / "Wqkv", h, 3 * h, std_in, o.attention_bias)?,
-            attn_out: Linear::with_bias(p / "attn" / "Wo", h, h, std_out, o.attention_bias)?,
+            wqkv: Linear::drawn(p / "attn" / "Wqkv", h, 3 * h, d_in, o.attention_bias)?,
+            attn_out: Linear::drawn(p / "attn" / "Wo", h, h, d_out, o.attention_bias)?,
             mlp_norm: norm("mlp_norm")?,
-            wi: Linear::with_bias(p / "mlp" / "Wi", h, 2 * inner, std_in, o.mlp_bias)?,
-            mlp_out: Linear::with_bias(p / "mlp" / "Wo", inner, h, std_out, o.mlp_bias)?,
+            wi: Linear::drawn(p / "mlp" / "Wi", h, 2 * inner, d_in, o.mlp_bias)?,
+            mlp_out: Linear::drawn(p / "mlp" / "Wo", inner, h, d_out, o.mlp_bias)?,
             heads: c.num_attention_heads,
             sliding: o.sliding.get(i as usize).copied().unwrap_or(false),
             act: c.hidden_act,
@@ -214,14 +248,11 @@ impl ModernBertModel {
     pub(crate) fn new(p: &Path, c: &BertConfig) -> Result<Self> {
         let o = c.modernbert()?;
         let embeddings = p / "embeddings";
-        let word = var(
+        let word = drawn(
             &(&embeddings / "tok_embeddings").set_group(DECAY),
             "weight",
             &[c.vocab_size, c.hidden_size],
-            Init::Randn {
-                mean: 0.,
-                stdev: c.initializer_range,
-            },
+            draw(c, &o, Role::In),
         )?;
         let embedding_norm = LayerNorm::with_bias(
             &embeddings / "norm",
@@ -333,13 +364,12 @@ impl PredictionHead {
     /// The head at `p` (`head`).
     pub(crate) fn new(p: &Path, c: &BertConfig) -> Result<Self> {
         let o = c.modernbert()?;
-        let std_out = c.initializer_range / (2.0 * c.num_hidden_layers as f64).sqrt();
         Ok(PredictionHead {
-            dense: Linear::with_bias(
+            dense: Linear::drawn(
                 p / "dense",
                 c.hidden_size,
                 c.hidden_size,
-                std_out,
+                draw(c, &o, Role::Out),
                 o.classifier_bias,
             )?,
             act: c.classifier_activation()?,
@@ -350,5 +380,52 @@ impl PredictionHead {
     pub(crate) fn forward(&self, xs: &Tensor) -> Tensor {
         self.norm
             .forward(&activate(self.act, &self.dense.forward(xs)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{BertForSequenceClassification, Family};
+
+    /// A fresh ModernBERT is drawn as transformers' `_init_weights` draws one: truncated
+    /// normals at ±2 deviations, the deviation by role.
+    #[test]
+    fn new_weights_are_drawn_as_modernberts_init_draws_them() {
+        let mut c = BertConfig::new(2000, 256, 4, 4, 512);
+        c.set_family(Family::ModernBert);
+        c.set_num_labels(8);
+        tch::manual_seed(0);
+        let model = BertForSequenceClassification::new(&c, tch::Device::Cpu).unwrap();
+        let params: std::collections::HashMap<String, Tensor> =
+            model.named_parameters().into_iter().collect();
+        for (name, std) in [
+            ("model.embeddings.tok_embeddings.weight", 0.02),
+            ("model.layers.1.attn.Wqkv.weight", 0.02),
+            ("model.layers.1.attn.Wo.weight", 0.02 / 8f64.sqrt()),
+            ("model.layers.2.mlp.Wo.weight", 0.02 / 8f64.sqrt()),
+            ("head.dense.weight", 0.02 / 8f64.sqrt()),
+            ("classifier.weight", 1.0 / 16.0),
+        ] {
+            let w = &params[name];
+            let largest = w.abs().max().double_value(&[]);
+            assert!(
+                largest <= 2.0 * std + 1e-9,
+                "{name}: {largest} past 2 × {std}"
+            );
+            assert!(
+                largest > 1.9 * std,
+                "{name}: {largest}, not truncated at 2 × {std}"
+            );
+            // A normal truncated at ±2σ has a deviation of 0.880σ.
+            let got = w.std(true).double_value(&[]);
+            assert!(
+                (got / (0.880 * std) - 1.0).abs() < 0.1,
+                "{name}: deviation {got}, want {}",
+                0.880 * std
+            );
+        }
+        assert!(!params.contains_key("model.layers.1.attn.Wqkv.bias"));
+        assert_eq!(params["classifier.bias"].abs().max().double_value(&[]), 0.0);
     }
 }

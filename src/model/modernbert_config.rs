@@ -38,6 +38,10 @@ pub struct ModernBertOptions {
     pub decoder_bias: bool,
     pub mlp_dropout: f64,
     pub pooling: Pooling,
+    /// `initializer_cutoff_factor`: new weights are drawn from a normal truncated at this
+    /// many deviations (2 by default; 3 where the config writes `null`, as transformers reads
+    /// it).
+    pub cutoff: f64,
 }
 
 /// Reads the options from a config's fields (`map`) for `layers` encoder layers.
@@ -133,6 +137,13 @@ pub fn parse(map: &Map<String, Value>, layers: i64) -> Result<ModernBertOptions>
             map["classifier_pooling"]
         ),
     };
+    let cutoff = match map.get("initializer_cutoff_factor") {
+        Some(Value::Null) => 3.0,
+        _ => number("initializer_cutoff_factor", 2.0)?,
+    };
+    if !(cutoff > 0.0 && cutoff.is_finite()) {
+        bail!("initializer_cutoff_factor is {cutoff}; it must be positive");
+    }
     let mlp_dropout = number("mlp_dropout", 0.0)?;
     if !(0.0..1.0).contains(&mlp_dropout) {
         bail!("mlp_dropout is {mlp_dropout}; a dropout probability lies in [0, 1)");
@@ -149,6 +160,7 @@ pub fn parse(map: &Map<String, Value>, layers: i64) -> Result<ModernBertOptions>
         decoder_bias: flag("decoder_bias", true)?,
         mlp_dropout,
         pooling,
+        cutoff,
     })
 }
 

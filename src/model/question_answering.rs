@@ -16,7 +16,7 @@ use super::bert::BertModel;
 use super::checkpoint::{self, BertCheckpoint};
 use super::config::BertConfig;
 use super::layers::Linear;
-use super::modernbert::PredictionHead;
+use super::modernbert::{output_draw, PredictionHead};
 use super::weights::LoadReport;
 use crate::data::tokenizer::{BertTokenizer, Encoded};
 
@@ -48,11 +48,12 @@ impl BertCheckpoint for BertForQuestionAnswering {
             Some(name) => Some(PredictionHead::new(&(&root / name), config)?),
             None => None,
         };
-        let qa_outputs = Linear::new(
+        let qa_outputs = Linear::drawn(
             &root / family.span_head(),
             config.hidden_size,
             2,
-            config.initializer_range,
+            output_draw(config)?,
+            true,
         )?;
         Ok(BertForQuestionAnswering {
             vs,

@@ -11,7 +11,7 @@ use super::bert::BertModel;
 use super::checkpoint::{self, BertCheckpoint};
 use super::config::BertConfig;
 use super::layers::Linear;
-use super::modernbert::PredictionHead;
+use super::modernbert::{output_draw, PredictionHead};
 use super::weights::LoadReport;
 use crate::data::tokenizer::{BertTokenizer, Encoded};
 
@@ -39,11 +39,12 @@ impl BertCheckpoint for BertForTokenClassification {
             Some(name) => Some(PredictionHead::new(&(&root / name), config)?),
             None => None,
         };
-        let classifier = Linear::new(
+        let classifier = Linear::drawn(
             &root / "classifier",
             config.hidden_size,
             config.num_labels() as i64,
-            config.initializer_range,
+            output_draw(config)?,
+            true,
         )?;
         Ok(BertForTokenClassification {
             vs,
