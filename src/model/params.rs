@@ -62,12 +62,16 @@ pub struct ParameterListing {
     pub named: Vec<NamedShape>,
 }
 
-/// Parameters of one `BertLayer` (attention q/k/v/out + LayerNorm, feed-forward + LayerNorm).
-const PER_LAYER: usize = 16;
-/// Word, position and token-type tables plus the embedding LayerNorm.
-const EMBEDDING: usize = 5;
-/// Pooler and classifier, weight and bias each.
-const OUTPUT: usize = 4;
+/// The encoder layer a parameter belongs to: the number after `layer` or `layers` in its name
+/// (`bert.encoder.layer.3.…`, DistilBERT's `transformer.layer.3.…`, ModernBERT's
+/// `model.layers.3.…`).
+fn layer_of(name: &str) -> Option<usize> {
+    let parts: Vec<&str> = name.split('.').collect();
+    parts
+        .windows(2)
+        .find(|w| w[0] == "layer" || w[0] == "layers")
+        .and_then(|w| w[1].parse().ok())
+}
 
 impl ParameterListing {
     pub fn new(named: Vec<NamedShape>) -> Self {
@@ -90,20 +94,29 @@ impl ParameterListing {
             .sum()
     }
 
-    /// (section title, parameters) for the embeddings, the first layer and the output layer.
+    /// (section title, parameters) for the embeddings, the first layer and the output layer,
+    /// found by name so that every family's are right (BERT: 5, 16 and 4 tensors, the
+    /// tutorial's): what comes before the first layer, the first layer, what comes after the
+    /// last (the pooler and the head; DeBERTa's shared position table, ModernBERT's final
+    /// norm).
     pub fn sections(&self) -> Vec<(&'static str, &[NamedShape])> {
         let n = self.named.len();
-        let first_layer_end = (EMBEDDING + PER_LAYER).min(n);
+        let layers: Vec<Option<usize>> =
+            self.named.iter().map(|(name, _)| layer_of(name)).collect();
+        let first_start = layers.iter().position(|l| l.is_some()).unwrap_or(n);
+        let first_end = first_start
+            + layers[first_start..]
+                .iter()
+                .take_while(|l| **l == layers[first_start])
+                .count();
+        let output_start = layers
+            .iter()
+            .rposition(|l| l.is_some())
+            .map_or(first_end, |last| (last + 1).max(first_end));
         vec![
-            ("Embedding Layer", &self.named[..EMBEDDING.min(n)]),
-            (
-                "First Transformer",
-                &self.named[EMBEDDING.min(n)..first_layer_end],
-            ),
-            (
-                "Output Layer",
-                &self.named[n.saturating_sub(OUTPUT).max(first_layer_end)..],
-            ),
+            ("Embedding Layer", &self.named[..first_start]),
+            ("First Transformer", &self.named[first_start..first_end]),
+            ("Output Layer", &self.named[output_start..]),
         ]
     }
 
@@ -118,8 +131,18 @@ impl ParameterListing {
     }
 
     fn headline(&self) -> String {
+        // The tutorial's words for BERT; the others by their class prefix's family.
+        let model = match self.named.first().and_then(|(n, _)| n.split('.').next()) {
+            Some("bert") | None => "BERT",
+            Some("roberta") => "RoBERTa",
+            Some("distilbert") => "DistilBERT",
+            Some("electra") => "ELECTRA",
+            Some("deberta") => "DeBERTa",
+            Some("model") => "ModernBERT",
+            Some(_) => "encoder",
+        };
         format!(
-            "The BERT model has {} different named parameters ({} values in all).",
+            "The {model} model has {} different named parameters ({} values in all).",
             self.len(),
             crate::runtime::display::thousands(self.total() as usize)
         )
@@ -200,3 +223,71 @@ impl Rich for DecayGroups {
 }
 
 crate::impl_evcxr_display!(DecayGroups);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(names: &[&str]) -> ParameterListing {
+        ParameterListing::new(names.iter().map(|n| (n.to_string(), vec![1])).collect())
+    }
+
+    fn section_names(l: &ParameterListing) -> Vec<Vec<String>> {
+        l.sections()
+            .into_iter()
+            .map(|(_, p)| p.iter().map(|(n, _)| n.clone()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn sections_follow_the_names_of_every_family() {
+        let modern = listing(&[
+            "model.embeddings.tok_embeddings.weight",
+            "model.embeddings.norm.weight",
+            "model.layers.0.attn.Wqkv.weight",
+            "model.layers.0.mlp.Wo.weight",
+            "model.layers.1.attn_norm.weight",
+            "model.final_norm.weight",
+            "head.dense.weight",
+            "head.norm.weight",
+            "classifier.weight",
+            "classifier.bias",
+        ]);
+        assert_eq!(
+            section_names(&modern),
+            [
+                vec![
+                    "model.embeddings.tok_embeddings.weight",
+                    "model.embeddings.norm.weight"
+                ],
+                vec![
+                    "model.layers.0.attn.Wqkv.weight",
+                    "model.layers.0.mlp.Wo.weight"
+                ],
+                vec![
+                    "model.final_norm.weight",
+                    "head.dense.weight",
+                    "head.norm.weight",
+                    "classifier.weight",
+                    "classifier.bias"
+                ],
+            ]
+        );
+        assert!(modern
+            .to_string()
+            .starts_with("The ModernBERT model has 10"));
+        let distil = listing(&[
+            "distilbert.embeddings.word_embeddings.weight",
+            "distilbert.transformer.layer.0.attention.q_lin.weight",
+            "distilbert.transformer.layer.1.attention.q_lin.weight",
+            "pre_classifier.weight",
+        ]);
+        assert_eq!(
+            section_names(&distil)
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            [1, 1, 1]
+        );
+    }
+}
