@@ -110,6 +110,25 @@ fn assert_same_result(a: &Path, b: &Path) {
     assert_eq!(sa["test_mcc"], sb["test_mcc"]);
 }
 
+/// Runs `args` (training into `out`) and SIGKILLs it while it writes its epoch-2 checkpoint:
+/// every checkpoint write pauses 5 s between the weights and the optimizer state, and the
+/// kill lands within half a second of the weights appearing.
+fn kill_while_writing_epoch_2(args: &[String], out: &Path) {
+    let mut child = spawn(args, &[("BERT_FINETUNE_CHECKPOINT_PAUSE_MS", "5000")]);
+    let partial = out.join("checkpoints/.epoch-2.partial/model.safetensors");
+    let start = Instant::now();
+    while !partial.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no checkpoint write seen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[test]
 fn killed_runs_resume_to_the_uninterrupted_result() {
     let dir = tmp();
@@ -135,25 +154,8 @@ fn killed_runs_resume_to_the_uninterrupted_result() {
 
     // 2. SIGKILL while the epoch-2 checkpoint is being written: the half-written folder is
     //    ignored, epoch 1's is still complete, and resuming again gives the same result.
-    //    Every checkpoint write pauses 5 s between the weights and the optimizer state; the
-    //    kill lands within half a second of the weights appearing.
     let torn = dir.path().join("killed-in-checkpoint");
-    let mut child = spawn(
-        &args(&torn),
-        &[("BERT_FINETUNE_CHECKPOINT_PAUSE_MS", "5000")],
-    );
-    let partial = torn.join("checkpoints/.epoch-2.partial/model.safetensors");
-    let start = Instant::now();
-    while !partial.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no checkpoint write seen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_while_writing_epoch_2(&args(&torn), &torn);
     assert!(checkpoints(&torn).contains(&".epoch-2.partial".to_string()));
     assert!(checkpoints(&torn).contains(&"epoch-1".to_string()));
     let mut resume = args(&torn);
@@ -401,22 +403,7 @@ fn a_killed_modernbert_run_resumes_to_the_uninterrupted_result() {
     let reference = dir.path().join("uninterrupted");
     succeeded(&run(&with_model(&reference), &[]));
     let torn = dir.path().join("killed");
-    let mut child = spawn(
-        &with_model(&torn),
-        &[("BERT_FINETUNE_CHECKPOINT_PAUSE_MS", "5000")],
-    );
-    let partial = torn.join("checkpoints/.epoch-2.partial/model.safetensors");
-    let start = Instant::now();
-    while !partial.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no checkpoint write seen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_while_writing_epoch_2(&with_model(&torn), &torn);
     let mut resume = with_model(&torn);
     resume.extend(["--resume".to_string(), path_str(&torn)]);
     let stdout = succeeded(&run(&resume, &[]));

@@ -13,9 +13,7 @@ use tch::{Kind, Tensor};
 use super::config::{BertConfig, HiddenAct};
 use super::disentangled::Disentangled;
 use super::family::{EncoderNames, Family};
-use super::layers::{
-    activate, at, eager_attention, embedding_table, lowest, LayerNorm, Linear, Queries,
-};
+use super::layers::{activate, at, attend, embedding_table, lowest, LayerNorm, Linear, Queries};
 use super::modernbert::ModernBertModel;
 use super::modernbert_config::Pooling;
 use super::packing::Packing;
@@ -228,23 +226,15 @@ impl Attention {
             }
             _ => (None, None),
         };
-        let (context, probs) = if output_attentions {
-            let (context, probs) =
-                eager_attention(&q, &k, &v, mask, scale, bias.as_ref(), dropout, train);
-            (context, Some(probs))
-        } else {
-            let context = Tensor::scaled_dot_product_attention(
-                &q,
-                &k,
-                &v,
-                Some(bias.as_ref().unwrap_or(mask)),
-                dropout,
-                false,
-                scale,
-                false,
-            );
-            (context, None)
-        };
+        let (context, probs) = attend(
+            (&q, &k, &v),
+            mask,
+            scale,
+            bias.as_ref(),
+            dropout,
+            train,
+            output_attentions,
+        );
         let context = match queries {
             Queries::AllTokens => packing.pack(&context.transpose(1, 2)).flatten(1, -1),
             Queries::Cls => context.reshape([b, h]),

@@ -212,13 +212,43 @@ pub(crate) fn lowest(kind: Kind) -> f64 {
     }
 }
 
+/// Softmax attention of `q` over `k` and `v` (each `[batch, heads, length, head_dim]`):
+/// the fused kernel, or with `output_attentions` transformers' eager path, which also returns
+/// the probabilities (see [`eager_attention`]). `bias` (DeBERTa's position terms, the mask
+/// already in it) replaces `mask` where given; `dropout` applies when `train`.
+pub(crate) fn attend(
+    (q, k, v): (&Tensor, &Tensor, &Tensor),
+    mask: &Tensor,
+    scale: Option<f64>,
+    bias: Option<&Tensor>,
+    dropout: f64,
+    train: bool,
+    output_attentions: bool,
+) -> (Tensor, Option<Tensor>) {
+    if output_attentions {
+        let (context, probs) = eager_attention(q, k, v, mask, scale, bias, dropout, train);
+        return (context, Some(probs));
+    }
+    let context = Tensor::scaled_dot_product_attention(
+        q,
+        k,
+        v,
+        Some(bias.unwrap_or(mask)),
+        dropout,
+        false,
+        scale,
+        false,
+    );
+    (context, None)
+}
+
 /// transformers' `eager_attention_forward`: softmax(q·kᵀ·scale + bias + mask)·v, returning the
 /// probabilities too (`scale` 1/√d unless given; `bias`, DeBERTa's position terms, already
 /// holds the mask). Masked keys get the dtype's lowest value, as in transformers, so they
 /// receive exactly zero probability. As there, the probabilities returned are the ones used,
 /// after dropout when training.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn eager_attention(
+fn eager_attention(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,

@@ -21,7 +21,7 @@ use tch::nn::Path;
 use tch::{Device, Kind, Tensor};
 
 use super::config::{BertConfig, HiddenAct};
-use super::layers::{activate, drawn, eager_attention, Draw, LayerNorm, Linear, Queries, DECAY};
+use super::layers::{activate, attend, drawn, Draw, LayerNorm, Linear, Queries, DECAY};
 use super::modernbert_config::{ModernBertOptions, Pooling};
 use super::packing::Packing;
 
@@ -211,22 +211,15 @@ impl Layer {
         };
         let (k, v) = (padded(&k), padded(&v));
         let dropout = if train { self.attention_dropout } else { 0.0 };
-        let (context, probs) = if output_attentions {
-            let (context, probs) = eager_attention(&q, &k, &v, &mask, None, None, dropout, train);
-            (context, Some(probs))
-        } else {
-            let context = Tensor::scaled_dot_product_attention(
-                &q,
-                &k,
-                &v,
-                Some(&mask),
-                dropout,
-                false,
-                None,
-                false,
-            );
-            (context, None)
-        };
+        let (context, probs) = attend(
+            (&q, &k, &v),
+            &mask,
+            None,
+            None,
+            dropout,
+            train,
+            output_attentions,
+        );
         let context = match queries {
             Queries::AllTokens => packing.pack(&context.transpose(1, 2)).flatten(1, -1),
             Queries::Cls => context.reshape([b, h]),
@@ -380,52 +373,5 @@ impl PredictionHead {
     pub(crate) fn forward(&self, xs: &Tensor) -> Tensor {
         self.norm
             .forward(&activate(self.act, &self.dense.forward(xs)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{BertForSequenceClassification, Family};
-
-    /// A fresh ModernBERT is drawn as transformers' `_init_weights` draws one: truncated
-    /// normals at ±2 deviations, the deviation by role.
-    #[test]
-    fn new_weights_are_drawn_as_modernberts_init_draws_them() {
-        let mut c = BertConfig::new(2000, 256, 4, 4, 512);
-        c.set_family(Family::ModernBert);
-        c.set_num_labels(8);
-        tch::manual_seed(0);
-        let model = BertForSequenceClassification::new(&c, tch::Device::Cpu).unwrap();
-        let params: std::collections::HashMap<String, Tensor> =
-            model.named_parameters().into_iter().collect();
-        for (name, std) in [
-            ("model.embeddings.tok_embeddings.weight", 0.02),
-            ("model.layers.1.attn.Wqkv.weight", 0.02),
-            ("model.layers.1.attn.Wo.weight", 0.02 / 8f64.sqrt()),
-            ("model.layers.2.mlp.Wo.weight", 0.02 / 8f64.sqrt()),
-            ("head.dense.weight", 0.02 / 8f64.sqrt()),
-            ("classifier.weight", 1.0 / 16.0),
-        ] {
-            let w = &params[name];
-            let largest = w.abs().max().double_value(&[]);
-            assert!(
-                largest <= 2.0 * std + 1e-9,
-                "{name}: {largest} past 2 × {std}"
-            );
-            assert!(
-                largest > 1.9 * std,
-                "{name}: {largest}, not truncated at 2 × {std}"
-            );
-            // A normal truncated at ±2σ has a deviation of 0.880σ.
-            let got = w.std(true).double_value(&[]);
-            assert!(
-                (got / (0.880 * std) - 1.0).abs() < 0.1,
-                "{name}: deviation {got}, want {}",
-                0.880 * std
-            );
-        }
-        assert!(!params.contains_key("model.layers.1.attn.Wqkv.bias"));
-        assert_eq!(params["classifier.bias"].abs().max().double_value(&[]), 0.0);
     }
 }
