@@ -618,12 +618,18 @@ impl BertConfig {
 
     /// DeBERTa's `pooler_hidden_act` (the `ContextPooler`'s activation, GELU by default).
     pub fn pooler_hidden_act(&self) -> Result<HiddenAct> {
-        match self.extra.get("pooler_hidden_act") {
+        self.extra_activation("pooler_hidden_act")
+    }
+
+    /// An activation named in `extra` under `key` (a field this struct does not name), GELU
+    /// where absent or null.
+    fn extra_activation(&self, key: &str) -> Result<HiddenAct> {
+        match self.extra.get(key) {
             None | Some(serde_json::Value::Null) => Ok(HiddenAct::Gelu),
             Some(serde_json::Value::String(name)) => {
-                name.parse().context("in the field pooler_hidden_act")
+                name.parse().with_context(|| format!("in the field {key}"))
             }
-            Some(other) => bail!("pooler_hidden_act is {other}; expected a string"),
+            Some(other) => bail!("{key} is {other}; expected a string"),
         }
     }
 
@@ -641,13 +647,7 @@ impl BertConfig {
     /// ModernBERT's `classifier_activation`: the activation of its prediction head (GELU by
     /// default).
     pub fn classifier_activation(&self) -> Result<HiddenAct> {
-        match self.extra.get("classifier_activation") {
-            None | Some(serde_json::Value::Null) => Ok(HiddenAct::Gelu),
-            Some(serde_json::Value::String(name)) => {
-                name.parse().context("in the field classifier_activation")
-            }
-            Some(other) => bail!("classifier_activation is {other}; expected a string"),
-        }
+        self.extra_activation("classifier_activation")
     }
 
     /// Whether the embeddings add absolute positions: every family's do but ModernBERT's

@@ -370,6 +370,15 @@ impl PredictionHead {
         })
     }
 
+    /// The family's prediction head under `root` (ModernBERT's `head`), `None` for the
+    /// families without one: what the per-token task heads run before their output layer.
+    pub(crate) fn of(root: &Path, c: &BertConfig) -> Result<Option<Self>> {
+        match c.family()?.prediction_head() {
+            Some(name) => Ok(Some(Self::new(&(root / name), c)?)),
+            None => Ok(None),
+        }
+    }
+
     pub(crate) fn forward(&self, xs: &Tensor) -> Tensor {
         self.norm
             .forward(&activate(self.act, &self.dense.forward(xs)))

@@ -44,10 +44,7 @@ impl BertCheckpoint for BertForQuestionAnswering {
         let root = vs.root();
         let family = config.family()?;
         let bert = BertModel::with_pooler(&root / family.prefix(), config, false)?;
-        let head = match family.prediction_head() {
-            Some(name) => Some(PredictionHead::new(&(&root / name), config)?),
-            None => None,
-        };
+        let head = PredictionHead::of(&root, config)?;
         let qa_outputs = Linear::drawn(
             &root / family.span_head(),
             config.hidden_size,

@@ -35,10 +35,7 @@ impl BertCheckpoint for BertForTokenClassification {
         let root = vs.root();
         let family = config.family()?;
         let bert = BertModel::with_pooler(&root / family.prefix(), config, false)?;
-        let head = match family.prediction_head() {
-            Some(name) => Some(PredictionHead::new(&(&root / name), config)?),
-            None => None,
-        };
+        let head = PredictionHead::of(&root, config)?;
         let classifier = Linear::drawn(
             &root / "classifier",
             config.hidden_size,
