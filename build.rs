@@ -2,7 +2,8 @@
 //! and compiles the C++ shim against the same headers.
 //!
 //! * `csrc/shim.cpp` (fused AdamW, foreach clipping, autocast dtype, matmul precision, an
-//!   operator counter) and `csrc/distributed.cpp` (c10d's TCPStore and Gloo process group)
+//!   operator counter), `csrc/dropout.cpp` (the CPU dropout's mask, libtorch's own numbers
+//!   drawn in blocks) and `csrc/distributed.cpp` (c10d's TCPStore and Gloo process group)
 //!   with torch-sys's flags: C++17, the C++11 ABI, `torch/include` and
 //!   `torch/include/torch/csrc/api/include`, plus `USE_C10D_GLOO` and gloo's headers;
 //! * an rpath to `torch/lib`, so binaries run without `LD_LIBRARY_PATH`;
@@ -20,6 +21,7 @@ const GLOO_HEADERS: &str = "/usr/include/gloo";
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=csrc/shim.cpp");
+    println!("cargo:rerun-if-changed=csrc/dropout.cpp");
     println!("cargo:rerun-if-changed=csrc/distributed.cpp");
     println!("cargo:rerun-if-changed=csrc/nccl.cpp");
     println!("cargo:rerun-if-changed=csrc/guarded.hpp");
@@ -50,6 +52,7 @@ fn main() {
     build
         .cpp(true)
         .file("csrc/shim.cpp")
+        .file("csrc/dropout.cpp")
         .file("csrc/distributed.cpp")
         .file("csrc/nccl.cpp")
         .std("c++17")

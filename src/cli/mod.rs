@@ -364,6 +364,8 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Before anything large is allocated: each step's big blocks are reused, not remapped.
+    bert_finetune::runtime::allocator::keep_freed_memory();
     let cli = Cli::parse();
     contain_panics();
     match std::panic::catch_unwind(|| run(cli)) {

@@ -13,7 +13,9 @@ use tch::{Kind, Tensor};
 use super::config::{BertConfig, HiddenAct};
 use super::disentangled::Disentangled;
 use super::family::{EncoderNames, Family};
-use super::layers::{activate, at, attend, embedding_table, lowest, LayerNorm, Linear, Queries};
+use super::layers::{
+    activate, at, attend, dropout, embedding_table, lowest, LayerNorm, Linear, Queries,
+};
 use super::modernbert::ModernBertModel;
 use super::modernbert_config::Pooling;
 use super::packing::Packing;
@@ -124,7 +126,7 @@ impl Embeddings {
             }
             None => xs,
         };
-        let xs = self.layer_norm.forward(&xs).dropout(self.dropout, train);
+        let xs = dropout(&self.layer_norm.forward(&xs), self.dropout, train);
         match &self.project {
             Some(project) => project.forward(&xs),
             None => xs,
@@ -201,13 +203,13 @@ impl Attention {
         let k = heads(&packing.unpack(&self.key.forward(xs)), l);
         let v = heads(&packing.unpack(&self.value.forward(xs)), l);
         let mask = packing.key_mask();
-        let dropout = if train { self.attention_dropout } else { 0.0 };
+        let attention_dropout = if train { self.attention_dropout } else { 0.0 };
         // DeBERTa: the position terms as an additive bias, masked keys at the lowest value,
         // all scaled by 1/√(d·3) with q·k.
         let (scale, bias) = match (&self.relative, relative) {
             (Some(options), Some(inputs)) => {
                 let scale = 1.0 / (head_dim as f64 * options.scale_factor()).sqrt();
-                let table = inputs.table.dropout(self.hidden_dropout, train);
+                let table = dropout(&inputs.table, self.hidden_dropout, train);
                 let rows = table.size()[0];
                 let project = |linear: &Linear| {
                     linear
@@ -231,7 +233,7 @@ impl Attention {
             mask,
             scale,
             bias.as_ref(),
-            dropout,
+            attention_dropout,
             train,
             output_attentions,
         );
@@ -239,10 +241,7 @@ impl Attention {
             Queries::AllTokens => packing.pack(&context.transpose(1, 2)).flatten(1, -1),
             Queries::Cls => context.reshape([b, h]),
         };
-        let out = self
-            .output
-            .forward(&context)
-            .dropout(self.hidden_dropout, train);
+        let out = dropout(&self.output.forward(&context), self.hidden_dropout, train);
         (self.layer_norm.forward(&(out + residual)), probs)
     }
 }
@@ -285,7 +284,7 @@ impl Layer {
             self.attention
                 .forward(xs, packing, queries, relative, train, output_attentions);
         let inner = activate(self.activation, &self.intermediate.forward(&attended));
-        let out = self.output.forward(&inner).dropout(self.dropout, train);
+        let out = dropout(&self.output.forward(&inner), self.dropout, train);
         (self.layer_norm.forward(&(out + attended)), probs)
     }
 }

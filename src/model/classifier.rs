@@ -16,7 +16,7 @@ use super::bert::BertModel;
 use super::checkpoint::BertCheckpoint;
 use super::config::{BertConfig, HiddenAct};
 use super::family::{Family, HeadActivation};
-use super::layers::{activate, at, Draw, LayerNorm, Linear};
+use super::layers::{activate, at, dropout, Draw, LayerNorm, Linear};
 use super::modernbert::{self, output_draw, Role};
 use super::weights::LoadReport;
 use crate::data::tokenizer::Encoded;
@@ -72,7 +72,7 @@ impl BertForSequenceClassification {
         let (before_dense, before_out) = self.config.sequence_dropouts();
         let features = match &self.dense {
             Some((dense, activation)) => {
-                let out = dense.forward(&pooled.dropout(before_dense, train));
+                let out = dense.forward(&dropout(&pooled, before_dense, train));
                 match activation {
                     Activation::Tanh => out.tanh(),
                     Activation::Relu => out.relu(),
@@ -86,7 +86,7 @@ impl BertForSequenceClassification {
             None => features,
         };
         self.classifier
-            .forward(&features.dropout(before_out, train))
+            .forward(&dropout(&features, before_out, train))
     }
 
     /// Logits for an encoded batch, moved to the model's device. A batch padded by this

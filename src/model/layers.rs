@@ -4,9 +4,10 @@
 
 use anyhow::{anyhow, Result};
 use tch::nn::{Init, Path};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use super::config::HiddenAct;
+use crate::runtime::ffi;
 
 /// Var-store group of parameters that take weight decay.
 pub const DECAY: usize = 0;
@@ -212,11 +213,36 @@ pub(crate) fn lowest(kind: Kind) -> f64 {
     }
 }
 
+/// `nn.Dropout(p)` (`torch.nn.functional.dropout`), bit for bit: the same mask from the same
+/// generator, the same scaling and the same backward as libtorch's `dropout`. On the CPU the
+/// mask is drawn by `ffi::bernoulli_`, several times faster than libtorch's serial kernel on
+/// CPUs where it takes that path (a third of an attention block's training time there); the
+/// rest is `_dropout_impl`'s own steps: `noise.bernoulli_(1 - p)`, `noise.div_(1 - p)`,
+/// `input * noise`. On a GPU, or outside float32, libtorch's own (fused) dropout runs.
+pub fn dropout(xs: &Tensor, p: f64, train: bool) -> Tensor {
+    let fast = train
+        && p > 0.0
+        && p < 1.0
+        && xs.device() == Device::Cpu
+        && xs.kind() == Kind::Float
+        && xs.numel() > 0;
+    if !fast {
+        return xs.dropout(p, train);
+    }
+    let mut noise = xs.empty_like();
+    if let Err(e) = ffi::bernoulli_(&mut noise, 1.0 - p) {
+        // Only an allocation or a libtorch failure gets here, where tch's own dropout panics.
+        panic!("dropout of a {:?} tensor: {e}", xs.size());
+    }
+    let _ = noise.g_div_scalar_(1.0 - p);
+    xs * noise
+}
+
 /// Softmax attention of `q` over `k` and `v` (each `[batch, heads, length, head_dim]`):
 /// the fused kernel, or with `output_attentions` transformers' eager path, which also returns
 /// the probabilities (see [`eager_attention`]). `bias` (DeBERTa's position terms, the mask
 /// already in it) replaces `mask` where given; `dropout` applies when `train`.
-pub(crate) fn attend(
+pub fn attend(
     (q, k, v): (&Tensor, &Tensor, &Tensor),
     mask: &Tensor,
     scale: Option<f64>,
@@ -229,6 +255,9 @@ pub(crate) fn attend(
         let (context, probs) = eager_attention(q, k, v, mask, scale, bias, dropout, train);
         return (context, Some(probs));
     }
+    if train && dropout > 0.0 && q.device() == Device::Cpu && q.kind() == Kind::Float {
+        return (math_attention(q, k, v, mask, scale, bias, dropout), None);
+    }
     let context = Tensor::scaled_dot_product_attention(
         q,
         k,
@@ -240,6 +269,39 @@ pub(crate) fn attend(
         false,
     );
     (context, None)
+}
+
+/// What `scaled_dot_product_attention` computes on the CPU when training with attention
+/// dropout (libtorch's "math" backend, the fused kernels having no dropout there), step for
+/// step, so the values and gradients are its own bit for bit (`tests/dropout.rs`), with the
+/// dropout drawn by [`dropout`]: q and k each scaled by √scale, q·kᵀ, the mask (padding keys
+/// at -inf) or DeBERTa's bias added, softmax, dropout, times v. libtorch's `_safe_softmax`
+/// also zeroes rows whose keys are all masked; every row here has a real key (`[CLS]`), where
+/// it equals `softmax`, without its extra passes over the scores.
+#[allow(clippy::too_many_arguments)]
+fn math_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: &Tensor,
+    scale: Option<f64>,
+    bias: Option<&Tensor>,
+    dropout_p: f64,
+) -> Tensor {
+    let head_dim = *q.size().last().expect("q is [batch, heads, seq, head_dim]");
+    let root = scale.unwrap_or(1.0 / (head_dim as f64).sqrt()).sqrt();
+    let mut scores = (q * root).matmul(&(k.transpose(-2, -1) * root));
+    let _ = match bias {
+        Some(bias) => scores.g_add_(bias),
+        None => {
+            let blocked = Tensor::zeros_like(mask)
+                .to_kind(q.kind())
+                .masked_fill(&mask.logical_not(), f64::NEG_INFINITY);
+            scores.g_add_(&blocked)
+        }
+    };
+    let probs = dropout(&scores.softmax(-1, scores.kind()), dropout_p, true);
+    probs.matmul(v)
 }
 
 /// transformers' `eager_attention_forward`: softmax(q·kᵀ·scale + bias + mask)·v, returning the
@@ -255,7 +317,7 @@ fn eager_attention(
     mask: &Tensor,
     scale: Option<f64>,
     bias: Option<&Tensor>,
-    dropout: f64,
+    dropout_p: f64,
     train: bool,
 ) -> (Tensor, Tensor) {
     let head_dim = *q.size().last().expect("q is [batch, heads, seq, head_dim]");
@@ -265,6 +327,6 @@ fn eager_attention(
         Some(bias) => scores + bias,
         None => scores.masked_fill(&mask.logical_not(), lowest(scores.kind())),
     };
-    let probs = scores.softmax(-1, scores.kind()).dropout(dropout, train);
+    let probs = dropout(&scores.softmax(-1, scores.kind()), dropout_p, train);
     (probs.matmul(v), probs)
 }

@@ -21,7 +21,7 @@ use tch::nn::Path;
 use tch::{Device, Kind, Tensor};
 
 use super::config::{BertConfig, HiddenAct};
-use super::layers::{activate, attend, drawn, Draw, LayerNorm, Linear, Queries, DECAY};
+use super::layers::{activate, attend, drawn, dropout, Draw, LayerNorm, Linear, Queries, DECAY};
 use super::modernbert_config::{ModernBertOptions, Pooling};
 use super::packing::Packing;
 
@@ -210,13 +210,13 @@ impl Layer {
             }
         };
         let (k, v) = (padded(&k), padded(&v));
-        let dropout = if train { self.attention_dropout } else { 0.0 };
+        let attention_dropout = if train { self.attention_dropout } else { 0.0 };
         let (context, probs) = attend(
             (&q, &k, &v),
             &mask,
             None,
             None,
-            dropout,
+            attention_dropout,
             train,
             output_attentions,
         );
@@ -224,14 +224,17 @@ impl Layer {
             Queries::AllTokens => packing.pack(&context.transpose(1, 2)).flatten(1, -1),
             Queries::Cls => context.reshape([b, h]),
         };
-        let attended = self
-            .attn_out
-            .forward(&context)
-            .dropout(self.attention_dropout, train);
+        let attended = dropout(
+            &self.attn_out.forward(&context),
+            self.attention_dropout,
+            train,
+        );
         let xs = residual + attended;
         let halves = self.wi.forward(&self.mlp_norm.forward(&xs)).chunk(2, -1);
         let glu = activate(self.act, &halves[0]) * &halves[1];
-        let out = self.mlp_out.forward(&glu.dropout(self.mlp_dropout, train));
+        let out = self
+            .mlp_out
+            .forward(&dropout(&glu, self.mlp_dropout, train));
         (xs + out, probs)
     }
 }
@@ -302,10 +305,11 @@ impl ModernBertModel {
         mut attentions: Option<&mut Vec<Tensor>>,
     ) -> Tensor {
         let xs = Tensor::embedding(&self.word, &packing.pack(input_ids), -1, false, false);
-        let mut xs = self
-            .embedding_norm
-            .forward(&xs)
-            .dropout(self.embedding_dropout, train);
+        let mut xs = dropout(
+            &self.embedding_norm.forward(&xs),
+            self.embedding_dropout,
+            train,
+        );
         let positions = packing.positions();
         let width = packing.padded_shape().1;
         let full_mask = packing.key_mask().shallow_clone();

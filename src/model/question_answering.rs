@@ -15,7 +15,7 @@ use tch::{Device, Kind, Tensor};
 use super::bert::BertModel;
 use super::checkpoint::{self, BertCheckpoint};
 use super::config::BertConfig;
-use super::layers::Linear;
+use super::layers::{dropout, Linear};
 use super::modernbert::{output_draw, PredictionHead};
 use super::weights::LoadReport;
 use crate::data::tokenizer::{BertTokenizer, Encoded};
@@ -116,7 +116,7 @@ impl BertForQuestionAnswering {
         };
         let p = self.config.span_dropout();
         let states = if p > 0.0 {
-            states.dropout(p, train)
+            dropout(&states, p, train)
         } else {
             states.shallow_clone()
         };

@@ -10,7 +10,7 @@ use tch::{Device, Tensor};
 use super::bert::BertModel;
 use super::checkpoint::{self, BertCheckpoint};
 use super::config::BertConfig;
-use super::layers::Linear;
+use super::layers::{dropout, Linear};
 use super::modernbert::{output_draw, PredictionHead};
 use super::weights::LoadReport;
 use crate::data::tokenizer::{BertTokenizer, Encoded};
@@ -109,8 +109,11 @@ impl BertForTokenClassification {
             Some(head) => head.forward(states),
             None => states.shallow_clone(),
         };
-        self.classifier
-            .forward(&states.dropout(self.config.classifier_dropout_prob(), train))
+        self.classifier.forward(&dropout(
+            &states,
+            self.config.classifier_dropout_prob(),
+            train,
+        ))
     }
 
     /// Parameters in module order with Hugging Face names.

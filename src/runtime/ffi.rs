@@ -66,6 +66,7 @@ mod raw {
         ) -> c_int;
         pub fn bf_set_matmul_precision(precision: *const c_char) -> c_int;
         pub fn bf_op_counter_start() -> c_int;
+        pub fn bf_bernoulli_(tensor: *mut C_tensor, p: f64) -> c_int;
         pub fn bf_op_counter_stop(top: *mut i64, all: *mut i64, host_reads: *mut i64) -> c_int;
     }
 
@@ -510,4 +511,17 @@ pub fn count_ops<R>(f: impl FnOnce() -> R) -> Result<(R, OpCount)> {
             host_reads,
         },
     ))
+}
+
+/// `tensor.bernoulli_(p)` from the default CPU generator: the same values, and the generator
+/// left where libtorch's kernel leaves it, drawn several times faster where libtorch draws
+/// them one at a time (a CPU without MKL's path; see `csrc/dropout.cpp`). Other tensors go to
+/// libtorch's `bernoulli_` itself.
+pub fn bernoulli_(tensor: &mut Tensor, p: f64) -> Result<()> {
+    // SAFETY: `tensor` is a live tensor borrowed mutably for the call; the shim fills it in
+    // place and keeps no pointer.
+    check(
+        unsafe { raw::bf_bernoulli_(tensor.as_mut_ptr(), p) },
+        "bernoulli_",
+    )
 }
