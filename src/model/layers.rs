@@ -239,9 +239,11 @@ pub fn dropout(xs: &Tensor, p: f64, train: bool) -> Tensor {
 }
 
 /// Softmax attention of `q` over `k` and `v` (each `[batch, heads, length, head_dim]`):
-/// the fused kernel, or with `output_attentions` transformers' eager path, which also returns
-/// the probabilities (see [`eager_attention`]). `bias` (DeBERTa's position terms, the mask
-/// already in it) replaces `mask` where given; `dropout` applies when `train`.
+/// libtorch's `scaled_dot_product_attention`; when training with dropout on the CPU, its own
+/// math steps with [`dropout`]'s faster masks (`math_attention`); with
+/// `output_attentions` transformers' eager path, which also returns the probabilities
+/// (`eager_attention`). `bias` (DeBERTa's position terms, the mask already in it) replaces
+/// `mask` where given; `dropout` applies when `train`.
 pub fn attend(
     (q, k, v): (&Tensor, &Tensor, &Tensor),
     mask: &Tensor,
