@@ -273,6 +273,13 @@ pub fn attend(
     (context, None)
 }
 
+/// The scale of q·kᵀ: `scale` where given (DeBERTa's), else 1/√head_dim, as SDPA and
+/// transformers' eager attention take it.
+fn softmax_scale(q: &Tensor, scale: Option<f64>) -> f64 {
+    let head_dim = *q.size().last().expect("q is [batch, heads, seq, head_dim]");
+    scale.unwrap_or(1.0 / (head_dim as f64).sqrt())
+}
+
 /// What `scaled_dot_product_attention` computes on the CPU when training with attention
 /// dropout (libtorch's "math" backend, the fused kernels having no dropout there), step for
 /// step, so the values and gradients are its own bit for bit (`tests/dropout.rs`), with the
@@ -290,8 +297,7 @@ fn math_attention(
     bias: Option<&Tensor>,
     dropout_p: f64,
 ) -> Tensor {
-    let head_dim = *q.size().last().expect("q is [batch, heads, seq, head_dim]");
-    let root = scale.unwrap_or(1.0 / (head_dim as f64).sqrt()).sqrt();
+    let root = softmax_scale(q, scale).sqrt();
     let mut scores = (q * root).matmul(&(k.transpose(-2, -1) * root));
     let _ = match bias {
         Some(bias) => scores.g_add_(bias),
@@ -322,8 +328,7 @@ fn eager_attention(
     dropout_p: f64,
     train: bool,
 ) -> (Tensor, Tensor) {
-    let head_dim = *q.size().last().expect("q is [batch, heads, seq, head_dim]");
-    let scale = scale.unwrap_or(1.0 / (head_dim as f64).sqrt());
+    let scale = softmax_scale(q, scale);
     let scores = q.matmul(&k.transpose(-1, -2)) * scale;
     let scores = match bias {
         Some(bias) => scores + bias,
