@@ -181,6 +181,122 @@ fn two_adamw_steps_match_pytorch() {
     );
 }
 
+/// An embedding table is updated by the rows its gradient has touched so far (the default on
+/// the CPU without weight decay): the same AdamW steps, bit for bit, as updating every row as
+/// PyTorch does, with clipping at work, a token repeated in a batch, rows whose moments carry
+/// on after their tokens leave the batches, and a resume from the saved state.
+#[test]
+fn embedding_tables_take_the_same_steps_by_their_live_rows() {
+    use bert_finetune::model::layers::{DECAY, NO_DECAY};
+    use std::collections::{BTreeSet, HashMap};
+    use tch::nn::{Init, VarStore};
+    use tch::{Kind, Tensor};
+
+    let _lock = generators();
+    tch::manual_seed(7);
+    let normal = Init::Randn {
+        mean: 0.0,
+        stdev: 1.0,
+    };
+    let mut stores: Vec<VarStore> = (0..2).map(|_| VarStore::new(Device::Cpu)).collect();
+    for vs in &stores {
+        let root = vs.root();
+        let _ = root
+            .set_group(DECAY)
+            .var("word_embeddings", &[5000, 48], normal);
+        let _ = root.set_group(DECAY).var("dense", &[48, 4], normal);
+        let _ = root.set_group(NO_DECAY).zeros("bias", &[4]);
+    }
+    let (first, rest) = stores.split_at_mut(1);
+    rest[0].copy(&first[0]).unwrap();
+    let initial = stores[0].variables()["word_embeddings"].copy();
+    let config = AdamWConfig {
+        lr: 1e-2,
+        max_grad_norm: 0.5, // below every norm here: each step clips
+        ..AdamWConfig::default()
+    };
+    let mut by_rows = FusedAdamW::new(&stores[0], config).unwrap();
+    let mut every_row = FusedAdamW::new(&stores[1], config).unwrap();
+    every_row.update_every_row();
+    assert_eq!(by_rows.live_rows(), vec![(0, 5000)]);
+    assert!(every_row.live_rows().is_empty());
+
+    let loss = |vs: &VarStore, ids: &[i64]| -> Tensor {
+        let v = vs.variables();
+        let ids = Tensor::from_slice(ids);
+        let hidden = Tensor::embedding(&v["word_embeddings"], &ids, -1, false, false);
+        (hidden.matmul(&v["dense"]) + &v["bias"])
+            .pow_tensor_scalar(2)
+            .sum(Kind::Float)
+    };
+    // Batches over parts of the vocabulary, with repeats; the last comes back to the first's.
+    let batches: [Vec<i64>; 5] = [
+        (0..40).map(|i| (i * 7) % 300).collect(),
+        (0..60).map(|i| 200 + (i * 13) % 400).collect(),
+        vec![1000, 1001, 1000, 4999, 1000],
+        (0..30).map(|i| 2000 + i * 3).collect(),
+        (0..40).map(|i| (i * 11) % 50).collect(),
+    ];
+    let mut seen = BTreeSet::new();
+    for (step, ids) in batches.iter().enumerate() {
+        if step == 3 {
+            // Resume from the saved state, as a checkpoint does.
+            let state: HashMap<String, Tensor> = by_rows
+                .state()
+                .into_iter()
+                .map(|(name, t)| (name, t.copy()))
+                .collect();
+            let lr = by_rows.lr();
+            by_rows = FusedAdamW::new(&stores[0], config).unwrap();
+            by_rows.load_state(&state).unwrap();
+            by_rows.set_lr(lr);
+            assert_eq!(by_rows.live_rows(), vec![(seen.len() as i64, 5000)]);
+        }
+        for (opt, vs) in [(&mut by_rows, &stores[0]), (&mut every_row, &stores[1])] {
+            opt.zero_grad().unwrap();
+            loss(vs, ids).backward();
+            let norm = opt.clip_grad_norm().unwrap().double_value(&[]);
+            assert!(norm > 0.5, "step {step} must clip: norm {norm}");
+            opt.step().unwrap();
+        }
+        seen.extend(ids.iter().copied());
+        assert_eq!(
+            by_rows.live_rows(),
+            vec![(seen.len() as i64, 5000)],
+            "step {step}: the rows touched so far are live"
+        );
+        let (a, b) = (stores[0].variables(), stores[1].variables());
+        for name in ["word_embeddings", "dense", "bias"] {
+            assert!(
+                a[name].equal(&b[name]),
+                "step {step}: {name} differs from the every-row update"
+            );
+            assert!(
+                a[name].grad().equal(&b[name].grad()),
+                "step {step}: {name}'s clipped gradient differs"
+            );
+        }
+        for ((name, x), (_, y)) in by_rows.state().iter().zip(every_row.state()) {
+            assert!(x.equal(&y), "step {step}: optimizer state {name} differs");
+        }
+    }
+    let table = &stores[0].variables()["word_embeddings"];
+    let untouched = Tensor::from_slice(&[3000i64, 4000, 4998]);
+    assert!(
+        table
+            .index_select(0, &untouched)
+            .equal(&initial.index_select(0, &untouched)),
+        "rows no batch touched are left as they were"
+    );
+    let touched = Tensor::from_slice(&[0i64, 4999]);
+    assert!(
+        !table
+            .index_select(0, &touched)
+            .equal(&initial.index_select(0, &touched)),
+        "touched rows moved"
+    );
+}
+
 #[test]
 fn linear_schedule_matches_transformers() {
     assert_eq!(linear_schedule(0, 0, 10), 1.0);
