@@ -18,7 +18,6 @@
 // every function returns 0 on success and 1 on error, with the message in `bf_last_error`.
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <ATen/record_function.h>
 
@@ -77,45 +76,6 @@ std::unique_ptr<at::ObserverContext> count_start(const at::RecordFunction& fn) {
 }
 
 void count_end(const at::RecordFunction&, at::ObserverContext*) { --depth; }
-
-// Marks in `live` (bool, one per row of the 2-d float `grad`) the rows of `grad` holding a
-// nonzero value, and returns the indices of every live row (int64), or an undefined tensor
-// when more than half the rows are live and gathering them would cost more than it saves.
-// Rows already live are not read again, so once a table's vocabulary has been seen a step
-// reads only the rows no batch has touched.
-// A gradient this loop cannot read (not a contiguous 2-d float CPU tensor) takes the whole
-// table too.
-at::Tensor live_rows_of(const at::Tensor& grad, at::Tensor& live) {
-  if (!(grad.is_cpu() && grad.scalar_type() == at::kFloat && grad.dim() == 2 &&
-        grad.is_contiguous())) {
-    return at::Tensor();
-  }
-  TORCH_CHECK(live.is_cpu() && live.scalar_type() == at::kBool && live.is_contiguous() &&
-                  live.dim() == 1 && live.size(0) == grad.size(0),
-              "live rows: the flags must be a contiguous bool CPU tensor of ", grad.size(0),
-              " rows, found ", live.sizes(), " ", live.scalar_type());
-  const int64_t rows = grad.size(0), cols = grad.size(1);
-  const float* g = grad.data_ptr<float>();
-  bool* flags = live.data_ptr<bool>();
-  at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      if (flags[r]) continue;
-      const float* row = g + r * cols;
-      bool any = false;
-      for (int64_t c = 0; c < cols; ++c) any |= row[c] != 0.0f;
-      flags[r] = any;
-    }
-  });
-  int64_t count = 0;
-  for (int64_t r = 0; r < rows; ++r) count += flags[r];
-  if (2 * count > rows) return at::Tensor();
-  at::Tensor index = at::empty({count}, at::kLong);
-  int64_t* out = index.data_ptr<int64_t>();
-  for (int64_t r = 0; r < rows; ++r) {
-    if (flags[r]) *out++ = r;
-  }
-  return index;
-}
 
 }  // namespace
 
@@ -263,16 +223,10 @@ int bf_unscale_grads(at::Tensor* const* params, size_t n, at::Tensor* found_inf,
 //
 // `grad_scale` (may be null) is a 0-dim float tensor on the same device that every gradient is
 // divided by before the update (the divided gradient is written back), as AMP's unscaling does.
-//
-// `live_rows` (may be null, as may any of its `n` entries) gives, for an embedding table, a
-// CPU bool tensor with one flag per row: the rows whose gradient has ever been nonzero. A row
-// that never had a gradient has zero moments, and with no weight decay (the caller's
-// condition) AdamW leaves it exactly as it is: m and v stay 0 and the step is -lr·0/(0+eps).
-// Only the live rows go through the kernel, gathered and scattered back (see `live_rows_of`).
 int bf_fused_adamw(at::Tensor* const* params, at::Tensor* const* exp_avgs,
                    at::Tensor* const* exp_avg_sqs, size_t n, at::Tensor* step, double lr,
                    double beta1, double beta2, double weight_decay, double eps,
-                   at::Tensor* grad_scale, at::Tensor* const* live_rows) {
+                   at::Tensor* grad_scale) {
   return guarded([&] {
     at::NoGradGuard no_grad;
     std::vector<at::Tensor> ps, gs;
@@ -285,40 +239,11 @@ int bf_fused_adamw(at::Tensor* const* params, at::Tensor* const* exp_avgs,
       vs.push_back(*exp_avg_sqs[i]);
       steps.push_back(*step);
     }
-    // Entries (position in ps, the full tensors, the live rows) to scatter back afterwards.
-    struct Gathered {
-      size_t at;
-      at::Tensor p, g, m, v, rows;
-    };
-    std::vector<Gathered> gathered;
-    if (live_rows) {
-      RECORD_FUNCTION("bf::gather_live_rows", std::vector<c10::IValue>());
-      for (size_t k = 0; k < index.size(); ++k) {
-        at::Tensor* live = live_rows[index[k]];
-        if (!live) continue;
-        at::Tensor rows = live_rows_of(gs[k], *live);
-        if (!rows.defined()) continue;  // most rows live: the whole table is cheaper
-        gathered.push_back({k, ps[k], gs[k], ms[k], vs[k], rows});
-        ps[k] = ps[k].index_select(0, rows);
-        gs[k] = gs[k].index_select(0, rows);
-        ms[k] = ms[k].index_select(0, rows);
-        vs[k] = vs[k].index_select(0, rows);
-      }
-    }
     std::vector<at::Tensor> max_exp_avg_sqs;  // amsgrad off
     at::_fused_adamw_(ps, gs, ms, vs, max_exp_avg_sqs, steps, lr, beta1, beta2, weight_decay,
                       eps, /*amsgrad=*/false, /*maximize=*/false,
                       grad_scale ? std::optional<at::Tensor>(*grad_scale) : std::nullopt,
                       std::nullopt);
-    if (!gathered.empty()) {
-      RECORD_FUNCTION("bf::scatter_live_rows", std::vector<c10::IValue>());
-      for (Gathered& e : gathered) {
-        e.p.index_copy_(0, e.rows, ps[e.at]);
-        e.g.index_copy_(0, e.rows, gs[e.at]);
-        e.m.index_copy_(0, e.rows, ms[e.at]);
-        e.v.index_copy_(0, e.rows, vs[e.at]);
-      }
-    }
   });
 }
 

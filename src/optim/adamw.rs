@@ -11,13 +11,6 @@
 //! back, so after [`FusedAdamW::step`] the `.grad` tensors hold the clipped gradients, as after
 //! `clip_grad_norm_`. That saves one read and one write of every gradient per step.
 //!
-//! Embedding tables skip the rows no batch has touched yet. BERT's word embeddings are half of
-//! MiniLM's parameters, and a fine-tuning set uses a few thousand of the 30,522 tokens: every
-//! other row has a zero gradient and zero moments, which AdamW without weight decay leaves
-//! exactly as they are. On the CPU the update gathers the live rows, runs the same kernel on
-//! them and scatters them back (the same numbers, bit for bit), instead of reading and
-//! writing the table, its gradient and both moments whole, 8 × 47 MB, every step.
-//!
 //! Two layouts of the gradients ([`FusedAdamW::set_flat_gradients`]):
 //! - **Per tensor** (the default): `zero_grad` drops the gradients and backward allocates them
 //!   afresh, as PyTorch's `set_to_none` does; the norm is `_foreach_norm` on CUDA and a loop
@@ -45,26 +38,12 @@ use super::{AdamWConfig, LossScaler};
 use crate::model::layers::{DECAY, NO_DECAY};
 use crate::runtime::ffi::{self, AdamWStep};
 
-/// Rows from which a 2-d parameter counts as an embedding table for [`Group::live_rows`]: a
-/// vocabulary (30,522 for BERT's), not a position table (512) or a weight matrix's outputs.
-const TABLE_ROWS: i64 = 4096;
-
 /// Parameters sharing a weight decay, with their moments.
 struct Group {
     params: Vec<Tensor>,
     exp_avgs: Vec<Tensor>,
     exp_avg_sqs: Vec<Tensor>,
     weight_decay: f64,
-    /// Per parameter: for an embedding table on the CPU in a group without weight decay, one
-    /// flag per row, set once the row's gradient has been nonzero (the shim keeps them).
-    ///
-    /// A batch touches the rows of its own tokens only, and AdamW with no weight decay leaves
-    /// a row with zero moments and a zero gradient exactly as it is, so the update runs on the
-    /// rows seen so far (a few thousand of BERT's 30,522 on a fine-tuning set) instead of
-    /// reading and writing the whole 47 MB table, its gradient and both moments every step.
-    /// Bit for bit the same update (`tests/training.rs`); tied weights, whose gradient fills
-    /// every row, soon make every row live, and the whole table is updated again.
-    live_rows: Vec<Option<Tensor>>,
 }
 
 impl Group {
@@ -72,43 +51,12 @@ impl Group {
         let zeros = |ps: &[Tensor]| -> Vec<Tensor> {
             tch::no_grad(|| ps.iter().map(Tensor::zeros_like).collect())
         };
-        let live_rows = params
-            .iter()
-            .map(|p| {
-                let table = weight_decay == 0.0
-                    && p.device() == Device::Cpu
-                    && p.dim() == 2
-                    && p.size()[0] >= TABLE_ROWS;
-                table.then(|| Tensor::zeros([p.size()[0]], (Kind::Bool, Device::Cpu)))
-            })
-            .collect();
         Group {
             exp_avgs: zeros(&params),
             exp_avg_sqs: zeros(&params),
             params,
             weight_decay,
-            live_rows,
         }
-    }
-
-    /// After moments are loaded: a row is live where either moment is nonzero (a row whose
-    /// moments have both decayed to zero is again one AdamW leaves as it is).
-    fn relive(&mut self) {
-        tch::no_grad(|| {
-            for ((live, m), v) in self
-                .live_rows
-                .iter_mut()
-                .zip(&self.exp_avgs)
-                .zip(&self.exp_avg_sqs)
-            {
-                if let Some(live) = live {
-                    *live = m
-                        .ne(0.0)
-                        .any_dim(1, false)
-                        .logical_or(&v.ne(0.0).any_dim(1, false));
-                }
-            }
-        });
     }
 }
 
@@ -259,26 +207,6 @@ impl FusedAdamW {
         &self.params
     }
 
-    /// For each embedding table updated by its live rows (see [`FusedAdamW::update_every_row`]),
-    /// the rows seen so far and the table's rows, in the optimizer's parameter order.
-    pub fn live_rows(&self) -> Vec<(i64, i64)> {
-        self.groups
-            .iter()
-            .flat_map(|g| g.live_rows.iter().flatten())
-            .map(|live| (live.sum(Kind::Int64).int64_value(&[]), live.size()[0]))
-            .collect()
-    }
-
-    /// Updates every row of every embedding table at every step, as `torch.optim.AdamW` does,
-    /// instead of the rows whose gradient has been nonzero so far (the default on the CPU
-    /// without weight decay; the same numbers, bit for bit, at a fraction of the memory
-    /// traffic). For comparisons.
-    pub fn update_every_row(&mut self) {
-        for g in &mut self.groups {
-            g.live_rows.iter_mut().for_each(|live| *live = None);
-        }
-    }
-
     /// Number of parameter tensors it updates.
     pub fn num_tensors(&self) -> usize {
         self.params.len()
@@ -395,7 +323,6 @@ impl FusedAdamW {
                 &g.exp_avg_sqs,
                 &self.step,
                 scale.as_ref(),
-                &g.live_rows,
                 AdamWStep {
                     lr: self.lr,
                     beta1: self.config.beta1,
@@ -455,9 +382,6 @@ impl FusedAdamW {
             }
             Ok(())
         })?;
-        for group in &mut self.groups {
-            group.relive();
-        }
         if let Some(scaler) = &mut self.scaler {
             scaler.load_state(state)?;
         }

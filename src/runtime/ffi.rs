@@ -41,7 +41,6 @@ mod raw {
             weight_decay: f64,
             eps: f64,
             grad_scale: *const C_tensor,
-            live_rows: *const *const C_tensor,
         ) -> c_int;
         pub fn bf_grads_into(
             params: *const *const C_tensor,
@@ -377,18 +376,12 @@ pub fn clip_scale(
 /// `step` is the group's 0-dim float step counter, already incremented for this update. With
 /// `grad_scale` (a 0-dim float tensor on the parameters' device) every gradient is divided by
 /// it first, in place.
-///
-/// `live_rows`, empty or one entry per parameter, holds for an embedding table in a group
-/// without weight decay a bool CPU tensor, one flag per row, of the rows whose gradient has
-/// ever been nonzero: the shim adds this step's, and updates only those rows (the others, with
-/// zero moments and a zero gradient, AdamW leaves exactly as they are).
 pub fn fused_adamw(
     params: &[Tensor],
     exp_avgs: &[Tensor],
     exp_avg_sqs: &[Tensor],
     step: &Tensor,
     grad_scale: Option<&Tensor>,
-    live_rows: &[Option<Tensor>],
     h: AdamWStep,
 ) -> Result<()> {
     if exp_avgs.len() != params.len() || exp_avg_sqs.len() != params.len() {
@@ -399,21 +392,9 @@ pub fn fused_adamw(
             exp_avg_sqs.len()
         );
     }
-    if !live_rows.is_empty() && live_rows.len() != params.len() {
-        bail!(
-            "fused AdamW: {} parameters but {} live-row entries",
-            params.len(),
-            live_rows.len()
-        );
-    }
     let (ps, ms, vs) = (pointers(params), pointers(exp_avgs), pointers(exp_avg_sqs));
-    let live: Vec<*const C_tensor> = live_rows
-        .iter()
-        .map(|t| t.as_ref().map_or(std::ptr::null(), Tensor::as_ptr))
-        .collect();
-    // SAFETY: three arrays of `ps.len()` pointers to live tensors, one live step tensor, an
-    // optional live scale (null when absent) and an array of `ps.len()` optional (null)
-    // pointers to live flag tensors, or null; all borrowed for the call; the shim updates
+    // SAFETY: three arrays of `ps.len()` pointers to live tensors, one live step tensor and an
+    // optional live scale (null when absent), all borrowed for the call; the shim updates
     // their storage in place and keeps no pointer.
     check(
         unsafe {
@@ -429,11 +410,6 @@ pub fn fused_adamw(
                 h.weight_decay,
                 h.eps,
                 grad_scale.map_or(std::ptr::null(), Tensor::as_ptr),
-                if live.is_empty() {
-                    std::ptr::null()
-                } else {
-                    live.as_ptr()
-                },
             )
         },
         "fused AdamW (at::_fused_adamw_)",
