@@ -397,8 +397,8 @@ fn two_ranks_score_tags_spans_and_masked_tokens_as_one_process() {
                 r["shared"]["loss"].as_f64().unwrap(),
             );
             assert!((a - b).abs() < 1e-5, "{task}: loss {a} alone, {b} shared");
-            // Relative: masked-LM perplexity is exp(loss), about 3e4 for this random model, so a
-            // loss equal to float rounding (2e-8) moves it by 6e-4.
+            // Relative: masked-LM perplexity is exp(loss), about 3e4 for this random model, so
+            // losses that differ by float rounding (2e-8) give perplexities 6e-4 apart.
             for (k, v) in r["alone"]["metrics"].as_object().unwrap() {
                 let (v, w) = (
                     v.as_f64().unwrap(),
