@@ -14,7 +14,8 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bert_finetune::data::tokenizer::{pad_rows_with_types, BertTokenizer, Encoded, Padding};
 use bert_finetune::data::ProblemType;
@@ -39,13 +40,40 @@ const TEXTS: [&str; 6] = [
 const PAIRS: usize = 2;
 
 struct Reference {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
     tensors: HashMap<String, Tensor>,
     json: serde_json::Value,
 }
 
+/// The transformers side of `family`, made once per test run and shared by the family's three
+/// tests (parallel threads; the first to ask makes it, the others wait): making it (a tokenizer
+/// trained, a random model of every head, their logits and steps) is the longest part of each
+/// test. Each test writes only names of its own into the folder, under cargo's
+/// `CARGO_TARGET_TMPDIR`, so the next run starts it afresh.
 fn reference(family: &str) -> Reference {
-    let dir = tmp();
+    static MADE: OnceLock<Mutex<HashMap<String, Arc<OnceLock<PathBuf>>>>> = OnceLock::new();
+    let once = MADE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry(family.to_string())
+        .or_default()
+        .clone();
+    let dir = once.get_or_init(|| make_reference(family)).clone();
+    let tensors = read_tensors(&dir.join("reference.safetensors"));
+    let json = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+        .unwrap();
+    Reference { dir, tensors, json }
+}
+
+fn make_reference(family: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("families")
+        .join(family);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    std::fs::create_dir_all(&dir).unwrap();
     let cola = cola_file(bert_finetune::data::cola::Split::Train);
     let mut args = vec![
         "reference".to_string(),
@@ -54,17 +82,13 @@ fn reference(family: &str) -> Reference {
         "--cola".into(),
         path_str(&cola),
         "--out".into(),
-        path_str(dir.path()),
+        path_str(&dir),
         "--pairs".into(),
         PAIRS.to_string(),
     ];
     args.extend(TEXTS.iter().map(|s| s.to_string()));
     python("families.py", &args);
-    let tensors = read_tensors(&dir.path().join("reference.safetensors"));
-    let json =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("reference.json")).unwrap())
-            .unwrap();
-    Reference { dir, tensors, json }
+    dir
 }
 
 /// Rows of a padded `[n, width]` id tensor without their padding.
@@ -173,7 +197,7 @@ fn two_steps(model: &impl BertCheckpoint, r: &Reference, head: &str, loss_of: im
 
 fn family_matches_transformers(family: &str, class: &str) {
     let r = reference(family);
-    let dir = r.dir.path();
+    let dir = r.dir.as_path();
     let tokenizer = BertTokenizer::from_dir(dir).unwrap();
     // RoBERTa's kind of tokenizer gives one token type; DistilBERT's and ELECTRA's give BERT's
     // two (DistilBERT's model, with no token-type table, ignores them).
@@ -375,10 +399,10 @@ fn deberta_v3_matches_transformers_for_every_head() {
 fn family_trains_from_the_cli(family: &str, class: &str) {
     let r = reference(family);
     let examples = root().join("data/examples");
-    let out = r.dir.path().join("trained");
-    let model = path_str(&r.dir.path().join("sequence"));
+    let out = r.dir.as_path().join("trained");
+    let model = path_str(&r.dir.as_path().join("sequence"));
     let train = path_str(&examples.join("next_train.csv"));
-    let test_file = r.dir.path().join("next_test.csv");
+    let test_file = r.dir.as_path().join("next_test.csv");
     // The first 60 test rows, so that both sides predict the same file.
     let text = std::fs::read_to_string(examples.join("next_test.csv")).unwrap();
     let mut csv = csv_head(&text, 61);
@@ -410,7 +434,7 @@ fn family_trains_from_the_cli(family: &str, class: &str) {
         .output()
         .unwrap(),
     );
-    let predicted = r.dir.path().join("predicted.csv");
+    let predicted = r.dir.as_path().join("predicted.csv");
     succeeded(
         &cli(&[
             "predict",
@@ -512,7 +536,7 @@ fn deberta_v3_trains_from_the_cli_and_transformers_predicts_alike() {
 /// nothing missing; the adapted masked-LM model fills a mask as transformers' pipeline does.
 fn family_trains_every_task_from_the_cli(family: &str, class: &str, mask: &str) {
     let r = reference(family);
-    let dir = r.dir.path();
+    let dir = r.dir.as_path();
     let examples = root().join("data/examples");
     let at = |name: &str| path_str(&dir.join(name));
     let train = |args: &[&str]| {
