@@ -50,7 +50,7 @@ struct Reference {
 /// trained, a random model of every head, their logits and steps) is the longest part of each
 /// test. Each test writes only names of its own into the folder, under cargo's
 /// `CARGO_TARGET_TMPDIR`, so the next run starts it afresh.
-fn reference(family: &str) -> Reference {
+fn reference_dir(family: &str) -> PathBuf {
     static MADE: OnceLock<Mutex<HashMap<String, Arc<OnceLock<PathBuf>>>>> = OnceLock::new();
     let once = MADE
         .get_or_init(Default::default)
@@ -59,7 +59,12 @@ fn reference(family: &str) -> Reference {
         .entry(family.to_string())
         .or_default()
         .clone();
-    let dir = once.get_or_init(|| make_reference(family)).clone();
+    once.get_or_init(|| make_reference(family)).clone()
+}
+
+/// [`reference_dir`] with the logits, steps and token ids the parity test compares.
+fn reference(family: &str) -> Reference {
+    let dir = reference_dir(family);
     let tensors = read_tensors(&dir.join("reference.safetensors"));
     let json = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
         .unwrap();
@@ -397,12 +402,12 @@ fn deberta_v3_matches_transformers_for_every_head() {
 /// CLI, predicts the test file with the CLI, and has transformers load the saved folder and
 /// predict the same rows: the family's class, every label equal, every score within 1e-6.
 fn family_trains_from_the_cli(family: &str, class: &str) {
-    let r = reference(family);
+    let dir = reference_dir(family);
     let examples = root().join("data/examples");
-    let out = r.dir.as_path().join("trained");
-    let model = path_str(&r.dir.as_path().join("sequence"));
+    let out = dir.join("trained");
+    let model = path_str(&dir.join("sequence"));
     let train = path_str(&examples.join("next_train.csv"));
-    let test_file = r.dir.as_path().join("next_test.csv");
+    let test_file = dir.join("next_test.csv");
     // The first 60 test rows, so that both sides predict the same file.
     let text = std::fs::read_to_string(examples.join("next_test.csv")).unwrap();
     let mut csv = csv_head(&text, 61);
@@ -434,7 +439,7 @@ fn family_trains_from_the_cli(family: &str, class: &str) {
         .output()
         .unwrap(),
     );
-    let predicted = r.dir.as_path().join("predicted.csv");
+    let predicted = dir.join("predicted.csv");
     succeeded(
         &cli(&[
             "predict",
@@ -535,8 +540,8 @@ fn deberta_v3_trains_from_the_cli_and_transformers_predicts_alike() {
 /// its saved folder loads in transformers' Auto class of the task as the family's class, with
 /// nothing missing; the adapted masked-LM model fills a mask as transformers' pipeline does.
 fn family_trains_every_task_from_the_cli(family: &str, class: &str, mask: &str) {
-    let r = reference(family);
-    let dir = r.dir.as_path();
+    let dir = reference_dir(family);
+    let dir = dir.as_path();
     let examples = root().join("data/examples");
     let at = |name: &str| path_str(&dir.join(name));
     let train = |args: &[&str]| {
