@@ -8,7 +8,6 @@
 
 pub use crate::data::cola::{Cola, Split};
 pub use crate::data::table::{read_table, Format, Frame};
-pub use polars::prelude::DataFrame;
 pub use crate::data::task::{Examples, Task, TaskSpec};
 pub use crate::data::tokenizer::{row_preview, BertTokenizer, Encoded, Padding};
 pub use crate::data::{split, squad, tagging, EncodedSet, Labels, ProblemType, Sampler};
@@ -24,3 +23,4 @@ pub use crate::runtime::{device, settings};
 pub use crate::tch;
 pub use crate::train::{self, Checkpoints, TrainConfig, Trainer};
 pub use crate::viz::{self, files};
+pub use polars::prelude::DataFrame;

@@ -43,7 +43,10 @@ def main():
             _, error = run(client, source)
             if error:
                 raise SystemExit(f"cell failed before training:\n{source}\n{error}")
-        run(client, "let x = 41;")
+        # Untyped on purpose, as a reader's own cell may be: the kernel asks rust-analyzer for
+        # this type (the notebooks write theirs; docs/notebook.md, "Types in cells").
+        _, error = run(client, "let x = 41;")
+        check(error is None, f"an untyped let still defines its variable {error or ''}")
         t0 = time.time()
         _, error = run(client, cells[start])
         check(error is None, f"the training cell returns at once ({time.time() - t0:.1f}s) {error or ''}")
