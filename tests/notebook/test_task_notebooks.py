@@ -131,10 +131,10 @@ def masked_lm(check):
     check("<table" in html_of(probe) and "The cat [MASK] on the mat." in html_of(probe),
           "fill-mask before training shows its candidates as a table")
     check("image/png" in mimes_of(find(cells, "viz::loss_curve(")), "the loss curve carries image/png")
-    line = text_of(find(cells, "let after = trainer.evaluate("))
+    line = text_of(find(cells, "= trainer.evaluate(trainer.val_set()"))
     before, after = (float(x) for x in line.split("Validation perplexity: ")[1].split(" after")[0].split(" before, "))
     check(after < before / 10, f"adapting cuts validation perplexity ({before:.1f} -> {after:.1f})")
-    scored = text_of(find(cells, "let scored = tuner.evaluate("))
+    scored = text_of(find(cells, "= tuner.evaluate(&test_set"))
     check("MCC" in scored, "the adapted encoder is fine-tuned on CoLA and scored with the MCC")
 
     notebook_dir = os.path.join(ROOT, "out", "mlm_notebook")
