@@ -47,6 +47,23 @@ def main():
         # this type (the notebooks write theirs; docs/notebook.md, "Types in cells").
         _, error = run(client, "let x = 41;")
         check(error is None, f"an untyped let still defines its variable {error or ''}")
+        # The kernel builds a cell without cargo while nothing cargo checks has changed
+        # (kernel/evcxr/evcxr.patch, RustcReplay): its errors must still reach the reader, with
+        # the line they are on, and the kernel carry on.
+        _, error = run(client, 'let y: i32 = "forty-one";')
+        error = re.sub(r"\x1b\[[0-9;]*m", "", error or "")  # the report is coloured per character
+        check("mismatched types" in error and '"forty-one"' in error,
+              f"a cell that does not compile says why: {error.strip()[:80]!r}")
+        text, error = run(client, "x + 1")
+        check(error is None and text.strip() == "42",
+              f"the next cell runs, and the variable it names is there: {text.strip()!r} {error or ''}")
+        # A cell takes from the store only the variables it names; the others stay, whatever the
+        # cells in between did.
+        text, error = run(client, "let doubled: Vec<i32> = vec![x * 2];\ndoubled.len()")
+        check(error is None and text.strip() == "1", f"a new variable beside the old {error or ''}")
+        text, error = run(client, "let shown: String = format!(\"{x} {doubled:?}\");\nshown")
+        check(error is None and "41 [82]" in text,
+              f"a variable named only inside a format string is found: {text.strip()!r} {error or ''}")
         t0 = time.time()
         _, error = run(client, cells[start])
         check(error is None, f"the training cell returns at once ({time.time() - t0:.1f}s) {error or ''}")
