@@ -27,6 +27,7 @@ test: setup
 	@$(ENV) python tests/notebook/test_own_data.py
 	@$(ENV) python tests/notebook/test_task_notebooks.py
 	@$(ENV) python tests/notebook/test_background.py
+	@$(ENV) python tests/notebook/test_two_kernels.py
 	@$(ENV) node tests/browser/jupyterlab.mjs
 
 lint:
