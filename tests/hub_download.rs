@@ -382,7 +382,9 @@ fn predict_without_the_default_folder_says_how_to_make_one_and_asks_no_hub() {
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(seconds < 1.0, "took {seconds:.2} s");
+    // "At once": no request and no retry. Most of a second is the binary loading libtorch, and
+    // more under a loaded CI machine (1.03 s seen); a hub wait or retry would take far longer.
+    assert!(seconds < 5.0, "took {seconds:.2} s");
     let requests: Vec<Value> = server
         .log()
         .into_iter()
